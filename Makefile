@@ -1,0 +1,39 @@
+# Two commands a newcomer needs (README Quick start): `make demo` and `make test`.
+# Both create .venv on first use and reuse it afterwards (idempotent and fast).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench bot clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## Build a portfolio offline on the embedded sample data and write charts to out/charts
+demo: $(STAMP)
+	$(BIN)/smallq build --sectors "Information Technology,Health Care" --capital 10000 \
+	    --risk moderate --charts out/charts
+
+## Run the whole test suite (lint and import contracts first)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_backtest.py
+
+bot: $(STAMP)
+	$(BIN)/smallq-bot
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

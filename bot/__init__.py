@@ -1,0 +1,1 @@
+"""Telegram delivery: composition root, thin async handlers, keyboards, messages, jobs."""

@@ -1,0 +1,377 @@
+"""Frozen value objects that cross layers.
+
+Conventions: prices/returns are ``DataFrame`` of shape (n_days, n_assets) with a tz-naive,
+normalised ``DatetimeIndex`` and ticker columns; ``weights`` is a ``Series`` by ticker that
+sums to 1; every rate and loss is a fraction (0.031 is 3.1%); losses are positive numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from smallq.types import (
+    CovModel,
+    MonteCarloMethod,
+    Objective,
+    ReturnsModel,
+    RiskLevel,
+    Sector,
+    Strategy,
+    VarMethod,
+)
+
+#: columns of the company table (index ``ticker``); numeric columns may be NaN
+COMPANY_COLUMNS: tuple[str, ...] = ("name", "sector", "market_cap", "pe", "pb", "dividend_yield")
+
+
+# --------------------------------------------------------------------------- market data
+@dataclass(frozen=True, slots=True)
+class PriceData:
+    """Daily prices as a source returns them.
+
+    Attributes
+    ----------
+    close : DataFrame of shape (n_days, n_assets)
+        Adjusted close (dividends and splits) where the source has it, else close.
+    open, high, low, volume : DataFrame of shape (n_days, n_assets), optional
+        Unadjusted OHLCV where the source has it.
+    fetched_at : datetime, optional
+        When the provider produced the data (UTC); set by caches to the oldest series' time.
+    notes : tuple of str
+        Caveats for the user (stale cache, dropped rows, ...).
+    """
+
+    close: pd.DataFrame
+    open: pd.DataFrame | None = None
+    high: pd.DataFrame | None = None
+    low: pd.DataFrame | None = None
+    volume: pd.DataFrame | None = None
+    fetched_at: datetime | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MarketData:
+    """Validated prices, benchmark and company table for one request.
+
+    Attributes
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Cleaned adjusted closes on a common calendar.
+    benchmark : Series of shape (n_days,)
+        Benchmark level (S&P 500 index or SPY) on the same calendar.
+    companies : DataFrame indexed by ticker
+        Columns :data:`COMPANY_COLUMNS`.
+    volume : DataFrame of shape (n_days, n_assets), optional
+        Share volume, when the source has it.
+    source : str
+        Source name ("sample", "yahoo", "csv:/path").
+    fetched_at : datetime, optional
+        When the data was fetched from the provider (for freshness notes).
+    notes : tuple of str
+        Every dropped ticker or row with its reason, and other caveats.
+    """
+
+    prices: pd.DataFrame
+    benchmark: pd.Series
+    companies: pd.DataFrame
+    volume: pd.DataFrame | None = None
+    source: str = ""
+    fetched_at: datetime | None = None
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- request
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a user asks for. Build with :func:`smallq.profile.make_profile`, which validates.
+
+    ``None`` means "use the risk level's default" (see :mod:`smallq.profile`).
+    """
+
+    sectors: tuple[Sector, ...]
+    capital: float
+    currency: str = "USD"
+    risk_level: RiskLevel = RiskLevel.MODERATE
+    strategy: Strategy = Strategy.MOMENTUM
+    top_n: int = 10
+    per_sector: bool = False
+    max_weight: float | None = None
+    sector_caps: Mapping[Sector, float] = field(default_factory=dict)
+    lookback_days: int = 756
+    objective: Objective | None = None
+    returns_model: ReturnsModel | None = None
+    cov_model: CovModel | None = None
+    risk_free_rate: float = 0.02
+    target_volatility: float | None = None
+    risk_aversion: float | None = None
+    fractional: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_market_cap: float | None = None
+    max_market_cap: float | None = None
+    min_dollar_volume: float | None = None
+    as_of: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A profile resolved against its risk level's table: every knob has a value."""
+
+    objective: Objective
+    returns_model: ReturnsModel
+    cov_model: CovModel
+    max_weight: float
+    min_holdings: int
+    risk_free_rate: float
+    target_volatility: float
+    risk_aversion: float
+
+
+# --------------------------------------------------------------------------- selection
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """A point-in-time ranking.
+
+    Attributes
+    ----------
+    table : DataFrame indexed by ticker, sorted by ``score`` descending
+        Columns ``sector``, ``score``, ``rank`` (1 = best), and for each factor used
+        ``<factor>`` (raw value) and ``<factor>_z`` (winsorised z-score).
+    selected : tuple of str
+        The chosen tickers (top N overall or per sector), best first.
+    """
+
+    table: pd.DataFrame
+    selected: tuple[str, ...]
+    strategy: Strategy
+    as_of: date
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- optimization
+@dataclass(frozen=True, slots=True)
+class FallbackStep:
+    """One step of the fallback chain that did not produce the weights, and why."""
+
+    objective: Objective
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizationResult:
+    """Optimized weights and how they were obtained.
+
+    Attributes
+    ----------
+    weights : Series of shape (n_assets,)
+        Long-only weights summing to 1.
+    objective_requested, objective_used : Objective
+        What was asked for and which chain step produced ``weights``.
+    fallbacks : tuple of FallbackStep
+        Steps tried before ``objective_used``, each with the reason it failed.
+    solver : str
+        Solver name ("CLARABEL", "OSQP", "hrp", "closed form", ...).
+    expected_return, volatility, sharpe : float
+        Annualised ex-ante figures from ``mu`` and ``cov``.
+    """
+
+    weights: pd.Series
+    objective_requested: Objective
+    objective_used: Objective
+    fallbacks: tuple[FallbackStep, ...]
+    solver: str
+    expected_return: float
+    volatility: float
+    sharpe: float
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """Capital turned into (whole or fractional) shares.
+
+    Attributes
+    ----------
+    shares : Series by ticker
+        Integer counts (float when ``fractional``); zero rows are dropped.
+    prices : Series by ticker
+        Latest prices used.
+    amounts : Series by ticker
+        ``shares * prices`` in the user's currency.
+    target_weights, achieved_weights : Series by ticker
+        Optimizer weights and the weights actually bought (of ``capital``).
+    cash_left : float
+        ``capital - amounts.sum()``, never negative.
+    """
+
+    shares: pd.Series
+    prices: pd.Series
+    amounts: pd.Series
+    target_weights: pd.Series
+    achieved_weights: pd.Series
+    cash_left: float
+    capital: float
+    fractional: bool
+    method: str
+
+
+# --------------------------------------------------------------------------- risk
+@dataclass(frozen=True, slots=True)
+class VarEstimate:
+    """Value at risk and CVaR for one method, confidence and horizon (positive loss fractions)."""
+
+    method: VarMethod
+    confidence: float
+    horizon_days: int
+    var: float
+    cvar: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskMetrics:
+    """Risk figures of a portfolio.
+
+    Attributes
+    ----------
+    expected_return, volatility, sharpe : float
+        Annualised, ex ante (from ``mu`` and ``cov``).
+    beta : float
+        Beta of the historical portfolio returns against the benchmark.
+    realized_return, realized_volatility : float
+        Annualised from the lookback's historical daily portfolio returns.
+    max_drawdown : float
+        Worst peak-to-trough loss of the historical portfolio, positive fraction.
+    var : tuple of VarEstimate
+        Every (method, confidence, horizon) combination computed.
+    risk_contributions : Series by ticker
+        Share of portfolio variance from each holding; sums to 1.
+    effective_holdings : float
+        ``1 / sum(w**2)``.
+    """
+
+    expected_return: float
+    volatility: float
+    sharpe: float
+    beta: float
+    realized_return: float
+    realized_volatility: float
+    max_drawdown: float
+    var: tuple[VarEstimate, ...]
+    risk_contributions: pd.Series
+    effective_holdings: float
+
+    def var_at(
+        self,
+        confidence: float,
+        horizon_days: int = 1,
+        method: VarMethod = VarMethod.HISTORICAL,
+    ) -> VarEstimate:
+        """Return the estimate for one method, confidence and horizon."""
+        for estimate in self.var:
+            if (
+                estimate.method == method
+                and abs(estimate.confidence - confidence) < 1e-9
+                and estimate.horizon_days == horizon_days
+            ):
+                return estimate
+        raise KeyError((method, confidence, horizon_days))
+
+
+# --------------------------------------------------------------------------- stress
+@dataclass(frozen=True, slots=True)
+class ScenarioResult:
+    """The portfolio's return in one stress scenario (negative is a loss).
+
+    ``estimated`` is True when the data did not cover the window and the loss was
+    estimated through beta to the index; ``note`` says so.
+    """
+
+    name: str
+    kind: str
+    portfolio_return: float
+    benchmark_return: float | None
+    estimated: bool
+    start: date | None = None
+    end: date | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MonteCarloResult:
+    """Simulated value paths over a horizon.
+
+    Attributes
+    ----------
+    percentiles : mapping of float to float
+        Terminal return quantiles (0.05 -> -0.21 means a 5% chance of losing 21% or more).
+    loss_probabilities : mapping of float to float
+        P(terminal return < -x) for x in (0.0, 0.10, 0.20, 0.30).
+    fan : DataFrame of shape (horizon_days + 1, n_bands)
+        Portfolio value (start 1.0) percentiles by day; columns are 0.05, 0.25, 0.5, 0.75, 0.95.
+    """
+
+    method: MonteCarloMethod
+    n_paths: int
+    horizon_days: int
+    mean_return: float
+    percentiles: Mapping[float, float]
+    loss_probabilities: Mapping[float, float]
+    fan: pd.DataFrame
+
+
+@dataclass(frozen=True, slots=True)
+class StressReport:
+    """Historical and hypothetical scenarios, and Monte Carlo simulations."""
+
+    scenarios: tuple[ScenarioResult, ...]
+    monte_carlo: tuple[MonteCarloResult, ...]
+
+
+# --------------------------------------------------------------------------- report
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything one portfolio build produced. The CLI, bot and scheduler all read this.
+
+    Attributes
+    ----------
+    as_of : date
+        Decision date: the last price date used.
+    mu : Series by candidate
+        Annual expected returns.
+    cov : DataFrame (n_candidates, n_candidates)
+        Annual covariance.
+    frontier : DataFrame with columns ``volatility``, ``expected_return``, optional
+        Points on the efficient frontier under the same bounds.
+    sectors : Series by ticker
+        Sector of each candidate.
+    """
+
+    as_of: date
+    profile: Profile
+    settings: Settings
+    ranking: Ranking
+    mu: pd.Series
+    cov: pd.DataFrame
+    optimization: OptimizationResult
+    allocation: Allocation
+    metrics: RiskMetrics
+    stress: StressReport
+    sectors: pd.Series
+    frontier: pd.DataFrame | None
+    source: str
+    fetched_at: datetime | None
+    notes: tuple[str, ...]
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Tickers that entered the optimizer."""
+        return self.ranking.selected
+
+    @property
+    def weights(self) -> pd.Series:
+        """Optimized weights (shortcut)."""
+        return self.optimization.weights

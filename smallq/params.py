@@ -1,0 +1,57 @@
+"""Engine constants in one frozen params object.
+
+Nothing here reads the environment: entry points build an :class:`EngineParams`
+(usually ``DEFAULT_PARAMS`` with ``dataclasses.replace``) and pass it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smallq.types import CovModel, Objective, ReturnsModel
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParams:
+    """Constants every engine stage shares.
+
+    All rates are fractions (0.02 is 2%).
+    """
+
+    periods_per_year: int = 252
+    risk_free_rate: float = 0.02
+    #: fewest daily prices a ticker needs to be kept (after validation)
+    min_history_days: int = 252
+    #: momentum 12-1: close(t - skip) / close(t - lookback) - 1
+    momentum_lookback_days: int = 252
+    momentum_skip_days: int = 21
+    low_vol_window_days: int = 252
+    #: factor scores are clipped to these cross-sectional quantiles before z-scoring
+    winsor_lower: float = 0.05
+    winsor_upper: float = 0.95
+    #: a single-day move beyond this that reverses the next day is treated as a bad print
+    spike_threshold: float = 0.35
+    #: EMA span (days) for exponentially weighted returns and covariance
+    ema_span_days: int = 180
+    default_returns_model: ReturnsModel = ReturnsModel.MEAN
+    default_cov_model: CovModel = CovModel.LEDOIT_WOLF
+    #: fallback chain used when the requested objective cannot be reached
+    fallback_chain: tuple[Objective, ...] = (
+        Objective.MAX_SHARPE,
+        Objective.MIN_VOLATILITY,
+        Objective.HRP,
+        Objective.EQUAL_WEIGHT,
+    )
+    #: weights below this are set to zero and the rest renormalised
+    weight_cutoff: float = 1e-4
+    mc_paths: int = 10_000
+    mc_horizon_days: int = 252
+    mc_student_t_dof: float = 5.0
+    seed: int = 20_240_601
+    #: the most capital accepted (guards against typos such as a 400-digit number)
+    max_capital: float = 1e12
+    #: frontier points drawn on the chart
+    frontier_points: int = 40
+
+
+DEFAULT_PARAMS = EngineParams()
