@@ -63,6 +63,9 @@ class InvalidCapitalError(InputError):
         self.reason = reason
         super().__init__(f"Invalid capital {value!r}: {reason}", field="capital")
 
+    def user_message(self) -> str:
+        return f"That amount doesn't work: {self.reason}."
+
 
 class UnknownSectorError(InputError):
     """A sector name that no alias resolves."""

@@ -1,0 +1,318 @@
+"""``smallq`` — the engine's command line.
+
+Commands: ``universe``, ``rank``, ``build`` and ``backtest``. Every error prints one line
+to stderr and exits non-zero (2 for bad input or data, 70 for an internal error); use
+``--debug`` for a traceback. This module is a composition root: it may wire the SQLite
+price cache (``storage``) in front of the Yahoo source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from smallq.data.base import PriceSource
+from smallq.errors import InputError, ProfileError, SmallQError
+from smallq.params import DEFAULT_PARAMS
+from smallq.types import CovModel, Objective, ReturnsModel, Strategy
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 70
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        default="sample",
+        help="sample (embedded, offline) | yahoo | csv:DIR  (default: sample)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="SQLite price cache for the yahoo source (default: $SMALLQ_CACHE_PATH or "
+        "~/.cache/smallq/prices.db)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+
+def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -> None:
+    parser.add_argument("--sectors", required=True, help='comma list, e.g. "tech,Health Care"')
+    parser.add_argument("--strategy", default="momentum", choices=[s.value for s in Strategy])
+    parser.add_argument("--top", type=int, default=10, help="number of stocks to select")
+    parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
+    parser.add_argument("--as-of", type=_date, default=None, help="decision date YYYY-MM-DD")
+    parser.add_argument("--include", default="", help="tickers to add back after filters")
+    parser.add_argument("--exclude", default="", help="tickers to remove")
+    parser.add_argument("--min-market-cap", type=float, default=None, help="USD")
+    parser.add_argument("--max-market-cap", type=float, default=None, help="USD")
+    parser.add_argument("--min-dollar-volume", type=float, default=None, help="USD per day")
+    if required_capital:
+        parser.add_argument("--capital", required=True, help="amount, e.g. 10000 or 10,000")
+    parser.add_argument("--risk", default="moderate", help="conservative|moderate|aggressive|1-5")
+    parser.add_argument("--objective", default=None, choices=[o.value for o in Objective])
+    parser.add_argument("--returns", default=None, choices=[r.value for r in ReturnsModel])
+    parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel])
+    parser.add_argument("--max-weight", type=float, default=None, help="fraction, e.g. 0.25")
+    parser.add_argument(
+        "--sector-cap", action="append", default=[], help='"Sector=0.4" (repeatable)'
+    )
+    parser.add_argument("--risk-free-rate", type=float, default=DEFAULT_PARAMS.risk_free_rate)
+    parser.add_argument("--target-volatility", type=float, default=None)
+    parser.add_argument("--risk-aversion", type=float, default=None)
+    parser.add_argument("--lookback-days", type=int, default=756)
+    parser.add_argument("--fractional", action="store_true", help="allow fractional shares")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="smallq", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    universe = sub.add_parser("universe", help="list sectors and their companies")
+    _add_source(universe)
+    universe.add_argument(
+        "--refresh",
+        action="store_true",
+        help="re-download the company table (yahoo) into the cache",
+    )
+
+    rank = sub.add_parser("rank", help="rank stocks in sectors by a strategy")
+    _add_source(rank)
+    rank.add_argument("--sectors", required=True)
+    rank.add_argument("--strategy", default="momentum", choices=[s.value for s in Strategy])
+    rank.add_argument("--top", type=int, default=10)
+    rank.add_argument("--per-sector", action="store_true")
+    rank.add_argument("--as-of", type=_date, default=None)
+    rank.add_argument("--include", default="")
+    rank.add_argument("--exclude", default="")
+    rank.add_argument("--min-market-cap", type=float, default=None)
+    rank.add_argument("--max-market-cap", type=float, default=None)
+    rank.add_argument("--min-dollar-volume", type=float, default=None)
+
+    build = sub.add_parser("build", help="build a portfolio report")
+    _add_source(build)
+    _add_selection(build, required_capital=True)
+    build.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
+
+    backtest = sub.add_parser("backtest", help="walk-forward backtest against the S&P 500")
+    _add_source(backtest)
+    _add_selection(backtest, required_capital=False)
+    backtest.add_argument("--capital", default=None, help="whole-share rounding from this capital")
+    backtest.add_argument("--start", type=_date, required=True)
+    backtest.add_argument("--end", type=_date, required=True)
+    backtest.add_argument("--rebalance", default="monthly", help="weekly|monthly|drift:0.05")
+    backtest.add_argument("--costs-bps", type=float, default=10.0)
+    backtest.add_argument("--log-scale", action="store_true", help="log-scale equity chart")
+    backtest.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
+    return parser
+
+
+def open_cli_source(spec: str, cache_path: Path | None) -> PriceSource:
+    """Open a source; Yahoo gets the persistent SQLite price cache in front of it."""
+    from smallq.data.registry import open_source
+
+    source = open_source(spec)
+    if spec != "yahoo":
+        return source
+    from storage.price_cache import SqlitePriceCache
+
+    from smallq.data.cached import CachedPriceSource
+    from storage.db import connect
+
+    path = cache_path or Path(
+        os.environ.get("SMALLQ_CACHE_PATH", Path.home() / ".cache" / "smallq" / "prices.db")
+    )
+    return CachedPriceSource(source, SqlitePriceCache(connect(path)), now=lambda: datetime.now(UTC))
+
+
+def profile_from_args(args: argparse.Namespace, *, capital: str | float) -> Any:
+    """Build a validated Profile from parsed flags (explicit flags override the risk table)."""
+    from smallq.profile import make_profile
+
+    caps: dict[str, float] = {}
+    for item in args.sector_cap:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ProfileError("sector cap", item, 'write it as "Sector=0.4"')
+        try:
+            caps[name] = float(value)
+        except ValueError as exc:
+            raise ProfileError("sector cap", item, "the cap must be a number") from exc
+    return make_profile(
+        sectors=args.sectors,
+        capital=capital,
+        risk_level=args.risk,
+        strategy=args.strategy,
+        top_n=args.top,
+        per_sector=args.per_sector,
+        max_weight=args.max_weight,
+        sector_caps=caps,
+        lookback_days=args.lookback_days,
+        objective=args.objective,
+        returns_model=args.returns,
+        cov_model=args.cov,
+        risk_free_rate=args.risk_free_rate,
+        target_volatility=args.target_volatility,
+        risk_aversion=args.risk_aversion,
+        fractional=args.fractional,
+        include=args.include,
+        exclude=args.exclude,
+        min_market_cap=args.min_market_cap,
+        max_market_cap=args.max_market_cap,
+        min_dollar_volume=args.min_dollar_volume,
+        as_of=args.as_of,
+    )
+
+
+def _emit(args: argparse.Namespace, document: object, text: str) -> None:
+    if args.json:
+        json.dump(document, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+
+
+def _write_charts(directory: Path, charts: dict[str, bytes]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, png in charts.items():
+        path = directory / f"{name}.png"
+        path.write_bytes(png)
+        written.append(path)
+    return written
+
+
+def cmd_universe(args: argparse.Namespace) -> None:
+    from smallq.universe import normalise_companies, sectors_of
+
+    source = open_cli_source(args.source, args.cache)
+    companies = normalise_companies(source.fetch_companies())
+    groups = sectors_of(companies)
+    document = {
+        sector.value: [{"ticker": t, "name": str(companies.at[t, "name"])} for t in tickers]
+        for sector, tickers in groups.items()
+    }
+    lines = [f"{len(companies)} companies in {len(groups)} sectors ({source.name})"]
+    for sector, tickers in groups.items():
+        lines.append(f"\n{sector.value} ({len(tickers)})")
+        lines += [f"  {t:<7} {companies.at[t, 'name']}" for t in tickers]
+    _emit(args, document, "\n".join(lines))
+
+
+def cmd_rank(args: argparse.Namespace) -> None:
+    from smallq.pipeline import select_stocks
+    from smallq.profile import make_profile
+    from smallq.report import format_ranking, ranking_to_records
+
+    profile = make_profile(
+        sectors=args.sectors,
+        capital=1.0,
+        strategy=args.strategy,
+        top_n=args.top,
+        per_sector=args.per_sector,
+        include=args.include,
+        exclude=args.exclude,
+        min_market_cap=args.min_market_cap,
+        max_market_cap=args.max_market_cap,
+        min_dollar_volume=args.min_dollar_volume,
+        as_of=args.as_of,
+    )
+    source = open_cli_source(args.source, args.cache)
+    selection = select_stocks(profile, source, today=date.today())
+    records = [r for r in ranking_to_records(selection.ranking) if r["selected"]]
+    _emit(args, records, format_ranking(selection.ranking))
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from smallq.pipeline import build_portfolio
+    from smallq.report import format_report, report_to_dict
+
+    profile = profile_from_args(args, capital=args.capital)
+    source = open_cli_source(args.source, args.cache)
+    report = build_portfolio(profile, source, today=date.today())
+    text = format_report(report)
+    if args.charts is not None:
+        from smallq.charts.report import render_report_charts
+
+        paths = _write_charts(args.charts, render_report_charts(report))
+        text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
+    _emit(args, report_to_dict(report), text)
+
+
+def cmd_backtest(args: argparse.Namespace) -> None:
+    from smallq.pipeline import run_strategy_backtest
+
+    profile = profile_from_args(args, capital=args.capital or 1.0)
+    source = open_cli_source(args.source, args.cache)
+    outcome = run_strategy_backtest(
+        profile,
+        source,
+        start=args.start,
+        end=args.end,
+        rebalance=args.rebalance,
+        costs_bps=args.costs_bps,
+        whole_shares=args.capital is not None,
+    )
+    text = outcome.text
+    if args.charts is not None:
+        paths = _write_charts(args.charts, outcome.charts(log_scale=args.log_scale))
+        text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
+    _emit(args, outcome.document, text)
+
+
+COMMANDS = {
+    "universe": cmd_universe,
+    "rank": cmd_rank,
+    "build": cmd_build,
+    "backtest": cmd_backtest,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        COMMANDS[args.command](args)
+    except SmallQError as exc:
+        if args.debug:
+            raise
+        kind = "input" if isinstance(exc, InputError) else "error"
+        print(f"smallq: {kind}: {exc.user_message()}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("smallq: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one catch-all: an internal error, never a traceback
+        if args.debug:
+            raise
+        print(
+            f"smallq: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""The one entry point that the CLI, the bot and the scheduler all call.
+
+``build_portfolio`` runs every stage in order and returns one :class:`~smallq.models.Report`:
+
+1. universe  – the source's company table, normalised;
+2. filters   – sectors, market-cap band, include/exclude (no prices needed);
+3. data      – prices for the survivors, cleaned and aligned (every drop is a note);
+4. filters   – minimum history and dollar volume;
+5. ranking   – point-in-time factor scores, top N;
+6. forecast  – expected returns and covariance over the lookback;
+7. optimize  – feasibility checks, the objective, the declared fallback chain;
+8. allocate  – whole (or fractional) shares for the capital;
+9. risk      – ex-ante and historical figures, VaR/CVaR;
+10. stress   – historical windows, hypothetical shocks, Monte Carlo.
+
+This is the only engine module that wires adapters together; it holds no clock:
+``today`` is a parameter (the CLI and bot pass the real date).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import pandas as pd
+
+from smallq.allocation import allocate_shares
+from smallq.data.base import PriceSource
+from smallq.data.validation import align_calendar, clean_prices, require_history
+from smallq.errors import DataError, InsufficientHistoryError, OptimizationError
+from smallq.filters import FilterCriteria, apply_filters
+from smallq.forecast import covariance, expected_returns
+from smallq.models import MarketData, Profile, Ranking, Report, Settings
+from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
+from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.profile import resolve_settings
+from smallq.ranking import rank_stocks
+from smallq.risk import compute_risk_metrics
+from smallq.stress import run_stress_tests
+from smallq.universe import normalise_companies
+
+#: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
+STRESS_HISTORY_START = date(1999, 6, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Output of the selection stages: ranking plus the market data it used."""
+
+    ranking: Ranking
+    market: MarketData
+
+
+def history_start(end: date, trading_days: int) -> date:
+    """Calendar start that covers ``trading_days`` trading days before ``end`` (with margin)."""
+    return end - timedelta(days=int(trading_days * 365 / 252 * 1.08) + 10)
+
+
+def load_market_data(
+    source: PriceSource,
+    tickers: tuple[str, ...],
+    companies: pd.DataFrame,
+    *,
+    start: date,
+    end: date,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> MarketData:
+    """Fetch, clean and align prices and the benchmark for ``tickers``.
+
+    Raises
+    ------
+    DataError
+        When the source has no usable data.
+    """
+    raw = source.fetch_prices(tickers, start, end)
+    cleaned = clean_prices(raw, params)
+    benchmark = source.fetch_benchmark(start, end)
+    prices, benchmark, align_notes = align_calendar(cleaned.close, benchmark)
+    prices, history_notes = require_history(prices, params.min_history_days)
+    volume = cleaned.volume
+    if volume is not None:
+        volume = volume.reindex(index=prices.index, columns=prices.columns)
+    return MarketData(
+        prices=prices,
+        benchmark=benchmark,
+        companies=companies,
+        volume=volume,
+        source=source.name,
+        fetched_at=raw.fetched_at,
+        notes=(*cleaned.notes, *align_notes, *history_notes),
+    )
+
+
+def select_stocks(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> Selection:
+    """Run the universe, filter, data and ranking stages for a profile.
+
+    Raises
+    ------
+    TooFewCandidatesError
+        When a filter leaves too few stocks (the message names it).
+    DataError, InsufficientHistoryError
+    """
+    companies = normalise_companies(source.fetch_companies())
+    criteria = FilterCriteria(
+        sectors=profile.sectors,
+        min_market_cap=profile.min_market_cap,
+        max_market_cap=profile.max_market_cap,
+        include=profile.include,
+        exclude=profile.exclude,
+    )
+    first_pass = apply_filters(companies, criteria)
+    end = profile.as_of or today
+    needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
+    market = load_market_data(
+        source,
+        first_pass.tickers,
+        companies,
+        start=history_start(end, needed + 5),
+        end=end,
+        params=params,
+    )
+    as_of = market.prices.index[-1].date()
+    second_pass = apply_filters(
+        companies.loc[list(market.prices.columns)],
+        replace(
+            criteria,
+            min_history_days=params.min_history_days,
+            min_dollar_volume=profile.min_dollar_volume,
+        ),
+        prices=market.prices,
+        volume=market.volume,
+        as_of=as_of,
+    )
+    kept = list(second_pass.tickers)
+    ranking = rank_stocks(
+        market.prices[kept],
+        companies.loc[kept],
+        profile.strategy,
+        as_of,
+        top_n=profile.top_n,
+        per_sector=profile.per_sector,
+        params=params,
+    )
+    notes = (*market.notes, *first_pass.notes, *second_pass.notes, *ranking.notes)
+    return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+
+
+def build_portfolio(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams = DEFAULT_PARAMS,
+    index_history: pd.Series | None = None,
+) -> Report:
+    """Build the full portfolio report for one profile.
+
+    Parameters
+    ----------
+    profile : Profile
+        Validated request (see :func:`smallq.profile.make_profile`).
+    source : PriceSource
+        Where prices, the benchmark and the company table come from.
+    today : date
+        The caller's date; the decision date is ``profile.as_of`` or the last price on or
+        before ``today``.
+    index_history : Series, optional
+        A long S&P 500 level history for stress windows the source does not cover;
+        defaults to the source's own benchmark from 1999.
+
+    Raises
+    ------
+    SmallQError
+        Any subclass; each carries a ``user_message()``.
+    """
+    selection = select_stocks(profile, source, today=today, params=params)
+    market, ranking = selection.market, selection.ranking
+    as_of = ranking.as_of
+    candidates = list(ranking.selected)
+    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
+    if len(window) < profile.lookback_days + 1:
+        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
+    benchmark = market.benchmark.loc[window.index]
+    settings = _settings_for(profile, len(candidates))
+    sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
+    sector_caps = {str(s): c for s, c in profile.sector_caps.items()}
+    check_feasibility(
+        candidates,
+        max_weight=settings.max_weight,
+        min_holdings=settings.min_holdings,
+        sector_map=sector_map,
+        sector_caps=sector_caps or None,
+        n_observations=len(window) - 1,
+    )
+    mu = expected_returns(
+        window,
+        settings.returns_model,
+        benchmark=benchmark,
+        risk_free_rate=settings.risk_free_rate,
+        periods_per_year=params.periods_per_year,
+        span=params.ema_span_days,
+    )
+    cov = covariance(
+        window,
+        settings.cov_model,
+        periods_per_year=params.periods_per_year,
+        span=params.ema_span_days,
+    )
+    returns = window.pct_change().iloc[1:]
+    optimization = optimize_weights(
+        mu,
+        cov,
+        settings,
+        returns=returns,
+        sector_map=sector_map,
+        sector_caps=sector_caps or None,
+        chain=params.fallback_chain,
+    )
+    latest = window.iloc[-1]
+    allocation = allocate_shares(
+        optimization.weights, latest, profile.capital, fractional=profile.fractional
+    )
+    metrics = compute_risk_metrics(
+        optimization.weights,
+        window,
+        benchmark,
+        mu,
+        cov,
+        risk_free_rate=settings.risk_free_rate,
+        periods_per_year=params.periods_per_year,
+    )
+    held = [t for t in candidates if optimization.weights.get(t, 0.0) > 0]
+    stress = run_stress_tests(
+        optimization.weights[held],
+        _stress_prices(source, held, window, as_of),
+        market.benchmark,
+        market.companies.loc[held, "sector"],
+        index_history=_index_history(source, index_history, market.benchmark, as_of),
+        params=params,
+    )
+    frontier = _frontier(mu, cov, settings, params)
+    notes = list(market.notes)
+    notes += [
+        f"Fallback: {s.objective.value} was not used — {s.reason}" for s in optimization.fallbacks
+    ]
+    if optimization.fallbacks:
+        notes.append(f"Weights come from {optimization.objective_used.value}.")
+    notes.append(_freshness_note(market, as_of))
+    return Report(
+        as_of=as_of,
+        profile=profile,
+        settings=settings,
+        ranking=ranking,
+        mu=mu,
+        cov=cov,
+        optimization=optimization,
+        allocation=allocation,
+        metrics=metrics,
+        stress=stress,
+        sectors=market.companies.loc[candidates, "sector"],
+        frontier=frontier,
+        source=market.source,
+        fetched_at=market.fetched_at,
+        notes=_unique(notes),
+    )
+
+
+def _settings_for(profile: Profile, n_candidates: int) -> Settings:
+    settings = resolve_settings(profile)
+    if settings.min_holdings > n_candidates:
+        settings = replace(settings, min_holdings=n_candidates)
+    return settings
+
+
+def _stress_prices(
+    source: PriceSource, held: list[str], window: pd.DataFrame, as_of: date
+) -> pd.DataFrame:
+    """Long price history of the holdings for replaying historical windows."""
+    try:
+        longer = source.fetch_prices(held, STRESS_HISTORY_START, as_of).close
+    except DataError:
+        return window[held]
+    return longer.reindex(columns=held).loc[: pd.Timestamp(as_of)]
+
+
+def _index_history(
+    source: PriceSource, given: pd.Series | None, benchmark: pd.Series, as_of: date
+) -> pd.Series:
+    if given is not None:
+        return given
+    try:
+        return source.fetch_benchmark(STRESS_HISTORY_START, as_of)
+    except DataError:
+        return benchmark
+
+
+def _frontier(
+    mu: pd.Series, cov: pd.DataFrame, settings: Settings, params: EngineParams
+) -> pd.DataFrame | None:
+    try:
+        return efficient_frontier(
+            mu,
+            cov,
+            max_weight=min(settings.max_weight, 1.0 / settings.min_holdings),
+            n_points=params.frontier_points,
+        )
+    except (DataError, OptimizationError):
+        return None
+
+
+def _freshness_note(market: MarketData, as_of: date) -> str:
+    fetched = (
+        f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
+    )
+    return f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
+
+
+def _unique(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(item for item in items if item))

@@ -1,0 +1,299 @@
+"""User profiles: strict parsing, validation and the risk-level table.
+
+Risk levels map to an objective and constraints (the README shows this table):
+
+====  ============  ==============  ==========  ============  =======  ==========  ========
+lvl   name          objective       max weight  min holdings  returns  target vol  aversion
+====  ============  ==============  ==========  ============  =======  ==========  ========
+1     conservative  min_volatility  15%         7             mean     —           —
+2     cautious      efficient_risk  20%         5             mean     12%         —
+3     moderate      max_sharpe      25%         4             mean     —           —
+4     growth        max_utility     30%         4             ema      —           2.0
+5     aggressive    max_utility     40%         3             ema      —           1.0
+====  ============  ==============  ==========  ============  =======  ==========  ========
+
+The covariance model is Ledoit-Wolf for every level. Explicit profile fields override the table.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+
+from smallq.errors import InvalidCapitalError, ProfileError
+from smallq.models import Profile, Settings
+from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector, Strategy
+
+SUPPORTED_CURRENCIES: tuple[str, ...] = ("USD",)
+_CURRENCY_MARKS = {"$": "USD", "usd": "USD", "us$": "USD", "dollars": "USD", "dollar": "USD"}
+_FOREIGN_MARKS = ("€", "£", "¥", "₽", "eur", "gbp", "jpy", "chf", "rub", "cad", "aud")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskPolicy:
+    """Defaults that one risk level implies."""
+
+    objective: Objective
+    max_weight: float
+    min_holdings: int
+    returns_model: ReturnsModel
+    cov_model: CovModel
+    target_volatility: float
+    risk_aversion: float
+
+
+RISK_TABLE: Mapping[RiskLevel, RiskPolicy] = {
+    RiskLevel.CONSERVATIVE: RiskPolicy(
+        Objective.MIN_VOLATILITY, 0.15, 7, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, 0.10, 5.0
+    ),
+    RiskLevel.CAUTIOUS: RiskPolicy(
+        Objective.EFFICIENT_RISK, 0.20, 5, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, 0.12, 4.0
+    ),
+    RiskLevel.MODERATE: RiskPolicy(
+        Objective.MAX_SHARPE, 0.25, 4, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, 0.18, 3.0
+    ),
+    RiskLevel.GROWTH: RiskPolicy(
+        Objective.MAX_UTILITY, 0.30, 4, ReturnsModel.EMA, CovModel.LEDOIT_WOLF, 0.22, 2.0
+    ),
+    RiskLevel.AGGRESSIVE: RiskPolicy(
+        Objective.MAX_UTILITY, 0.40, 3, ReturnsModel.EMA, CovModel.LEDOIT_WOLF, 0.30, 1.0
+    ),
+}
+
+
+# --------------------------------------------------------------------------- capital
+def parse_capital(
+    text: str, *, currency: str = "USD", params: EngineParams = DEFAULT_PARAMS
+) -> float:
+    """Parse an amount of money typed by a person, strictly.
+
+    Accepted: ``5000``, ``5000.50``, ``10,000`` and ``10 000`` (thousands separators in
+    groups of three), ``$5000``, ``5000 USD``, and the suffixes ``k``/``m`` (``10k``).
+    Rejected with a reason: zero, negatives, NaN, infinities, exponents (``1e6``),
+    Python-style underscores (``1_000``), a decimal comma (``10,5``), foreign currencies,
+    more than two decimals, and amounts above ``params.max_capital``.
+
+    Raises
+    ------
+    InvalidCapitalError
+        With a reason fit to show the person.
+    """
+    raw = text if isinstance(text, str) else str(text)
+    s = raw.strip().lower().replace("\u00a0", " ").replace("\u202f", " ").replace("\u2009", " ")
+    if not s:
+        raise InvalidCapitalError(raw, "please type an amount, for example 10000")
+    if len(s) > 40:
+        raise InvalidCapitalError(raw[:40] + "…", "that number is far too long")
+    if any(mark in s for mark in _FOREIGN_MARKS):
+        raise InvalidCapitalError(
+            raw, f"only {', '.join(SUPPORTED_CURRENCIES)} amounts are supported"
+        )
+    for mark in sorted(_CURRENCY_MARKS, key=len, reverse=True):
+        if mark in s:
+            if _CURRENCY_MARKS[mark] != currency:
+                raise InvalidCapitalError(raw, f"the amount must be in {currency}")
+            s = s.replace(mark, " ")
+    s = s.strip()
+    if s.startswith("-") or s.startswith("−"):
+        raise InvalidCapitalError(raw, "the amount must be positive")
+    if s.startswith("+"):
+        s = s[1:].strip()
+    if "_" in s:
+        raise InvalidCapitalError(raw, "write the number without underscores, for example 1000")
+    if (
+        re.search(r"\d\s*e\s*[+-]?\d", s)
+        or s in ("nan", "inf", "infinity")
+        or "nan" in s
+        or "inf" in s
+    ):
+        raise InvalidCapitalError(raw, "write the amount as plain digits, for example 1000000")
+    multiplier = 1.0
+    if s.endswith("k"):
+        multiplier, s = 1e3, s[:-1].strip()
+    elif s.endswith("m") or s.endswith("mln"):
+        multiplier, s = 1e6, s.rstrip("mln").strip()
+    number = _parse_grouped_number(raw, s)
+    value = number * multiplier
+    if not math.isfinite(value):
+        raise InvalidCapitalError(raw, "the amount must be a finite number")
+    if value <= 0:
+        raise InvalidCapitalError(raw, "the amount must be greater than zero")
+    if value > params.max_capital:
+        raise InvalidCapitalError(raw, f"the amount must be at most {params.max_capital:,.0f}")
+    return round(value, 2)
+
+
+def _parse_grouped_number(raw: str, s: str) -> float:
+    """Digits with optional 3-digit groups (`,` or space) and an optional `.` decimal part."""
+    if re.fullmatch(r"\d+,\d{1,2}", s):
+        raise InvalidCapitalError(raw, "use a dot for decimals, for example 10.50")
+    match = re.fullmatch(r"(\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.(\d+))?", s)
+    if match is None:
+        raise InvalidCapitalError(
+            raw, "that is not an amount I understand; type digits such as 10000"
+        )
+    whole, decimals = match.group(1), match.group(2)
+    if decimals is not None and len(decimals) > 2:
+        raise InvalidCapitalError(raw, "use at most two decimals")
+    return float(re.sub(r"[, ]", "", whole) + ("." + decimals if decimals else ""))
+
+
+def validate_capital(value: float, *, params: EngineParams = DEFAULT_PARAMS) -> float:
+    """Check a numeric capital: finite, positive, not absurdly large."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidCapitalError(value, "the amount must be a number")
+    if not math.isfinite(value):
+        raise InvalidCapitalError(value, "the amount must be a finite number")
+    if value <= 0:
+        raise InvalidCapitalError(value, "the amount must be greater than zero")
+    if value > params.max_capital:
+        raise InvalidCapitalError(value, f"the amount must be at most {params.max_capital:,.0f}")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- profile
+def parse_sectors(value: str | Iterable[str | Sector]) -> tuple[Sector, ...]:
+    """Parse "tech, Health Care" or a list of names/aliases into unique sectors, in order."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    sectors: list[Sector] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        sector = Sector.parse(item)
+        if sector not in sectors:
+            sectors.append(sector)
+    if not sectors:
+        raise ProfileError("sectors", value, "choose at least one sector")
+    return tuple(sectors)
+
+
+def make_profile(
+    *,
+    sectors: str | Iterable[str | Sector],
+    capital: float | str,
+    risk_level: RiskLevel | str | int = RiskLevel.MODERATE,
+    strategy: Strategy | str = Strategy.MOMENTUM,
+    **fields: object,
+) -> Profile:
+    """Build a validated :class:`Profile` from loosely typed input (CLI flags, bot answers).
+
+    Raises
+    ------
+    InputError
+        Any subclass, with a message naming the bad field.
+    """
+    money = parse_capital(capital) if isinstance(capital, str) else validate_capital(capital)
+    parsed: dict[str, object] = dict(fields)
+    for key, enum in (
+        ("objective", Objective),
+        ("returns_model", ReturnsModel),
+        ("cov_model", CovModel),
+    ):
+        if parsed.get(key) is not None:
+            parsed[key] = enum.parse(parsed[key])
+    caps = parsed.get("sector_caps")
+    if caps:
+        parsed["sector_caps"] = {Sector.parse(k): float(v) for k, v in dict(caps).items()}  # type: ignore[call-overload]
+    for key in ("include", "exclude"):
+        if parsed.get(key):
+            value = parsed[key]
+            items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+            parsed[key] = tuple(t.strip().upper().replace(".", "-") for t in items if t.strip())
+    profile = Profile(
+        sectors=parse_sectors(sectors),
+        capital=money,
+        risk_level=RiskLevel.parse(risk_level),
+        strategy=Strategy.parse(strategy),
+        **parsed,  # type: ignore[arg-type]
+    )
+    validate_profile(profile)
+    return profile
+
+
+def validate_profile(profile: Profile) -> Profile:
+    """Check every field's range; return the profile unchanged.
+
+    Raises
+    ------
+    ProfileError, InvalidCapitalError
+    """
+    validate_capital(profile.capital)
+    if profile.currency not in SUPPORTED_CURRENCIES:
+        raise ProfileError(
+            "currency", profile.currency, f"supported: {', '.join(SUPPORTED_CURRENCIES)}"
+        )
+    _check_range("top_n", profile.top_n, 2, 100, integer=True)
+    _check_range("lookback_days", profile.lookback_days, 126, 10_000, integer=True)
+    _check_range("risk_free_rate", profile.risk_free_rate, -0.05, 0.25)
+    if profile.max_weight is not None:
+        _check_range("max_weight", profile.max_weight, 0.0, 1.0, low_open=True)
+    if profile.target_volatility is not None:
+        _check_range("target_volatility", profile.target_volatility, 0.0, 2.0, low_open=True)
+    if profile.risk_aversion is not None:
+        _check_range("risk_aversion", profile.risk_aversion, 0.0, 1000.0, low_open=True)
+    for sector, cap in profile.sector_caps.items():
+        _check_range(f"sector cap for {sector}", cap, 0.0, 1.0, low_open=True)
+    for name in ("min_market_cap", "max_market_cap", "min_dollar_volume"):
+        value = getattr(profile, name)
+        if value is not None:
+            _check_range(name, value, 0.0, 1e15)
+    if (
+        profile.min_market_cap is not None
+        and profile.max_market_cap is not None
+        and profile.min_market_cap > profile.max_market_cap
+    ):
+        raise ProfileError(
+            "market cap band",
+            (profile.min_market_cap, profile.max_market_cap),
+            "the minimum is above the maximum",
+        )
+    return profile
+
+
+def _check_range(
+    name: str,
+    value: object,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    low_open: bool = False,
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProfileError(name, value, "must be a finite number")
+    if integer and int(value) != value:
+        raise ProfileError(name, value, "must be a whole number")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bound = f"above {low:g}" if low_open else f"at least {low:g}"
+        raise ProfileError(name, value, f"must be {bound} and at most {high:g}")
+
+
+def resolve_settings(profile: Profile) -> Settings:
+    """Fill every knob the profile leaves open from its risk level's :data:`RISK_TABLE` row."""
+    policy = RISK_TABLE[profile.risk_level]
+    return Settings(
+        objective=profile.objective or policy.objective,
+        returns_model=profile.returns_model or policy.returns_model,
+        cov_model=profile.cov_model or policy.cov_model,
+        max_weight=profile.max_weight if profile.max_weight is not None else policy.max_weight,
+        min_holdings=policy.min_holdings,
+        risk_free_rate=profile.risk_free_rate,
+        target_volatility=(
+            profile.target_volatility
+            if profile.target_volatility is not None
+            else policy.target_volatility
+        ),
+        risk_aversion=profile.risk_aversion
+        if profile.risk_aversion is not None
+        else policy.risk_aversion,
+    )
+
+
+def with_as_of(profile: Profile, as_of: date | None) -> Profile:
+    """Return the profile with another decision date."""
+    return replace(profile, as_of=as_of)

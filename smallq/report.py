@@ -1,0 +1,261 @@
+"""Presenting a :class:`~smallq.models.Report`: the stable JSON document and the CLI text.
+
+The JSON document (``schema: smallq.report/1``) keeps every rate as a fraction and every
+loss as a positive fraction. Its keys are documented in the README ("JSON output").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from smallq.models import Ranking, Report, ScenarioResult
+from smallq.types import VarMethod
+
+SCHEMA = "smallq.report/1"
+
+
+def _num(value: object) -> float | None:
+    """A JSON-safe float (NaN and infinities become null)."""
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def _series(series: pd.Series, *, integer: bool = False) -> dict[str, Any]:
+    if integer:
+        return {str(k): int(v) for k, v in series.items()}
+    return {str(k): _num(v) for k, v in series.items()}
+
+
+def ranking_to_records(ranking: Ranking) -> list[dict[str, Any]]:
+    """One object per ranked ticker: ``ticker``, ``sector``, ``score``, ``rank``, factors."""
+    records = []
+    for ticker, row in ranking.table.iterrows():
+        record: dict[str, Any] = {"ticker": str(ticker), "selected": ticker in ranking.selected}
+        for column, value in row.items():
+            if column == "sector":
+                record["sector"] = None if pd.isna(value) else str(value)
+            elif column == "rank":
+                record["rank"] = int(value)
+            else:
+                record[str(column)] = _num(value)
+        records.append(record)
+    return records
+
+
+def _scenario(result: ScenarioResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "kind": result.kind,
+        "portfolio_return": _num(result.portfolio_return),
+        "benchmark_return": _num(result.benchmark_return),
+        "estimated": result.estimated,
+        "start": result.start.isoformat() if result.start else None,
+        "end": result.end.isoformat() if result.end else None,
+        "note": result.note,
+    }
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The stable JSON document for ``smallq build --json``."""
+    metrics = report.metrics
+    opt = report.optimization
+    alloc = report.allocation
+    profile = report.profile
+    hist = {
+        (e.confidence, e.horizon_days): e for e in metrics.var if e.method == VarMethod.HISTORICAL
+    }
+    return {
+        "schema": SCHEMA,
+        "as_of": report.as_of.isoformat(),
+        "source": report.source,
+        "data_fetched_at": report.fetched_at.isoformat() if report.fetched_at else None,
+        "profile": {
+            "sectors": [s.value for s in profile.sectors],
+            "capital": profile.capital,
+            "currency": profile.currency,
+            "risk_level": profile.risk_level.label,
+            "strategy": profile.strategy.value,
+            "top_n": profile.top_n,
+            "lookback_days": profile.lookback_days,
+            "fractional": profile.fractional,
+        },
+        "settings": {
+            "objective": report.settings.objective.value,
+            "returns_model": report.settings.returns_model.value,
+            "cov_model": report.settings.cov_model.value,
+            "max_weight": report.settings.max_weight,
+            "min_holdings": report.settings.min_holdings,
+            "risk_free_rate": report.settings.risk_free_rate,
+            "target_volatility": report.settings.target_volatility,
+            "risk_aversion": report.settings.risk_aversion,
+        },
+        "candidates": list(report.candidates),
+        "ranking": ranking_to_records(report.ranking),
+        "expected_returns": _series(report.mu),
+        "weights": _series(opt.weights),
+        "shares": _series(alloc.shares, integer=not alloc.fractional),
+        "prices": _series(alloc.prices),
+        "amounts": _series(alloc.amounts),
+        "achieved_weights": _series(alloc.achieved_weights),
+        "capital": alloc.capital,
+        "cash_left": _num(alloc.cash_left),
+        "objective_requested": opt.objective_requested.value,
+        "objective_used": opt.objective_used.value,
+        "solver": opt.solver,
+        "fallbacks": [{"step": f.objective.value, "reason": f.reason} for f in opt.fallbacks],
+        "metrics": {
+            "expected_return": _num(metrics.expected_return),
+            "volatility": _num(metrics.volatility),
+            "sharpe": _num(metrics.sharpe),
+            "beta": _num(metrics.beta),
+            "var_95": _num(hist[(0.95, 1)].var),
+            "cvar_95": _num(hist[(0.95, 1)].cvar),
+            "var_99": _num(hist[(0.99, 1)].var),
+            "cvar_99": _num(hist[(0.99, 1)].cvar),
+            "max_drawdown": _num(metrics.max_drawdown),
+            "realized_return": _num(metrics.realized_return),
+            "realized_volatility": _num(metrics.realized_volatility),
+            "effective_holdings": _num(metrics.effective_holdings),
+            "risk_contributions": _series(metrics.risk_contributions),
+            "var_table": [
+                {
+                    "method": e.method.value,
+                    "confidence": e.confidence,
+                    "horizon_days": e.horizon_days,
+                    "var": _num(e.var),
+                    "cvar": _num(e.cvar),
+                }
+                for e in metrics.var
+            ],
+        },
+        "stress": {
+            "scenarios": [_scenario(s) for s in report.stress.scenarios],
+            "monte_carlo": [
+                {
+                    "method": mc.method.value,
+                    "n_paths": mc.n_paths,
+                    "horizon_days": mc.horizon_days,
+                    "mean_return": _num(mc.mean_return),
+                    "percentiles": {f"{k:g}": _num(v) for k, v in mc.percentiles.items()},
+                    "loss_probabilities": {
+                        f"{k:g}": _num(v) for k, v in mc.loss_probabilities.items()
+                    },
+                }
+                for mc in report.stress.monte_carlo
+            ],
+        },
+        "notes": list(report.notes),
+    }
+
+
+# --------------------------------------------------------------------------- text
+def pct(value: float | None, digits: int = 1) -> str:
+    """Format a fraction as a percentage ("12.3%"); None/NaN as "n/a"."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value * 100:.{digits}f}%"
+
+
+def money(value: float, currency: str = "USD") -> str:
+    """Format an amount ("12,345.67 USD")."""
+    return f"{value:,.2f} {currency}"
+
+
+def format_ranking(ranking: Ranking, *, limit: int | None = None) -> str:
+    """A readable ranked table for the terminal."""
+    table = ranking.table if limit is None else ranking.table.head(limit)
+    factor_cols = [c for c in table.columns if c not in ("sector", "score", "rank")]
+    header = f"{'#':>3}  {'ticker':<7} {'sector':<24} {'score':>7}" + "".join(
+        f" {c:>12}" for c in factor_cols
+    )
+    lines = [
+        f"Ranking by {ranking.strategy.value} as of {ranking.as_of:%Y-%m-%d} "
+        f"({len(ranking.selected)} selected, marked *)",
+        header,
+        "-" * len(header),
+    ]
+    for ticker, row in table.iterrows():
+        mark = "*" if ticker in ranking.selected else " "
+        cells = "".join(f" {_fmt_factor(c, row[c]):>12}" for c in factor_cols)
+        sector = "" if pd.isna(row["sector"]) else str(row["sector"])
+        lines.append(
+            f"{int(row['rank']):>3}{mark} {ticker!s:<7} {sector[:24]:<24} "
+            f"{row['score']:>7.2f}{cells}"
+        )
+    lines += [f"note: {n}" for n in ranking.notes]
+    return "\n".join(lines)
+
+
+def _fmt_factor(column: str, value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    if column.endswith("_z"):
+        return f"{value:+.2f}"
+    return pct(value) if column in ("momentum", "low_vol") else f"{value:.3f}"
+
+
+def format_report(report: Report) -> str:
+    """The human-readable report printed by ``smallq build``."""
+    cur = report.profile.currency
+    alloc, metrics, opt = report.allocation, report.metrics, report.optimization
+    lines = [
+        f"smallQ portfolio — {report.profile.risk_level.label} risk, "
+        f"{report.profile.strategy.value} strategy, as of {report.as_of:%Y-%m-%d}",
+        f"Sectors: {', '.join(s.value for s in report.profile.sectors)}",
+        f"Capital: {money(report.profile.capital, cur)}   Objective: {opt.objective_used.value}"
+        f" (solver {opt.solver})",
+        "",
+        f"{'ticker':<7} {'sector':<24} {'weight':>7} {'shares':>9} {'price':>10} {'amount':>13}",
+    ]
+    for ticker, weight in opt.weights.sort_values(ascending=False).items():
+        if weight <= 0:
+            continue
+        shares = alloc.shares.get(ticker, 0)
+        amount = alloc.amounts.get(ticker, 0.0)
+        sector = str(report.sectors.get(ticker, ""))[:24]
+        shares_text = f"{shares:.4f}" if alloc.fractional else f"{int(shares)}"
+        lines.append(
+            f"{ticker!s:<7} {sector:<24} {pct(weight):>7} {shares_text:>9} "
+            f"{alloc.prices.get(ticker, float('nan')):>10.2f} {amount:>13,.2f}"
+        )
+    lines += [
+        f"Cash left: {money(alloc.cash_left, cur)}",
+        "",
+        f"Expected return {pct(metrics.expected_return)}  Volatility {pct(metrics.volatility)}  "
+        f"Sharpe {metrics.sharpe:.2f}  Beta {metrics.beta:.2f}",
+        f"Max drawdown (lookback) {pct(metrics.max_drawdown)}  "
+        f"Effective holdings {metrics.effective_holdings:.1f}",
+        "",
+        "Value at risk (historical, 1 day / 10 days):",
+    ]
+    capital = report.profile.capital
+    for confidence in (0.95, 0.99):
+        one = metrics.var_at(confidence, 1)
+        ten = metrics.var_at(confidence, 10)
+        lines.append(
+            f"  {confidence:.0%}: VaR {pct(one.var, 2)} ({money(one.var * capital, cur)}), "
+            f"CVaR {pct(one.cvar, 2)} ({money(one.cvar * capital, cur)}); "
+            f"10-day VaR {pct(ten.var, 2)}, CVaR {pct(ten.cvar, 2)}"
+        )
+    lines += ["", "Stress tests:"]
+    for scenario in report.stress.scenarios:
+        flag = " (estimated via beta)" if scenario.estimated else ""
+        lines.append(f"  {scenario.name:<36} {pct(scenario.portfolio_return):>8}{flag}")
+    for mc in report.stress.monte_carlo:
+        p5 = mc.percentiles.get(0.05)
+        lines.append(
+            f"  Monte Carlo {mc.method.value:<10} 1y: 5th pct {pct(p5)}, "
+            f"P(loss) {pct(mc.loss_probabilities.get(0.0))}, "
+            f"P(loss>20%) {pct(mc.loss_probabilities.get(0.2))}"
+        )
+    if opt.fallbacks:
+        lines += ["", "Fallbacks:"] + [f"  {f.objective.value}: {f.reason}" for f in opt.fallbacks]
+    if report.notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in report.notes]
+    lines += ["", "This is not investment advice."]
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from smallq.errors import InvalidCapitalError, ProfileError, UnknownOptionError, UnknownSectorError
+from smallq.profile import (
+    RISK_TABLE,
+    make_profile,
+    parse_capital,
+    parse_sectors,
+    resolve_settings,
+)
+from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5000", 5000.0),
+        ("5000.50", 5000.5),
+        ("10,000", 10_000.0),  # comma as a thousands separator
+        ("10 000", 10_000.0),  # space as a thousands separator
+        ("10\u00a0000", 10_000.0),  # no-break space, as phones type it
+        ("1,234,567.89", 1_234_567.89),
+        ("$5000", 5000.0),
+        ("5000 USD", 5000.0),
+        ("usd 300", 300.0),
+        ("10k", 10_000.0),
+        ("2.5m", 2_500_000.0),
+        ("  2500  ", 2500.0),
+    ],
+)
+def test_parse_capital_accepts(text: str, expected: float) -> None:
+    assert parse_capital(text) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("-5000", "positive"),
+        ("0", "greater than zero"),
+        ("0.00", "greater than zero"),
+        ("nan", "plain digits"),
+        ("inf", "plain digits"),
+        ("-inf", "positive"),
+        ("1e6", "plain digits"),
+        ("1_000", "underscores"),
+        ("9" * 400, "too long"),
+        ("10,5", "dot for decimals"),
+        ("1,00,000", "not an amount"),
+        ("€500", "only USD"),
+        ("500 EUR", "only USD"),
+        ("5000.123", "two decimals"),
+        ("abc", "not an amount"),
+        ("", "type an amount"),
+        ("2000000000000", "at most"),
+    ],
+)
+def test_parse_capital_rejects_with_reason(text: str, reason: str) -> None:
+    with pytest.raises(InvalidCapitalError) as info:
+        parse_capital(text)
+    assert reason in info.value.user_message()
+
+
+def test_parse_sectors_deduplicates_aliases_in_order() -> None:
+    assert parse_sectors("tech, IT, health care") == (
+        Sector.INFORMATION_TECHNOLOGY,
+        Sector.HEALTH_CARE,
+    )
+    with pytest.raises(UnknownSectorError):
+        parse_sectors("tech, crypto")
+    with pytest.raises(ProfileError):
+        parse_sectors(" , ")
+
+
+def test_make_profile_parses_loose_input() -> None:
+    profile = make_profile(
+        sectors="tech,Health Care",
+        capital="10,000",
+        risk_level="2",
+        strategy="low-vol",
+        objective="min_volatility",
+        exclude="brk.b, aapl",
+    )
+    assert profile.capital == 10_000.0
+    assert profile.risk_level is RiskLevel.CAUTIOUS
+    assert profile.objective is Objective.MIN_VOLATILITY
+    assert profile.exclude == ("BRK-B", "AAPL")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("top_n", 1),
+        ("top_n", 2.5),
+        ("max_weight", 0.0),
+        ("max_weight", 1.5),
+        ("lookback_days", 10),
+        ("risk_free_rate", math.nan),
+        ("sector_caps", {"tech": 0}),
+    ],
+)
+def test_make_profile_rejects_bad_fields(field: str, value: object) -> None:
+    with pytest.raises(ProfileError):
+        make_profile(sectors="tech", capital=1000.0, **{field: value})
+
+
+@pytest.mark.parametrize("capital", [0.0, -1.0, math.nan, math.inf, -math.inf])
+def test_make_profile_rejects_bad_numeric_capital(capital: float) -> None:
+    with pytest.raises(InvalidCapitalError):
+        make_profile(sectors="tech", capital=capital)
+
+
+def test_unknown_objective_is_an_input_error() -> None:
+    with pytest.raises(UnknownOptionError):
+        make_profile(sectors="tech", capital=1000.0, objective="moon")
+
+
+def test_resolve_settings_uses_table_and_explicit_overrides() -> None:
+    base = make_profile(sectors="tech", capital=1000.0, risk_level="conservative")
+    settings = resolve_settings(base)
+    policy = RISK_TABLE[RiskLevel.CONSERVATIVE]
+    assert settings.objective is policy.objective is Objective.MIN_VOLATILITY
+    assert settings.max_weight == policy.max_weight
+    overridden = resolve_settings(
+        make_profile(
+            sectors="tech",
+            capital=1000.0,
+            risk_level="conservative",
+            max_weight=0.5,
+            returns_model="capm",
+            cov_model="exp",
+        )
+    )
+    assert overridden.max_weight == 0.5
+    assert overridden.returns_model is ReturnsModel.CAPM
+    assert overridden.cov_model is CovModel.EXP
+
+
+def test_risk_table_is_monotone_in_concentration() -> None:
+    levels = sorted(RISK_TABLE)
+    caps = [RISK_TABLE[level].max_weight for level in levels]
+    assert caps == sorted(caps)
+    for level in levels:
+        policy = RISK_TABLE[level]
+        # with exactly min_holdings stocks the effective cap still allows a full portfolio
+        effective_cap = min(policy.max_weight, 1.0 / policy.min_holdings)
+        assert policy.min_holdings * effective_cap >= 1.0 - 1e-12
