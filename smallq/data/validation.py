@@ -1,0 +1,309 @@
+"""Price validation, and the shape helpers every data adapter shares.
+
+Pure functions on pandas objects: no I/O, no clock, inputs never mutated. Every repaired or
+dropped value is reported in the returned notes, which users see.
+
+Cleaning rules of :func:`clean_prices`:
+
+1. A non-finite or non-positive close is a bad print. Non-positive open/high/low and negative
+   volume are set to NaN.
+2. OHLC contradictions (when high and low exist). ``high < low``: high and low are set to NaN.
+   An open outside ``[low, high]`` by more than ``ohlc_tolerance``: the open is set to NaN.
+   A close outside ``[low, high]`` by more than ``ohlc_tolerance``: that day's range is
+   unreliable, so high and low are set to NaN; the close itself is a bad print only when the
+   *next* close is back inside the range (LNT 2016-05-19: close 17.87, range 35.09-35.79, next
+   close 35.91). Otherwise the close is kept: on spin-off days (SPG 2014-05-28, WRK 2016-05-13)
+   the close is right and the range is stale.
+3. A spike is a single-day log move beyond ``log(1 + params.spike_threshold)`` followed by a
+   move of the opposite sign beyond the same threshold that brings the price back within half
+   that threshold of the day before (a round trip). It is a bad print. A jump that does not
+   reverse (EBAY 2015-07-20, the PayPal spin-off, -57%) is a real move and is left alone.
+4. Every bad close is replaced by the previous valid close (set to NaN, then forward-filled),
+   so that day's move is recorded as zero; a bad print with no earlier close stays NaN.
+   That day's open, high and low are set to NaN.
+5. Duplicate dates keep the last row; tickers left without any valid close are dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Hashable, Iterable, Sequence
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from smallq.errors import DataUnavailableError, InsufficientHistoryError
+from smallq.models import COMPANY_COLUMNS, PriceData
+from smallq.params import DEFAULT_PARAMS, EngineParams
+
+_OHLCV = ("open", "high", "low", "volume")
+_CLASS_SHARE = re.compile(r"^([A-Z0-9]+)[./]([A-Z])$")
+_MAX_DATES_SHOWN = 3
+
+
+# --------------------------------------------------------------------------- shape helpers
+def normalise_ticker(ticker: object) -> str:
+    """Return the Yahoo-style ticker: upper case, class shares with a dash ("BRK.B" -> "BRK-B")."""
+    text = str(ticker).strip().upper()
+    match = _CLASS_SHARE.match(text)
+    return f"{match.group(1)}-{match.group(2)}" if match else text
+
+
+def normalise_tickers(tickers: Iterable[object]) -> list[str]:
+    """Normalise tickers with :func:`normalise_ticker`, dropping duplicates but keeping order."""
+    return list(dict.fromkeys(normalise_ticker(t) for t in tickers))
+
+
+def normalise_index(index: pd.Index) -> pd.DatetimeIndex:
+    """Return a tz-naive, midnight-normalised ``DatetimeIndex`` in microseconds named "date".
+
+    A tz-aware index keeps its local calendar date (the exchange's trading day).
+    """
+    dates = pd.DatetimeIndex(pd.to_datetime(index))
+    if dates.tz is not None:
+        dates = dates.tz_localize(None)
+    return dates.normalize().as_unit("us").rename("date")
+
+
+def tidy_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with a normalised, sorted, duplicate-free date index and float columns."""
+    result = frame.copy()
+    result.index = normalise_index(result.index)
+    result = result[~result.index.duplicated(keep="last")].sort_index()
+    return result.astype("float64")
+
+
+def slice_dates(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """Rows of a date-sorted frame between ``start`` and ``end`` inclusive."""
+    return frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+
+
+def company_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return the company table: indexed by ``ticker``, columns :data:`COMPANY_COLUMNS`.
+
+    Missing columns are added as NaN (``name`` defaults to the ticker); numeric columns are
+    coerced to float (unparsable cells become NaN).
+    """
+    table = rows.copy()
+    table.index = pd.Index([normalise_ticker(t) for t in table.index], name="ticker")
+    if "name" not in table:
+        table["name"] = table.index
+    if "sector" not in table:
+        table["sector"] = np.nan
+    for column in COMPANY_COLUMNS[2:]:
+        values = table[column] if column in table else pd.Series(np.nan, index=table.index)
+        table[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+    table["name"] = table["name"].where(table["name"].notna(), table.index.to_series())
+    return table.loc[:, list(COMPANY_COLUMNS)]
+
+
+# --------------------------------------------------------------------------- cleaning
+def clean_prices(
+    data: PriceData, params: EngineParams = DEFAULT_PARAMS, *, ohlc_tolerance: float = 0.01
+) -> PriceData:
+    """Repair bad prints in ``data`` (rules in the module docstring).
+
+    Parameters
+    ----------
+    data : PriceData
+        ``close`` of shape (n_days, n_assets); optional open/high/low/volume of the same shape.
+    params : EngineParams
+        ``spike_threshold`` (a fraction, 0.35 is 35%) defines a spike.
+    ohlc_tolerance : float, default=0.01
+        How far (a fraction) a close or open may lie outside the day's low-high range.
+
+    Returns
+    -------
+    PriceData
+        New object with repaired frames on the same dates; ``notes`` extend ``data.notes``
+        with one entry per ticker and rule that changed something.
+    """
+    close = tidy_frame(data.close)
+    frames = {
+        name: tidy_frame(frame).reindex(index=close.index, columns=close.columns)
+        for name in _OHLCV
+        if (frame := getattr(data, name)) is not None
+    }
+    notes: list[str] = []
+    duplicates = int(normalise_index(data.close.index).duplicated().sum())
+    if duplicates:
+        notes.append(f"{duplicates} duplicate date(s) in the prices; the last row of each kept")
+    nonpositive = close.le(0) | np.isinf(close)
+    notes += _notes(nonpositive, close, "non-positive close", "replaced by the previous close")
+    for name in ("open", "high", "low"):
+        if name in frames:
+            frames[name] = frames[name].mask(frames[name].le(0) | np.isinf(frames[name]))
+    if "volume" in frames:
+        frames["volume"] = frames["volume"].mask(frames["volume"].lt(0))
+    bad_ohlc = _check_ohlc(close, frames, ohlc_tolerance, notes)
+    spikes = _spikes(close.mask(nonpositive | bad_ohlc), params.spike_threshold)
+    notes += _notes(
+        spikes, close, "one-day spike that reversed the next day", "replaced by the previous close"
+    )
+    bad = nonpositive | bad_ohlc | spikes
+    masked = close.mask(bad)
+    close = masked.where(~bad, masked.ffill())
+    for name in ("open", "high", "low"):
+        if name in frames:
+            frames[name] = frames[name].mask(bad)
+    empty = [str(t) for t in close.columns[close.notna().sum() == 0]]
+    notes += [f"{ticker}: no valid prices; dropped" for ticker in empty]
+    close = close.drop(columns=empty)
+    frames = {name: frame.drop(columns=empty) for name, frame in frames.items()}
+    return dataclasses.replace(data, close=close, notes=data.notes + tuple(notes), **frames)
+
+
+def _check_ohlc(
+    close: pd.DataFrame, frames: dict[str, pd.DataFrame], tolerance: float, notes: list[str]
+) -> pd.DataFrame:
+    """Fix open/high/low contradictions in ``frames`` in place; return the bad-close mask."""
+    if "high" not in frames or "low" not in frames:
+        return pd.DataFrame(False, index=close.index, columns=close.columns)
+    high, low = frames["high"], frames["low"]
+    upper, lower = high * (1 + tolerance), low * (1 - tolerance)
+    inverted = high.lt(low)
+    outside = (close.gt(upper) | close.lt(lower)) & ~inverted
+    next_close = close.shift(-1)
+    bad_close = outside & next_close.le(upper) & next_close.ge(lower)
+    notes += _notes(inverted, close, "high below low", "high and low ignored")
+    notes += _notes(
+        outside & ~bad_close, close, "close outside the day's low-high range", "range ignored"
+    )
+    notes += _notes(
+        bad_close,
+        close,
+        "close outside the day's low-high range and back inside it the next day",
+        "replaced by the previous close",
+    )
+    if "open" in frames:
+        bad_open = (frames["open"].gt(upper) | frames["open"].lt(lower)) & ~inverted
+        notes += _notes(bad_open, close, "open outside the day's low-high range", "open ignored")
+        frames["open"] = frames["open"].mask(bad_open)
+    frames["high"] = high.mask(inverted | outside)
+    frames["low"] = low.mask(inverted | outside)
+    return bad_close
+
+
+def _spikes(close: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Cells whose close is a one-day round trip beyond ``threshold`` (NaN cells are skipped)."""
+    limit = float(np.log1p(threshold))
+    log_price = pd.DataFrame(np.log(close.to_numpy()), index=close.index, columns=close.columns)
+    before = log_price.shift(1).ffill()
+    after = log_price.shift(-1).bfill()
+    move_in, move_out = log_price - before, after - log_price
+    result = (
+        move_in.abs().gt(limit)
+        & move_out.abs().gt(limit)
+        & (move_in * move_out).lt(0)
+        & (after - before).abs().lt(limit / 2)
+    )
+    return result.fillna(False).astype(bool)
+
+
+def _notes(mask: pd.DataFrame, close: pd.DataFrame, reason: str, action: str) -> list[str]:
+    """One note per ticker with the flagged dates (and closes) in ``mask``."""
+    rows, cols = np.nonzero(mask.to_numpy(dtype=bool))
+    notes = []
+    for col in np.unique(cols):
+        hits = rows[cols == col]
+        shown = [
+            f"{close.index[r]:%Y-%m-%d} (close {close.iat[r, col]:.4g})"
+            for r in hits[:_MAX_DATES_SHOWN]
+        ]
+        more = f" and {len(hits) - _MAX_DATES_SHOWN} more" if len(hits) > _MAX_DATES_SHOWN else ""
+        notes.append(f"{close.columns[col]}: {reason} on {', '.join(shown)}{more}; {action}")
+    return notes
+
+
+# --------------------------------------------------------------------------- calendar
+def align_calendar(
+    prices: pd.DataFrame, benchmark: pd.Series
+) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...]]:
+    """Put prices and benchmark on their common trading days and fill interior gaps.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Closes; NaN before a listing or after a delisting is kept.
+    benchmark : Series of shape (n_bench_days,)
+        Benchmark level.
+
+    Returns
+    -------
+    prices : DataFrame of shape (n_common, n_assets)
+        On the dates both have; a gap between a ticker's first and last valid close is
+        forward-filled.
+    benchmark : Series of shape (n_common,)
+    notes : tuple of str
+        Dropped dates and filled gaps.
+
+    Raises
+    ------
+    DataUnavailableError
+        When prices and benchmark share no date.
+    """
+    prices = tidy_frame(prices).dropna(how="all")
+    bench = tidy_frame(benchmark.to_frame()).iloc[:, 0]
+    bench = bench[bench.gt(0) & np.isfinite(bench)]
+    common = prices.index.intersection(bench.index)
+    if common.empty:
+        raise DataUnavailableError([str(benchmark.name or "benchmark")], "no date in common")
+    notes: list[str] = []
+    dropped = prices.index.difference(common)
+    if len(dropped):
+        notes.append(
+            f"{len(dropped)} price date(s) without a benchmark level dropped "
+            f"({_date_list(dropped)})"
+        )
+    prices = prices.loc[common]
+    interior = prices.ffill().notna() & prices.bfill().notna() & prices.isna()
+    for ticker, count in interior.sum().items():
+        if count:
+            notes.append(f"{ticker}: {count} missing day(s) filled with the previous close")
+    prices = prices.where(~interior, prices.ffill())
+    return prices, bench.loc[common].rename(benchmark.name), tuple(notes)
+
+
+def require_history(prices: pd.DataFrame, min_days: int) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Drop tickers with fewer than ``min_days`` valid closes.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+    min_days : int
+        Fewest valid observations a ticker needs.
+
+    Returns
+    -------
+    prices : DataFrame of shape (n_days, n_kept)
+    notes : tuple of str
+        One note per dropped ticker with its count.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When no ticker has ``min_days`` valid closes (``n_observations`` is the longest).
+    """
+    counts = prices.notna().sum()
+    short = counts[counts < min_days]
+    if len(short) == len(counts):
+        raise InsufficientHistoryError(int(counts.max()) if len(counts) else 0, min_days)
+    notes = tuple(
+        f"{ticker}: only {count} days of prices, {min_days} needed; dropped"
+        for ticker, count in short.items()
+    )
+    return prices.drop(columns=short.index), notes
+
+
+def _date_list(dates: Sequence[pd.Timestamp] | pd.DatetimeIndex) -> str:
+    shown = ", ".join(f"{d:%Y-%m-%d}" for d in list(dates)[:_MAX_DATES_SHOWN])
+    extra = len(dates) - _MAX_DATES_SHOWN
+    return shown + (f" and {extra} more" if extra > 0 else "")
+
+
+def missing_columns(frame: pd.DataFrame, wanted: Iterable[Hashable]) -> list[str]:
+    """Wanted columns that are absent from ``frame`` or hold no valid value."""
+    valid = set(frame.columns[frame.notna().any()])
+    return [str(c) for c in wanted if c not in valid]

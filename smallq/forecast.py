@@ -1,0 +1,208 @@
+"""Expected returns and covariance estimators (annualised), pure numpy/pandas/scikit-learn.
+
+Conventions shared by every estimator:
+
+* daily **simple** returns ``prices.pct_change()``; the first row is dropped and so is any
+  row where a ticker has no return, so every estimator sees the same common window;
+* annualisation by ``periods_per_year`` (252): means scale by 252, covariances by 252;
+* ``ReturnsModel.MEAN`` is the **arithmetic** mean of daily simple returns times 252 (not the
+  compounded CAGR). It equals PyPortfolioOpt's
+  ``mean_historical_return(prices, compounding=False)``;
+* ``ReturnsModel.EMA`` is the exponentially weighted mean (pandas ``ewm(span=span)``, adjusted
+  weights) of daily returns at the last date, times 252 — PyPortfolioOpt's
+  ``ema_historical_return(prices, span=span, compounding=False)``;
+* ``ReturnsModel.CAPM`` is ``rf + beta_i (E[r_m] - rf)`` with ``beta_i = cov(r_i, r_m) /
+  var(r_m)`` from daily returns (ddof=1) and ``E[r_m]`` the arithmetic annual mean of the
+  benchmark — PyPortfolioOpt's ``capm_return(..., compounding=False)``;
+* ``CovModel.SAMPLE`` is the sample covariance (ddof=1); ``CovModel.LEDOIT_WOLF`` shrinks the
+  maximum-likelihood covariance of demeaned returns towards a constant-variance target
+  (scikit-learn's ``ledoit_wolf``, the default of PyPortfolioOpt's
+  ``CovarianceShrinkage.ledoit_wolf()``); ``CovModel.EXP`` is the exponentially weighted
+  average of the outer products of returns demeaned by their full-window mean
+  (PyPortfolioOpt's ``exp_cov``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.covariance import ledoit_wolf
+
+from smallq.errors import DataFormatError, DataUnavailableError, InsufficientHistoryError
+from smallq.types import CovModel, ReturnsModel
+
+#: fewest daily returns any estimator accepts
+MIN_OBSERVATIONS: int = 20
+
+
+def daily_returns(
+    prices: pd.DataFrame, *, min_observations: int = MIN_OBSERVATIONS
+) -> pd.DataFrame:
+    """Daily simple returns on the common window of all tickers.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Adjusted closes, dates x tickers.
+    min_observations : int, default=MIN_OBSERVATIONS
+        Fewest complete return rows accepted.
+
+    Returns
+    -------
+    DataFrame of shape (n_obs, n_assets)
+        ``prices.pct_change()`` without the first row and without rows holding a NaN.
+
+    Raises
+    ------
+    DataUnavailableError
+        When a ticker has no price at all.
+    DataFormatError
+        When a return is infinite (a zero or negative price).
+    InsufficientHistoryError
+        When fewer than ``min_observations`` complete rows remain.
+    """
+    empty = [str(t) for t in prices.columns if prices[t].notna().sum() == 0]
+    if empty:
+        raise DataUnavailableError(empty, "no prices in the lookback window")
+    returns = prices.astype(float).pct_change(fill_method=None).iloc[1:].dropna(how="any")
+    bad = [str(t) for t in returns.columns if not np.isfinite(returns[t].to_numpy()).all()]
+    if bad:
+        raise DataFormatError("prices", f"non-finite daily returns for {', '.join(bad)}")
+    if len(returns) < min_observations:
+        raise InsufficientHistoryError(len(returns), min_observations, "price history")
+    return returns
+
+
+def expected_returns(
+    prices: pd.DataFrame,
+    model: ReturnsModel,
+    *,
+    benchmark: pd.Series | None = None,
+    risk_free_rate: float,
+    periods_per_year: int = 252,
+    span: int = 180,
+    min_observations: int = MIN_OBSERVATIONS,
+) -> pd.Series:
+    """Annual expected return of each ticker.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Adjusted closes, dates x tickers.
+    model : ReturnsModel
+        ``MEAN`` (arithmetic), ``EMA`` (exponentially weighted with ``span``) or ``CAPM``.
+    benchmark : Series of shape (n_days,), optional
+        Benchmark level (index or ETF price) by date; required for ``CAPM``.
+    risk_free_rate : float
+        Annual risk-free rate as a fraction (used by ``CAPM``).
+    periods_per_year : int, default=252
+        Trading days per year.
+    span : int, default=180
+        EMA span in days.
+    min_observations : int, default=MIN_OBSERVATIONS
+        Fewest daily returns accepted.
+
+    Returns
+    -------
+    Series of shape (n_assets,)
+        Annual expected returns (fractions) indexed by ticker, in the column order of ``prices``.
+
+    Raises
+    ------
+    DataUnavailableError
+        When ``CAPM`` is asked for without a benchmark, or a ticker has no prices.
+    DataFormatError
+        On infinite returns or a benchmark with zero variance.
+    InsufficientHistoryError
+        When too few daily returns remain.
+    """
+    model = ReturnsModel.parse(model)
+    if model is ReturnsModel.CAPM:
+        return _capm(prices, benchmark, risk_free_rate, periods_per_year, min_observations)
+    returns = daily_returns(prices, min_observations=min_observations)
+    if model is ReturnsModel.EMA:
+        daily = returns.ewm(span=span).mean().iloc[-1]
+    else:
+        daily = returns.mean()
+    return (daily * periods_per_year).rename("expected_return")
+
+
+def _capm(
+    prices: pd.DataFrame,
+    benchmark: pd.Series | None,
+    risk_free_rate: float,
+    periods_per_year: int,
+    min_observations: int,
+) -> pd.Series:
+    if benchmark is None:
+        raise DataUnavailableError(["benchmark"], "CAPM expected returns need a benchmark")
+    market = "__benchmark__"
+    joined = prices.join(benchmark.rename(market), how="left")
+    returns = daily_returns(joined, min_observations=min_observations)
+    cov = np.cov(returns.to_numpy(), rowvar=False, ddof=1)
+    market_var = cov[-1, -1]
+    if not market_var > 0:
+        raise DataFormatError("benchmark", "the benchmark has zero variance")
+    betas = cov[:-1, -1] / market_var
+    market_return = returns[market].mean() * periods_per_year
+    values = risk_free_rate + betas * (market_return - risk_free_rate)
+    return pd.Series(values, index=prices.columns, name="expected_return")
+
+
+def covariance(
+    prices: pd.DataFrame,
+    model: CovModel,
+    *,
+    periods_per_year: int = 252,
+    span: int = 180,
+    min_observations: int = MIN_OBSERVATIONS,
+) -> pd.DataFrame:
+    """Annual covariance matrix of daily simple returns.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Adjusted closes, dates x tickers.
+    model : CovModel
+        ``SAMPLE``, ``LEDOIT_WOLF`` (constant-variance target) or ``EXP`` (span ``span``).
+    periods_per_year : int, default=252
+        Trading days per year.
+    span : int, default=180
+        Span in days of the exponential weights (``EXP``).
+    min_observations : int, default=MIN_OBSERVATIONS
+        Fewest daily returns accepted; at least ``n_assets + 1`` are always required.
+
+    Returns
+    -------
+    DataFrame of shape (n_assets, n_assets)
+        Symmetric positive semi-definite annual covariance, indexed both ways by ticker.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When fewer than ``max(min_observations, n_assets + 1)`` complete return rows remain.
+    DataUnavailableError, DataFormatError
+        As :func:`daily_returns`.
+    """
+    model = CovModel.parse(model)
+    required = max(min_observations, prices.shape[1] + 1)
+    returns = daily_returns(prices, min_observations=required)
+    values = returns.to_numpy(dtype=float)
+    if model is CovModel.LEDOIT_WOLF:
+        daily, _shrinkage = ledoit_wolf(values)
+    elif model is CovModel.EXP:
+        daily = _exp_cov(values, span)
+    else:
+        daily = np.cov(values, rowvar=False, ddof=1)
+    daily = (np.atleast_2d(daily) + np.atleast_2d(daily).T) / 2.0
+    return pd.DataFrame(daily * periods_per_year, index=prices.columns, columns=prices.columns)
+
+
+def _exp_cov(values: np.ndarray, span: int) -> np.ndarray:
+    """Exponentially weighted mean of outer products of demeaned rows (latest weighs most)."""
+    alpha = 2.0 / (span + 1.0)
+    n_obs = values.shape[0]
+    weights = (1.0 - alpha) ** np.arange(n_obs - 1, -1, -1, dtype=float)
+    demeaned = values - values.mean(axis=0)
+    result: np.ndarray = (demeaned * weights[:, None]).T @ demeaned / weights.sum()
+    return result
