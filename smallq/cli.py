@@ -130,10 +130,9 @@ def open_cli_source(spec: str, cache_path: Path | None) -> PriceSource:
     source = open_source(spec)
     if spec != "yahoo":
         return source
-    from storage.price_cache import SqlitePriceCache
-
     from smallq.data.cached import CachedPriceSource
     from storage.db import connect
+    from storage.price_cache import SqlitePriceCache
 
     path = cache_path or Path(
         os.environ.get("SMALLQ_CACHE_PATH", Path.home() / ".cache" / "smallq" / "prices.db")
@@ -257,10 +256,11 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> None:
     from smallq.pipeline import run_strategy_backtest
+    from smallq.report import backtest_to_dict, format_backtest
 
     profile = profile_from_args(args, capital=args.capital or 1.0)
     source = open_cli_source(args.source, args.cache)
-    outcome = run_strategy_backtest(
+    report = run_strategy_backtest(
         profile,
         source,
         start=args.start,
@@ -269,11 +269,16 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         costs_bps=args.costs_bps,
         whole_shares=args.capital is not None,
     )
-    text = outcome.text
+    text = format_backtest(report)
     if args.charts is not None:
-        paths = _write_charts(args.charts, outcome.charts(log_scale=args.log_scale))
+        from smallq.charts.backtest import render_backtest_charts
+
+        charts = render_backtest_charts(
+            report.result, log_scale=args.log_scale, risk_free_rate=report.settings.risk_free_rate
+        )
+        paths = _write_charts(args.charts, charts)
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
-    _emit(args, outcome.document, text)
+    _emit(args, backtest_to_dict(report), text)
 
 
 COMMANDS = {

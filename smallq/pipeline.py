@@ -25,14 +25,17 @@ from datetime import date, timedelta
 import pandas as pd
 
 from smallq.allocation import allocate_shares
+from smallq.backtest import BacktestResult, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
 from smallq.data.validation import align_calendar, clean_prices, require_history
-from smallq.errors import DataError, InsufficientHistoryError, OptimizationError
+from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
 from smallq.filters import FilterCriteria, apply_filters
 from smallq.forecast import covariance, expected_returns
 from smallq.models import MarketData, Profile, Ranking, Report, Settings
 from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.performance import PerformanceMetrics
+from smallq.policy import make_pipeline_policy
 from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
@@ -54,6 +57,14 @@ class Selection:
 def history_start(end: date, trading_days: int) -> date:
     """Calendar start that covers ``trading_days`` trading days before ``end`` (with margin)."""
     return end - timedelta(days=int(trading_days * 365 / 252 * 1.08) + 10)
+
+
+def decision_end(profile: Profile, source: PriceSource, today: date) -> date:
+    """The last date to fetch: the profile's as-of date, else today or the source's last date."""
+    if profile.as_of is not None:
+        return profile.as_of
+    last = source.last_date()
+    return today if last is None else min(today, last)
 
 
 def load_market_data(
@@ -115,7 +126,7 @@ def select_stocks(
         exclude=profile.exclude,
     )
     first_pass = apply_filters(companies, criteria)
-    end = profile.as_of or today
+    end = decision_end(profile, source, today)
     needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
     market = load_market_data(
         source,
@@ -267,6 +278,133 @@ def build_portfolio(
         frontier=frontier,
         source=market.source,
         fetched_at=market.fetched_at,
+        notes=_unique(notes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestReport:
+    """A walk-forward backtest of a profile's strategy against the benchmark.
+
+    Attributes
+    ----------
+    result : BacktestResult
+        Equity curves, weights over time, trades and rebalances.
+    metrics, benchmark_metrics : PerformanceMetrics
+        Strategy and benchmark side by side over the same dates.
+    fallback_dates : tuple of (date, str)
+        Decisions whose weights came from a fallback objective, with the objective used.
+    """
+
+    profile: Profile
+    settings: Settings
+    start: date
+    end: date
+    result: BacktestResult
+    metrics: PerformanceMetrics
+    benchmark_metrics: PerformanceMetrics
+    source: str
+    fallback_dates: tuple[tuple[date, str], ...]
+    notes: tuple[str, ...]
+
+
+def run_strategy_backtest(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    start: date,
+    end: date,
+    rebalance: str = "monthly",
+    costs_bps: float = 10.0,
+    whole_shares: bool = False,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> BacktestReport:
+    """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
+
+    At each rebalance date the ranking, forecast and optimizer see only prices up to that
+    date (:class:`smallq.policy.PipelinePolicy`); between rebalances the weights drift.
+
+    Raises
+    ------
+    InputError
+        A bad rule (``weekly|monthly|drift:0.05``), dates or costs.
+    SmallQError
+        Any selection, data or optimization error, with a ``user_message()``.
+    """
+    rule = RebalanceRule.parse(rebalance)
+    if end <= start:
+        raise ProfileError("end", end, "the end date must be after the start date")
+    if not 0 <= costs_bps <= 1_000:
+        raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
+    companies = normalise_companies(source.fetch_companies())
+    criteria = FilterCriteria(
+        sectors=profile.sectors,
+        min_market_cap=profile.min_market_cap,
+        max_market_cap=profile.max_market_cap,
+        include=profile.include,
+        exclude=profile.exclude,
+    )
+    tickers = apply_filters(companies, criteria).tickers
+    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    market = load_market_data(
+        source, tickers, companies, start=history_start(start, warmup), end=end, params=params
+    )
+    settings = _settings_for(profile, min(profile.top_n, market.prices.shape[1]))
+    check_feasibility(
+        list(market.prices.columns[: profile.top_n]),
+        max_weight=settings.max_weight,
+        min_holdings=settings.min_holdings,
+    )
+    policy = make_pipeline_policy(
+        market.companies.loc[list(market.prices.columns)],
+        profile.strategy,
+        settings,
+        profile.top_n,
+        lookback_days=profile.lookback_days,
+        per_sector=profile.per_sector,
+        sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
+        benchmark=market.benchmark,
+        params=params,
+    )
+    result = run_backtest(
+        market.prices,
+        policy,
+        start=pd.Timestamp(start),
+        end=pd.Timestamp(end),
+        rebalance=rule,
+        costs_bps=costs_bps,
+        capital=profile.capital if whole_shares else None,
+        benchmark=market.benchmark,
+    )
+    metrics, benchmark_metrics = result.metrics(
+        risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
+    )
+    fallbacks = tuple(
+        (when.date(), used)
+        for when, _, used in policy.decisions
+        if used != settings.objective.value
+    )
+    notes = list(market.notes)
+    notes.append(
+        "The stock list is today's: companies that left the index are missing, so the "
+        "backtest carries survivorship bias."
+    )
+    if fallbacks:
+        notes.append(
+            f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
+            f"instead of {settings.objective.value} (first on {fallbacks[0][0]:%Y-%m-%d}: "
+            f"{fallbacks[0][1]})."
+        )
+    return BacktestReport(
+        profile=profile,
+        settings=settings,
+        start=result.equity.index[0].date(),
+        end=result.equity.index[-1].date(),
+        result=result,
+        metrics=metrics,
+        benchmark_metrics=benchmark_metrics,
+        source=market.source,
+        fallback_dates=fallbacks,
         notes=_unique(notes),
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from smallq.models import Ranking, Report, ScenarioResult
+from smallq.pipeline import BacktestReport
 from smallq.types import VarMethod
 
 SCHEMA = "smallq.report/1"
@@ -258,4 +259,87 @@ def format_report(report: Report) -> str:
     if report.notes:
         lines += ["", "Notes:"] + [f"  - {n}" for n in report.notes]
     lines += ["", "This is not investment advice."]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- backtest
+BACKTEST_SCHEMA = "smallq.backtest/1"
+_METRIC_ROWS: tuple[tuple[str, str, bool], ...] = (
+    ("total_return", "Total return", True),
+    ("cagr", "CAGR", True),
+    ("volatility", "Volatility", True),
+    ("sharpe", "Sharpe", False),
+    ("sortino", "Sortino", False),
+    ("calmar", "Calmar", False),
+    ("max_drawdown", "Max drawdown", True),
+    ("max_drawdown_days", "Drawdown length (days)", False),
+    ("alpha", "Alpha (annual)", True),
+    ("beta", "Beta", False),
+    ("information_ratio", "Information ratio", False),
+    ("tracking_error", "Tracking error", True),
+    ("hit_rate", "Hit rate (months)", True),
+    ("best_month", "Best month", True),
+    ("worst_month", "Worst month", True),
+)
+
+
+def backtest_to_dict(report: BacktestReport) -> dict[str, Any]:
+    """The stable JSON document for ``smallq backtest --json``."""
+    document = report.result.to_dict()
+    return {
+        "schema": BACKTEST_SCHEMA,
+        "start": report.start.isoformat(),
+        "end": report.end.isoformat(),
+        "source": report.source,
+        "strategy": report.profile.strategy.value,
+        "objective": report.settings.objective.value,
+        "rebalance": document["rule"],
+        "costs_bps": document["costs_bps"],
+        "equity": document["equity"],
+        "benchmark_equity": document["benchmark_equity"],
+        "rebalances": document["rebalances"],
+        "turnover": document["turnover"],
+        "costs": document["costs"],
+        "metrics": report.metrics.to_dict(),
+        "benchmark_metrics": report.benchmark_metrics.to_dict(),
+        "fallbacks": [{"date": d.isoformat(), "objective": o} for d, o in report.fallback_dates],
+        "notes": list(report.notes),
+    }
+
+
+def metric_rows(report: BacktestReport) -> list[tuple[str, str, str]]:
+    """(label, strategy, benchmark) rows of the side-by-side summary table."""
+    ours, theirs = report.metrics.to_dict(), report.benchmark_metrics.to_dict()
+    rows = []
+    for key, label, is_pct in _METRIC_ROWS:
+        cells = []
+        for value in (ours[key], theirs[key]):
+            if value is None:
+                cells.append("n/a")
+            elif is_pct:
+                cells.append(pct(float(value)))
+            elif isinstance(value, int):
+                cells.append(str(value))
+            else:
+                cells.append(f"{float(value):.2f}")
+        rows.append((label, cells[0], cells[1]))
+    return rows
+
+
+def format_backtest(report: BacktestReport) -> str:
+    """The human-readable summary printed by ``smallq backtest``."""
+    result = report.result
+    lines = [
+        f"smallQ backtest — {report.profile.strategy.value} strategy, "
+        f"{report.settings.objective.value}, {result.rule} rebalancing, "
+        f"{result.costs_bps:g} bps costs",
+        f"{report.start:%Y-%m-%d} → {report.end:%Y-%m-%d}  ({len(result.rebalances)} rebalances, "
+        f"turnover {result.turnover:.1f}x, costs {pct(result.costs, 2)} of capital)",
+        "",
+        f"{'':<24} {'strategy':>10} {'S&P 500':>10}",
+    ]
+    lines += [f"{label:<24} {a:>10} {b:>10}" for label, a, b in metric_rows(report)]
+    if report.notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in report.notes]
+    lines += ["", "Past performance says little about the future. This is not investment advice."]
     return "\n".join(lines)

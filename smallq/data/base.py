@@ -26,6 +26,10 @@ class PriceSource(Protocol):
     #: short name shown to users ("sample", "yahoo", "csv:/data")
     name: str
 
+    def last_date(self) -> date | None:
+        """The last date the source holds data for; None for a live source (use today)."""
+        ...
+
     def fetch_prices(self, tickers: Sequence[str], start: date, end: date) -> PriceData:
         """Daily prices for ``tickers`` between ``start`` and ``end`` inclusive.
 

@@ -244,7 +244,7 @@ def align_calendar(
     DataUnavailableError
         When prices and benchmark share no date.
     """
-    prices = tidy_frame(prices).dropna(how="all")
+    prices = tidy_frame(prices)
     bench = tidy_frame(benchmark.to_frame()).iloc[:, 0]
     bench = bench[bench.gt(0) & np.isfinite(bench)]
     common = prices.index.intersection(bench.index)
@@ -257,12 +257,11 @@ def align_calendar(
             f"{len(dropped)} price date(s) without a benchmark level dropped "
             f"({_date_list(dropped)})"
         )
-    prices = prices.loc[common]
     interior = prices.ffill().notna() & prices.bfill().notna() & prices.isna()
-    for ticker, count in interior.sum().items():
+    prices = prices.where(~interior, prices.ffill()).loc[common]
+    for ticker, count in interior.loc[common].sum().items():
         if count:
             notes.append(f"{ticker}: {count} missing day(s) filled with the previous close")
-    prices = prices.where(~interior, prices.ffill())
     return prices, bench.loc[common].rename(benchmark.name), tuple(notes)
 
 

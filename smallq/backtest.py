@@ -1,0 +1,529 @@
+"""Walk-forward backtest: a policy decides, a simulator trades, a result records.
+
+Timing conventions
+------------------
+* A **policy** is called on a decision date ``t`` with ``prices.loc[:t]`` (rows up to and
+  including ``t``, never later) and returns target weights (long-only, summing to at most
+  1; the rest is cash earning nothing).
+* **Trades execute at the close of** ``t`` at ``t``'s price. Between rebalances the
+  holdings (share counts) are kept, so the weights drift with prices.
+* ``equity[t]`` is the portfolio marked at the close of ``t`` *before* that close's trades,
+  per unit of starting capital; it is exactly 1.0 on the start date and the cost of trades
+  made at ``t`` shows in the return from ``t`` to the next date. No trade is made on the
+  last date (its effect could not be measured).
+* **Costs** are ``costs_bps / 10_000`` times the traded value (buys plus sells), paid in
+  cash. Without ``capital`` the book is fractional and the post-cost target is met
+  exactly; with ``capital`` share counts are rounded down to whole shares and the cash
+  left over (never negative) stays uninvested.
+* A missing price is carried forward for valuation (a held stock that stops trading keeps
+  its last price until it is sold).
+
+Rebalance rules (:class:`RebalanceRule`): ``weekly`` and ``monthly`` trade on the start
+date and then on the **first trading day** of each later calendar week (Monday-based) or
+month, known without looking ahead; ``drift:0.05`` trades on the start date and then on
+any close where the total drift ``Σ|w − target| / 2`` (cash included) exceeds 0.05. With
+whole shares the rounding residue counts as drift, so keep the threshold above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from smallq.errors import (
+    DataFormatError,
+    DataUnavailableError,
+    InputError,
+    InsufficientHistoryError,
+    UnknownOptionError,
+)
+
+if TYPE_CHECKING:
+    from smallq.performance import PerformanceMetrics
+
+#: prices up to and including the decision date, and that date -> target weights by ticker
+Policy = Callable[[pd.DataFrame, pd.Timestamp], pd.Series]
+
+_WEIGHT_TOL = 1e-9
+
+
+class RebalanceKind(StrEnum):
+    """When a backtest trades back to target."""
+
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    DRIFT = "drift"
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceRule:
+    """A parsed rebalance rule: ``weekly``, ``monthly`` or ``drift:<threshold>``.
+
+    Attributes
+    ----------
+    kind : RebalanceKind
+    threshold : float
+        Drift threshold (fraction, 0 < threshold < 1); 0.0 for calendar rules.
+    """
+
+    kind: RebalanceKind
+    threshold: float = 0.0
+
+    @classmethod
+    def parse(cls, value: str | RebalanceRule) -> RebalanceRule:
+        """Parse ``"weekly"``, ``"monthly"`` or ``"drift:0.05"``.
+
+        Raises
+        ------
+        UnknownOptionError
+            For any other text or a threshold outside (0, 1).
+        """
+        if isinstance(value, RebalanceRule):
+            return value
+        text = str(value).strip().lower()
+        allowed = ["weekly", "monthly", "drift:0.05"]
+        kind_text, _, threshold_text = text.partition(":")
+        try:
+            kind = RebalanceKind(kind_text)
+        except ValueError as exc:
+            raise UnknownOptionError("rebalance", value, allowed) from exc
+        if kind is not RebalanceKind.DRIFT:
+            if threshold_text:
+                raise UnknownOptionError("rebalance", value, allowed)
+            return cls(kind)
+        try:
+            threshold = float(threshold_text)
+        except ValueError as exc:
+            raise UnknownOptionError("rebalance", value, allowed) from exc
+        if not 0 < threshold < 1:
+            raise UnknownOptionError("rebalance", value, allowed)
+        return cls(kind, threshold)
+
+    def __str__(self) -> str:
+        return f"drift:{self.threshold:g}" if self.kind is RebalanceKind.DRIFT else str(self.kind)
+
+    def calendar_dates(self, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """First trading day of each week or month in ``index`` (empty for drift rules)."""
+        if self.kind is RebalanceKind.DRIFT or len(index) == 0:
+            return pd.DatetimeIndex([])
+        freq = "W-SUN" if self.kind is RebalanceKind.WEEKLY else "M"
+        periods = index.to_period(freq)
+        first = np.r_[True, periods[1:] != periods[:-1]]
+        return index[first]
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One executed order (``shares`` > 0 buys, < 0 sells) at the close of ``date``.
+
+    ``shares`` are whole numbers when the backtest had a ``capital``; otherwise they are
+    fractional shares per unit of starting capital. ``value`` is ``shares * price``.
+    """
+
+    date: pd.Timestamp
+    ticker: str
+    shares: float
+    price: float
+    value: float
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rebalance:
+    """What happened on one rebalance date.
+
+    Attributes
+    ----------
+    date : Timestamp
+    target : Series by ticker
+        The policy's weights.
+    weights : Series by ticker
+        Weights held after trading (differ from ``target`` only by whole-share rounding).
+    turnover : float
+        Traded value over pre-trade equity, ``Σ|Δvalue| / equity`` (buys plus sells; the
+        first purchase from cash is ``1 / (1 + cost rate)``, the post-cost equity).
+    cost : float
+        Costs paid, in units of starting capital (same units as ``equity``).
+    """
+
+    date: pd.Timestamp
+    target: pd.Series
+    weights: pd.Series
+    turnover: float
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    """A simulated strategy.
+
+    Attributes
+    ----------
+    equity : Series of shape (n_days,)
+        Value at each close before that close's trades; 1.0 on the start date.
+    benchmark_equity : Series of shape (n_days,), optional
+        Benchmark level over its start-date level (1.0 on the start date).
+    weights : DataFrame of shape (n_days, n_held)
+        Weights held after each close's trades (tickers ever held); rows sum to 1 − cash.
+    cash : Series of shape (n_days,)
+        Cash weight after each close's trades.
+    trades, rebalances : tuples of Trade and Rebalance
+    turnover : float
+        Sum of the rebalances' turnover.
+    costs : float
+        Total costs in units of starting capital.
+    """
+
+    equity: pd.Series
+    benchmark_equity: pd.Series | None
+    weights: pd.DataFrame
+    cash: pd.Series
+    trades: tuple[Trade, ...]
+    rebalances: tuple[Rebalance, ...]
+    turnover: float
+    costs: float
+    rule: RebalanceRule
+    costs_bps: float
+    capital: float | None
+
+    @property
+    def returns(self) -> pd.Series:
+        """Daily strategy returns, shape (n_days - 1,)."""
+        return self.equity.pct_change().iloc[1:]
+
+    @property
+    def benchmark_returns(self) -> pd.Series | None:
+        """Daily benchmark returns, shape (n_days - 1,), or None."""
+        if self.benchmark_equity is None:
+            return None
+        return self.benchmark_equity.pct_change().iloc[1:]
+
+    def metrics(
+        self, *, risk_free_rate: float = 0.02, periods_per_year: int = 252
+    ) -> tuple[PerformanceMetrics, PerformanceMetrics]:
+        """Strategy and benchmark metrics side by side (see :func:`smallq.performance.compare`).
+
+        Raises
+        ------
+        DataUnavailableError
+            When the backtest ran without a benchmark.
+        """
+        from smallq.performance import compare
+
+        if self.benchmark_returns is None:
+            raise DataUnavailableError(["benchmark"], "the backtest ran without a benchmark")
+        return compare(
+            self.returns,
+            self.benchmark_returns,
+            risk_free_rate=risk_free_rate,
+            periods_per_year=periods_per_year,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``equity``, ``benchmark_equity``, ``rebalances``, totals."""
+
+        def curve(series: pd.Series | None) -> dict[str, float] | None:
+            if series is None:
+                return None
+            return {d.strftime("%Y-%m-%d"): float(v) for d, v in series.items()}
+
+        return {
+            "rule": str(self.rule),
+            "costs_bps": self.costs_bps,
+            "capital": self.capital,
+            "equity": curve(self.equity),
+            "benchmark_equity": curve(self.benchmark_equity),
+            "rebalances": [
+                {
+                    "date": r.date.strftime("%Y-%m-%d"),
+                    "weights": {str(k): float(v) for k, v in r.weights.items()},
+                    "turnover": r.turnover,
+                    "cost": r.cost,
+                }
+                for r in self.rebalances
+            ],
+            "turnover": self.turnover,
+            "costs": self.costs,
+        }
+
+
+# --------------------------------------------------------------------------- simulation
+def run_backtest(
+    prices: pd.DataFrame,
+    policy: Policy,
+    *,
+    start: date | str | pd.Timestamp,
+    end: date | str | pd.Timestamp,
+    rebalance: str | RebalanceRule,
+    costs_bps: float = 10.0,
+    capital: float | None = None,
+    benchmark: pd.Series | None = None,
+) -> BacktestResult:
+    """Simulate ``policy`` over the trading days of ``prices`` in ``[start, end]``.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Adjusted closes with a sorted DatetimeIndex; NaN before a listing is allowed.
+        Rows before ``start`` are history the policy may use.
+    policy : Policy
+        ``policy(prices.loc[:t], t) -> weights`` (see module docstring).
+    start, end : date-like
+        The simulation's first and last dates (snapped to trading days inside the range).
+    rebalance : str or RebalanceRule
+        ``"weekly"``, ``"monthly"`` or ``"drift:<threshold>"``.
+    costs_bps : float, default=10.0
+        Cost in basis points of traded value.
+    capital : float, optional
+        Starting capital; when given, share counts are whole numbers.
+    benchmark : Series of shape (n_days,), optional
+        Benchmark level; carried forward onto the backtest's dates.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    InsufficientHistoryError
+        Fewer than two trading days in ``[start, end]``.
+    DataFormatError
+        Unsorted or duplicate dates, or non-positive prices.
+    DataUnavailableError
+        The policy picked a ticker without a price, or the benchmark has no level at start.
+    InputError
+        Negative costs or capital, or invalid policy weights.
+    """
+    rule = RebalanceRule.parse(rebalance)
+    _validate(prices, costs_bps, capital)
+    # one float block: the policy's slices are then cheap views (the input is not touched)
+    prices = pd.DataFrame(prices.to_numpy(dtype=float), index=prices.index, columns=prices.columns)
+    index = prices.index
+    positions = np.flatnonzero((index >= pd.Timestamp(start)) & (index <= pd.Timestamp(end)))
+    if len(positions) < 2:
+        raise InsufficientHistoryError(len(positions), 2, "trading days in the backtest window")
+    dates = index[positions]
+    benchmark_equity = _benchmark_equity(benchmark, dates)
+    scheduled = np.isin(dates, rule.calendar_dates(index))
+    book = _Book(prices, positions, cost_rate=costs_bps / 10_000, capital=capital)
+    for k in range(len(dates)):
+        book.mark(k)
+        drifted = rule.kind is RebalanceKind.DRIFT and k > 0 and book.drift() > rule.threshold
+        if k < len(dates) - 1 and (k == 0 or scheduled[k] or drifted):
+            target = _target(policy, prices.iloc[: positions[k] + 1], dates[k], prices.columns)
+            book.trade(k, target)
+        book.record(k)
+    return book.result(rule, costs_bps, benchmark_equity)
+
+
+def _validate(prices: pd.DataFrame, costs_bps: float, capital: float | None) -> None:
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise DataFormatError("prices", "the index must be a DatetimeIndex")
+    if not prices.index.is_monotonic_increasing or prices.index.has_duplicates:
+        raise DataFormatError("prices", "dates must be sorted and unique")
+    if (prices <= 0).to_numpy().any():
+        raise DataFormatError("prices", "prices must be positive")
+    if not np.isfinite(costs_bps) or costs_bps < 0:
+        raise InputError(f"costs must be a non-negative number of bps, got {costs_bps}")
+    if capital is not None and not (np.isfinite(capital) and capital > 0):
+        raise InputError(f"capital must be positive, got {capital}", field="capital")
+
+
+def _target(
+    policy: Policy, history: pd.DataFrame, as_of: pd.Timestamp, columns: pd.Index
+) -> np.ndarray:
+    """Call the policy and check its weights; returns a vector aligned to ``columns``."""
+    weights = policy(history, as_of)
+    if not isinstance(weights, pd.Series):
+        weights = pd.Series(weights, dtype=float)
+    if weights.index.equals(columns):
+        vector = weights.to_numpy(dtype=float)
+    else:
+        unknown = weights.index.difference(columns)
+        if len(unknown):
+            tickers = list(map(str, unknown))
+            raise DataUnavailableError(tickers, "the policy chose tickers not in prices")
+        vector = weights.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+    if not np.isfinite(vector).all() or vector.min() < -_WEIGHT_TOL:
+        raise InputError(f"the policy returned invalid weights on {as_of:%Y-%m-%d}")
+    if vector.sum() > 1 + 1e-6:
+        raise InputError(f"the policy's weights sum to {vector.sum():.6f} > 1 on {as_of:%Y-%m-%d}")
+    clipped: np.ndarray = np.clip(vector, 0.0, None)
+    return clipped
+
+
+def _benchmark_equity(benchmark: pd.Series | None, dates: pd.DatetimeIndex) -> pd.Series | None:
+    if benchmark is None:
+        return None
+    level = benchmark.dropna().sort_index()
+    level = level[~level.index.duplicated(keep="last")]
+    aligned = level.reindex(level.index.union(dates)).ffill().reindex(dates)
+    if not np.isfinite(aligned.iloc[0]) or aligned.iloc[0] <= 0:
+        name = str(benchmark.name or "benchmark")
+        raise DataUnavailableError([name], f"no benchmark level on {dates[0]:%Y-%m-%d}")
+    return (aligned / aligned.iloc[0]).rename("benchmark")
+
+
+class _Book:
+    """Share counts and cash through the simulation (internal, mutable)."""
+
+    def __init__(
+        self,
+        prices: pd.DataFrame,
+        positions: np.ndarray,
+        *,
+        cost_rate: float,
+        capital: float | None,
+    ) -> None:
+        self.columns = prices.columns
+        self.names = [str(c) for c in prices.columns]
+        self.dates = prices.index[positions]
+        filled = prices.ffill().to_numpy(dtype=float)[positions]
+        self.prices = np.nan_to_num(filled, nan=0.0)  # 0 only where never listed (no shares)
+        self.cost_rate = cost_rate
+        self.capital = capital
+        self.initial = 1.0 if capital is None else float(capital)
+        n_days, n_assets = self.prices.shape
+        self.shares = np.zeros(n_assets)
+        self.cash = self.initial
+        self.equity = np.empty(n_days)
+        self.held = np.zeros((n_days, n_assets))
+        self.cash_weight = np.empty(n_days)
+        self.target = np.zeros(n_assets)
+        self.trades: list[Trade] = []
+        self.rebalances: list[Rebalance] = []
+
+    def mark(self, k: int) -> None:
+        self.values = self.shares * self.prices[k]
+        self.equity[k] = self.cash + self.values.sum()
+
+    def drift(self) -> float:
+        """Total variation distance between held and target weights, cash included."""
+        equity = self.cash + self.values.sum()
+        held = self.values / equity
+        cash_gap = abs(self.cash / equity - (1.0 - self.target.sum()))
+        return float((np.abs(held - self.target).sum() + cash_gap) / 2.0)
+
+    def trade(self, k: int, target: np.ndarray) -> None:
+        price = self.prices[k]
+        unpriced = (target > 0) & (price <= 0)
+        if unpriced.any():
+            tickers = [self.names[i] for i in np.flatnonzero(unpriced)]
+            raise DataUnavailableError(tickers, f"no price on {self.dates[k]:%Y-%m-%d}")
+        equity = self.cash + self.values.sum()
+        if self.capital is None:
+            new_shares = _fractional_shares(self.values, price, target, equity, self.cost_rate)
+        else:
+            new_shares = _whole_shares(self.shares, self.cash, price, target, self.cost_rate)
+        delta = new_shares - self.shares
+        traded = np.abs(delta) * price
+        cost = self.cost_rate * traded.sum()
+        self.cash -= float(delta @ price) + cost
+        self.shares = new_shares
+        self.target = target
+        date_k = self.dates[k]
+        done = np.flatnonzero(traded > 0)
+        rows = zip(
+            done.tolist(),
+            delta[done].tolist(),
+            price[done].tolist(),
+            (delta[done] * price[done]).tolist(),
+            (self.cost_rate * traded[done]).tolist(),
+            strict=True,
+        )
+        self.trades.extend(Trade(date_k, self.names[i], *row) for i, *row in rows)
+        post = self.shares * price / (equity - cost)
+        self.rebalances.append(
+            Rebalance(
+                date=date_k,
+                target=self._series(target),
+                weights=self._series(post),
+                turnover=float(traded.sum() / equity),
+                cost=cost / self.initial,
+            )
+        )
+
+    def record(self, k: int) -> None:
+        values = self.shares * self.prices[k]
+        equity = self.cash + values.sum()
+        self.held[k] = values / equity
+        self.cash_weight[k] = self.cash / equity
+
+    def _series(self, vector: np.ndarray) -> pd.Series:
+        nonzero = np.flatnonzero(vector > 0)
+        return pd.Series(vector[nonzero], index=self.columns.take(nonzero), dtype=float)
+
+    def result(
+        self, rule: RebalanceRule, costs_bps: float, benchmark_equity: pd.Series | None
+    ) -> BacktestResult:
+        ever_held = (self.held > 0).any(axis=0)
+        weights = pd.DataFrame(
+            self.held[:, ever_held], index=self.dates, columns=self.columns[ever_held]
+        )
+        return BacktestResult(
+            equity=pd.Series(self.equity / self.initial, index=self.dates, name="equity"),
+            benchmark_equity=benchmark_equity,
+            weights=weights,
+            cash=pd.Series(self.cash_weight, index=self.dates, name="cash"),
+            trades=tuple(self.trades),
+            rebalances=tuple(self.rebalances),
+            turnover=float(sum(r.turnover for r in self.rebalances)),
+            costs=float(sum(r.cost for r in self.rebalances)),
+            rule=rule,
+            costs_bps=costs_bps,
+            capital=self.capital,
+        )
+
+
+def _fractional_shares(
+    values: np.ndarray, price: np.ndarray, target: np.ndarray, equity: float, cost_rate: float
+) -> np.ndarray:
+    """Shares meeting ``target`` of post-cost equity exactly.
+
+    Post-cost equity ``E'`` solves ``E' = E − c Σ|w E' − v|``; the map is a contraction
+    with factor ``c Σw ≤ c``, so a few fixed-point steps reach machine precision.
+    """
+    post = equity
+    for _ in range(50):
+        updated = equity - cost_rate * np.abs(target * post - values).sum()
+        if abs(updated - post) <= 1e-15 * equity:
+            post = updated
+            break
+        post = updated
+    safe = np.where(price > 0, price, 1.0)
+    return np.where(target > 0, target * post / safe, 0.0)
+
+
+def _whole_shares(
+    shares: np.ndarray, cash: float, price: np.ndarray, target: np.ndarray, cost_rate: float
+) -> np.ndarray:
+    """Whole-share counts near ``target`` whose purchases and costs fit in the cash.
+
+    The budget shrinks by any shortfall until the trade is funded; a last greedy pass
+    removes one share at a time from the largest position (each removal raises cash).
+    """
+    safe = np.where(price > 0, price, np.inf)
+    equity = cash + float(shares @ price)
+    budget = equity
+
+    def cash_after(new: np.ndarray) -> float:
+        delta = new - shares
+        return cash - float(delta @ price) - cost_rate * float(np.abs(delta) @ price)
+
+    new = np.floor(target * budget / safe)
+    for _ in range(20):
+        left = cash_after(new)
+        if left >= 0:
+            return new
+        budget += left
+        new = np.floor(target * max(budget, 0.0) / safe)
+    while cash_after(new) < 0 and new.any():
+        i = int(np.argmax(new * price))
+        new[i] -= 1
+    return new

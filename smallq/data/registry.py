@@ -1,0 +1,45 @@
+"""Open a price source from its spec string ("sample", "yahoo", "csv:DIR").
+
+Adapters are imported on demand, so choosing the sample or a CSV directory never imports
+yfinance. Entry points wrap the result in :class:`~smallq.data.cached.CachedPriceSource`.
+"""
+
+from __future__ import annotations
+
+from smallq.data.base import PriceSource
+from smallq.errors import UnknownOptionError
+
+SOURCE_SPECS: tuple[str, ...] = ("sample", "yahoo", "csv:DIR")
+
+
+def open_source(spec: str) -> PriceSource:
+    """Return the price source named by ``spec``.
+
+    Parameters
+    ----------
+    spec : str
+        ``"sample"`` (the embedded offline data), ``"yahoo"`` (Yahoo Finance) or
+        ``"csv:DIR"`` (CSV files in directory ``DIR``; see :mod:`smallq.data.csv`).
+        The keyword is case-insensitive; surrounding spaces are ignored.
+
+    Raises
+    ------
+    UnknownOptionError
+        For any other spec, or ``"csv:"`` without a directory.
+    """
+    text = str(spec).strip()
+    keyword, _, argument = text.partition(":")
+    keyword = keyword.strip().lower()
+    if keyword == "sample" and not argument:
+        from smallq.data.sample import SampleSource
+
+        return SampleSource()
+    if keyword == "yahoo" and not argument:
+        from smallq.data.yahoo import YahooSource
+
+        return YahooSource()
+    if keyword == "csv" and argument.strip():
+        from smallq.data.csv import CsvSource
+
+        return CsvSource(argument.strip())
+    raise UnknownOptionError("data source", spec, SOURCE_SPECS)

@@ -1,0 +1,391 @@
+"""Risk measures of a fixed-weight portfolio: VaR/CVaR, beta, drawdown, risk contributions.
+
+Pure functions on pandas objects (numpy/scipy only). Conventions:
+
+* returns are simple periodic (daily) returns; every loss is a **positive** fraction
+  (``value_at_risk(...) == 0.031`` means a 3.1% loss);
+* the portfolio is held at **fixed weights, rebalanced daily**: its return on a day is
+  ``sum_i w_i r_i`` (see :func:`portfolio_returns`);
+* VaR methods (:class:`~smallq.types.VarMethod`):
+
+  - ``HISTORICAL``: VaR is the empirical ``confidence`` quantile of losses taken as an order
+    statistic without interpolation, ``L_(k)`` with ``k = ceil(n * confidence)`` in ascending
+    order (numpy's ``method="inverted_cdf"``, i.e. ``inf{l : F_n(l) >= confidence}``); CVaR is
+    the mean of all losses at or beyond VaR. For ``horizon_days = h > 1`` it uses overlapping
+    ``h``-day compounded returns when there are at least ``MIN_PERIODS_PER_HORIZON * h``
+    daily observations, else the one-day figures scaled by ``sqrt(h)``.
+  - ``PARAMETRIC``: normal with the sample mean and standard deviation (ddof=1); the mean scales
+    by ``h`` and the standard deviation by ``sqrt(h)``.
+    ``VaR = -(mu_h + sigma_h z_a)`` and ``CVaR = -mu_h + sigma_h phi(z_a) / a`` with
+    ``a = 1 - confidence`` and ``z_a = Phi^-1(a)``.
+  - ``CORNISH_FISHER``: the normal quantile ``z_a`` corrected for the sample skewness ``S`` and
+    excess kurtosis ``K`` (pandas' bias-corrected estimators). For ``h > 1`` the moments are
+    aggregated as for a sum of ``h`` i.i.d. days: mean ``h mu``, std ``sqrt(h) sigma``, skew
+    ``S / sqrt(h)``, excess kurtosis ``K / h``. CVaR integrates the CF quantile over the tail
+    exactly (the CF quantile is a cubic in ``z``, so ``int z^k phi(z) dz`` has closed forms).
+
+  CVaR is never below VaR: where a distorted CF expansion would say otherwise, CVaR = VaR.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from smallq.errors import (
+    DataFormatError,
+    DataUnavailableError,
+    InputError,
+    InsufficientHistoryError,
+)
+from smallq.models import RiskMetrics, VarEstimate
+from smallq.types import VarMethod
+
+#: overlapping h-day returns are used when n_days >= MIN_PERIODS_PER_HORIZON * h
+MIN_PERIODS_PER_HORIZON: int = 50
+_MIN_OBSERVATIONS: dict[VarMethod, int] = {
+    VarMethod.HISTORICAL: 2,
+    VarMethod.PARAMETRIC: 2,
+    VarMethod.CORNISH_FISHER: 4,
+}
+
+
+# --------------------------------------------------------------------------- portfolio returns
+def portfolio_returns(returns: pd.DataFrame, weights: pd.Series) -> pd.Series:
+    """Daily returns of a portfolio held at fixed weights and rebalanced every day.
+
+    Parameters
+    ----------
+    returns : DataFrame of shape (n_days, n_assets)
+        Simple daily returns by ticker; may hold tickers that are not in ``weights``.
+    weights : Series of shape (n_holdings,)
+        Weights by ticker (normally summing to 1).
+
+    Returns
+    -------
+    Series of shape (n_valid_days,)
+        ``sum_i w_i r_i`` on each day where every held ticker has a return (other days dropped).
+
+    Raises
+    ------
+    DataUnavailableError
+        When a ticker in ``weights`` has no column in ``returns``.
+    """
+    missing = [t for t in weights.index if t not in returns.columns]
+    if missing:
+        raise DataUnavailableError(missing, "no returns for a held ticker")
+    held = returns.loc[:, list(weights.index)].dropna(how="any")
+    values = held.to_numpy(dtype=float) @ weights.to_numpy(dtype=float)
+    return pd.Series(values, index=held.index, name="portfolio")
+
+
+def _clean(returns: pd.Series, required: int) -> np.ndarray:
+    values: np.ndarray = pd.Series(returns, dtype=float).dropna().to_numpy()
+    if values.size < required:
+        raise InsufficientHistoryError(values.size, required, "return history")
+    return values
+
+
+def _check_confidence(confidence: float, horizon_days: int) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise InputError(f"confidence must lie in (0, 1), got {confidence}", field="confidence")
+    if horizon_days < 1:
+        raise InputError(f"horizon_days must be >= 1, got {horizon_days}", field="horizon_days")
+
+
+# --------------------------------------------------------------------------- Cornish-Fisher
+def cornish_fisher_z(probability: float, skew: float, excess_kurtosis: float) -> float:
+    """Cornish-Fisher quantile of a standardised variable at ``probability``.
+
+    ``z + (z^2 - 1) S / 6 + (z^3 - 3 z) K / 24 - (2 z^3 - 5 z) S^2 / 36`` with
+    ``z = Phi^-1(probability)``; equals ``Phi^-1(probability)`` when ``S = K = 0``.
+    """
+    z = float(norm.ppf(probability))
+    return float(np.polyval(_cf_coefficients(skew, excess_kurtosis), z))
+
+
+def _cf_coefficients(skew: float, kurt: float) -> tuple[float, float, float, float]:
+    """Coefficients (z^3, z^2, z, 1) of the Cornish-Fisher cubic."""
+    return (
+        kurt / 24.0 - skew**2 / 18.0,
+        skew / 6.0,
+        1.0 - kurt / 8.0 + 5.0 * skew**2 / 36.0,
+        -skew / 6.0,
+    )
+
+
+def cornish_fisher_tail_mean(probability: float, skew: float, excess_kurtosis: float) -> float:
+    """Mean of the Cornish-Fisher quantile over the lower tail ``(0, probability)``.
+
+    ``(1 / a) int_0^a z_CF(p) dp = (1 / a) int_{-inf}^{z_a} g(z) phi(z) dz`` for the CF cubic
+    ``g``, integrated exactly with ``int_{-inf}^{x} z^k phi(z) dz``: ``Phi(x)``, ``-phi(x)``,
+    ``Phi(x) - x phi(x)``, ``-(x^2 + 2) phi(x)`` for ``k = 0..3``. Equals ``-phi(z_a) / a``
+    when ``S = K = 0``.
+    """
+    x = float(norm.ppf(probability))
+    cdf, pdf = float(norm.cdf(x)), float(norm.pdf(x))
+    c3, c2, c1, c0 = _cf_coefficients(skew, excess_kurtosis)
+    integral = c3 * -(x * x + 2.0) * pdf + c2 * (cdf - x * pdf) + c1 * -pdf + c0 * cdf
+    return integral / probability
+
+
+# --------------------------------------------------------------------------- VaR and CVaR
+def _historical(values: np.ndarray, confidence: float, horizon_days: int) -> tuple[float, float]:
+    scale = 1.0
+    if horizon_days > 1:
+        if values.size >= MIN_PERIODS_PER_HORIZON * horizon_days:
+            windows = np.lib.stride_tricks.sliding_window_view(1.0 + values, horizon_days)
+            values = windows.prod(axis=1) - 1.0
+        else:
+            scale = math.sqrt(horizon_days)
+    losses = np.sort(-values)
+    k = math.ceil(losses.size * confidence - 1e-9)
+    var = float(losses[min(max(k, 1), losses.size) - 1])
+    tail = float(losses[losses >= var].mean())
+    return var * scale, tail * scale
+
+
+def _moments(values: np.ndarray, horizon_days: int) -> tuple[float, float, float, float]:
+    series = pd.Series(values)
+    h = float(horizon_days)
+    mean, std = float(series.mean()) * h, float(series.std(ddof=1)) * math.sqrt(h)
+    skew, kurt = float(series.skew()), float(series.kurt())
+    skew = 0.0 if math.isnan(skew) else skew / math.sqrt(h)
+    kurt = 0.0 if math.isnan(kurt) else kurt / h
+    return mean, std, skew, kurt
+
+
+def _var_cvar(
+    returns: pd.Series, confidence: float, method: VarMethod, horizon_days: int
+) -> tuple[float, float]:
+    _check_confidence(confidence, horizon_days)
+    method = VarMethod.parse(method)
+    values = _clean(returns, _MIN_OBSERVATIONS[method])
+    if method is VarMethod.HISTORICAL:
+        return _historical(values, confidence, horizon_days)
+    tail = 1.0 - confidence
+    mean, std, skew, kurt = _moments(values, horizon_days)
+    if method is VarMethod.CORNISH_FISHER:
+        z = cornish_fisher_z(tail, skew, kurt)
+        tail_z = cornish_fisher_tail_mean(tail, skew, kurt)
+    else:
+        z = float(norm.ppf(tail))
+        tail_z = -float(norm.pdf(z)) / tail
+    var = -(mean + std * z)
+    return var, max(var, -(mean + std * tail_z))
+
+
+def value_at_risk(
+    returns: pd.Series,
+    confidence: float = 0.95,
+    *,
+    method: VarMethod = VarMethod.HISTORICAL,
+    horizon_days: int = 1,
+) -> float:
+    """Value at risk of a return series (see the module docstring for each method).
+
+    Parameters
+    ----------
+    returns : Series of shape (n_days,)
+        Simple daily portfolio returns; NaNs are dropped.
+    confidence : float, default=0.95
+        The tail is the worst ``1 - confidence`` share of outcomes.
+    method : VarMethod, default=HISTORICAL
+    horizon_days : int, default=1
+
+    Returns
+    -------
+    float
+        Loss over ``horizon_days`` not exceeded with probability ``confidence``, as a positive
+        fraction (negative when even the tail is a gain).
+
+    Raises
+    ------
+    InsufficientHistoryError
+        Fewer than 2 returns (4 for Cornish-Fisher).
+    InputError
+        ``confidence`` outside (0, 1) or ``horizon_days < 1``.
+    """
+    return _var_cvar(returns, confidence, method, horizon_days)[0]
+
+
+def cvar(
+    returns: pd.Series,
+    confidence: float = 0.95,
+    *,
+    method: VarMethod = VarMethod.HISTORICAL,
+    horizon_days: int = 1,
+) -> float:
+    """Conditional value at risk (expected shortfall): the mean loss at or beyond VaR.
+
+    Same parameters and errors as :func:`value_at_risk`; the result is never below it.
+    """
+    return _var_cvar(returns, confidence, method, horizon_days)[1]
+
+
+def var_table(
+    portfolio_returns: pd.Series,
+    *,
+    confidences: Sequence[float] = (0.95, 0.99),
+    horizons: Sequence[int] = (1, 10),
+    methods: Sequence[VarMethod] = tuple(VarMethod),
+) -> tuple[VarEstimate, ...]:
+    """VaR and CVaR for every (method, confidence, horizon), in that nesting order.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        See :func:`value_at_risk`.
+    """
+    table = []
+    for method in methods:
+        for confidence in confidences:
+            for horizon in horizons:
+                var, tail = _var_cvar(portfolio_returns, confidence, method, horizon)
+                table.append(VarEstimate(VarMethod.parse(method), confidence, horizon, var, tail))
+    return tuple(table)
+
+
+# --------------------------------------------------------------------------- other measures
+def beta(portfolio_returns: pd.Series, benchmark_returns: pd.Series) -> float:
+    """OLS beta ``cov(r_p, r_b) / var(r_b)`` on the dates both series have (ddof=1).
+
+    Raises
+    ------
+    InsufficientHistoryError
+        Fewer than 3 common dates.
+    DataFormatError
+        When the benchmark returns are constant.
+    """
+    joined = pd.concat([portfolio_returns, benchmark_returns], axis=1, join="inner").dropna()
+    if len(joined) < 3:
+        raise InsufficientHistoryError(len(joined), 3, "overlapping benchmark history")
+    x, y = joined.iloc[:, 1].to_numpy(float), joined.iloc[:, 0].to_numpy(float)
+    variance = float(np.var(x, ddof=1))
+    if variance <= 0.0:
+        raise DataFormatError("benchmark", "constant benchmark returns; beta is undefined")
+    return float(np.cov(y, x, ddof=1)[0, 1] / variance)
+
+
+def drawdown_series(returns: pd.Series) -> pd.Series:
+    """Drawdown after each period: ``value / running peak - 1`` (zero or negative).
+
+    The value starts at 1.0 before the first return, and that start counts as a peak.
+    """
+    wealth = (1.0 + returns.dropna()).cumprod()
+    peak = wealth.cummax().clip(lower=1.0)
+    return (wealth / peak - 1.0).rename("drawdown")
+
+
+def max_drawdown(returns: pd.Series) -> float:
+    """Worst peak-to-trough loss of the compounded returns, as a positive fraction (0 if none)."""
+    drawdowns = drawdown_series(returns)
+    return 0.0 if drawdowns.empty else float(-drawdowns.min())
+
+
+def risk_contributions(weights: pd.Series, cov: pd.DataFrame) -> pd.Series:
+    """Share of portfolio variance from each holding: ``w_i (cov w)_i / (w' cov w)``.
+
+    Raises
+    ------
+    DataUnavailableError
+        When a held ticker is missing from ``cov``.
+    DataFormatError
+        When the portfolio variance is not positive.
+    """
+    missing = [t for t in weights.index if t not in cov.index or t not in cov.columns]
+    if missing:
+        raise DataUnavailableError(missing, "no covariance for a held ticker")
+    w = weights.to_numpy(dtype=float)
+    sigma = cov.loc[weights.index, weights.index].to_numpy(dtype=float)
+    marginal = sigma @ w
+    variance = float(w @ marginal)
+    if variance <= 0.0:
+        raise DataFormatError("cov", "portfolio variance is not positive")
+    return pd.Series(w * marginal / variance, index=weights.index, name="risk_contribution")
+
+
+def effective_holdings(weights: pd.Series) -> float:
+    """Effective number of holdings ``1 / sum(w**2)`` (inverse Herfindahl index)."""
+    return float(1.0 / np.sum(np.square(weights.to_numpy(dtype=float))))
+
+
+def annualised_return(returns: pd.Series, periods_per_year: int = 252) -> float:
+    """Geometric annual return ``prod(1 + r) ** (periods_per_year / n) - 1``."""
+    values = _clean(returns, 1)
+    return float(np.prod(1.0 + values) ** (periods_per_year / values.size) - 1.0)
+
+
+def annualised_volatility(returns: pd.Series, periods_per_year: int = 252) -> float:
+    """Sample standard deviation (ddof=1) times ``sqrt(periods_per_year)``."""
+    return float(np.std(_clean(returns, 2), ddof=1) * math.sqrt(periods_per_year))
+
+
+def sharpe_ratio(annual_return: float, annual_volatility: float, risk_free_rate: float) -> float:
+    """``(annual_return - risk_free_rate) / annual_volatility`` (NaN for zero volatility)."""
+    if annual_volatility <= 0.0:
+        return float("nan")
+    return (annual_return - risk_free_rate) / annual_volatility
+
+
+def compute_risk_metrics(
+    weights: pd.Series,
+    prices: pd.DataFrame,
+    benchmark: pd.Series,
+    mu: pd.Series,
+    cov: pd.DataFrame,
+    *,
+    risk_free_rate: float,
+    periods_per_year: int = 252,
+) -> RiskMetrics:
+    """Ex-ante and historical risk figures of a fixed-weight portfolio.
+
+    Parameters
+    ----------
+    weights : Series of shape (n_holdings,)
+    prices : DataFrame of shape (n_days, n_assets)
+        Lookback prices; the historical figures use the daily-rebalanced portfolio over them.
+    benchmark : Series of shape (n_days,)
+        Benchmark level, for beta.
+    mu : Series, cov : DataFrame
+        Annual expected returns and covariance (the ex-ante figures).
+    risk_free_rate : float
+        Annual, as a fraction.
+    periods_per_year : int, default=252
+
+    Returns
+    -------
+    RiskMetrics
+
+    Raises
+    ------
+    DataUnavailableError
+        When a held ticker is missing from ``prices``, ``mu`` or ``cov``.
+    InsufficientHistoryError
+        When the prices or the benchmark overlap are too short.
+    """
+    missing = [t for t in weights.index if t not in mu.index]
+    if missing:
+        raise DataUnavailableError(missing, "no expected return for a held ticker")
+    contributions = risk_contributions(weights, cov)
+    daily = portfolio_returns(prices.pct_change(fill_method=None).iloc[1:], weights)
+    w = weights.to_numpy(dtype=float)
+    sigma = cov.loc[weights.index, weights.index].to_numpy(dtype=float)
+    expected = float(w @ mu.loc[weights.index].to_numpy(dtype=float))
+    volatility = math.sqrt(max(float(w @ sigma @ w), 0.0))
+    return RiskMetrics(
+        expected_return=expected,
+        volatility=volatility,
+        sharpe=sharpe_ratio(expected, volatility, risk_free_rate),
+        beta=beta(daily, benchmark.pct_change(fill_method=None)),
+        realized_return=annualised_return(daily, periods_per_year),
+        realized_volatility=annualised_volatility(daily, periods_per_year),
+        max_drawdown=max_drawdown(daily),
+        var=var_table(daily),
+        risk_contributions=contributions,
+        effective_holdings=effective_holdings(weights),
+    )

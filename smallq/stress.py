@@ -1,0 +1,422 @@
+"""Stress tests: historical crisis replays, hypothetical shocks and Monte Carlo simulation.
+
+Pure functions on pandas objects. Every return is a simple return over the scenario
+(negative is a loss). Conventions:
+
+* **Historical replay** holds the current weights **buy-and-hold from the window start**:
+  ``sum_i w_i (P_i(end) / P_i(start) - 1)``, with each price taken as the last close on or
+  before the date. A holding whose prices do not cover the whole window (first price after the
+  start or last price before the end) is instead estimated as ``beta_i * R_index``, with
+  ``beta_i`` estimated on the daily returns it shares with the index history and ``R_index``
+  the index's return over the window; such a scenario is ``estimated=True`` with a note naming
+  the estimated holdings. A window the index does not cover either, while some holding needs
+  the estimate, is **omitted** (:func:`uncovered_window_notes` gives the notes to show).
+* **Hypothetical shocks**: a market move ``x`` gives ``sum_i w_i beta_i x``; a sector move
+  drops every holding in that one sector by ``sector_move`` and leaves the others unchanged.
+* **Monte Carlo** simulates the portfolio held at fixed weights and **rebalanced daily**, so
+  only its daily return ``w' r`` is needed. Bootstrap resamples whole historical days (rows,
+  so the cross-correlation is kept) i.i.d.; for the multivariate normal and the multivariate
+  Student-t (covariance-matched: ``cov = scale * dof / (dof - 2)``) with the sample mean and
+  covariance of the daily returns, ``w' r`` is exactly a univariate normal / Student-t with
+  mean ``w' mu`` and variance ``w' cov w``, which is what is drawn. Memory is
+  ``O(n_paths * horizon_days)``, independent of the number of assets. Simulated daily returns
+  are floored at -100%.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from smallq import risk
+from smallq.errors import DataUnavailableError, InputError, InsufficientHistoryError
+from smallq.models import MonteCarloResult, ScenarioResult, StressReport
+from smallq.params import EngineParams
+from smallq.types import MonteCarloMethod
+
+#: fewest common daily returns to estimate a holding's beta; below it beta 1.0 is assumed
+MIN_BETA_OBSERVATIONS: int = 20
+DEFAULT_BANDS: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+DEFAULT_PERCENTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+LOSS_THRESHOLDS: tuple[float, ...] = (0.0, 0.10, 0.20, 0.30)
+
+
+@dataclass(frozen=True, slots=True)
+class StressWindow:
+    """A named historical crisis window (S&P 500 closing peak to closing trough)."""
+
+    name: str
+    start: date
+    end: date
+
+
+#: The 2011 window runs from the local high before the debt-ceiling/downgrade sell-off
+#: (2011-07-07) to the October trough (2011-10-03), about -19% for the S&P 500.
+HISTORICAL_WINDOWS: tuple[StressWindow, ...] = (
+    StressWindow("Dot-com crash 2000–02", date(2000, 3, 24), date(2002, 10, 9)),
+    StressWindow("Global financial crisis 2008", date(2007, 10, 9), date(2009, 3, 9)),
+    StressWindow("US downgrade Aug 2011", date(2011, 7, 7), date(2011, 10, 3)),
+    StressWindow("Q4 2018 sell-off", date(2018, 9, 20), date(2018, 12, 24)),
+    StressWindow("COVID crash 2020", date(2020, 2, 19), date(2020, 3, 23)),
+    StressWindow("2022 bear market", date(2022, 1, 3), date(2022, 10, 12)),
+)
+
+
+# --------------------------------------------------------------------------- helpers
+def _held(weights: pd.Series, available: pd.Index, what: str) -> pd.Series:
+    held = weights[weights > 0]
+    missing = [t for t in held.index if t not in available]
+    if missing:
+        raise DataUnavailableError(missing, f"no {what} for a held ticker")
+    return held
+
+
+def _window_return(series: pd.Series, window: StressWindow) -> float | None:
+    """Return over the window from closes on/before start and end, or None if not covered."""
+    series = series.dropna()
+    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    if series.empty or series.index[0] > start or series.index[-1] < end:
+        return None
+    first, last = series.loc[:start].iloc[-1], series.loc[:end].iloc[-1]
+    return float(last / first - 1.0)
+
+
+def holding_betas(prices: pd.DataFrame, index_level: pd.Series) -> pd.Series:
+    """Beta of each column's daily returns to the index on the dates both have.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+    index_level : Series
+        Index (or benchmark) level; any calendar, only common dates are used.
+
+    Returns
+    -------
+    Series of shape (n_assets,)
+        NaN where fewer than :data:`MIN_BETA_OBSERVATIONS` common returns exist.
+    """
+    betas = {}
+    for ticker in prices.columns:
+        joined = pd.concat([prices[ticker], index_level], axis=1, join="inner").dropna()
+        rets = joined.pct_change(fill_method=None).dropna()
+        enough = len(rets) >= MIN_BETA_OBSERVATIONS
+        betas[ticker] = risk.beta(rets.iloc[:, 0], rets.iloc[:, 1]) if enough else math.nan
+    return pd.Series(betas, dtype=float, name="beta")
+
+
+def _beta_note(defaulted: Sequence[str]) -> str:
+    if not defaulted:
+        return ""
+    return f" Too little history for the beta of {', '.join(defaulted)}: assumed 1.0."
+
+
+# --------------------------------------------------------------------------- historical
+def _replay(
+    held: pd.Series,
+    returns: dict[str, float | None],
+    index_return: float | None,
+    betas: pd.Series,
+    window: StressWindow,
+) -> ScenarioResult:
+    missing = [t for t, r in returns.items() if r is None]
+    total, note = 0.0, ""
+    for ticker, weight in held.items():
+        move = returns[str(ticker)]
+        if move is None:
+            assert index_return is not None  # guaranteed by _coverage
+            move = (1.0 if math.isnan(betas[ticker]) else float(betas[ticker])) * index_return
+        total += float(weight) * move
+    if missing:
+        who = "every holding" if len(missing) == len(held) else ", ".join(missing)
+        defaulted = [t for t in missing if math.isnan(betas[t])]
+        note = (
+            f"Estimated: no prices cover this window for {who}; "
+            f"estimated as beta × the index's {index_return:.1%} move." + _beta_note(defaulted)
+        )
+    return ScenarioResult(
+        name=window.name,
+        kind="historical",
+        portfolio_return=total,
+        benchmark_return=index_return,
+        estimated=bool(missing),
+        start=window.start,
+        end=window.end,
+        note=note,
+    )
+
+
+def _coverage(
+    held: pd.Series, prices: pd.DataFrame, index_history: pd.Series, window: StressWindow
+) -> tuple[dict[str, float | None], float | None, bool]:
+    """Per-holding window returns (None if uncovered), index return, and replayability."""
+    returns = {str(t): _window_return(prices[t], window) for t in held.index}
+    index_return = _window_return(index_history, window)
+    usable = index_return is not None or all(r is not None for r in returns.values())
+    return returns, index_return, usable
+
+
+def historical_scenarios(
+    weights: pd.Series,
+    prices: pd.DataFrame,
+    index_history: pd.Series,
+    *,
+    windows: Sequence[StressWindow] = HISTORICAL_WINDOWS,
+) -> tuple[ScenarioResult, ...]:
+    """Replay the current weights through each historical crisis window.
+
+    Parameters
+    ----------
+    weights : Series of shape (n_holdings,)
+        Current weights; only positive weights are held.
+    prices : DataFrame of shape (n_days, n_assets)
+        Every price available for the holdings (any length).
+    index_history : Series
+        A long index level history (e.g. the S&P 500 since 1990): the benchmark return of each
+        window and the estimate for holdings without prices there.
+    windows : sequence of StressWindow, default=HISTORICAL_WINDOWS
+
+    Returns
+    -------
+    tuple of ScenarioResult
+        ``kind="historical"``, in window order; uncoverable windows are omitted.
+
+    Raises
+    ------
+    DataUnavailableError
+        When a held ticker is not a column of ``prices``.
+    """
+    held = _held(weights, prices.columns, "prices")
+    covered = [(w, *_coverage(held, prices, index_history, w)) for w in windows]
+    covered = [c for c in covered if c[3]]
+    need = sorted({t for c in covered for t, r in c[1].items() if r is None})
+    betas = holding_betas(prices[need], index_history) if need else pd.Series(dtype=float)
+    return tuple(_replay(held, rets, index_ret, betas, w) for w, rets, index_ret, _ in covered)
+
+
+def uncovered_window_notes(
+    weights: pd.Series,
+    prices: pd.DataFrame,
+    index_history: pd.Series,
+    *,
+    windows: Sequence[StressWindow] = HISTORICAL_WINDOWS,
+) -> tuple[str, ...]:
+    """Notes for the windows :func:`historical_scenarios` omits (no prices and no index)."""
+    held = _held(weights, prices.columns, "prices")
+    return tuple(
+        f"Stress scenario {w.name!r} skipped: neither the holdings' prices nor the index "
+        f"history cover {w.start:%Y-%m-%d} to {w.end:%Y-%m-%d}."
+        for w in windows
+        if not _coverage(held, prices, index_history, w)[2]
+    )
+
+
+# --------------------------------------------------------------------------- hypothetical
+def hypothetical_shocks(
+    weights: pd.Series,
+    betas: pd.Series,
+    sectors: pd.Series,
+    *,
+    market_moves: Sequence[float] = (-0.10, -0.20, -0.30),
+    sector_move: float = -0.30,
+) -> tuple[ScenarioResult, ...]:
+    """What-if shocks: market moves through beta, and one sector at a time falling.
+
+    Parameters
+    ----------
+    weights : Series of shape (n_holdings,)
+    betas : Series by ticker
+        Each holding's beta to the market; NaN is taken as 1.0 (noted).
+    sectors : Series by ticker
+        Sector name of each holding; missing ones are grouped as "Unclassified".
+    market_moves : sequence of float
+        Market returns, e.g. -0.10 for a 10% fall: the portfolio return is ``sum w_i beta_i x``.
+    sector_move : float
+        Return of every holding in the shocked sector (others unchanged); one scenario per
+        sector held, largest sector weight first.
+
+    Returns
+    -------
+    tuple of ScenarioResult
+        ``kind="hypothetical"``, ``estimated=False``.
+
+    Raises
+    ------
+    DataUnavailableError
+        When a held ticker has no entry in ``betas``.
+    """
+    held = _held(weights, betas.index, "beta")
+    beta = betas.reindex(held.index).astype(float)
+    defaulted = [t for t in held.index if math.isnan(beta[t])]
+    beta = beta.fillna(1.0)
+    exposure = float((held * beta).sum())
+    note = "Each holding moves by its beta times the market move." + _beta_note(defaulted)
+    results = [
+        ScenarioResult(
+            f"Market {move:.0%}", "hypothetical", exposure * move, move, False, note=note
+        )
+        for move in market_moves
+    ]
+    by_sector = held.groupby(sectors.reindex(held.index).fillna("Unclassified").astype(str))
+    for sector, weight in by_sector.sum().sort_values(ascending=False).items():
+        results.append(
+            ScenarioResult(
+                f"{sector} {sector_move:.0%}",
+                "hypothetical",
+                float(weight) * sector_move,
+                None,
+                False,
+                note=f"{sector} holdings move {sector_move:.0%}; all others unchanged.",
+            )
+        )
+    return tuple(results)
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+def _simulate(
+    method: MonteCarloMethod,
+    daily: np.ndarray,
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    dof: float,
+) -> np.ndarray:
+    if method is MonteCarloMethod.BOOTSTRAP:
+        return daily[rng.integers(0, daily.size, size=shape)]
+    mean, std = float(daily.mean()), float(daily.std(ddof=1))
+    if method is MonteCarloMethod.NORMAL:
+        return rng.normal(mean, std, size=shape)
+    return mean + std * math.sqrt((dof - 2.0) / dof) * rng.standard_t(dof, size=shape)
+
+
+def monte_carlo(
+    weights: pd.Series,
+    returns: pd.DataFrame,
+    *,
+    method: MonteCarloMethod,
+    n_paths: int = 10_000,
+    horizon_days: int = 252,
+    seed: int,
+    dof: float = 5.0,
+    bands: Sequence[float] = DEFAULT_BANDS,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> MonteCarloResult:
+    """Simulate value paths of the daily-rebalanced portfolio (see the module docstring).
+
+    Parameters
+    ----------
+    weights : Series of shape (n_holdings,)
+    returns : DataFrame of shape (n_days, n_assets)
+        Historical simple daily returns; days where a held ticker is NaN are dropped.
+    method : MonteCarloMethod
+    n_paths, horizon_days : int
+    seed : int
+        Seed of ``numpy.random.default_rng``; equal inputs give equal results.
+    dof : float, default=5.0
+        Degrees of freedom of the Student-t (must exceed 2).
+    bands : sequence of float
+        Quantiles of the value paths stored in ``fan`` (columns).
+    percentiles : sequence of float
+        Quantiles of the terminal return stored in ``percentiles``.
+
+    Returns
+    -------
+    MonteCarloResult
+        ``fan`` has shape (horizon_days + 1, len(bands)) with row 0 equal to 1.0.
+
+    Raises
+    ------
+    DataUnavailableError
+        When a held ticker has no returns column.
+    InsufficientHistoryError
+        Fewer than 2 usable days.
+    InputError
+        ``n_paths`` or ``horizon_days`` below 1, or ``dof <= 2`` for Student-t.
+    """
+    method = MonteCarloMethod.parse(method)
+    if n_paths < 1 or horizon_days < 1:
+        raise InputError("n_paths and horizon_days must be at least 1", field="monte_carlo")
+    if method is MonteCarloMethod.STUDENT_T and dof <= 2.0:
+        raise InputError(f"Student-t dof must exceed 2, got {dof}", field="dof")
+    daily = risk.portfolio_returns(returns, weights[weights != 0]).to_numpy(dtype=float)
+    if daily.size < 2:
+        raise InsufficientHistoryError(daily.size, 2, "return history")
+    rng = np.random.default_rng(seed)
+    simulated = _simulate(method, daily, rng, (n_paths, horizon_days), dof)
+    values = np.cumprod(1.0 + np.maximum(simulated, -1.0), axis=1)
+    fan = np.vstack([np.ones(len(bands)), np.quantile(values, list(bands), axis=0).T])
+    terminal = values[:, -1] - 1.0
+    return MonteCarloResult(
+        method=method,
+        n_paths=n_paths,
+        horizon_days=horizon_days,
+        mean_return=float(terminal.mean()),
+        percentiles={float(q): float(np.quantile(terminal, q)) for q in percentiles},
+        loss_probabilities={x: float(np.mean(terminal < -x)) for x in LOSS_THRESHOLDS},
+        fan=pd.DataFrame(fan, index=pd.RangeIndex(horizon_days + 1, name="day"), columns=bands),
+    )
+
+
+# --------------------------------------------------------------------------- all together
+def run_stress_tests(
+    weights: pd.Series,
+    prices: pd.DataFrame,
+    benchmark: pd.Series,
+    sectors: pd.Series,
+    *,
+    index_history: pd.Series | None,
+    params: EngineParams,
+    history: pd.DataFrame | None = None,
+) -> StressReport:
+    """Historical and hypothetical scenarios, then Monte Carlo by every method.
+
+    Parameters
+    ----------
+    weights : Series of shape (n_holdings,)
+    prices : DataFrame of shape (n_days, n_assets)
+        Lookback prices: betas (to ``benchmark``) and the Monte Carlo inputs come from them.
+    benchmark : Series of shape (n_days,)
+        Benchmark level on the prices' calendar.
+    sectors : Series by ticker
+    index_history : Series, optional
+        Long index history for the historical windows; ``benchmark`` when None.
+    params : EngineParams
+        ``mc_paths``, ``mc_horizon_days``, ``mc_student_t_dof`` and ``seed``.
+    history : DataFrame of shape (n_long_days, n_assets), optional
+        Long price history of the holdings for replaying the historical windows;
+        ``prices`` when None.
+
+    Returns
+    -------
+    StressReport
+        Monte Carlo results in the order bootstrap, normal, Student-t.
+
+    Raises
+    ------
+    DataUnavailableError, InsufficientHistoryError
+        As the functions it calls.
+    """
+    held = _held(weights, prices.columns, "prices")
+    history_index = benchmark if index_history is None else index_history
+    betas = holding_betas(prices[list(held.index)], benchmark)
+    long_prices = prices if history is None else history
+    scenarios = historical_scenarios(weights, long_prices, history_index) + hypothetical_shocks(
+        weights, betas, sectors
+    )
+    returns = prices.pct_change(fill_method=None).iloc[1:]
+    simulations = tuple(
+        monte_carlo(
+            weights,
+            returns,
+            method=method,
+            n_paths=params.mc_paths,
+            horizon_days=params.mc_horizon_days,
+            seed=params.seed,
+            dof=params.mc_student_t_dof,
+        )
+        for method in MonteCarloMethod
+    )
+    return StressReport(scenarios=scenarios, monte_carlo=simulations)

@@ -1,0 +1,194 @@
+"""The pipeline end to end on the embedded sample and on small in-memory sources."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypfopt import EfficientFrontier
+
+from smallq.data.memory import FrameSource
+from smallq.data.sample import SampleSource
+from smallq.errors import (
+    AllocationError,
+    InfeasibleConstraintsError,
+    InsufficientHistoryError,
+    TooFewCandidatesError,
+    UnknownSectorError,
+)
+from smallq.params import DEFAULT_PARAMS
+from smallq.pipeline import build_portfolio
+from smallq.profile import make_profile
+from smallq.report import report_to_dict
+from smallq.types import Objective, RiskLevel
+
+TODAY = date(2026, 11, 25)
+FAST = replace(DEFAULT_PARAMS, mc_paths=2_000)
+
+
+@pytest.fixture(scope="module")
+def sample() -> SampleSource:
+    return SampleSource()
+
+
+@pytest.fixture(scope="module")
+def moderate_report(sample: SampleSource):
+    profile = make_profile(sectors="Information Technology,Health Care", capital=10_000.0)
+    return build_portfolio(profile, sample, today=TODAY, params=FAST)
+
+
+def test_report_invariants(moderate_report) -> None:
+    report = moderate_report
+    weights = report.weights
+    assert weights.sum() == pytest.approx(1.0, abs=1e-9)
+    assert (weights >= -1e-12).all()
+    cap = min(report.settings.max_weight, 1 / report.settings.min_holdings)
+    assert weights.max() <= cap + 1e-6
+    alloc = report.allocation
+    assert (alloc.shares * alloc.prices.reindex(alloc.shares.index)).sum() <= 10_000.0 + 1e-9
+    assert alloc.cash_left >= 0
+    assert alloc.cash_left == pytest.approx(10_000.0 - alloc.amounts.sum(), abs=1e-6)
+    for estimate in report.metrics.var:
+        assert estimate.cvar >= estimate.var - 1e-12
+    assert report.as_of == date(2022, 12, 28)  # the sample's last day: today is later
+    assert report.metrics.risk_contributions.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_max_sharpe_weights_match_pypfopt_called_directly(moderate_report) -> None:
+    report = moderate_report
+    assert report.optimization.objective_used is Objective.MAX_SHARPE
+    cap = min(report.settings.max_weight, 1 / report.settings.min_holdings)
+    ef = EfficientFrontier(report.mu, report.cov, weight_bounds=(0, cap))
+    direct = pd.Series(ef.max_sharpe(risk_free_rate=report.settings.risk_free_rate))
+    diff = (direct.reindex(report.weights.index).fillna(0) - report.weights).abs().max()
+    assert diff < 1e-4
+
+
+def test_historical_var_matches_hand_computation(moderate_report, sample) -> None:
+    report = moderate_report
+    held = report.weights[report.weights > 0]
+    prices = sample.fetch_prices(list(held.index), date(2019, 1, 1), report.as_of).close
+    window = prices.iloc[-(report.profile.lookback_days + 1) :]
+    daily = (window.pct_change().iloc[1:] * held).sum(axis=1).to_numpy()
+    losses = np.sort(-daily)
+    k = int(np.ceil(len(losses) * 0.95))  # k-th smallest loss, no interpolation
+    var95 = losses[k - 1]
+    cvar95 = losses[losses >= var95].mean()
+    estimate = report.metrics.var_at(0.95, 1)
+    assert estimate.var == pytest.approx(var95, rel=1e-9)
+    assert estimate.cvar == pytest.approx(cvar95, rel=1e-9)
+
+
+def test_json_document_has_the_documented_keys(moderate_report) -> None:
+    document = report_to_dict(moderate_report)
+    for key in (
+        "as_of",
+        "candidates",
+        "weights",
+        "shares",
+        "cash_left",
+        "objective_used",
+        "fallbacks",
+        "metrics",
+        "stress",
+        "notes",
+    ):
+        assert key in document
+    for key in (
+        "expected_return",
+        "volatility",
+        "sharpe",
+        "beta",
+        "var_95",
+        "cvar_95",
+        "var_99",
+        "cvar_99",
+        "max_drawdown",
+    ):
+        assert isinstance(document["metrics"][key], float)
+    assert all(isinstance(v, int) for v in document["shares"].values())
+    assert document["candidates"] == list(moderate_report.candidates)
+
+
+def test_point_in_time_as_of(sample: SampleSource) -> None:
+    profile = make_profile(sectors="tech,health care", capital=10_000.0, as_of=date(2015, 6, 30))
+    report = build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert report.as_of == date(2015, 6, 30)
+    assert report.ranking.as_of == date(2015, 6, 30)
+
+
+# --------------------------------------------------------------------------- bad profiles
+def test_unknown_sector_is_rejected_before_any_work() -> None:
+    with pytest.raises(UnknownSectorError):
+        make_profile(sectors="crypto", capital=1000.0)
+
+
+def test_capital_below_one_share_of_every_candidate(sample: SampleSource) -> None:
+    profile = make_profile(sectors="Health Care", capital=5.0, risk_level="aggressive")
+    with pytest.raises(AllocationError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert "cheapest" in info.value.user_message()
+
+
+def test_every_candidate_filtered_out(sample: SampleSource) -> None:
+    profile = make_profile(sectors="Utilities", capital=10_000.0)
+    with pytest.raises(TooFewCandidatesError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert info.value.filter_name == "sector"
+
+
+def test_market_cap_band_that_leaves_nothing(sample: SampleSource) -> None:
+    profile = make_profile(sectors="tech", capital=10_000.0, min_market_cap=5e12)
+    with pytest.raises(TooFewCandidatesError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert info.value.filter_name == "market cap"
+
+
+def test_max_weight_too_small_to_be_feasible(sample: SampleSource) -> None:
+    profile = make_profile(sectors="Information Technology", capital=10_000.0, max_weight=0.2)
+    with pytest.raises(InfeasibleConstraintsError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert "max weight" in info.value.user_message().lower()
+
+
+def _declining_source(n_days: int = 900) -> FrameSource:
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2018-01-01", periods=n_days)
+    tickers = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
+    drift = np.array([-0.0008, -0.0006, -0.0007, -0.0005, -0.0009, -0.0004])
+    returns = drift + rng.normal(0, 0.01, size=(n_days, len(tickers)))
+    prices = pd.DataFrame(100 * np.cumprod(1 + returns, axis=0), index=dates, columns=tickers)
+    index = pd.Series(1000 * np.cumprod(1 + returns.mean(axis=1)), index=dates)
+    companies = pd.DataFrame(
+        {"ticker": tickers, "name": tickers, "sector": "Energy", "market_cap": 1e10}
+    )
+    return FrameSource(prices, index, companies)
+
+
+def test_every_expected_return_negative_falls_back_and_says_so() -> None:
+    source = _declining_source()
+    profile = make_profile(
+        sectors="Energy",
+        capital=10_000.0,
+        risk_level=RiskLevel.MODERATE,
+        lookback_days=600,
+        max_weight=0.4,
+    )
+    report = build_portfolio(profile, source, today=TODAY, params=FAST)
+    assert (report.mu < profile.risk_free_rate).all()
+    assert report.optimization.objective_used is Objective.MIN_VOLATILITY
+    assert report.optimization.fallbacks[0].objective is Objective.MAX_SHARPE
+    assert "risk-free" in report.optimization.fallbacks[0].reason
+    assert any("Fallback" in note for note in report.notes)
+    assert report_to_dict(report)["fallbacks"][0]["step"] == "max_sharpe"
+
+
+def test_too_short_history() -> None:
+    source = _declining_source(n_days=400)
+    profile = make_profile(sectors="Energy", capital=10_000.0, lookback_days=756, max_weight=0.4)
+    with pytest.raises(InsufficientHistoryError) as info:
+        build_portfolio(profile, source, today=TODAY, params=FAST)
+    assert "trading days" in info.value.user_message()
