@@ -131,8 +131,10 @@ def thresholds_for(
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise InputError(f"Unknown alert setting(s): {', '.join(unknown)}.")
-    values = {k: (int(v) if k == "stale_days" else float(v)) for k, v in overrides.items()}
-    return replace(base, **values)
+    values: dict[str, object] = {
+        k: (int(v) if k == "stale_days" else float(v)) for k, v in overrides.items()
+    }
+    return replace(base, **values)  # type: ignore[arg-type]
 
 
 def parse_threshold(name: str, text: str) -> tuple[str, float]:
@@ -159,8 +161,9 @@ def parse_threshold(name: str, text: str) -> tuple[str, float]:
     if number == "count" and value != int(value):
         raise InputError(f"{key} must be a whole number.")
     if not lower <= value <= upper:
-        shown = (lambda v: f"{v:.1%}") if number == "percent" else (lambda v: f"{v:g}")
-        raise InputError(f"{key} must be between {shown(lower)} and {shown(upper)}.")
+        fmt = "{:.1%}" if number == "percent" else "{:g}"
+        low, high = fmt.format(lower), fmt.format(upper)
+        raise InputError(f"{key} must be between {low} and {high}.")
     return field, value
 
 

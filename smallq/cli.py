@@ -201,7 +201,14 @@ def cmd_universe(args: argparse.Namespace) -> None:
     from smallq.universe import normalise_companies, sectors_of
 
     source = open_cli_source(args.source, args.cache)
-    companies = normalise_companies(source.fetch_companies())
+    if args.refresh:
+        refresh = getattr(source, "refresh_companies", None)
+        if refresh is None:
+            raise ProfileError("--refresh", args.source, "only the cached yahoo source refreshes")
+        raw = refresh()
+    else:
+        raw = source.fetch_companies()
+    companies = normalise_companies(raw)
     groups = sectors_of(companies)
     document = {
         sector.value: [{"ticker": t, "name": str(companies.at[t, "name"])} for t in tickers]

@@ -38,7 +38,8 @@ class PriceData:
     close : DataFrame of shape (n_days, n_assets)
         Adjusted close (dividends and splits) where the source has it, else close.
     open, high, low, volume : DataFrame of shape (n_days, n_assets), optional
-        Unadjusted OHLCV where the source has it.
+        OHLCV where the source has it; open/high/low are on the same adjustment basis as
+        ``close`` (Yahoo ``auto_adjust``, or scaled by ``adj_close/close`` in CSV), volume raw.
     fetched_at : datetime, optional
         When the provider produced the data (UTC); set by caches to the oldest series' time.
     notes : tuple of str

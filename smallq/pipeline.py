@@ -98,7 +98,12 @@ def load_market_data(
         volume=volume,
         source=source.name,
         fetched_at=raw.fetched_at,
-        notes=(*cleaned.notes, *align_notes, *history_notes),
+        notes=(
+            *cleaned.notes,
+            *benchmark.attrs.get("notes", ()),
+            *align_notes,
+            *history_notes,
+        ),
     )
 
 
@@ -117,7 +122,8 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    companies = normalise_companies(source.fetch_companies())
+    raw_companies = source.fetch_companies()
+    companies = normalise_companies(raw_companies)
     criteria = FilterCriteria(
         sectors=profile.sectors,
         min_market_cap=profile.min_market_cap,
@@ -158,7 +164,13 @@ def select_stocks(
         per_sector=profile.per_sector,
         params=params,
     )
-    notes = (*market.notes, *first_pass.notes, *second_pass.notes, *ranking.notes)
+    notes = (
+        *raw_companies.attrs.get("notes", ()),
+        *market.notes,
+        *first_pass.notes,
+        *second_pass.notes,
+        *ranking.notes,
+    )
     return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
 
 
@@ -336,7 +348,8 @@ def run_strategy_backtest(
         raise ProfileError("end", end, "the end date must be after the start date")
     if not 0 <= costs_bps <= 1_000:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    companies = normalise_companies(source.fetch_companies())
+    raw_companies = source.fetch_companies()
+    companies = normalise_companies(raw_companies)
     criteria = FilterCriteria(
         sectors=profile.sectors,
         min_market_cap=profile.min_market_cap,

@@ -226,7 +226,7 @@ def validate_profile(profile: Profile) -> Profile:
         raise ProfileError(
             "currency", profile.currency, f"supported: {', '.join(SUPPORTED_CURRENCIES)}"
         )
-    _check_range("top_n", profile.top_n, 2, 100, integer=True)
+    _check_range("top_n", profile.top_n, 2, 500, integer=True)
     _check_range("lookback_days", profile.lookback_days, 126, 10_000, integer=True)
     _check_range("risk_free_rate", profile.risk_free_rate, -0.05, 0.25)
     if profile.max_weight is not None:

@@ -25,6 +25,8 @@ class PriceSource(Protocol):
 
     #: short name shown to users ("sample", "yahoo", "csv:/data")
     name: str
+    #: name of the benchmark series ("SP500", "^GSPC", "SPY", ...)
+    benchmark_name: str
 
     def last_date(self) -> date | None:
         """The last date the source holds data for; None for a live source (use today)."""
@@ -60,4 +62,16 @@ class PriceCache(Protocol):
 
     def save(self, source: str, data: PriceData, fetched_at: datetime) -> None:
         """Store (upsert) the series in ``data`` as fetched at ``fetched_at``."""
+        ...
+
+
+class CompanyCache(Protocol):
+    """Persistent store of a source's company table (implemented in ``storage``)."""
+
+    def load(self, source: str) -> tuple[pd.DataFrame, datetime] | None:
+        """The cached table and when it was fetched, or None."""
+        ...
+
+    def save(self, source: str, table: pd.DataFrame, fetched_at: datetime) -> None:
+        """Replace the cached table of ``source``."""
         ...

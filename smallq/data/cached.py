@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-from smallq.data.base import PriceCache, PriceSource
+from smallq.data.base import CompanyCache, PriceCache, PriceSource
 from smallq.data.validation import normalise_tickers
 from smallq.errors import DataError, DataUnavailableError, StorageError
 from smallq.models import PriceData
@@ -60,6 +60,8 @@ class CachedPriceSource:
         *,
         now: Callable[[], datetime],
         max_age: timedelta = timedelta(hours=20),
+        company_cache: CompanyCache | None = None,
+        companies_max_age: timedelta = timedelta(days=7),
     ) -> None:
         self.name = source.name
         self._source = source
@@ -68,6 +70,8 @@ class CachedPriceSource:
         self._max_age = max_age
         self._benchmark_label: str | None = None
         self._companies: tuple[pd.DataFrame, datetime] | None = None
+        self._company_cache = company_cache
+        self._companies_max_age = companies_max_age
 
     @property
     def benchmark_name(self) -> str:
@@ -108,7 +112,7 @@ class CachedPriceSource:
         return series
 
     def fetch_companies(self) -> pd.DataFrame:
-        """The provider's company table, kept in memory for ``max_age``.
+        """The provider's company table, cached in memory and (optionally) in SQLite.
 
         Raises
         ------
@@ -116,10 +120,15 @@ class CachedPriceSource:
             The provider's error when it fails and no table was fetched before.
         """
         now = _utc(self._now())
-        if self._companies is not None and now - self._companies[1] <= self._max_age:
+        if self._companies is None and self._company_cache is not None:
+            self._companies = self._company_cache.load(self.name)
+        if (
+            self._companies is not None
+            and now - _utc(self._companies[1]) <= self._companies_max_age
+        ):
             return self._companies[0].copy()
         try:
-            table = self._source.fetch_companies()
+            return self.refresh_companies()
         except DataError:
             if self._companies is None:
                 raise
@@ -130,7 +139,23 @@ class CachedPriceSource:
                 f"Company data could not be refreshed; using the copy from {_when(fetched_at)}",
             )
             return stale
+
+    def refresh_companies(self) -> pd.DataFrame:
+        """Download the company table now and store it (memory and the company cache).
+
+        Raises
+        ------
+        DataError
+            The provider's error; the cached table is left as it was.
+        """
+        now = _utc(self._now())
+        table = self._source.fetch_companies()
         self._companies = (table, now)
+        if self._company_cache is not None:
+            try:
+                self._company_cache.save(self.name, table, now)
+            except StorageError as exc:
+                logger.warning("company cache write failed: %s", exc)
         return table.copy()
 
     # ------------------------------------------------------------------ internals

@@ -90,8 +90,8 @@ class CsvSource:
         DataFormatError
             When prices.csv is missing or malformed.
         """
-        last: pd.Timestamp = self._load_prices().close.index[-1]
-        return last.date()
+        last = pd.Timestamp(self._load_prices().close.index[-1])
+        return date(last.year, last.month, last.day)
 
     def fetch_prices(self, tickers: Sequence[str], start: date, end: date) -> PriceData:
         """Prices for ``tickers`` between ``start`` and ``end`` inclusive.

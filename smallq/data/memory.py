@@ -47,6 +47,7 @@ class FrameSource:
         name: str = "memory",
     ) -> None:
         self.name = name
+        self.benchmark_name = str(benchmark.name) if benchmark.name is not None else "benchmark"
         self._prices = tidy_frame(prices)
         self._benchmark = benchmark.astype("float64").copy()
         self._benchmark.index = normalise_index(benchmark.index)

@@ -86,7 +86,8 @@ class SampleSource:
 
     def last_date(self) -> date | None:
         """The sample's last trading day (2022-12-28)."""
-        return self._load_prices().index[-1].date()
+        last = pd.Timestamp(self._load_prices().index[-1])
+        return date(last.year, last.month, last.day)
 
     def fetch_companies(self) -> pd.DataFrame:
         """The 20-stock company table (see ``sample_companies.csv``)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 import numpy as np
@@ -300,9 +300,3 @@ def _date_list(dates: Sequence[pd.Timestamp] | pd.DatetimeIndex) -> str:
     shown = ", ".join(f"{d:%Y-%m-%d}" for d in list(dates)[:_MAX_DATES_SHOWN])
     extra = len(dates) - _MAX_DATES_SHOWN
     return shown + (f" and {extra} more" if extra > 0 else "")
-
-
-def missing_columns(frame: pd.DataFrame, wanted: Iterable[Hashable]) -> list[str]:
-    """Wanted columns that are absent from ``frame`` or hold no valid value."""
-    valid = set(frame.columns[frame.notna().any()])
-    return [str(c) for c in wanted if c not in valid]

@@ -114,3 +114,17 @@ def test_errors_are_one_line_with_nonzero_status(
     assert lines[0].startswith("smallq: ")
     assert fragment.lower() in lines[0].lower()
     assert "Traceback" not in err
+
+
+def test_universe_lists_sectors(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "universe", "--json")
+    assert status == 0
+    document = json.loads(out)
+    assert {t["ticker"] for t in document["Information Technology"]} == {"AAPL", "AMD", "MSFT"}
+    assert sum(len(v) for v in document.values()) == 20
+
+
+def test_universe_refresh_needs_the_cached_yahoo_source(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "universe", "--refresh")
+    assert status == EXIT_USER_ERROR
+    assert "yahoo" in err

@@ -167,7 +167,7 @@ def test_companies_are_kept_in_memory(
     first = cached.fetch_companies()
     cached.fetch_companies()
     assert provider.count("companies") == 1
-    clock.now = T0 + timedelta(days=2)
+    clock.now = T0 + timedelta(days=8)  # past the 7-day company max age
     provider.failure = DataUnavailableError(["companies"], "down")
     stale = cached.fetch_companies()
     pd.testing.assert_frame_equal(stale, first)
