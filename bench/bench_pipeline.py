@@ -83,7 +83,8 @@ def companies_for(columns: pd.Index) -> pd.DataFrame:
 def bench_size(n_assets: int, repeat: int) -> dict[str, float]:
     """Median seconds per stage for ``n_assets`` assets."""
     all_prices = synthetic_prices(n_assets).loc[: pd.Timestamp(AS_OF)]
-    window = all_prices.iloc[-(LOOKBACK + 1) :].dropna(axis=1)
+    lookback = max(LOOKBACK, 2 * n_assets + 20)  # the feasibility check wants n + max(n, 20)
+    window = all_prices.iloc[-(lookback + 1) :].dropna(axis=1)
     index = real_index().loc[window.index]
     cap = max(0.10, 2.0 / n_assets)
     settings = Settings(
@@ -103,7 +104,12 @@ def bench_size(n_assets: int, repeat: int) -> dict[str, float]:
     sectors = pd.Series("Information Technology", index=window.columns)
     source = FrameSource(all_prices, real_index(), companies_for(all_prices.columns))
     profile = make_profile(
-        sectors="tech", capital=1_000_000.0, top_n=n_assets, max_weight=cap, as_of=AS_OF
+        sectors="tech",
+        capital=1_000_000.0,
+        top_n=n_assets,
+        max_weight=cap,
+        lookback_days=lookback,
+        as_of=AS_OF,
     )
     timings = {
         "forecast": median_seconds(

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from smallq.data.base import PriceSource
 from smallq.errors import InputError, ProfileError, SmallQError
@@ -79,9 +79,16 @@ def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -
     parser.add_argument("--fractional", action="store_true", help="allow fractional shares")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"smallq: input: {message} (see smallq --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(prog="smallq", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     universe = sub.add_parser("universe", help="list sectors and their companies")
@@ -240,9 +247,14 @@ def cmd_rank(args: argparse.Namespace) -> None:
         as_of=args.as_of,
     )
     source = open_cli_source(args.source, args.cache)
-    selection = select_stocks(profile, source, today=date.today())
+    selection = select_stocks(profile, source, today=date.today(), require_benchmark=False)
     records = [r for r in ranking_to_records(selection.ranking) if r["selected"]]
-    _emit(args, records, format_ranking(selection.ranking))
+    notes = [n for n in selection.market.notes if n not in selection.ranking.notes]
+    text = format_ranking(selection.ranking) + "".join(f"\nnote: {n}" for n in notes)
+    if args.json:
+        for note in notes:  # the JSON document is the list of ranked stocks; notes go to stderr
+            print(f"note: {note}", file=sys.stderr)
+    _emit(args, records, text)
 
 
 def cmd_build(args: argparse.Namespace) -> None:

@@ -108,19 +108,26 @@ class DataError(SmallQError):
 
 
 class DataUnavailableError(DataError):
-    """No usable prices for some tickers (a provider returned an empty or partial frame)."""
+    """No usable prices for some tickers (an empty or partial frame, a date outside the data).
 
-    retryable = True
+    ``retryable`` is True only when a provider may answer later (Yahoo unreachable or
+    rate-limited); local data (sample, CSV) that lacks a ticker or a date is final.
+    """
 
-    def __init__(self, tickers: Sequence[str], detail: str = "") -> None:
+    def __init__(
+        self, tickers: Sequence[str], detail: str = "", *, retryable: bool = False
+    ) -> None:
         self.tickers = tuple(tickers)
         self.detail = detail
+        self.retryable = retryable
         msg = f"no usable prices for {', '.join(self.tickers) or '(none)'}"
         super().__init__(f"{msg}: {detail}" if detail else msg)
 
     def user_message(self) -> str:
         shown = ", ".join(self.tickers[:10]) + (" …" if len(self.tickers) > 10 else "")
-        return f"I couldn't get prices for {shown}. Please try again later."
+        text = f"I couldn't get prices for {shown or 'this request'}"
+        text += f": {self.detail}." if self.detail else "."
+        return f"{text} Please try again later." if self.retryable else text
 
 
 class InsufficientHistoryError(DataError):

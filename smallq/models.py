@@ -64,7 +64,8 @@ class MarketData:
     prices : DataFrame of shape (n_days, n_assets)
         Cleaned adjusted closes on a common calendar.
     benchmark : Series of shape (n_days,)
-        Benchmark level (S&P 500 index or SPY) on the same calendar.
+        Benchmark level (S&P 500 index or SPY) on the same calendar; empty when the source
+        has none and the caller did not require one (ranking only).
     companies : DataFrame indexed by ticker
         Columns :data:`COMPANY_COLUMNS`.
     volume : DataFrame of shape (n_days, n_assets), optional
@@ -75,6 +76,10 @@ class MarketData:
         When the data was fetched from the provider (for freshness notes).
     notes : tuple of str
         Every dropped ticker or row with its reason, and other caveats.
+    raw_prices : DataFrame of shape (n_days, n_assets), optional
+        The closes as fetched, before validation, on the same dates and columns. Cleaning
+        looks one day ahead (a bad print is one that reverses), so a backtest re-cleans these
+        at each decision date with only the data known then.
     """
 
     prices: pd.DataFrame
@@ -84,6 +89,7 @@ class MarketData:
     source: str = ""
     fetched_at: datetime | None = None
     notes: tuple[str, ...] = ()
+    raw_prices: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- request

@@ -25,13 +25,21 @@ from datetime import date, timedelta
 import pandas as pd
 
 from smallq.allocation import allocate_shares
-from smallq.backtest import BacktestResult, RebalanceRule, run_backtest
+from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
-from smallq.data.validation import align_calendar, clean_prices, require_history
+from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
 from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
 from smallq.filters import FilterCriteria, apply_filters
 from smallq.forecast import covariance, expected_returns
-from smallq.models import MarketData, Profile, Ranking, Report, Settings
+from smallq.models import (
+    MarketData,
+    PriceData,
+    Profile,
+    Ranking,
+    Report,
+    Settings,
+    StressReport,
+)
 from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import PerformanceMetrics
@@ -39,7 +47,7 @@ from smallq.policy import make_pipeline_policy
 from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
-from smallq.stress import run_stress_tests
+from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.universe import normalise_companies
 
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
@@ -61,10 +69,9 @@ def history_start(end: date, trading_days: int) -> date:
 
 def decision_end(profile: Profile, source: PriceSource, today: date) -> date:
     """The last date to fetch: the profile's as-of date, else today or the source's last date."""
-    if profile.as_of is not None:
-        return profile.as_of
     last = source.last_date()
-    return today if last is None else min(today, last)
+    wanted = profile.as_of or today
+    return wanted if last is None else min(wanted, last)
 
 
 def load_market_data(
@@ -75,35 +82,47 @@ def load_market_data(
     start: date,
     end: date,
     params: EngineParams = DEFAULT_PARAMS,
+    require_benchmark: bool = True,
 ) -> MarketData:
     """Fetch, clean and align prices and the benchmark for ``tickers``.
+
+    Parameters
+    ----------
+    require_benchmark : bool, default=True
+        When False (ranking only), a source without a benchmark is fine: the prices keep
+        their own calendar and a note says so.
 
     Raises
     ------
     DataError
-        When the source has no usable data.
+        When the source has no usable data (or no benchmark and one is required).
     """
     raw = source.fetch_prices(tickers, start, end)
     cleaned = clean_prices(raw, params)
-    benchmark = source.fetch_benchmark(start, end)
-    prices, benchmark, align_notes = align_calendar(cleaned.close, benchmark)
+    notes: list[str] = [*cleaned.notes]
+    try:
+        benchmark: pd.Series | None = source.fetch_benchmark(start, end)
+    except DataError as exc:
+        if require_benchmark:
+            raise
+        benchmark = None
+        notes.append(f"No benchmark: {exc.user_message()}")
+    if benchmark is not None:
+        notes += benchmark.attrs.get("notes", ())
+    prices, aligned, align_notes = align_calendar(cleaned.close, benchmark)
     prices, history_notes = require_history(prices, params.min_history_days)
     volume = cleaned.volume
     if volume is not None:
         volume = volume.reindex(index=prices.index, columns=prices.columns)
     return MarketData(
         prices=prices,
-        benchmark=benchmark,
+        benchmark=aligned if aligned is not None else pd.Series(dtype="float64", name="none"),
         companies=companies,
         volume=volume,
         source=source.name,
         fetched_at=raw.fetched_at,
-        notes=(
-            *cleaned.notes,
-            *benchmark.attrs.get("notes", ()),
-            *align_notes,
-            *history_notes,
-        ),
+        notes=(*notes, *align_notes, *history_notes),
+        raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
     )
 
 
@@ -113,8 +132,11 @@ def select_stocks(
     *,
     today: date,
     params: EngineParams = DEFAULT_PARAMS,
+    require_benchmark: bool = True,
 ) -> Selection:
     """Run the universe, filter, data and ranking stages for a profile.
+
+    ``require_benchmark=False`` lets a ranking run on a source without a benchmark.
 
     Raises
     ------
@@ -141,6 +163,7 @@ def select_stocks(
         start=history_start(end, needed + 5),
         end=end,
         params=params,
+        require_benchmark=require_benchmark,
     )
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
@@ -164,7 +187,13 @@ def select_stocks(
         per_sector=profile.per_sector,
         params=params,
     )
+    late = profile.as_of is not None and profile.as_of > end
     notes = (
+        *(
+            [f"As-of date {profile.as_of} is after the data's last day; using {end}."]
+            if late
+            else []
+        ),
         *raw_companies.attrs.get("notes", ()),
         *market.notes,
         *first_pass.notes,
@@ -258,17 +287,13 @@ def build_portfolio(
         risk_free_rate=settings.risk_free_rate,
         periods_per_year=params.periods_per_year,
     )
-    held = [t for t in candidates if optimization.weights.get(t, 0.0) > 0]
-    stress = run_stress_tests(
-        optimization.weights[held],
-        _stress_prices(source, held, window, as_of),
-        market.benchmark,
-        market.companies.loc[held, "sector"],
-        index_history=_index_history(source, index_history, market.benchmark, as_of),
-        params=params,
+    stress, stress_notes = _stress(
+        optimization.weights, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = _frontier(mu, cov, settings, params)
     notes = list(market.notes)
+    notes += stress_notes
+    notes += _cap_notes(profile, settings)
     notes += [
         f"Fallback: {s.objective.value} was not used — {s.reason}" for s in optimization.fallbacks
     ]
@@ -345,7 +370,9 @@ def run_strategy_backtest(
     """
     rule = RebalanceRule.parse(rebalance)
     if end <= start:
-        raise ProfileError("end", end, "the end date must be after the start date")
+        raise ProfileError(
+            "end", end.isoformat(), f"the end date must be after the start date {start.isoformat()}"
+        )
     if not 0 <= costs_bps <= 1_000:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
     raw_companies = source.fetch_companies()
@@ -381,7 +408,7 @@ def run_strategy_backtest(
     )
     result = run_backtest(
         market.prices,
-        policy,
+        _point_in_time(policy, market, params),
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
@@ -402,6 +429,7 @@ def run_strategy_backtest(
         "The stock list is today's: companies that left the index are missing, so the "
         "backtest carries survivorship bias."
     )
+    notes += _cash_notes(result, profile, whole_shares)
     if fallbacks:
         notes.append(
             f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
@@ -422,6 +450,34 @@ def run_strategy_backtest(
     )
 
 
+def _point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> Policy:
+    """Feed the policy prices cleaned with only what was known at each decision date.
+
+    The simulator values the book on fully cleaned prices (valuation is not a decision), but
+    the bad-print rule looks at the next day, so decisions re-clean the raw closes cut at
+    the decision date; short gaps are carried forward at most five days.
+    """
+    raw = market.raw_prices if market.raw_prices is not None else market.prices
+
+    def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
+        history = clean_prices(PriceData(close=raw.loc[:when]), params).close
+        return policy(history.ffill(limit=5), when)
+
+    return decide
+
+
+def _cash_notes(result: BacktestResult, profile: Profile, whole_shares: bool) -> list[str]:
+    """Say when whole-share rounding kept most of a small capital in cash."""
+    average_cash = float(result.cash.iloc[:-1].mean()) if len(result.cash) > 1 else 0.0
+    if not whole_shares or average_cash < 0.25:
+        return []
+    return [
+        f"With {profile.capital:,.2f} {profile.currency} of capital, whole shares left "
+        f"{average_cash:.0%} of the portfolio in cash on average; add capital or backtest "
+        "without --capital (fractional shares)."
+    ]
+
+
 def _settings_for(profile: Profile, n_candidates: int) -> Settings:
     settings = resolve_settings(profile)
     if settings.min_holdings > n_candidates:
@@ -429,15 +485,59 @@ def _settings_for(profile: Profile, n_candidates: int) -> Settings:
     return settings
 
 
+def _stress(
+    weights: pd.Series,
+    window: pd.DataFrame,
+    benchmark: pd.Series,
+    market: MarketData,
+    source: PriceSource,
+    index_history: pd.Series | None,
+    as_of: date,
+    params: EngineParams,
+) -> tuple[StressReport, list[str]]:
+    """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
+    held = [t for t in window.columns if weights.get(t, 0.0) > 0]
+    long_prices, notes = _stress_prices(source, held, window, as_of, params)
+    long_index = _index_history(source, index_history, market.benchmark, as_of)
+    stress = run_stress_tests(
+        weights[held],
+        window[held],
+        benchmark,
+        market.companies.loc[held, "sector"],
+        index_history=long_index,
+        params=params,
+        history=long_prices,
+    )
+    notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
+    return stress, notes
+
+
 def _stress_prices(
-    source: PriceSource, held: list[str], window: pd.DataFrame, as_of: date
-) -> pd.DataFrame:
-    """Long price history of the holdings for replaying historical windows."""
+    source: PriceSource,
+    held: list[str],
+    window: pd.DataFrame,
+    as_of: date,
+    params: EngineParams,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Long, cleaned price history of the holdings for replaying historical windows."""
     try:
-        longer = source.fetch_prices(held, STRESS_HISTORY_START, as_of).close
+        raw = source.fetch_prices(held, STRESS_HISTORY_START, as_of)
     except DataError:
-        return window[held]
-    return longer.reindex(columns=held).loc[: pd.Timestamp(as_of)]
+        return window[held], []
+    cleaned = clean_prices(raw, params)
+    longer = cleaned.close.reindex(columns=held).loc[: pd.Timestamp(as_of)]
+    return longer, [f"Stress history: {note}" for note in cleaned.notes]
+
+
+def _cap_notes(profile: Profile, settings: Settings) -> list[str]:
+    """Say when the minimum number of holdings lowers the max weight the user asked for."""
+    effective = min(settings.max_weight, 1.0 / settings.min_holdings)
+    if effective >= settings.max_weight - 1e-12:
+        return []
+    return [
+        f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
+        f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
+    ]
 
 
 def _index_history(

@@ -283,7 +283,7 @@ def monte_carlo_chart(report: Report) -> bytes:
     ax.set_xlabel("Trading days ahead", fontsize=LABEL_SIZE)
     ax.set_ylabel("Change in value", fontsize=LABEL_SIZE)
     loss = result.loss_probabilities.get(0.0)
-    chance = f" · chance of a loss {loss:.0%}" if loss is not None else ""
+    chance = f" · {loss:.0%} chance of ending below today" if loss is not None else ""
     fig.suptitle(
         f"Simulated value over the next {result.horizon_days} trading days",
         fontsize=TITLE_SIZE,

@@ -219,23 +219,27 @@ def _notes(mask: pd.DataFrame, close: pd.DataFrame, reason: str, action: str) ->
 
 # --------------------------------------------------------------------------- calendar
 def align_calendar(
-    prices: pd.DataFrame, benchmark: pd.Series
-) -> tuple[pd.DataFrame, pd.Series, tuple[str, ...]]:
-    """Put prices and benchmark on their common trading days and fill interior gaps.
+    prices: pd.DataFrame, benchmark: pd.Series | None, *, max_stale_days: int = 5
+) -> tuple[pd.DataFrame, pd.Series | None, tuple[str, ...]]:
+    """Put prices and benchmark on their common trading days and fill short gaps.
 
     Parameters
     ----------
     prices : DataFrame of shape (n_days, n_assets)
         Closes; NaN before a listing or after a delisting is kept.
-    benchmark : Series of shape (n_bench_days,)
-        Benchmark level.
+    benchmark : Series of shape (n_bench_days,), optional
+        Benchmark level; without one the prices keep their own calendar.
+    max_stale_days : int, default=5
+        A ticker whose closes stop at most this many trading days before the last date
+        (a late print, a trading halt) has its last close carried forward, with a note;
+        a longer silence is left as NaN (delisted).
 
     Returns
     -------
     prices : DataFrame of shape (n_common, n_assets)
         On the dates both have; a gap between a ticker's first and last valid close is
-        forward-filled.
-    benchmark : Series of shape (n_common,)
+        forward-filled, and so is a short trailing gap.
+    benchmark : Series of shape (n_common,), or None
     notes : tuple of str
         Dropped dates and filled gaps.
 
@@ -245,24 +249,50 @@ def align_calendar(
         When prices and benchmark share no date.
     """
     prices = tidy_frame(prices)
-    bench = tidy_frame(benchmark.to_frame()).iloc[:, 0]
-    bench = bench[bench.gt(0) & np.isfinite(bench)]
-    common = prices.index.intersection(bench.index)
-    if common.empty:
-        raise DataUnavailableError([str(benchmark.name or "benchmark")], "no date in common")
     notes: list[str] = []
-    dropped = prices.index.difference(common)
-    if len(dropped):
-        notes.append(
-            f"{len(dropped)} price date(s) without a benchmark level dropped "
-            f"({_date_list(dropped)})"
-        )
+    bench: pd.Series | None = None
+    common = prices.index
+    if benchmark is not None:
+        bench = tidy_frame(benchmark.to_frame()).iloc[:, 0]
+        bench = bench[bench.gt(0) & np.isfinite(bench)]
+        common = prices.index.intersection(bench.index)
+        if common.empty:
+            raise DataUnavailableError([str(benchmark.name or "benchmark")], "no date in common")
+        dropped = prices.index.difference(common)
+        if len(dropped):
+            notes.append(
+                f"{len(dropped)} price date(s) without a benchmark level dropped "
+                f"({_date_list(dropped)})"
+            )
+        bench = bench.loc[common].rename(benchmark.name)
     interior = prices.ffill().notna() & prices.bfill().notna() & prices.isna()
     prices = prices.where(~interior, prices.ffill()).loc[common]
     for ticker, count in interior.loc[common].sum().items():
         if count:
             notes.append(f"{ticker}: {count} missing day(s) filled with the previous close")
-    return prices, bench.loc[common].rename(benchmark.name), tuple(notes)
+    prices, stale_notes = _carry_last_close(prices, max_stale_days)
+    return prices, bench, (*notes, *stale_notes)
+
+
+def _carry_last_close(prices: pd.DataFrame, max_stale_days: int) -> tuple[pd.DataFrame, list[str]]:
+    """Forward-fill a trailing gap of at most ``max_stale_days`` rows, with a note."""
+    if prices.empty:
+        return prices, []
+    notes: list[str] = []
+    filled = prices.copy()
+    for ticker in prices.columns:
+        valid = prices[ticker].notna().to_numpy()
+        if not valid.any() or valid[-1]:
+            continue
+        last = int(np.flatnonzero(valid)[-1])
+        missing = len(valid) - 1 - last
+        if missing <= max_stale_days:
+            filled.iloc[last + 1 :, filled.columns.get_loc(ticker)] = prices[ticker].iloc[last]
+            notes.append(
+                f"{ticker}: no close on the last {missing} day(s); the close of "
+                f"{prices.index[last]:%Y-%m-%d} is carried forward"
+            )
+    return filled, notes
 
 
 def require_history(prices: pd.DataFrame, min_days: int) -> tuple[pd.DataFrame, tuple[str, ...]]:

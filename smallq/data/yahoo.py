@@ -144,7 +144,9 @@ class YahooSource:
         close = _combine(panels["close"], start, end)
         missing = [t for t in wanted if t not in close or not close[t].notna().any()]
         if len(missing) == len(wanted):
-            raise DataUnavailableError(wanted, "; ".join(problems) or "Yahoo returned no prices")
+            raise DataUnavailableError(
+                wanted, "; ".join(problems) or "Yahoo returned no prices", retryable=True
+            )
         found = [t for t in wanted if t not in missing]
         close = close[found].dropna(how="all")
         others = {
@@ -166,7 +168,9 @@ class YahooSource:
         panels, problem = self._download_batch([BENCHMARK_TICKER], start, end)
         close = _combine([panels["close"]] if "close" in panels else [], start, end)
         if BENCHMARK_TICKER not in close or not close[BENCHMARK_TICKER].notna().any():
-            raise DataUnavailableError([BENCHMARK_TICKER], problem or "Yahoo returned no levels")
+            raise DataUnavailableError(
+                [BENCHMARK_TICKER], problem or "Yahoo returned no levels", retryable=True
+            )
         return close[BENCHMARK_TICKER].dropna().rename(self.benchmark_name)
 
     def fetch_companies(self) -> pd.DataFrame:
@@ -192,7 +196,7 @@ class YahooSource:
             for stock in self._constituents()
         ]
         if not records:
-            raise DataUnavailableError(["S&P 500 constituents"], "empty list")
+            raise DataUnavailableError(["S&P 500 constituents"], "empty list", retryable=True)
         rows = pd.DataFrame(records).drop_duplicates("ticker").set_index("ticker")
         with ThreadPoolExecutor(max_workers=self._info_workers) as pool:
             results = list(pool.map(self._fundamentals, rows.index))

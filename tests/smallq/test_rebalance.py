@@ -98,7 +98,7 @@ def test_account_weights_and_drift_between() -> None:
 def test_invariants_on_random_accounts() -> None:
     rng = np.random.default_rng(7)
     tickers = [f"T{i}" for i in range(8)]
-    for _ in range(200):
+    for _ in range(100):
         prices = pd.Series(rng.uniform(1, 500, len(tickers)), index=tickers)
         held = pd.Series(rng.integers(0, 50, len(tickers)), index=tickers)
         raw = pd.Series(rng.uniform(0, 1, len(tickers)) * (rng.uniform(0, 1, 8) > 0.3), tickers)

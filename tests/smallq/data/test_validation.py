@@ -213,7 +213,7 @@ def test_align_calendar_intersects_dates_and_fills_interior_gaps() -> None:
         index=index,
     )
     bench = pd.Series([10.0, 11, 12, 13, 14, 15, 16], index=pd.bdate_range("2024-01-02", periods=7))
-    aligned, bench_out, notes = align_calendar(prices, bench.rename("SP500"))
+    aligned, bench_out, notes = align_calendar(prices, bench.rename("SP500"), max_stale_days=1)
     assert list(aligned.index) == list(index[1:])
     assert aligned["A"].tolist() == [1.0, 3.0, 4.0, 5.0, 6.0]  # Jan 2 gets Jan 1's close
     assert aligned["B"].isna().sum() == 1 and aligned["C"].isna().sum() == 2
@@ -302,3 +302,20 @@ def test_real_universe_cleaning_touches_only_known_defects(shared_csv_source: Cs
 
 def test_shared_csv_dir_fixture_is_a_directory(shared_csv_dir: Path) -> None:
     assert (shared_csv_dir / "prices.csv").is_file()
+
+
+def test_a_short_trailing_gap_carries_the_last_close_forward_with_a_note() -> None:
+    index = pd.bdate_range("2024-01-01", periods=8)
+    prices = pd.DataFrame(
+        {
+            "LATE": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan, np.nan],  # 2 days missing -> carried
+            "GONE": [1.0, 1.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],  # 6 -> delisted
+        },
+        index=index,
+    )
+    aligned, bench, notes = align_calendar(prices, None, max_stale_days=5)
+    assert bench is None
+    assert aligned["LATE"].tolist()[-3:] == [6.0, 6.0, 6.0]
+    assert aligned["GONE"].isna().sum() == 6
+    assert any("LATE: no close on the last 2 day(s)" in n for n in notes)
+    assert not any("GONE" in n for n in notes)
