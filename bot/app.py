@@ -1,0 +1,96 @@
+"""Assemble the python-telegram-bot ``Application`` from a config and its dependencies."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from telegram import BotCommand
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.request import BaseRequest
+from telegram.warnings import PTBUserWarning
+
+from bot import jobs
+from bot.config import BotConfig
+from bot.context import DEPS_KEY, context_types, get_deps
+from bot.deps import Deps
+from bot.handlers import channels, commands, trading
+from bot.handlers.conversation import build_conversation
+from bot.handlers.errors import error_handler
+from bot.persistence import SqlitePersistence
+from bot.texts import COMMANDS
+from bot.throttle import PerUserUpdateProcessor
+
+_LOG = logging.getLogger(__name__)
+
+
+def build_application(
+    config: BotConfig, deps: Deps, *, request: BaseRequest | None = None
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The configured application with every handler, the error handler and the jobs.
+
+    Updates of different users run concurrently, one user's in order
+    (:class:`~bot.throttle.PerUserUpdateProcessor`); 429 answers are retried by the
+    rate limiter; conversations and drafts persist in SQLite. ``request`` replaces the HTTP
+    transport (tests); otherwise httpx talks to ``config.api_base_url``.
+    """
+    processor = PerUserUpdateProcessor(
+        config.max_concurrent_updates,
+        burst=config.throttle_burst,
+        rate=config.throttle_rate,
+    )
+    builder = (
+        ApplicationBuilder()
+        .token(config.token)
+        .base_url(config.api_base_url)
+        .base_file_url(config.file_url)
+        .concurrent_updates(processor)
+        .rate_limiter(AIORateLimiter(max_retries=config.rate_limit_retries))
+        .persistence(SqlitePersistence(deps.db, update_interval=config.persistence_interval_s))
+        .context_types(context_types())
+        .defaults(Defaults(tzinfo=config.tzinfo))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    else:
+        timeout = config.request_timeout_s
+        builder = (
+            builder.connect_timeout(timeout)
+            .read_timeout(timeout)
+            .write_timeout(timeout)
+            .pool_timeout(timeout)
+            .get_updates_connect_timeout(timeout)
+            .get_updates_pool_timeout(timeout)
+        )
+    application = builder.build()
+    application.bot_data[DEPS_KEY] = deps
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """The conversation first, then commands, the other handler modules and the jobs."""
+    with warnings.catch_warnings():
+        # CallbackQueryHandlers in a per-chat conversation are intended: buttons are
+        # checked against the draft's live message instead of per-message tracking.
+        warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
+        application.add_handler(build_conversation())
+    commands.register(application)
+    trading.register(application)
+    channels.register(application)
+    jobs.register(application)
+    application.add_error_handler(error_handler)
+
+
+async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    _LOG.info("bot @%s ready", application.bot.username)
+
+
+async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    deps = get_deps(application)
+    deps.executor.shutdown(wait=False, cancel_futures=True)
+    deps.db.close_all()

@@ -1,0 +1,168 @@
+"""The composition root's products, shared by every handler through ``bot_data["deps"]``.
+
+Threads and SQLite
+------------------
+A sqlite-utils ``Database`` is not shareable across threads. :class:`ConnectionFactory`
+hands each thread its own connection (``threading.local``), opened lazily with migrations
+applied. Handlers and the persistence run on the event-loop thread and use that thread's
+connection; repository calls are short single-row reads and writes, so they stay on the
+loop. Engine work runs in :attr:`Deps.executor`; a worker that needs the database (the price
+cache) calls the same factory and gets its own connection.
+
+Extending
+---------
+Another repository is one more field with a default, or one more method like
+:meth:`Deps.users` that wraps ``self.db()``. Add fields with defaults so tests can build a
+``Deps`` with only what they need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from bot.config import BotConfig
+from bot.scheduling import SchedulerSettings
+from smallq.data.base import PriceSource
+from smallq.models import Profile, Report
+from smallq.params import DEFAULT_PARAMS, EngineParams
+from storage.conversations import BotStateRepository
+from storage.db import connect
+from storage.portfolios import PortfolioRepository
+from storage.users import UserRepository
+
+
+class BuildPortfolio(Protocol):
+    """``smallq.pipeline.build_portfolio``'s shape."""
+
+    def __call__(
+        self, profile: Profile, source: PriceSource, *, today: date, params: EngineParams
+    ) -> Report: ...
+
+
+#: draws the named charts of a report (names from ``smallq.charts.report.CHARTS``) as PNG bytes
+RenderCharts = Callable[[Report, tuple[str, ...]], dict[str, bytes]]
+
+
+class ConnectionFactory:
+    """One SQLite connection per thread for one database file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite_utils.Database] = []
+
+    def __call__(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close_all(self) -> None:
+        """Close the connections opened so far (at shutdown).
+
+        A connection can only be closed on its own thread; the others are dropped and
+        closed when collected.
+        """
+        with self._lock:
+            for db in self._all:
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+class UserLocks:
+    """A per-user :class:`asyncio.Lock` (created on first use, event-loop thread only)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def get(self, user_id: int) -> asyncio.Lock:
+        """The lock of one user."""
+        return self._locks.setdefault(user_id, asyncio.Lock())
+
+
+class RecentReports:
+    """The last full :class:`Report` per user (bounded LRU) for /stress without a rebuild."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[int, tuple[int, Report]] = OrderedDict()
+
+    def put(self, user_id: int, portfolio_id: int, report: Report) -> None:
+        """Remember the report of one user's latest build."""
+        self._items[user_id] = (portfolio_id, report)
+        self._items.move_to_end(user_id)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def get(self, user_id: int, portfolio_id: int) -> Report | None:
+        """The remembered report if it belongs to ``portfolio_id``."""
+        item = self._items.get(user_id)
+        return item[1] if item and item[0] == portfolio_id else None
+
+    def drop(self, user_id: int) -> None:
+        """Forget a user's report."""
+        self._items.pop(user_id, None)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True, kw_only=True)
+class Deps:
+    """Everything handlers need; built once in :func:`bot.main.make_deps` (or by a test)."""
+
+    config: BotConfig
+    db: ConnectionFactory
+    source: Callable[[], PriceSource]
+    build_portfolio: BuildPortfolio
+    render_charts: RenderCharts
+    params: EngineParams = DEFAULT_PARAMS
+    executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(2, "smallq-engine"))
+    run_backtest: Callable[..., Any] | None = None
+    clock: Callable[[], datetime] = _utc_now
+    locks: UserLocks = field(default_factory=UserLocks)
+    recent: RecentReports = field(default_factory=RecentReports)
+    #: scheduling, digests and paper trading (bot.jobs, bot.dispatch, bot.paper)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    #: content of scheduled deliveries; None -> bot.digest.DigestBuilder(deps) (tests inject)
+    digest_builder: Any = None
+
+    def users(self) -> UserRepository:
+        """Users and profiles on this thread's connection."""
+        return UserRepository(self.db())
+
+    def portfolios(self) -> PortfolioRepository:
+        """Portfolio builds on this thread's connection."""
+        return PortfolioRepository(self.db())
+
+    def today(self) -> date:
+        """Today's date in the configured timezone."""
+        return self.clock().astimezone(self.config.tzinfo).date()
+
+    def bot_state(self) -> BotStateRepository:
+        """Persisted conversation state on this thread's connection."""
+        return BotStateRepository(self.db())
+
+    async def run_blocking(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run ``func(*args)`` in :attr:`executor`, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, func, *args)

@@ -1,0 +1,161 @@
+"""Content of scheduled deliveries: user digests and linked-chat digests.
+
+:class:`DigestBuilder` is the production :class:`~bot.dispatch.ContentBuilder`:
+
+* a **user** (private chat) gets the account check of :func:`bot.paper.assess_account` —
+  value, risk alerts and, when the rebalance rule calls for it, whole-share signals with
+  "Apply (paper)" / "Skip" buttons whose callback data carries a stored plan id;
+* a **linked group or channel** gets its model portfolio's weights, its buy-and-hold
+  performance against the S&P 500 over about three months and over the last week, and a chart.
+
+The rule of a schedule: weekly schedules signal when drift reaches the user's band; monthly
+schedules are calendar rebalances and signal whenever there is drift
+(:func:`smallq.rebalance.needs_rebalance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+
+from bot.deps import Deps
+from bot.dispatch import OutgoingMessage
+from bot.messages import caption, split_blocks
+from bot.paper import assess_blocking, assess_inputs, fetch_closes, market_date
+from bot.scheduling import Frequency
+from bot.trading_texts import NO_ACCOUNT, assessment_blocks, chat_digest_blocks, plan_buttons
+from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
+from smallq.errors import DataUnavailableError
+from smallq.profile import make_profile
+from storage.ledger import LedgerRepository
+from storage.portfolios import PortfolioRecord
+from storage.subscriptions import ChatLink, ChatRepository, ScheduleRepository
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPerformance:
+    """A model portfolio's weights and its value against the benchmark (both start at 100)."""
+
+    title: str
+    weights: pd.Series
+    portfolio: pd.Series
+    benchmark: pd.Series
+    as_of: date
+
+
+class DigestBuilder:
+    """Write the messages of one delivery (see the module docstring)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def __call__(self, target: object) -> list[OutgoingMessage]:
+        """Messages for a :class:`~bot.dispatch.DeliveryTarget`; [] when nothing applies."""
+        chat_id = int(target.chat_id)  # type: ignore[attr-defined]
+        if chat_id > 0:
+            schedule_id = target.schedule_id  # type: ignore[attr-defined]
+            return await self.user_digest(chat_id, schedule_id)
+        link = ChatRepository(self.deps.db()).get(chat_id)
+        if link is None or not link.active:
+            return []
+        return await self.chat_digest(link)
+
+    async def user_digest(self, user_id: int, schedule_id: int | None) -> list[OutgoingMessage]:
+        """The account check of one user, with Apply/Skip when signals are due."""
+        deps = self.deps
+        schedule = ScheduleRepository(deps.db()).by_id(schedule_id) if schedule_id else None
+        monthly = schedule is not None and schedule.frequency == Frequency.MONTHLY.value
+        inputs = assess_inputs(deps, user_id, calendar_due=monthly)
+        if inputs is None:
+            return [OutgoingMessage(NO_ACCOUNT)]
+        assessment = await deps.run_blocking(assess_blocking, deps, inputs)
+        title = f"Your {'monthly' if monthly else 'weekly'} check"
+        texts = split_blocks(assessment_blocks(assessment, title))
+        messages = [OutgoingMessage(text) for text in texts]
+        ledger = LedgerRepository(deps.db())
+        account = ledger.account(user_id)
+        if assessment.signal and assessment.plan is not None and account is not None:
+            plan_id = ledger.save_plan(
+                user_id, assessment.plan, base_version=account.version,
+                trade_date=assessment.as_of, now=deps.clock(), ttl=deps.scheduler.plan_ttl,
+            )  # fmt: skip
+            last = messages[-1]
+            messages[-1] = OutgoingMessage(last.text, buttons=plan_buttons(plan_id))
+        return messages
+
+    async def chat_digest(self, link: ChatLink) -> list[OutgoingMessage]:
+        """Weights, performance against the S&P 500, and the chart."""
+        record = None
+        if link.portfolio_id is not None:
+            record = self.deps.portfolios().get(link.portfolio_id)
+        model = await self.deps.run_blocking(model_performance, self.deps, record)
+        png = await self.deps.run_blocking(performance_chart, model)
+        texts = split_blocks(
+            chat_digest_blocks(
+                model.title, model.weights, model.portfolio, model.benchmark, model.as_of
+            )
+        )
+        days = len(model.portfolio) - 1
+        photo = OutgoingMessage(
+            caption(f"{model.title} vs S&P 500 · last {days} trading days to "
+                    f"{model.as_of.isoformat()}"),
+            photo=png, parse_mode=None,
+        )  # fmt: skip
+        return [*(OutgoingMessage(t) for t in texts), photo]
+
+
+def model_performance(deps: Deps, record: PortfolioRecord | None) -> ModelPerformance:
+    """Weights of the followed build (or a fresh model build) and their recent performance.
+
+    Raises
+    ------
+    SmallQError
+        When the model cannot be built or has no prices.
+    """
+    source, today = deps.source(), deps.today()
+    if record is not None:
+        weights = pd.Series({h.ticker: h.target_weight for h in record.holdings})
+        title = f"Portfolio #{record.id}"
+    else:
+        settings = deps.scheduler
+        profile = make_profile(
+            sectors=settings.model_sectors,
+            capital=settings.model_capital,
+            risk_level=settings.model_risk,
+        )
+        report = deps.build_portfolio(profile, source, today=today, params=deps.params)
+        weights, title = report.weights, "smallQ model portfolio"
+    weights = weights[weights > 0]
+    day = market_date(source, today)
+    days = deps.scheduler.performance_days
+    start = day - timedelta(days=int(days * 1.6) + 14)
+    close, _ = fetch_closes(source, [str(t) for t in weights.index], start, day)
+    close = close.ffill().dropna().iloc[-(days + 1) :]
+    if len(close) < 2:
+        raise DataUnavailableError(list(weights.index), "no recent prices for the digest")
+    held = weights.reindex(close.columns).dropna()
+    held = held / held.sum()
+    portfolio = (close[held.index] / close[held.index].iloc[0] * held).sum(axis=1) * 100
+    bench = source.fetch_benchmark(close.index[0].date(), day).reindex(close.index).ffill()
+    benchmark = bench / bench.iloc[0] * 100
+    return ModelPerformance(title, held, portfolio, benchmark, close.index[-1].date())
+
+
+def performance_chart(model: ModelPerformance) -> bytes:
+    """PNG: the portfolio and the S&P 500, both starting at 100."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.plot(
+        model.portfolio.index, model.portfolio.values, color=PALETTE[0], lw=2.2, label=model.title
+    )
+    ax.plot(
+        model.benchmark.index, model.benchmark.values, color=PALETTE[9], lw=1.8, label="S&P 500"
+    )
+    ax.axhline(100, color="#9ca3af", lw=1, ls="--")
+    ax.set_title(f"{model.title} vs S&P 500 (start = 100)", fontsize=14, loc="left")
+    ax.legend(fontsize=11, loc="upper left")
+    fig.autofmt_xdate()
+    style_axes(ax)
+    return figure_to_png(fig)

@@ -1,0 +1,326 @@
+"""Subscriptions, alert limits, linked chats and broadcasts.
+
+* /subscribe weekly|monthly <day> <HH:MM> [Zone] — scheduled account checks (private chat);
+  /unsubscribe stops them; /alerts lists limits and current alerts, ``/alerts set <name>
+  <value>`` and ``/alerts reset`` change them.
+* /link [portfolio id] and /unlink — in a group or channel, by its admins only: a member's
+  status comes from getChatMember (administrator or creator); an anonymous admin posts as the
+  group itself (``sender_chat == chat``); in a channel only admins can post at all. Messages
+  sent on behalf of another chat (a linked channel's automatic forward) are refused.
+* /broadcast [chat id] <text> — to the chats the sender linked; only bot admins
+  (``SMALLQ_ADMIN_IDS``) may send to chats they did not link. Broadcasts go through the
+  delivery ledger like digests (rate limits, retries, 403 and migration handling).
+* The bot's own membership changes (``my_chat_member``) mark chats unreachable or back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import time as dtime
+from html import escape
+from typing import TYPE_CHECKING
+
+from telegram import Chat, Update
+from telegram.constants import ChatMemberStatus
+from telegram.error import TelegramError
+from telegram.ext import ChatMemberHandler, CommandHandler, TypeHandler, filters
+
+from bot import jobs
+from bot.context import BotContext
+from bot.dispatch import BROADCAST, DIGEST, OutgoingMessage, iso
+from bot.messages import split_blocks
+from bot.paper import DRIFT_KEY, assess_inputs, check_holdings_blocking
+from bot.replies import reply_html
+from bot.scheduling import Frequency, ScheduleSpec, describe, next_after, parse_schedule
+from bot.trading_texts import alert_blocks, thresholds_blocks
+from smallq.alerts import parse_threshold, thresholds_for
+from smallq.errors import InputError
+from smallq.types import RiskLevel
+from storage.deliveries import DeliveryRepository, NewOccurrence
+from storage.subscriptions import ChatRepository, ScheduleRepository, ThresholdRepository
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
+
+_LOG = logging.getLogger(__name__)
+PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+IN_CHATS = (
+    filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+) & ~filters.ChatType.PRIVATE
+ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+GONE_STATUSES = {ChatMemberStatus.BANNED, ChatMemberStatus.LEFT}
+NOT_ADMIN = "Only this chat's admins can do that."
+USE_IN_CHAT = "Send /link inside the group or channel (add me there first)."
+SUBSCRIBE_HELP = (
+    "Get a scheduled check of your paper portfolio: risk alerts and, when needed, rebalance "
+    "signals.\n<code>/subscribe weekly mon 09:00</code> or "
+    "<code>/subscribe monthly 1 18:30 Europe/Berlin</code>"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatActor:
+    """Who sent a command in a group or channel and was found to be its admin."""
+
+    chat: Chat
+    user_id: int | None
+    kind: str  # "member", "anonymous_admin" or "channel"
+
+
+async def chat_admin(update: Update, context: BotContext) -> ChatActor | None:
+    """The sender, when they administer the chat the command was sent in; else ``None``."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None or chat.type == Chat.PRIVATE:
+        return None
+    sender_chat = message.sender_chat
+    if chat.type == Chat.CHANNEL:  # only a channel's admins can post in it
+        return ChatActor(chat, None, "channel") if sender_chat in (None, chat) else None
+    if sender_chat is not None:  # anonymous admin: posts as the group itself
+        return ChatActor(chat, None, "anonymous_admin") if sender_chat.id == chat.id else None
+    if message.from_user is None:
+        return None
+    try:
+        member = await context.bot.get_chat_member(chat.id, message.from_user.id)
+    except TelegramError:
+        _LOG.info("getChatMember failed in chat %s", chat.id, exc_info=True)
+        return None
+    return (
+        ChatActor(chat, message.from_user.id, "member") if member.status in ADMIN_STATUSES else None
+    )
+
+
+def _portfolio_arg(context: BotContext, actor: ChatActor) -> int | None:
+    args = context.args or []
+    if not args:
+        return None
+    if not args[0].isdigit():
+        raise InputError("Use /link, or /link <portfolio id> to follow one of your builds.")
+    record = context.deps.portfolios().get(int(args[0]))
+    is_bot_admin = actor.user_id in context.deps.config.admin_ids
+    if record is None or (record.user_id != actor.user_id and not is_bot_admin):
+        raise InputError("I can only link a portfolio that you built yourself.")
+    return int(args[0])
+
+
+async def link_command(update: Update, context: BotContext) -> None:
+    """Link this group or channel to a model portfolio's weekly digest (admins only)."""
+    actor = await chat_admin(update, context)
+    if actor is None:
+        chat = update.effective_chat
+        await reply_html(
+            update, context, USE_IN_CHAT if chat and chat.type == Chat.PRIVATE else NOT_ADMIN
+        )
+        return
+    deps, settings = context.deps, context.deps.scheduler
+    portfolio_id = _portfolio_arg(context, actor)
+    now = deps.clock()
+    ChatRepository(deps.db()).link(
+        actor.chat.id, chat_type=actor.chat.type, title=actor.chat.title,
+        linked_by=actor.user_id, portfolio_id=portfolio_id, now=iso(now),
+    )  # fmt: skip
+    hour, minute = settings.link_time.split(":")
+    spec = ScheduleSpec(
+        Frequency.WEEKLY, settings.link_day, dtime(int(hour), int(minute)), deps.config.timezone
+    )
+    _save_schedule(context, actor.chat.id, None, spec)
+    followed = f"portfolio #{portfolio_id}" if portfolio_id else "the smallQ model portfolio"
+    await reply_html(
+        update,
+        context,
+        f"Linked: this chat follows {followed} and gets a digest "
+        f"{escape(describe(spec))}. /unlink to stop.",
+    )
+
+
+async def unlink_command(update: Update, context: BotContext) -> None:
+    """Stop this chat's digests (admins only)."""
+    actor = await chat_admin(update, context)
+    if actor is None:
+        await reply_html(update, context, NOT_ADMIN)
+        return
+    done = ChatRepository(context.deps.db()).unlink(actor.chat.id, now=iso(context.deps.clock()))
+    await reply_html(
+        update, context, "Unlinked: no more digests here." if done else "This chat was not linked."
+    )
+
+
+async def broadcast_command(update: Update, context: BotContext) -> None:
+    """Queue a message to linked chats: your own, or any chat for bot admins."""
+    deps, user = context.deps, update.effective_user
+    assert user is not None
+    args = list(context.args or [])
+    target = int(args.pop(0)) if args and re.fullmatch(r"-?\d+", args[0]) else None
+    text = " ".join(args).strip()
+    if not text:
+        await reply_html(update, context, "Usage: <code>/broadcast [chat id] your text</code>")
+        return
+    admin = user.id in deps.config.admin_ids
+    chats = ChatRepository(deps.db())
+    links = chats.links() if admin else chats.links(linked_by=user.id)
+    if target is not None:
+        if not admin and target not in {link.chat_id for link in links}:
+            await reply_html(
+                update, context, "Only bot admins can broadcast to chats you did not link yourself."
+            )
+            return
+        links = [link for link in links if link.chat_id == target]
+    if not links:
+        await reply_html(
+            update,
+            context,
+            "No linked chat to send to. Link one with /link inside a group or channel.",
+        )
+        return
+    message = OutgoingMessage(f"📣 {escape(text)}"[:4096])
+    now, period = deps.clock(), f"b{deps.clock():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    repo = DeliveryRepository(deps.db())
+    for link in links:
+        repo.enqueue(
+            NewOccurrence(link.chat_id, BROADCAST, period, iso(now), None),
+            now=iso(now),
+            parts=[message.to_part()],
+        )
+    jobs.kick(context.application)
+    await reply_html(update, context, f"Queued for {len(links)} chat(s).")
+
+
+def _save_schedule(
+    context: BotContext, chat_id: int, user_id: int | None, spec: ScheduleSpec
+) -> None:
+    deps = context.deps
+    now = deps.clock()
+    ScheduleRepository(deps.db()).upsert(
+        chat_id, DIGEST, frequency=spec.frequency.value, day=spec.day,
+        local_time=spec.at.strftime("%H:%M"), timezone=spec.timezone,
+        next_due_at=iso(next_after(spec, now).due_at), user_id=user_id,
+        rule="calendar" if spec.frequency is Frequency.MONTHLY else "drift", now=iso(now),
+    )  # fmt: skip
+    ChatRepository(deps.db()).set_reachable(chat_id, now=iso(now))
+
+
+async def subscribe_command(update: Update, context: BotContext) -> None:
+    """Schedule weekly or monthly checks in the user's timezone."""
+    deps, user = context.deps, update.effective_user
+    assert user is not None
+    if not context.args:
+        current = ScheduleRepository(deps.db()).get(user.id, DIGEST)
+        state = (
+            f"Now: {current.frequency} at {current.local_time} ({current.timezone})."
+            if current and current.active
+            else "You are not subscribed."
+        )
+        await reply_html(update, context, f"{SUBSCRIBE_HELP}\n\n{escape(state)}")
+        return
+    try:
+        spec = parse_schedule(context.args, deps.config.timezone)
+    except InputError as exc:
+        await reply_html(update, context, escape(exc.user_message()))
+        return
+    deps.users().touch(user.id, username=user.username, first_name=user.first_name)
+    _save_schedule(context, user.id, user.id, spec)
+    first = next_after(spec, deps.clock()).local
+    rule = (
+        "calendar rebalance: signals whenever there is drift"
+        if spec.frequency is Frequency.MONTHLY
+        else "signals when drift reaches your band (see /alerts)"
+    )
+    await reply_html(
+        update,
+        context,
+        f"Subscribed: {escape(describe(spec))}, {rule}. First "
+        f"check {first:%a %d %b %H:%M}. /unsubscribe to stop.",
+    )
+
+
+async def unsubscribe_command(update: Update, context: BotContext) -> None:
+    """Stop the user's scheduled checks."""
+    assert update.effective_user is not None
+    done = ScheduleRepository(context.deps.db()).deactivate(update.effective_user.id, DIGEST)
+    await reply_html(
+        update,
+        context,
+        "Unsubscribed: no more scheduled checks." if done else "You had no active subscription.",
+    )
+
+
+async def alerts_command(update: Update, context: BotContext) -> None:
+    """List alert limits and current alerts; ``set <name> <value>`` or ``reset`` them."""
+    deps, user = context.deps, update.effective_user
+    assert user is not None
+    args, repo = list(context.args or []), ThresholdRepository(deps.db())
+    try:
+        _change_thresholds(context, user.id, args)
+    except InputError as exc:
+        await reply_html(update, context, escape(exc.user_message()))
+        return
+    profile = deps.users().get_profile(user.id)
+    overrides = repo.overrides(user.id)
+    drift = overrides.pop(DRIFT_KEY, deps.scheduler.drift_threshold)
+    level = profile.risk_level if profile else RiskLevel.MODERATE
+    blocks = thresholds_blocks(thresholds_for(level, overrides), repo.overrides(user.id), drift)
+    inputs = assess_inputs(deps, user.id, calendar_due=False)
+    if inputs is not None and not args:
+        check, _ = await deps.run_blocking(check_holdings_blocking, deps, inputs)
+        blocks += [
+            f"<b>Now</b> (prices as of {check.as_of.isoformat()})",
+            *alert_blocks(check.alerts),
+        ]
+    await reply_html(update, context, split_blocks(blocks))
+
+
+def _change_thresholds(context: BotContext, user_id: int, args: list[str]) -> None:
+    repo = ThresholdRepository(context.deps.db())
+    if not args:
+        return
+    if args == ["reset"]:
+        repo.reset(user_id)
+        return
+    if len(args) != 3 or args[0] != "set":
+        raise InputError("Use /alerts, /alerts set <name> <value> or /alerts reset.")
+    if args[1].lower() == "drift":
+        field, value = DRIFT_KEY, parse_threshold("var", args[2])[1]
+        if not 0.005 <= value <= 0.5:
+            raise InputError("drift must be between 0.5% and 50%.")
+    else:
+        field, value = parse_threshold(args[1], args[2])
+    context.deps.users().touch(user_id)
+    repo.set(user_id, field, value, now=iso(context.deps.clock()))
+
+
+async def on_my_chat_member(update: Update, context: BotContext) -> None:
+    """Track whether the bot can still reach a chat (blocked, kicked, added back)."""
+    change = update.my_chat_member
+    if change is None:
+        return
+    chats, chat_id = ChatRepository(context.deps.db()), change.chat.id
+    if change.new_chat_member.status in GONE_STATUSES:
+        chats.mark_unreachable(chat_id, f"bot {change.new_chat_member.status}")
+    else:
+        chats.set_reachable(chat_id)
+
+
+async def on_any_private_update(update: Update, context: BotContext) -> None:
+    """A user who writes again after blocking the bot is reachable again."""
+    chat = update.effective_chat
+    if chat is not None and chat.type == Chat.PRIVATE:
+        chats = ChatRepository(context.deps.db())
+        if not chats.is_reachable(chat.id):
+            chats.set_reachable(chat.id)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Add the subscription, alert, link and broadcast handlers."""
+    for name, callback in (
+        ("subscribe", subscribe_command),
+        ("unsubscribe", unsubscribe_command),
+        ("alerts", alerts_command),
+        ("broadcast", broadcast_command),
+    ):
+        application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
+    application.add_handler(CommandHandler("link", link_command, filters=IN_CHATS | PRIVATE))
+    application.add_handler(CommandHandler("unlink", unlink_command, filters=IN_CHATS))
+    application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    application.add_handler(TypeHandler(Update, on_any_private_update), group=90)

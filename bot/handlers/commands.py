@@ -1,0 +1,208 @@
+"""Commands outside the conversation: /help /portfolio /risk /stress /profile /settings
+/delete /cancel /backtest, and the /settings and /delete buttons.
+
+/portfolio and /risk show the last stored build (with its date); /stress reuses the last
+build's report while it is in memory, else rebuilds the stored profile at the stored date.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatAction
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot import texts
+from bot.context import BotContext
+from bot.keyboards import (
+    callback_value,
+    delete_keyboard,
+    parse_setting,
+    profile_keyboard,
+    settings_keyboard,
+)
+from bot.messages import format_backtest, format_risk, format_stress
+from bot.replies import chat_id_of, reply_html, send_charts, send_html, send_portfolio, show_action
+from bot.services import (
+    apply_setting,
+    backtest_blocking,
+    current_settings,
+    erase,
+    stress_of_latest,
+)
+
+_LOG = logging.getLogger(__name__)
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+BACKTEST_YEARS = 5
+
+
+def _user_id(update: Update) -> int:
+    assert update.effective_user is not None
+    return update.effective_user.id
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """List the commands."""
+    await reply_html(update, context, texts.HELP)
+
+
+async def portfolio_command(update: Update, context: BotContext) -> None:
+    """Show the last stored portfolio with its date."""
+    record = context.deps.portfolios().latest(_user_id(update))
+    if record is None:
+        await reply_html(update, context, texts.NO_PORTFOLIO)
+        return
+    title = f"Your portfolio of {(record.created_at or '')[:10]}"
+    await send_portfolio(
+        context, chat_id_of(update), record, title=title, today=context.deps.today()
+    )
+
+
+async def risk_command(update: Update, context: BotContext) -> None:
+    """Show the risk figures of the last portfolio."""
+    record = context.deps.portfolios().latest(_user_id(update))
+    await reply_html(update, context, format_risk(record) if record else texts.NO_PORTFOLIO)
+
+
+async def stress_command(update: Update, context: BotContext) -> None:
+    """Stress scenarios, Monte Carlo figures and their charts for the last portfolio."""
+    user_id, chat_id = _user_id(update), chat_id_of(update)
+    lock = context.deps.locks.get(user_id)
+    if lock.locked():
+        await reply_html(update, context, texts.BUSY)
+        return
+    async with lock:
+        await show_action(context, chat_id, ChatAction.TYPING)
+        found = await stress_of_latest(context.deps, user_id)
+        if found is None:
+            await reply_html(update, context, texts.NO_PORTFOLIO)
+            return
+        record, charts = found
+        await send_html(context, chat_id, format_stress(record))
+        await send_charts(context, chat_id, charts, record.as_of)
+
+
+async def profile_command(update: Update, context: BotContext) -> None:
+    """Show the saved profile with an Edit button."""
+    profile = context.deps.users().get_profile(_user_id(update))
+    if profile is None:
+        await reply_html(update, context, texts.NO_PROFILE)
+        return
+    await reply_html(update, context, texts.profile_text(profile), profile_keyboard())
+
+
+async def settings_command(update: Update, context: BotContext) -> None:
+    """Show the settings keyboard."""
+    profile = context.deps.users().get_profile(_user_id(update))
+    if profile is None:
+        await reply_html(update, context, texts.NO_PROFILE)
+        return
+    markup = settings_keyboard(current_settings(profile))
+    await reply_html(update, context, texts.settings_text(profile), markup)
+
+
+async def on_setting_button(update: Update, context: BotContext) -> None:
+    """Apply one setting to the saved profile."""
+    query = update.callback_query
+    assert query is not None
+    choice = parse_setting(callback_value(query.data, "set"))
+    users = context.deps.users()
+    profile = users.get_profile(_user_id(update))
+    if choice is None or profile is None:
+        await query.answer(texts.STALE_BUTTON if choice is None else texts.NO_PROFILE)
+        return
+    changed = apply_setting(profile, *choice)
+    if changed == profile:
+        await query.answer("Already set.")
+        return
+    users.save_profile(_user_id(update), changed)
+    await query.answer("Saved.")
+    await query.edit_message_text(
+        texts.settings_text(changed),
+        parse_mode="HTML",
+        reply_markup=settings_keyboard(current_settings(changed)),
+    )
+
+
+async def delete_command(update: Update, context: BotContext) -> None:
+    """Ask before erasing the user's data."""
+    await reply_html(update, context, texts.DELETE_CONFIRM, delete_keyboard())
+
+
+async def on_delete_button(update: Update, context: BotContext) -> None:
+    """Erase everything on "yes"; keep on "no"."""
+    query = update.callback_query
+    assert query is not None
+    answer = callback_value(query.data, "delete")
+    if answer not in ("yes", "no"):
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    if answer == "yes":
+        erase(context.deps, _user_id(update))
+        context.application.drop_user_data(_user_id(update))
+    await query.edit_message_text(texts.DELETED if answer == "yes" else texts.KEPT)
+
+
+async def cancel_command(update: Update, context: BotContext) -> None:
+    """Outside the questions there is nothing to cancel."""
+    await reply_html(update, context, texts.NOTHING_TO_CANCEL)
+
+
+async def backtest_command(update: Update, context: BotContext) -> None:
+    """Backtest the saved profile's strategy over the last years (``/backtest 3``)."""
+    deps = context.deps
+    if deps.run_backtest is None:
+        await reply_html(update, context, texts.BACKTEST_SOON)
+        return
+    profile = deps.users().get_profile(_user_id(update))
+    if profile is None:
+        await reply_html(update, context, texts.NO_PROFILE)
+        return
+    lock = deps.locks.get(_user_id(update))
+    if lock.locked():
+        await reply_html(update, context, texts.BUSY)
+        return
+    async with lock:
+        chat_id = chat_id_of(update)
+        await show_action(context, chat_id, ChatAction.TYPING)
+        years = backtest_years(context.args)
+        outcome = await deps.run_blocking(backtest_blocking, deps, profile, years)
+        await send_html(context, chat_id, format_backtest(outcome.text, outcome.start, outcome.end))
+        await send_charts(context, chat_id, outcome.charts, outcome.end)
+
+
+def backtest_years(args: list[str] | None) -> int:
+    """Years from ``/backtest N`` (1-30), else the default."""
+    if args and args[0].isdigit() and 1 <= int(args[0]) <= 30:
+        return int(args[0])
+    return BACKTEST_YEARS
+
+
+async def on_stale_button(update: Update, context: BotContext) -> None:
+    """A conversation button pressed after its conversation ended."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer(texts.STALE_BUTTON)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Add the command and button handlers (group 0, after the conversation)."""
+    for name, callback in (
+        ("help", help_command),
+        ("portfolio", portfolio_command),
+        ("risk", risk_command),
+        ("stress", stress_command),
+        ("profile", profile_command),
+        ("settings", settings_command),
+        ("delete", delete_command),
+        ("cancel", cancel_command),
+        ("backtest", backtest_command),
+    ):
+        application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGE))
+    application.add_handler(CallbackQueryHandler(on_setting_button, pattern=r"^set:"))
+    application.add_handler(CallbackQueryHandler(on_delete_button, pattern=r"^delete:"))
+    application.add_handler(
+        CallbackQueryHandler(on_stale_button, pattern=r"^(sector|risk|strategy|confirm):")
+    )

@@ -1,0 +1,315 @@
+"""The /start conversation: sectors → capital → risk → strategy → confirm → result.
+
+Conversation state is each handler's return value (:class:`State`); ``None`` keeps the
+state. Answers live in a :class:`~bot.draft.Draft` in ``user_data``. A button counts only
+when it sits on the draft's live message; any other button (an old keyboard, another
+user's, forged data) is answered with a short notice and changes nothing. Edited messages
+never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answer is ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import IntEnum
+from typing import Any
+
+from telegram import CallbackQuery, Update
+from telegram.constants import ChatAction
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import texts
+from bot.context import BotContext
+from bot.draft import Draft
+from bot.keyboards import (
+    callback_value,
+    confirm_keyboard,
+    parse_risk,
+    parse_sector_code,
+    parse_strategy,
+    risk_keyboard,
+    sectors_keyboard,
+    strategy_keyboard,
+)
+from bot.messages import money
+from bot.replies import chat_id_of, reply_html, send_charts, send_portfolio, show_action
+from bot.services import UserInfo, build_and_store
+from smallq.errors import InvalidCapitalError
+from smallq.profile import parse_capital
+
+_LOG = logging.getLogger(__name__)
+CONVERSATION_NAME = "build"
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+TEXT_ANSWER = NEW_MESSAGE & filters.TEXT & ~filters.COMMAND
+OTHER_MESSAGE = NEW_MESSAGE & ~filters.COMMAND & ~filters.TEXT
+ANY_MESSAGE = NEW_MESSAGE & ~filters.COMMAND
+CONVERSATION_BUTTONS = r"^(sector|risk|strategy|confirm):"
+
+
+class State(IntEnum):
+    """Steps of the /start conversation."""
+
+    SECTORS = 1
+    CAPITAL = 2
+    RISK = 3
+    STRATEGY = 4
+    CONFIRM = 5
+
+
+END = ConversationHandler.END
+
+
+# --------------------------------------------------------------------------- helpers
+def _user_info(update: Update) -> UserInfo:
+    user = update.effective_user
+    assert user is not None
+    return UserInfo(user.id, user.username, user.first_name, user.language_code)
+
+
+def _live_draft(update: Update, context: BotContext) -> Draft | str:
+    """The draft when the pressed button is on its live message, else the notice to show."""
+    draft = Draft.load(context.user_data)
+    if draft is None:
+        return texts.SESSION_EXPIRED
+    query = update.callback_query
+    if query is None or query.message is None or query.message.message_id != draft.message_id:
+        return texts.STALE_BUTTON
+    return draft
+
+
+async def _reject(query: CallbackQuery, notice: str) -> State | int | None:
+    """Answer a button that must not act; end the conversation when the draft is gone."""
+    await query.answer(notice)
+    return END if notice == texts.SESSION_EXPIRED else None
+
+
+async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
+    message = await reply_html(update, context, intro, sectors_keyboard(draft.sectors))
+    draft.message_id = message.message_id if message else None
+    draft.save(context.user_data)
+    return State.SECTORS
+
+
+# --------------------------------------------------------------------------- entry
+async def start_command(update: Update, context: BotContext) -> State:
+    """Start (or restart) the questions with an empty draft."""
+    user = update.effective_user
+    name = user.first_name if user else None
+    return await _ask_sectors(update, context, Draft(), texts.welcome(name))
+
+
+async def on_profile_edit_button(update: Update, context: BotContext) -> State | int | None:
+    """Re-enter the questions prefilled from the saved profile."""
+    query = update.callback_query
+    assert query is not None and update.effective_user is not None
+    profile = context.deps.users().get_profile(update.effective_user.id)
+    await query.answer()
+    return await _ask_sectors(update, context, Draft.from_profile(profile), texts.SECTORS_PROMPT)
+
+
+# --------------------------------------------------------------------------- sectors
+async def on_sector_button(update: Update, context: BotContext) -> State | int | None:
+    """Toggle a sector, or finish the choice with Done."""
+    query = update.callback_query
+    assert query is not None
+    draft = _live_draft(update, context)
+    code = parse_sector_code(callback_value(query.data, "sector"))
+    if isinstance(draft, str) or code is None:
+        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    if code != "done":
+        draft.toggle(code)
+        draft.save(context.user_data)
+        await query.answer()
+        await query.edit_message_reply_markup(sectors_keyboard(draft.sectors))
+        return None
+    if not draft.sectors:
+        return await _reject(query, texts.SECTORS_EMPTY)
+    await query.answer()
+    await query.edit_message_text(f"Sectors: {texts.sectors_line(draft.sectors)}")
+    hint = f" (last time {money(draft.capital)})" if draft.capital else ""
+    await reply_html(update, context, texts.CAPITAL_PROMPT + hint)
+    draft.message_id = None
+    draft.save(context.user_data)
+    return State.CAPITAL
+
+
+# --------------------------------------------------------------------------- capital
+async def on_capital_text(update: Update, context: BotContext) -> State | int | None:
+    """Parse the amount strictly; re-ask on a bad one."""
+    draft = Draft.load(context.user_data)
+    if draft is None:
+        await reply_html(update, context, texts.SESSION_EXPIRED)
+        return END
+    assert update.message is not None
+    try:
+        capital = parse_capital(update.message.text or "")
+    except InvalidCapitalError as exc:
+        await reply_html(update, context, texts.capital_reask(exc.user_message()))
+        return None
+    draft.capital = capital
+    message = await reply_html(update, context, texts.RISK_PROMPT, risk_keyboard())
+    draft.message_id = message.message_id if message else None
+    draft.save(context.user_data)
+    return State.RISK
+
+
+async def on_capital_not_text(update: Update, context: BotContext) -> None:
+    """A sticker, photo, voice… where the amount is expected: re-ask."""
+    await reply_html(update, context, texts.CAPITAL_NOT_TEXT)
+
+
+# --------------------------------------------------------------------------- risk, strategy
+async def on_risk_button(update: Update, context: BotContext) -> State | int | None:
+    """Store the risk level and ask for the strategy."""
+    query = update.callback_query
+    assert query is not None
+    draft = _live_draft(update, context)
+    level = parse_risk(callback_value(query.data, "risk"))
+    if isinstance(draft, str) or level is None:
+        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    draft.risk = int(level)
+    await query.answer()
+    await query.edit_message_text(f"Risk: {level.value} · {level.label}")
+    message = await reply_html(update, context, texts.STRATEGY_PROMPT, strategy_keyboard())
+    draft.message_id = message.message_id if message else None
+    draft.save(context.user_data)
+    return State.STRATEGY
+
+
+async def on_strategy_button(update: Update, context: BotContext) -> State | int | None:
+    """Store the strategy and show the confirmation summary."""
+    query = update.callback_query
+    assert query is not None
+    draft = _live_draft(update, context)
+    strategy = parse_strategy(callback_value(query.data, "strategy"))
+    if isinstance(draft, str) or strategy is None:
+        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    draft.strategy = strategy.value
+    await query.answer()
+    await query.edit_message_text(f"Strategy: {strategy.value.replace('_', ' ')}")
+    return await _confirm(update, context, draft)
+
+
+async def _confirm(update: Update, context: BotContext, draft: Draft) -> State:
+    assert update.effective_user is not None
+    base = context.deps.users().get_profile(update.effective_user.id)
+    message = await reply_html(update, context, texts.summary(draft, base), confirm_keyboard())
+    draft.message_id = message.message_id if message else None
+    draft.save(context.user_data)
+    return State.CONFIRM
+
+
+async def on_buttons_expected(update: Update, context: BotContext) -> None:
+    """Text (or anything) where a button is expected: point at the buttons."""
+    await reply_html(update, context, texts.USE_BUTTONS)
+
+
+async def on_confirm_text(update: Update, context: BotContext) -> State | int | None:
+    """Anything typed at the confirmation: show the summary and its buttons again."""
+    draft = Draft.load(context.user_data)
+    if draft is None:
+        await reply_html(update, context, texts.SESSION_EXPIRED)
+        return END
+    return await _confirm(update, context, draft)
+
+
+# --------------------------------------------------------------------------- confirm, build
+async def on_confirm_button(update: Update, context: BotContext) -> State | int | None:
+    """Build, edit the answers, or cancel."""
+    query = update.callback_query
+    assert query is not None
+    draft = _live_draft(update, context)
+    action = callback_value(query.data, "confirm")
+    if isinstance(draft, str) or action not in ("build", "edit", "cancel"):
+        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    if action == "cancel":
+        await query.answer()
+        Draft.clear(context.user_data)
+        await query.edit_message_text(texts.CANCELLED)
+        return END
+    if action == "edit":
+        await query.answer()
+        await query.edit_message_reply_markup(None)
+        return await _ask_sectors(update, context, draft, texts.SECTORS_PROMPT)
+    return await _build(update, context, draft)
+
+
+async def _build(update: Update, context: BotContext, draft: Draft) -> State | int | None:
+    """One build per user at a time; on an engine error the buttons stay for another try."""
+    query = update.callback_query
+    assert query is not None
+    user = _user_info(update)
+    lock = context.deps.locks.get(user.id)
+    if lock.locked():
+        await query.answer(texts.BUSY)
+        return None
+    async with lock:
+        await query.answer(texts.BUILDING)
+        chat_id = chat_id_of(update)
+        await show_action(context, chat_id, ChatAction.TYPING)
+        base = context.deps.users().get_profile(user.id)
+        outcome = await build_and_store(context.deps, user, draft.to_profile(base))
+        Draft.clear(context.user_data)
+        await query.edit_message_reply_markup(None)
+        await send_portfolio(context, chat_id, outcome.record, today=context.deps.today())
+        await send_charts(context, chat_id, outcome.charts, outcome.record.as_of)
+    return END
+
+
+# --------------------------------------------------------------------------- leaving
+async def cancel_command(update: Update, context: BotContext) -> int:
+    """Drop the draft and leave the conversation."""
+    Draft.clear(context.user_data)
+    await reply_html(update, context, texts.CANCELLED)
+    return END
+
+
+async def on_stale_button(update: Update, context: BotContext) -> None:
+    """A conversation button that is not live: say so, change nothing."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer(texts.STALE_BUTTON)
+
+
+def build_conversation() -> ConversationHandler[BotContext]:
+    """The persistent /start conversation handler."""
+    buttons_expected = MessageHandler(ANY_MESSAGE, on_buttons_expected)
+    states: dict[object, list[BaseHandler[Update, BotContext, Any]]] = {
+        State.SECTORS: [
+            CallbackQueryHandler(on_sector_button, pattern=r"^sector:"),
+            buttons_expected,
+        ],
+        State.CAPITAL: [
+            MessageHandler(TEXT_ANSWER, on_capital_text),
+            MessageHandler(OTHER_MESSAGE, on_capital_not_text),
+        ],
+        State.RISK: [CallbackQueryHandler(on_risk_button, pattern=r"^risk:"), buttons_expected],
+        State.STRATEGY: [
+            CallbackQueryHandler(on_strategy_button, pattern=r"^strategy:"),
+            buttons_expected,
+        ],
+        State.CONFIRM: [
+            CallbackQueryHandler(on_confirm_button, pattern=r"^confirm:"),
+            MessageHandler(ANY_MESSAGE, on_confirm_text),
+        ],
+    }
+    return ConversationHandler(
+        entry_points=[
+            CommandHandler("start", start_command, filters=NEW_MESSAGE),
+            CallbackQueryHandler(on_profile_edit_button, pattern=r"^profile:edit$"),
+        ],
+        states=states,
+        fallbacks=[
+            CommandHandler("cancel", cancel_command, filters=NEW_MESSAGE),
+            CallbackQueryHandler(on_stale_button, pattern=CONVERSATION_BUTTONS),
+        ],
+        allow_reentry=True,
+        name=CONVERSATION_NAME,
+        persistent=True,
+    )

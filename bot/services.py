@@ -1,0 +1,178 @@
+"""What the handlers ask for, without Telegram types: build, store, re-render, settings.
+
+Engine work (the pipeline and the charts) runs in ``deps.executor`` through
+:meth:`bot.deps.Deps.run_blocking`; storage calls run on the calling (event-loop) thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from bot.deps import Deps
+from smallq.models import Profile, Report
+from smallq.profile import validate_profile
+from smallq.types import Strategy
+from storage.portfolios import PortfolioRecord, record_from_report
+from storage.users import erase_user
+
+#: charts sent with a fresh build, in order, and with /stress
+RESULT_CHARTS: tuple[str, ...] = ("allocation", "frontier", "risk_contributions")
+STRESS_CHARTS: tuple[str, ...] = ("monte_carlo", "stress")
+CHART_TITLES: dict[str, str] = {
+    "allocation": "Allocation",
+    "frontier": "Efficient frontier",
+    "risk_contributions": "Risk contributions",
+    "monte_carlo": "Monte Carlo: value paths",
+    "stress": "Stress scenarios",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The Telegram user fields that are stored."""
+
+    id: int
+    username: str | None = None
+    first_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutcome:
+    """A stored build, its report and the charts to send (name -> PNG bytes, in order)."""
+
+    portfolio_id: int
+    record: PortfolioRecord
+    report: Report
+    charts: dict[str, bytes]
+
+
+def build_blocking(
+    deps: Deps, profile: Profile, chart_names: tuple[str, ...]
+) -> tuple[Report, dict[str, bytes]]:
+    """Run the pipeline and draw the charts (call in a worker thread)."""
+    report = deps.build_portfolio(profile, deps.source(), today=deps.today(), params=deps.params)
+    return report, _pick(deps.render_charts(report, chart_names), chart_names)
+
+
+def charts_blocking(deps: Deps, report: Report, chart_names: tuple[str, ...]) -> dict[str, bytes]:
+    """Draw a report's charts (call in a worker thread)."""
+    return _pick(deps.render_charts(report, chart_names), chart_names)
+
+
+def _pick(charts: dict[str, bytes], names: tuple[str, ...]) -> dict[str, bytes]:
+    return {name: charts[name] for name in names if name in charts}
+
+
+async def build_and_store(deps: Deps, user: UserInfo, profile: Profile) -> BuildOutcome:
+    """Build off the loop, then store the user, profile, portfolio and holdings.
+
+    Raises
+    ------
+    SmallQError
+        Any engine or storage error, unchanged (nothing is stored when the build fails).
+    """
+    report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
+    record = record_from_report(report)
+    users = deps.users()
+    users.touch(
+        user.id,
+        username=user.username,
+        first_name=user.first_name,
+        language_code=user.language_code,
+    )
+    users.save_profile(user.id, profile)
+    portfolio_id = deps.portfolios().add(user.id, record)
+    deps.recent.put(user.id, portfolio_id, report)
+    return BuildOutcome(
+        portfolio_id, replace(record, id=portfolio_id, user_id=user.id), report, charts
+    )
+
+
+async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, dict[str, bytes]] | (
+    None
+):
+    """The user's last portfolio and its Monte Carlo and stress charts, or ``None``.
+
+    The report of the latest build is reused while it is in memory; otherwise the stored
+    profile is rebuilt at the stored ``as_of`` date (the same point in time).
+    """
+    record = deps.portfolios().latest(user_id)
+    if record is None or record.id is None:
+        return None
+    report = deps.recent.get(user_id, record.id)
+    if report is None:
+        profile = replace(record.profile, as_of=record.as_of)
+        report, charts = await deps.run_blocking(build_blocking, deps, profile, STRESS_CHARTS)
+        deps.recent.put(user_id, record.id, report)
+        return record, charts
+    return record, await deps.run_blocking(charts_blocking, deps, report, STRESS_CHARTS)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestOutcome:
+    """A backtest as the bot shows it: the engine's summary text, window and charts."""
+
+    text: str
+    start: date
+    end: date
+    charts: dict[str, bytes]
+
+
+def backtest_blocking(
+    deps: Deps, profile: Profile, years: int, rebalance: str = "monthly", costs_bps: float = 10.0
+) -> BacktestOutcome:
+    """Backtest the profile's strategy over the last ``years`` of data (call in a worker).
+
+    The window ends at the source's last price (or today, if earlier).
+    """
+    if deps.run_backtest is None:
+        raise NotImplementedError("run_strategy_backtest is not available")
+    source = deps.source()
+    last = source.last_date() if hasattr(source, "last_date") else None
+    end = deps.today() if last is None else min(deps.today(), last)
+    start = end - timedelta(days=round(365.25 * years))
+    outcome: BacktestOutcome = deps.run_backtest(
+        profile, source, start=start, end=end, rebalance=rebalance, costs_bps=costs_bps,
+        whole_shares=not profile.fractional,
+    )  # fmt: skip
+    return outcome
+
+
+def erase(deps: Deps, user_id: int) -> bool:
+    """Erase everything stored about a user; return whether anything was stored."""
+    deps.recent.drop(user_id)
+    return erase_user(deps.db(), user_id)
+
+
+# --------------------------------------------------------------------------- settings
+def current_settings(profile: Profile) -> dict[str, str]:
+    """The /settings keyboard's current values."""
+    return {
+        "strategy": profile.strategy.value,
+        "topn": str(profile.top_n),
+        "maxw": "auto" if profile.max_weight is None else f"{profile.max_weight:g}",
+        "frac": "on" if profile.fractional else "off",
+    }
+
+
+def apply_setting(profile: Profile, key: str, value: str) -> Profile:
+    """The profile with one /settings choice applied (validated).
+
+    Raises
+    ------
+    InputError
+        When the result is not a valid profile.
+    """
+    if key == "strategy":
+        changed = replace(profile, strategy=Strategy(value))
+    elif key == "topn":
+        changed = replace(profile, top_n=int(value))
+    elif key == "maxw":
+        changed = replace(profile, max_weight=None if value == "auto" else float(value))
+    elif key == "frac":
+        changed = replace(profile, fractional=value == "on")
+    else:
+        raise KeyError(key)
+    return validate_profile(changed)

@@ -1,0 +1,388 @@
+"""Every portfolio build a user asked for, with its holdings.
+
+* ``portfolios``: one row per build: the profile and resolved settings (JSON), the data's
+  ``as_of`` date, source and fetch time, the objective requested and used, the fallback path
+  and solver, the risk metrics and stress summary (JSON) and the notes shown to the user.
+* ``holdings``: one row per (portfolio, ticker): target and achieved weight, shares, price,
+  amount. Tickers with a target weight but no shares bought are kept with ``shares = 0``.
+
+:func:`record_from_report` turns a :class:`~smallq.models.Report` into the plain
+:class:`PortfolioRecord` that is stored, read back and shown (the bot renders only records).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import asdict, dataclass, replace
+from datetime import date
+from typing import Any
+
+import sqlite_utils
+
+from smallq.errors import StorageError
+from smallq.models import Profile, Report
+from storage.codec import dumps, loads, profile_from_dict, profile_to_dict
+from storage.db import transaction, utc_now_iso
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingRecord:
+    """One line of a portfolio; weights are fractions, amounts in the profile's currency."""
+
+    ticker: str
+    sector: str | None
+    target_weight: float
+    weight: float
+    shares: float
+    price: float
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class VarRecord:
+    """VaR and CVaR as positive loss fractions for one method, confidence and horizon."""
+
+    method: str
+    confidence: float
+    horizon_days: int
+    var: float
+    cvar: float
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioRecord:
+    """A stored build; ``id``, ``user_id`` and ``created_at`` are set once saved."""
+
+    as_of: date
+    source: str
+    fetched_at: str | None
+    profile: Profile
+    settings: dict[str, Any]
+    capital: float
+    currency: str
+    cash_left: float
+    fractional: bool
+    objective_requested: str
+    objective_used: str
+    fallbacks: tuple[tuple[str, str], ...]
+    solver: str
+    metrics: dict[str, Any]
+    var: tuple[VarRecord, ...]
+    risk_contributions: tuple[tuple[str, float], ...]
+    stress: dict[str, Any]
+    holdings: tuple[HoldingRecord, ...]
+    notes: tuple[str, ...]
+    id: int | None = None
+    user_id: int | None = None
+    created_at: str | None = None
+
+    def var_at(
+        self, confidence: float, horizon_days: int = 1, method: str = "historical"
+    ) -> VarRecord | None:
+        """The stored estimate for one method, confidence and horizon, or ``None``."""
+        for item in self.var:
+            if (
+                item.method == method
+                and abs(item.confidence - confidence) < 1e-9
+                and item.horizon_days == horizon_days
+            ):
+                return item
+        return None
+
+
+_METRIC_FIELDS = (
+    "expected_return",
+    "volatility",
+    "sharpe",
+    "beta",
+    "realized_return",
+    "realized_volatility",
+    "max_drawdown",
+    "effective_holdings",
+)
+
+
+def record_from_report(report: Report) -> PortfolioRecord:
+    """Plain, storable view of a report (pure; nothing is written)."""
+    alloc, opt, metrics = report.allocation, report.optimization, report.metrics
+    return PortfolioRecord(
+        as_of=report.as_of,
+        source=report.source,
+        fetched_at=report.fetched_at.isoformat() if report.fetched_at else None,
+        profile=report.profile,
+        settings={k: _plain(v) for k, v in asdict(report.settings).items()},
+        capital=float(alloc.capital),
+        currency=report.profile.currency,
+        cash_left=float(alloc.cash_left),
+        fractional=bool(alloc.fractional),
+        objective_requested=str(opt.objective_requested.value),
+        objective_used=str(opt.objective_used.value),
+        fallbacks=tuple((str(s.objective.value), s.reason) for s in opt.fallbacks),
+        solver=opt.solver,
+        metrics={name: float(getattr(metrics, name)) for name in _METRIC_FIELDS},
+        var=tuple(
+            VarRecord(
+                str(v.method.value),
+                float(v.confidence),
+                int(v.horizon_days),
+                float(v.var),
+                float(v.cvar),
+            )
+            for v in metrics.var
+        ),
+        risk_contributions=tuple((str(t), float(s)) for t, s in metrics.risk_contributions.items()),
+        stress=_stress_summary(report),
+        holdings=_holdings(report),
+        notes=tuple(report.notes),
+    )
+
+
+def _holdings(report: Report) -> tuple[HoldingRecord, ...]:
+    alloc = report.allocation
+    targets = report.optimization.weights
+    rows = []
+    for ticker, target in targets.items():
+        if not target > 0:
+            continue
+        shares = float(alloc.shares.get(ticker, 0.0))
+        rows.append(
+            HoldingRecord(
+                ticker=str(ticker),
+                sector=_opt_str(report.sectors.get(ticker)),
+                target_weight=float(target),
+                weight=float(alloc.achieved_weights.get(ticker, 0.0)),
+                shares=shares,
+                price=float(alloc.prices.get(ticker, math.nan)),
+                amount=float(alloc.amounts.get(ticker, 0.0)),
+            )
+        )
+    rows.sort(key=lambda h: (-h.target_weight, h.ticker))
+    return tuple(rows)
+
+
+def _stress_summary(report: Report) -> dict[str, Any]:
+    scenarios = [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "portfolio_return": float(s.portfolio_return),
+            "benchmark_return": None if s.benchmark_return is None else float(s.benchmark_return),
+            "estimated": bool(s.estimated),
+            "note": s.note,
+        }
+        for s in report.stress.scenarios
+    ]
+    monte_carlo = [
+        {
+            "method": str(m.method.value),
+            "n_paths": int(m.n_paths),
+            "horizon_days": int(m.horizon_days),
+            "mean_return": float(m.mean_return),
+            "percentiles": {str(k): float(v) for k, v in m.percentiles.items()},
+            "loss_probabilities": {str(k): float(v) for k, v in m.loss_probabilities.items()},
+        }
+        for m in report.stress.monte_carlo
+    ]
+    return {"scenarios": scenarios, "monte_carlo": monte_carlo}
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "value"):
+        return value.value  # enums
+    return float(value) if isinstance(value, float) else value
+
+
+# --------------------------------------------------------------------------- schema
+def create_portfolio_tables(db: sqlite_utils.Database) -> None:
+    """Migration 0101: ``portfolios`` and ``holdings``."""
+    db.execute(
+        """CREATE TABLE portfolios (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            source TEXT NOT NULL,
+            fetched_at TEXT,
+            profile TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            capital REAL NOT NULL,
+            currency TEXT NOT NULL,
+            cash_left REAL NOT NULL,
+            fractional INTEGER NOT NULL,
+            objective_requested TEXT NOT NULL,
+            objective_used TEXT NOT NULL,
+            fallbacks TEXT NOT NULL,
+            solver TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            var TEXT NOT NULL,
+            risk_contributions TEXT NOT NULL,
+            stress TEXT NOT NULL,
+            notes TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX portfolios_user ON portfolios(user_id, id)")
+    db.execute(
+        """CREATE TABLE holdings (
+            portfolio_id INTEGER NOT NULL REFERENCES portfolios(id) ON DELETE CASCADE,
+            ticker TEXT NOT NULL,
+            sector TEXT,
+            target_weight REAL NOT NULL,
+            weight REAL NOT NULL,
+            shares REAL NOT NULL,
+            price REAL,
+            amount REAL NOT NULL,
+            PRIMARY KEY (portfolio_id, ticker)
+        )"""
+    )
+
+
+_COLUMNS = (
+    "id, user_id, created_at, as_of, source, fetched_at, profile, settings, capital, currency, "
+    "cash_left, fractional, objective_requested, objective_used, fallbacks, solver, metrics, "
+    "var, risk_contributions, stress, notes"
+)
+
+
+class PortfolioRepository:
+    """Portfolio builds on one connection (use it on the thread that opened it)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def add(self, user_id: int, record: PortfolioRecord, *, now: str | None = None) -> int:
+        """Store a build and its holdings in one transaction; return the portfolio id.
+
+        The user row must exist (see :meth:`storage.users.UserRepository.touch`).
+        """
+        stamp = now or utc_now_iso()
+        r = record
+        try:
+            with transaction(self.db):
+                cursor = self.db.execute(
+                    f"INSERT INTO portfolios ({_COLUMNS.removeprefix('id, ')}) "
+                    f"VALUES ({', '.join('?' * 20)})",
+                    (
+                        user_id,
+                        stamp,
+                        r.as_of.isoformat(),
+                        r.source,
+                        r.fetched_at,
+                        dumps(profile_to_dict(r.profile)),
+                        dumps(r.settings),
+                        r.capital,
+                        r.currency,
+                        r.cash_left,
+                        int(r.fractional),
+                        r.objective_requested,
+                        r.objective_used,
+                        dumps(r.fallbacks),
+                        r.solver,
+                        dumps(r.metrics),
+                        dumps([asdict(v) for v in r.var]),
+                        dumps(r.risk_contributions),
+                        dumps(r.stress),
+                        dumps(r.notes),
+                    ),
+                )
+                portfolio_id = int(cursor.lastrowid or 0)
+                self.db.conn.executemany(
+                    "INSERT INTO holdings (portfolio_id, ticker, sector, target_weight, weight, "
+                    "shares, price, amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            portfolio_id,
+                            h.ticker,
+                            h.sector,
+                            h.target_weight,
+                            h.weight,
+                            h.shares,
+                            h.price if math.isfinite(h.price) else None,
+                            h.amount,
+                        )
+                        for h in r.holdings
+                    ],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(f"cannot store a portfolio of user {user_id}: {exc}") from exc
+        return portfolio_id
+
+    def get(self, portfolio_id: int) -> PortfolioRecord | None:
+        """One build by id, or ``None``."""
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,)
+        ).fetchone()
+        return self._record(row) if row else None
+
+    def latest(self, user_id: int) -> PortfolioRecord | None:
+        """The user's most recent build, or ``None``."""
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM portfolios WHERE user_id = ? ORDER BY id DESC LIMIT 1",
+            (user_id,),
+        ).fetchone()
+        return self._record(row) if row else None
+
+    def list_ids(self, user_id: int, limit: int = 20) -> list[int]:
+        """Ids of the user's builds, newest first."""
+        rows = self.db.execute(
+            "SELECT id FROM portfolios WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+            (user_id, limit),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def count(self, user_id: int | None = None) -> int:
+        """Number of stored builds (of one user, or of everyone)."""
+        if user_id is None:
+            return int(self.db.execute("SELECT count(*) FROM portfolios").fetchone()[0])
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM portfolios WHERE user_id = ?", (user_id,)
+            ).fetchone()[0]
+        )
+
+    def _record(self, row: tuple[Any, ...]) -> PortfolioRecord:
+        holdings = self.db.execute(
+            "SELECT ticker, sector, target_weight, weight, shares, price, amount "
+            "FROM holdings WHERE portfolio_id = ? ORDER BY target_weight DESC, ticker",
+            (row[0],),
+        ).fetchall()
+        record = PortfolioRecord(
+            as_of=date.fromisoformat(row[3]),
+            source=row[4],
+            fetched_at=row[5],
+            profile=profile_from_dict(loads(row[6])),
+            settings=loads(row[7], {}),
+            capital=float(row[8]),
+            currency=row[9],
+            cash_left=float(row[10]),
+            fractional=bool(row[11]),
+            objective_requested=row[12],
+            objective_used=row[13],
+            fallbacks=tuple((str(a), str(b)) for a, b in loads(row[14], [])),
+            solver=row[15],
+            metrics={k: _nan_if_none(v) for k, v in loads(row[16], {}).items()},
+            var=tuple(
+                VarRecord(**{k: _nan_if_none(v) for k, v in item.items()})
+                for item in loads(row[17], [])
+            ),
+            risk_contributions=tuple((str(t), _nan_if_none(s)) for t, s in loads(row[18], [])),
+            stress=loads(row[19], {}),
+            holdings=tuple(
+                HoldingRecord(
+                    h[0], h[1], h[2], h[3], h[4], math.nan if h[5] is None else h[5], h[6]
+                )
+                for h in holdings
+            ),
+            notes=tuple(loads(row[20], [])),
+        )
+        return replace(record, id=int(row[0]), user_id=int(row[1]), created_at=row[2])
+
+
+def _nan_if_none(value: Any) -> Any:
+    return math.nan if value is None else value

@@ -1,0 +1,367 @@
+"""Schedules, alert thresholds, linked chats and chat reachability.
+
+* ``schedules``: one row per (chat, kind): frequency, day, local time and zone, the
+  rebalance rule and drift threshold, ``active``, and ``next_due_at`` (UTC ISO) — the
+  database's answer to "what is due?" (:meth:`ScheduleRepository.due`).
+* ``alert_thresholds``: per-user overrides of the risk-level limits (field name → value).
+* ``chat_links``: groups and channels that follow a model portfolio, who linked them.
+* ``chat_state``: chats the bot cannot reach (blocked, 403) or that moved (group →
+  supergroup, ``migrated_to``). Schedules of inactive chats are not due.
+
+Times are UTC ISO 8601 strings with seconds (``2026-11-16T08:00:00+00:00``), so text order is
+time order. Schedule arithmetic lives in ``bot.scheduling``; this module only stores results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from storage.db import transaction, utc_now_iso
+
+_SCHEDULE_COLUMNS = (
+    "id, chat_id, user_id, kind, frequency, day, local_time, timezone, rule, drift_threshold, "
+    "active, next_due_at, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A stored schedule; ``frequency`` is "weekly"/"monthly", ``local_time`` "HH:MM"."""
+
+    id: int
+    chat_id: int
+    user_id: int | None
+    kind: str
+    frequency: str
+    day: int
+    local_time: str
+    timezone: str
+    rule: str
+    drift_threshold: float
+    active: bool
+    next_due_at: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLink:
+    """A group or channel following a model portfolio."""
+
+    chat_id: int
+    chat_type: str
+    title: str | None
+    linked_by: int | None
+    portfolio_id: int | None
+    active: bool
+    created_at: str
+
+
+def create_subscription_tables(db: sqlite_utils.Database) -> None:
+    """Migration 0201: schedules, alert thresholds, chat links and chat state."""
+    db.execute(
+        """CREATE TABLE schedules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id INTEGER NOT NULL,
+            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+            frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'monthly')),
+            day INTEGER NOT NULL, local_time TEXT NOT NULL, timezone TEXT NOT NULL,
+            rule TEXT NOT NULL DEFAULT 'drift', drift_threshold REAL NOT NULL DEFAULT 0.05,
+            active INTEGER NOT NULL DEFAULT 1, next_due_at TEXT NOT NULL,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (chat_id, kind))"""
+    )
+    db.execute("CREATE INDEX schedules_due ON schedules(active, next_due_at)")
+    db.execute(
+        """CREATE TABLE alert_thresholds (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL, value REAL NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (user_id, name))"""
+    )
+    db.execute(
+        """CREATE TABLE chat_links (
+            chat_id INTEGER PRIMARY KEY, chat_type TEXT NOT NULL, title TEXT,
+            linked_by INTEGER, portfolio_id INTEGER, active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE chat_state (
+            chat_id INTEGER PRIMARY KEY, active INTEGER NOT NULL, reason TEXT,
+            migrated_to INTEGER, updated_at TEXT NOT NULL)"""
+    )
+
+
+class ScheduleRepository:
+    """Schedules on one connection."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def upsert(
+        self,
+        chat_id: int,
+        kind: str,
+        *,
+        frequency: str,
+        day: int,
+        local_time: str,
+        timezone: str,
+        next_due_at: str,
+        user_id: int | None = None,
+        rule: str = "drift",
+        drift_threshold: float = 0.05,
+        now: str | None = None,
+    ) -> ScheduleRecord:
+        """Create or replace the chat's schedule of ``kind`` and make it active."""
+        stamp = now or utc_now_iso()
+        with transaction(self.db):
+            self.db.execute(
+                """INSERT INTO schedules (chat_id, user_id, kind, frequency, day, local_time,
+                       timezone, rule, drift_threshold, active, next_due_at, created_at,
+                       updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                   ON CONFLICT(chat_id, kind) DO UPDATE SET user_id = excluded.user_id,
+                     frequency = excluded.frequency, day = excluded.day,
+                     local_time = excluded.local_time, timezone = excluded.timezone,
+                     rule = excluded.rule, drift_threshold = excluded.drift_threshold,
+                     active = 1, next_due_at = excluded.next_due_at,
+                     updated_at = excluded.updated_at""",
+                (
+                    chat_id,
+                    user_id,
+                    kind,
+                    frequency,
+                    day,
+                    local_time,
+                    timezone,
+                    rule,
+                    drift_threshold,
+                    next_due_at,
+                    stamp,
+                    stamp,
+                ),
+            )
+        record = self.get(chat_id, kind)
+        assert record is not None
+        return record
+
+    def get(self, chat_id: int, kind: str) -> ScheduleRecord | None:
+        """The chat's schedule of ``kind`` (active or not)."""
+        row = self.db.execute(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE chat_id = ? AND kind = ?",
+            (chat_id, kind),
+        ).fetchone()
+        return _schedule(row) if row else None
+
+    def by_id(self, schedule_id: int) -> ScheduleRecord | None:
+        """One schedule by id."""
+        row = self.db.execute(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE id = ?", (schedule_id,)
+        ).fetchone()
+        return _schedule(row) if row else None
+
+    def for_chat(self, chat_id: int) -> list[ScheduleRecord]:
+        """Every schedule of one chat."""
+        rows = self.db.execute(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE chat_id = ? ORDER BY kind",
+            (chat_id,),
+        ).fetchall()
+        return [_schedule(r) for r in rows]
+
+    def deactivate(self, chat_id: int, kind: str | None = None, *, now: str | None = None) -> int:
+        """Stop the chat's schedules (of one kind or all); return how many were active."""
+        sql = "UPDATE schedules SET active = 0, updated_at = ? WHERE chat_id = ? AND active = 1"
+        args: tuple[object, ...] = (now or utc_now_iso(), chat_id)
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", (*args, kind)
+        with transaction(self.db):
+            return int(self.db.execute(sql, args).rowcount)
+
+    def due(self, now: str, limit: int = 500) -> list[ScheduleRecord]:
+        """Active schedules with ``next_due_at <= now`` whose chat is reachable."""
+        rows = self.db.execute(
+            f"""SELECT {", ".join("s." + c.strip() for c in _SCHEDULE_COLUMNS.split(","))}
+                FROM schedules s LEFT JOIN chat_state c ON c.chat_id = s.chat_id
+                WHERE s.active = 1 AND s.next_due_at <= ? AND coalesce(c.active, 1) = 1
+                ORDER BY s.next_due_at, s.id LIMIT ?""",
+            (now, limit),
+        ).fetchall()
+        return [_schedule(r) for r in rows]
+
+    def count_active(self) -> int:
+        """Number of active schedules."""
+        return int(self.db.execute("SELECT count(*) FROM schedules WHERE active = 1").fetchone()[0])
+
+
+def _schedule(row: tuple[object, ...]) -> ScheduleRecord:
+    values = list(row)
+    values[10] = bool(values[10])
+    return ScheduleRecord(*values)  # type: ignore[arg-type]
+
+
+class ThresholdRepository:
+    """Per-user alert threshold overrides."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def overrides(self, user_id: int) -> dict[str, float]:
+        """Field name → value for one user."""
+        rows = self.db.execute(
+            "SELECT name, value FROM alert_thresholds WHERE user_id = ? ORDER BY name", (user_id,)
+        ).fetchall()
+        return {str(n): float(v) for n, v in rows}
+
+    def set(self, user_id: int, name: str, value: float, *, now: str | None = None) -> None:
+        """Set one override."""
+        with transaction(self.db):
+            self.db.execute(
+                "INSERT INTO alert_thresholds (user_id, name, value, updated_at) VALUES "
+                "(?, ?, ?, ?) ON CONFLICT(user_id, name) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (user_id, name, value, now or utc_now_iso()),
+            )
+
+    def reset(self, user_id: int) -> int:
+        """Drop every override of one user; return how many there were."""
+        with transaction(self.db):
+            cursor = self.db.execute("DELETE FROM alert_thresholds WHERE user_id = ?", (user_id,))
+            return int(cursor.rowcount)
+
+
+def _link(row: tuple[object, ...]) -> ChatLink:
+    values = list(row)
+    values[5] = bool(values[5])
+    return ChatLink(*values)  # type: ignore[arg-type]
+
+
+class ChatRepository:
+    """Linked chats and reachability on one connection."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def link(
+        self,
+        chat_id: int,
+        *,
+        chat_type: str,
+        title: str | None,
+        linked_by: int | None,
+        portfolio_id: int | None = None,
+        now: str | None = None,
+    ) -> ChatLink:
+        """Link (or re-link) a chat; the chat is marked reachable again."""
+        stamp = now or utc_now_iso()
+        with transaction(self.db):
+            self.db.execute(
+                """INSERT INTO chat_links (chat_id, chat_type, title, linked_by, portfolio_id,
+                       active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                   ON CONFLICT(chat_id) DO UPDATE SET chat_type = excluded.chat_type,
+                     title = excluded.title, linked_by = excluded.linked_by,
+                     portfolio_id = excluded.portfolio_id, active = 1,
+                     updated_at = excluded.updated_at""",
+                (chat_id, chat_type, title, linked_by, portfolio_id, stamp, stamp),
+            )
+            self.set_reachable(chat_id, now=stamp)
+        link = self.get(chat_id)
+        assert link is not None
+        return link
+
+    def unlink(self, chat_id: int, *, now: str | None = None) -> bool:
+        """Deactivate a link and the chat's schedules; return whether it was active."""
+        stamp = now or utc_now_iso()
+        with transaction(self.db):
+            cursor = self.db.execute(
+                "UPDATE chat_links SET active = 0, updated_at = ? WHERE chat_id = ? AND active = 1",
+                (stamp, chat_id),
+            )
+            self.db.execute(
+                "UPDATE schedules SET active = 0, updated_at = ? WHERE chat_id = ?",
+                (stamp, chat_id),
+            )
+            return cursor.rowcount > 0
+
+    def get(self, chat_id: int) -> ChatLink | None:
+        """The chat's link (active or not)."""
+        row = self.db.execute(
+            "SELECT chat_id, chat_type, title, linked_by, portfolio_id, active, created_at "
+            "FROM chat_links WHERE chat_id = ?",
+            (chat_id,),
+        ).fetchone()
+        return _link(row) if row else None
+
+    def links(self, *, linked_by: int | None = None) -> list[ChatLink]:
+        """Active links of reachable chats (optionally only those one user made)."""
+        sql = (
+            "SELECT l.chat_id, l.chat_type, l.title, l.linked_by, l.portfolio_id, l.active, "
+            "l.created_at FROM chat_links l LEFT JOIN chat_state c ON c.chat_id = l.chat_id "
+            "WHERE l.active = 1 AND coalesce(c.active, 1) = 1"
+        )
+        args: tuple[object, ...] = ()
+        if linked_by is not None:
+            sql, args = sql + " AND l.linked_by = ?", (linked_by,)
+        rows = self.db.execute(sql + " ORDER BY l.chat_id", args).fetchall()
+        return [_link(r) for r in rows]
+
+    def is_reachable(self, chat_id: int) -> bool:
+        """False after a 403 (blocked, kicked) until the chat is heard from again."""
+        row = self.db.execute(
+            "SELECT active FROM chat_state WHERE chat_id = ?", (chat_id,)
+        ).fetchone()
+        return row is None or bool(row[0])
+
+    def mark_unreachable(self, chat_id: int, reason: str, *, now: str | None = None) -> None:
+        """Record that the chat blocked or removed the bot; its schedules stop being due."""
+        with transaction(self.db):
+            self.db.execute(
+                "INSERT INTO chat_state (chat_id, active, reason, updated_at) VALUES (?, 0, ?, ?) "
+                "ON CONFLICT(chat_id) DO UPDATE SET active = 0, reason = excluded.reason, "
+                "updated_at = excluded.updated_at",
+                (chat_id, reason, now or utc_now_iso()),
+            )
+
+    def set_reachable(self, chat_id: int, *, now: str | None = None) -> bool:
+        """Mark the chat reachable again; return whether it had been unreachable."""
+        with transaction(self.db):
+            cursor = self.db.execute(
+                "UPDATE chat_state SET active = 1, reason = NULL, updated_at = ? "
+                "WHERE chat_id = ? AND active = 0 AND migrated_to IS NULL",
+                (now or utc_now_iso(), chat_id),
+            )
+            return cursor.rowcount > 0
+
+    def migrate(self, old_id: int, new_id: int, *, now: str | None = None) -> None:
+        """Follow a group that became a supergroup: move links, schedules and pending sends."""
+        stamp = now or utc_now_iso()
+        with transaction(self.db):
+            for table in ("chat_links", "schedules"):
+                self.db.execute(
+                    f"UPDATE OR IGNORE {table} SET chat_id = ?, updated_at = ? WHERE chat_id = ?",
+                    (new_id, stamp, old_id),
+                )
+            if "deliveries" in self.db.table_names():
+                self.db.execute(
+                    "UPDATE OR IGNORE deliveries SET chat_id = ?, updated_at = ? "
+                    "WHERE chat_id = ? AND status IN ('due', 'sending')",
+                    (new_id, stamp, old_id),
+                )
+            self.db.execute(
+                "INSERT INTO chat_state (chat_id, active, reason, migrated_to, updated_at) "
+                "VALUES (?, 0, 'migrated', ?, ?) ON CONFLICT(chat_id) DO UPDATE SET active = 0, "
+                "reason = 'migrated', migrated_to = excluded.migrated_to, "
+                "updated_at = excluded.updated_at",
+                (old_id, new_id, stamp),
+            )
+
+    def resolve(self, chat_id: int) -> int:
+        """The chat's current id, following recorded migrations."""
+        seen = {chat_id}
+        while True:
+            row = self.db.execute(
+                "SELECT migrated_to FROM chat_state WHERE chat_id = ?", (chat_id,)
+            ).fetchone()
+            if row is None or row[0] is None or row[0] in seen:
+                return chat_id
+            chat_id = int(row[0])
+            seen.add(chat_id)

@@ -1,0 +1,138 @@
+"""Schedules, thresholds, chat links/state and the delivery ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.db import connect
+from storage.deliveries import DeliveryRepository, NewOccurrence
+from storage.subscriptions import ChatRepository, ScheduleRepository, ThresholdRepository
+from storage.users import UserRepository, erase_user
+
+T0 = "2026-03-02T09:00:00+00:00"
+T1 = "2026-03-02T09:10:00+00:00"
+T2 = "2026-03-09T09:00:00+00:00"
+
+
+@pytest.fixture
+def db():
+    database = connect(":memory:")
+    UserRepository(database).touch(1)
+    return database
+
+
+def add_schedule(db, chat_id: int = 1, next_due: str = T0):
+    return ScheduleRepository(db).upsert(
+        chat_id,
+        "digest",
+        frequency="weekly",
+        day=0,
+        local_time="09:00",
+        timezone="UTC",
+        next_due_at=next_due,
+        user_id=1 if chat_id == 1 else None,
+        now=T0,
+    )
+
+
+def test_schedule_upsert_due_and_deactivate(db) -> None:
+    repo = ScheduleRepository(db)
+    first = add_schedule(db)
+    again = add_schedule(db, next_due=T2)
+    assert again.id == first.id and again.next_due_at == T2 and again.active
+    assert repo.due(T0) == []
+    assert [s.id for s in repo.due(T2)] == [first.id]
+    assert repo.deactivate(1) == 1
+    assert repo.due(T2) == [] and repo.deactivate(1) == 0
+    assert repo.get(1, "digest").active is False
+
+
+def test_unreachable_chats_are_not_due_until_heard_from(db) -> None:
+    add_schedule(db)
+    chats = ChatRepository(db)
+    chats.mark_unreachable(1, "forbidden")
+    assert not chats.is_reachable(1)
+    assert ScheduleRepository(db).due(T2) == []
+    assert chats.set_reachable(1) is True
+    assert len(ScheduleRepository(db).due(T2)) == 1
+    assert chats.set_reachable(1) is False
+
+
+def test_thresholds_override_and_reset(db) -> None:
+    repo = ThresholdRepository(db)
+    repo.set(1, "var_limit", 0.03)
+    repo.set(1, "var_limit", 0.04)
+    repo.set(1, "stale_days", 5)
+    assert repo.overrides(1) == {"stale_days": 5.0, "var_limit": 0.04}
+    assert repo.reset(1) == 2 and repo.overrides(1) == {}
+
+
+def test_links_and_group_migration_move_everything(db) -> None:
+    chats = ChatRepository(db)
+    chats.link(-100, chat_type="group", title="Club", linked_by=1)
+    chats.link(-200, chat_type="channel", title="News", linked_by=2)
+    assert [c.chat_id for c in chats.links()] == [-200, -100]
+    assert [c.chat_id for c in chats.links(linked_by=1)] == [-100]
+    add_schedule(db, chat_id=-100)
+    deliveries = DeliveryRepository(db)
+    deliveries.enqueue(NewOccurrence(-100, "broadcast", "b1", T0), now=T0)
+    chats.migrate(-100, -1009, now=T1)
+    assert chats.resolve(-100) == -1009 and chats.get(-1009).title == "Club"
+    assert ScheduleRepository(db).get(-1009, "digest") is not None
+    assert deliveries.get(-1009, "broadcast", "b1") is not None
+    assert not chats.is_reachable(-100)
+    assert chats.set_reachable(-100) is False  # a migrated id stays retired
+    assert chats.unlink(-1009) is True and chats.unlink(-1009) is False
+    assert ScheduleRepository(db).get(-1009, "digest").active is False
+
+
+def test_record_due_is_unique_and_advances_schedule(db) -> None:
+    schedule = add_schedule(db)
+    repo = DeliveryRepository(db)
+    occ = [NewOccurrence(1, "digest", "2026-W10", T0, 1)]
+    assert repo.record_due(schedule.id, T0, occ, T2, now=T1) == 1
+    assert repo.record_due(schedule.id, T0, occ, T2, now=T1) == -1  # already advanced
+    assert repo.record_due(schedule.id, T2, occ, "2026-03-16T09:00:00+00:00", now=T1) == 0
+    assert len(repo.records()) == 1
+    assert repo.enqueue(NewOccurrence(1, "digest", "2026-W10", T0), now=T1) is None
+
+
+def test_lease_outbox_and_lost_lease(db) -> None:
+    repo = DeliveryRepository(db)
+    repo.enqueue(NewOccurrence(1, "digest", "2026-W10", T0, 1), now=T0)
+    (first,) = repo.acquire(now=T0, lease_until=T1, max_attempts=2)
+    assert (first.status, first.attempts) == ("sending", 1)
+    assert repo.acquire(now=T0, lease_until=T1, max_attempts=2) == []  # leased
+    parts = repo.save_parts(first.id, first.owner, [({"text": "a"}, None), ({"text": "b"}, b"P")])
+    assert [p.body["text"] for p in parts] == ["a", "b"] and parts[1].photo == b"P"
+    assert repo.mark_part_sent(first.id, 0, first.owner, message_id=5, now=T0, lease_until=T1)
+    # the lease expires: a second owner takes over; the first owner's writes are ignored
+    (second,) = repo.acquire(now=T1, lease_until=T2, max_attempts=2)
+    assert second.owner != first.owner and second.attempts == 2
+    assert not repo.mark_part_sent(first.id, 1, first.owner, message_id=6, now=T1, lease_until=T2)
+    assert not repo.finish(first.id, first.owner, "sent", now=T1)
+    stored = repo.save_parts(second.id, second.owner, [({"text": "other"}, None)])
+    assert [p.body["text"] for p in stored] == ["a", "b"]  # content is written once
+    assert [p.sent_at is not None for p in stored] == [True, False]
+    assert repo.finish(second.id, second.owner, "sent", now=T1)
+    assert repo.get(1, "digest", "2026-W10").status == "sent"
+
+
+def test_attempts_are_bounded_and_release_waits(db) -> None:
+    repo = DeliveryRepository(db)
+    repo.enqueue(NewOccurrence(1, "digest", "p", T0), now=T0)
+    (row,) = repo.acquire(now=T0, lease_until=T1, max_attempts=1)
+    assert repo.release(row.id, row.owner, not_before=T2, now=T0, reason="network")
+    assert repo.acquire(now=T1, lease_until=T2, max_attempts=1) == []  # not before T2
+    assert repo.acquire(now=T2, lease_until=T2, max_attempts=1) == []  # gave up
+    record = repo.get(1, "digest", "p")
+    assert record.status == "failed" and "1 attempts" in record.reason
+
+
+def test_user_erasure_removes_user_rows(db) -> None:
+    add_schedule(db)
+    ThresholdRepository(db).set(1, "var_limit", 0.03)
+    DeliveryRepository(db).enqueue(NewOccurrence(1, "digest", "p", T0, user_id=1), now=T0)
+    erase_user(db, 1)
+    for table in ("schedules", "alert_thresholds", "deliveries"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
