@@ -18,15 +18,19 @@ demo: $(STAMP)
 	$(BIN)/smallq build --sectors "Information Technology,Health Care" --capital 10000 \
 	    --risk moderate --charts out/charts
 
-## Run the whole test suite (lint and import contracts first)
+## Run the whole test suite (lint, import contracts and types first)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict smallq storage
+	$(BIN)/mypy bot
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict smallq storage
+	$(BIN)/mypy bot
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py

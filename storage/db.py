@@ -76,13 +76,13 @@ def apply_migrations(db: sqlite_utils.Database, migrations: Sequence[Migration])
     applied: list[str] = []
     with transaction(db):
         if "_migrations" not in db.table_names():
-            db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-        done = {row["name"] for row in db["_migrations"].rows}
+            db.table("_migrations").create({"name": str, "applied_at": str}, pk="name")
+        done = {row["name"] for row in db.table("_migrations").rows}
         for migration in sorted(migrations, key=lambda m: m.name):
             if migration.name in done:
                 continue
             migration.apply(db)
-            db["_migrations"].insert({"name": migration.name, "applied_at": utc_now_iso()})
+            db.table("_migrations").insert({"name": migration.name, "applied_at": utc_now_iso()})
             applied.append(migration.name)
     return applied
 

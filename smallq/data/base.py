@@ -25,8 +25,10 @@ class PriceSource(Protocol):
 
     #: short name shown to users ("sample", "yahoo", "csv:/data")
     name: str
-    #: name of the benchmark series ("SP500", "^GSPC", "SPY", ...)
-    benchmark_name: str
+    @property
+    def benchmark_name(self) -> str:
+        """Name of the benchmark series ("SP500", "^GSPC", "SPY", ...)."""
+        ...
 
     def last_date(self) -> date | None:
         """The last date the source holds data for; None for a live source (use today)."""

@@ -59,7 +59,8 @@ class FrameSource:
 
     def last_date(self) -> date | None:
         """The last date with prices."""
-        return self._prices.index[-1].date()
+        last: date = pd.Timestamp(self._prices.index[-1]).date()
+        return last
 
     def fetch_prices(self, tickers: Sequence[str], start: date, end: date) -> PriceData:
         """Prices for ``tickers`` in ``[start, end]``; unknown tickers raise."""
