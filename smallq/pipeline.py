@@ -29,7 +29,7 @@ from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
 from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
 from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
-from smallq.filters import FilterCriteria, apply_filters
+from smallq.filters import FilterCriteria, FilterResult, apply_filters
 from smallq.forecast import covariance, expected_returns
 from smallq.models import (
     MarketData,
@@ -43,7 +43,7 @@ from smallq.models import (
 from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import PerformanceMetrics
-from smallq.policy import make_pipeline_policy
+from smallq.policy import PipelinePolicy
 from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
@@ -126,6 +126,22 @@ def load_market_data(
     )
 
 
+def _universe(
+    profile: Profile, source: PriceSource
+) -> tuple[pd.DataFrame, pd.DataFrame, FilterCriteria, FilterResult]:
+    """The source's company table (raw and normalised) and the filters that need no prices."""
+    raw_companies = source.fetch_companies()
+    companies = normalise_companies(raw_companies)
+    criteria = FilterCriteria(
+        sectors=profile.sectors,
+        min_market_cap=profile.min_market_cap,
+        max_market_cap=profile.max_market_cap,
+        include=profile.include,
+        exclude=profile.exclude,
+    )
+    return raw_companies, companies, criteria, apply_filters(companies, criteria)
+
+
 def select_stocks(
     profile: Profile,
     source: PriceSource,
@@ -144,16 +160,7 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    raw_companies = source.fetch_companies()
-    companies = normalise_companies(raw_companies)
-    criteria = FilterCriteria(
-        sectors=profile.sectors,
-        min_market_cap=profile.min_market_cap,
-        max_market_cap=profile.max_market_cap,
-        include=profile.include,
-        exclude=profile.exclude,
-    )
-    first_pass = apply_filters(companies, criteria)
+    raw_companies, companies, criteria, first_pass = _universe(profile, source)
     end = decision_end(profile, source, today)
     needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
     market = load_market_data(
@@ -375,16 +382,8 @@ def run_strategy_backtest(
         )
     if not 0 <= costs_bps <= 1_000:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    raw_companies = source.fetch_companies()
-    companies = normalise_companies(raw_companies)
-    criteria = FilterCriteria(
-        sectors=profile.sectors,
-        min_market_cap=profile.min_market_cap,
-        max_market_cap=profile.max_market_cap,
-        include=profile.include,
-        exclude=profile.exclude,
-    )
-    tickers = apply_filters(companies, criteria).tickers
+    _, companies, _, first_pass = _universe(profile, source)
+    tickers = first_pass.tickers
     warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
     market = load_market_data(
         source, tickers, companies, start=history_start(start, warmup), end=end, params=params
@@ -395,7 +394,7 @@ def run_strategy_backtest(
         max_weight=settings.max_weight,
         min_holdings=settings.min_holdings,
     )
-    policy = make_pipeline_policy(
+    policy = PipelinePolicy(
         market.companies.loc[list(market.prices.columns)],
         profile.strategy,
         settings,

@@ -136,29 +136,3 @@ class PipelinePolicy:
             return None
         sectors = self.companies["sector"].reindex(tickers)
         return {str(t): str(s) for t, s in sectors.items() if isinstance(s, str)}
-
-
-def make_pipeline_policy(
-    companies: pd.DataFrame,
-    strategy: Strategy,
-    settings: Settings,
-    top_n: int,
-    *,
-    lookback_days: int = 252,
-    per_sector: bool = False,
-    sector_caps: Mapping[str, float] | None = None,
-    benchmark: pd.Series | None = None,
-    params: EngineParams = DEFAULT_PARAMS,
-) -> PipelinePolicy:
-    """Ranking + forecast + optimize as a :data:`Policy` (parameters: :class:`PipelinePolicy`)."""
-    return PipelinePolicy(
-        companies,
-        strategy,
-        settings,
-        top_n,
-        lookback_days=lookback_days,
-        per_sector=per_sector,
-        sector_caps=sector_caps,
-        benchmark=benchmark,
-        params=params,
-    )

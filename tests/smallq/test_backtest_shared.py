@@ -21,7 +21,7 @@ from smallq.backtest import BacktestResult, run_backtest
 from smallq.data.csv import CsvSource
 from smallq.models import MarketData, Profile, Settings
 from smallq.pipeline import load_market_data
-from smallq.policy import PipelinePolicy, make_pipeline_policy
+from smallq.policy import PipelinePolicy
 from smallq.profile import resolve_settings
 from smallq.types import RiskLevel, Sector, Strategy
 from smallq.universe import normalise_companies
@@ -53,7 +53,7 @@ def run(shared_csv_source: CsvSource) -> Run:  # noqa: F811
     )
     profile = Profile(sectors=tuple(Sector), capital=100_000, risk_level=RiskLevel.MODERATE)
     settings = resolve_settings(profile)
-    policy = make_pipeline_policy(
+    policy = PipelinePolicy(
         market.companies, Strategy.MOMENTUM, settings, TOP_N, benchmark=market.benchmark
     )
     result = run_backtest(
@@ -116,7 +116,7 @@ def test_holdings_come_from_the_momentum_top_20_and_respect_the_cap(run: Run) ->
 def test_a_decision_only_depends_on_prices_up_to_its_date(run: Run) -> None:
     rebalance = run.result.rebalances[20]
     cut = run.market.prices.loc[: rebalance.date]
-    policy = make_pipeline_policy(
+    policy = PipelinePolicy(
         run.market.companies,
         Strategy.MOMENTUM,
         run.settings,
