@@ -271,6 +271,13 @@ def format_stress(record: PortfolioRecord) -> list[str]:
     return split_blocks(blocks)
 
 
+def format_performance(summary: str, since: date) -> list[str]:
+    """The engine's tracking summary (plain text) in ``<pre>``, after a title."""
+    blocks = [f"<b>Your portfolio since {since.isoformat()}</b> against the S&amp;P 500"]
+    blocks += pre_blocks(summary.strip().split("\n"))
+    return split_blocks(blocks)
+
+
 def format_backtest(summary: str, start: date, end: date) -> list[str]:
     """The engine's backtest summary (plain text, with its own disclaimer) in ``<pre>``."""
     blocks = [f"<b>Backtest {start.isoformat()} → {end.isoformat()}</b> (monthly rebalancing)"]

@@ -140,6 +140,39 @@ def backtest_blocking(
     return outcome
 
 
+@dataclass(frozen=True, slots=True)
+class PerformanceOutcome:
+    """A stored portfolio since its build date: the engine's text, end date and chart."""
+
+    text: str
+    since: date
+    end: date
+    charts: dict[str, bytes]
+
+
+def performance_blocking(deps: Deps, record: PortfolioRecord) -> PerformanceOutcome:
+    """Value the record's shares and cash since its data date against the S&P 500.
+
+    Call in a worker. Raises ``InsufficientHistoryError`` when no trading day has passed.
+    """
+    from smallq.charts.backtest import tracking_chart
+    from smallq.pipeline import track_portfolio
+    from smallq.report import format_tracking
+
+    shares = {h.ticker: h.shares for h in record.holdings if h.shares}
+    rate = float(record.settings.get("risk_free_rate", deps.params.risk_free_rate))
+    tracked = track_portfolio(
+        shares, record.cash_left, record.as_of, deps.source(), today=deps.today(),
+        risk_free_rate=rate, params=deps.params,
+    )  # fmt: skip
+    return PerformanceOutcome(
+        text=format_tracking(tracked, currency=record.currency),
+        since=tracked.since,
+        end=tracked.end,
+        charts={"tracking": tracking_chart(tracked.tracking)},
+    )
+
+
 def erase(deps: Deps, user_id: int) -> bool:
     """Erase everything stored about a user; return whether anything was stored."""
     deps.recent.drop(user_id)

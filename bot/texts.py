@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("profile", "Show or edit your profile"),
     ("settings", "Strategy, number of stocks, max weight, fractional shares"),
     ("backtest", "Backtest your strategy"),
+    ("performance", "Your last portfolio since it was built, vs the S&P 500"),
     ("rebalance", "Rebalance your paper portfolio"),
     ("holdings", "Your paper-trading holdings"),
     ("trades", "Your paper trades"),
@@ -128,3 +129,11 @@ def profile_text(profile: Profile) -> str:
 def settings_text(profile: Profile) -> str:
     """The /settings header."""
     return profile_text(profile) + "\n\nTap to change a setting; it applies to your next build."
+
+
+def no_performance_yet(as_of: object) -> str:
+    """No trading day has passed since the portfolio's data date."""
+    return (
+        f"Your portfolio uses prices up to {as_of}, and the data has no later trading day yet, "
+        "so there is no performance to show. Try again after the next trading day."
+    )

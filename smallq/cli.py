@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--costs-bps", type=float, default=10.0)
     backtest.add_argument("--log-scale", action="store_true", help="log-scale equity chart")
     backtest.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
+    track = sub.add_parser(
+        "track", help="a built portfolio's performance since its build date vs the S&P 500"
+    )
+    track.add_argument("report", type=Path, help="a JSON file written by `smallq build --json`")
+    track.add_argument("--source", default=None, help="default: the source the report used")
+    track.add_argument("--cache", type=Path, default=None)
+    track.add_argument("--json", action="store_true", help="print JSON instead of text")
+    track.add_argument("--debug", action="store_true")
+    track.add_argument("--charts", type=Path, default=None, help="write tracking.png to DIR")
     return parser
 
 
@@ -300,11 +309,38 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     _emit(args, backtest_to_dict(report), text)
 
 
+def cmd_track(args: argparse.Namespace) -> None:
+    from smallq.pipeline import track_portfolio
+    from smallq.report import format_tracking, tracking_to_dict
+
+    try:
+        document = json.loads(args.report.read_text())
+        shares = {str(t): float(n) for t, n in document["shares"].items()}
+        cash = float(document["cash_left"])
+        since = date.fromisoformat(document["as_of"])
+        currency = str(document.get("profile", {}).get("currency", "USD"))
+        rate = float(document.get("settings", {}).get("risk_free_rate", 0.02))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ProfileError(
+            "report", str(args.report), f"not a `smallq build --json` document ({exc})"
+        ) from exc
+    source = open_cli_source(args.source or str(document.get("source", "sample")), args.cache)
+    tracked = track_portfolio(shares, cash, since, source, today=date.today(), risk_free_rate=rate)
+    text = format_tracking(tracked, currency=currency)
+    if args.charts is not None:
+        from smallq.charts.backtest import tracking_chart
+
+        paths = _write_charts(args.charts, {"tracking": tracking_chart(tracked.tracking)})
+        text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
+    _emit(args, tracking_to_dict(tracked), text)
+
+
 COMMANDS = {
     "universe": cmd_universe,
     "rank": cmd_rank,
     "build": cmd_build,
     "backtest": cmd_backtest,
+    "track": cmd_track,
 }
 
 

@@ -92,6 +92,8 @@ class TrackingReport:
     relative : Series of shape (n_days,)
         Portfolio growth over benchmark growth; 1.0 on the first date, rising when the
         portfolio beats the benchmark.
+    growth, benchmark_growth : Series of shape (n_days,)
+        Value over its first-day value (1.0 on the first date), portfolio and benchmark.
     """
 
     metrics: PerformanceMetrics
@@ -100,6 +102,8 @@ class TrackingReport:
     benchmark_total_return: float
     excess_return: float
     relative: pd.Series
+    growth: pd.Series
+    benchmark_growth: pd.Series
 
 
 # --------------------------------------------------------------------------- single series
@@ -371,6 +375,8 @@ def tracking(
         benchmark_total_return=bench_total,
         excess_return=total - bench_total,
         relative=(growth / bench_growth).rename("relative"),
+        growth=growth.rename("portfolio"),
+        benchmark_growth=bench_growth.rename("benchmark"),
     )
 
 

@@ -19,6 +19,7 @@ This is the only engine module that wires adapters together; it holds no clock:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -42,7 +43,7 @@ from smallq.models import (
 )
 from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.performance import PerformanceMetrics
+from smallq.performance import PerformanceMetrics, TrackingReport, tracking
 from smallq.policy import PipelinePolicy
 from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
@@ -69,8 +70,12 @@ def history_start(end: date, trading_days: int) -> date:
 
 def decision_end(profile: Profile, source: PriceSource, today: date) -> date:
     """The last date to fetch: the profile's as-of date, else today or the source's last date."""
+    return data_end(source, profile.as_of or today)
+
+
+def data_end(source: PriceSource, wanted: date) -> date:
+    """``wanted``, or the source's last date when the data ends earlier."""
     last = source.last_date()
-    wanted = profile.as_of or today
     return wanted if last is None else min(wanted, last)
 
 
@@ -446,6 +451,66 @@ def run_strategy_backtest(
         source=market.source,
         fallback_dates=fallbacks,
         notes=_unique(notes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedPortfolio:
+    """A built portfolio's holdings valued from its build date to the latest data.
+
+    Attributes
+    ----------
+    values : Series of shape (n_days,)
+        Market value of the shares plus the cash left, in the build's currency.
+    tracking : TrackingReport
+        Growth, metrics and excess return against the benchmark over the same days.
+    """
+
+    since: date
+    end: date
+    values: pd.Series
+    tracking: TrackingReport
+    notes: tuple[str, ...]
+
+
+def track_portfolio(
+    shares: Mapping[str, float],
+    cash: float,
+    since: date,
+    source: PriceSource,
+    *,
+    today: date,
+    risk_free_rate: float = DEFAULT_PARAMS.risk_free_rate,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> TrackedPortfolio:
+    """Value a stored portfolio (its shares and cash) since ``since`` against the benchmark.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When the data has fewer than two trading days after ``since``.
+    DataError
+        When the source has no prices for the holdings or no benchmark.
+    """
+    held = {t: float(n) for t, n in shares.items() if n}
+    if not held:
+        raise ProfileError("shares", dict(shares), "the portfolio holds no shares")
+    end = data_end(source, today)
+    if end <= since:
+        raise InsufficientHistoryError(0, 2, f"trading days after {since.isoformat()}")
+    cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
+    prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
+    values = (prices * pd.Series(held)).sum(axis=1) + cash
+    benchmark = source.fetch_benchmark(since, end)
+    report = tracking(
+        values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
+    )
+    return TrackedPortfolio(
+        since=values.index[0].date(),
+        end=values.index[-1].date(),
+        values=values,
+        tracking=report,
+        notes=_unique(list(cleaned.notes)),
     )
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from smallq.models import Ranking, Report, ScenarioResult
-from smallq.pipeline import BacktestReport
+from smallq.performance import PerformanceMetrics
+from smallq.pipeline import BacktestReport, TrackedPortfolio
 from smallq.types import VarMethod
 
 SCHEMA = "smallq.report/1"
@@ -309,21 +310,16 @@ def backtest_to_dict(report: BacktestReport) -> dict[str, Any]:
 
 def metric_rows(report: BacktestReport) -> list[tuple[str, str, str]]:
     """(label, strategy, benchmark) rows of the side-by-side summary table."""
-    ours, theirs = report.metrics.to_dict(), report.benchmark_metrics.to_dict()
-    rows = []
-    for key, label, is_pct in _METRIC_ROWS:
-        cells = []
-        for value in (ours[key], theirs[key]):
-            if value is None:
-                cells.append("n/a")
-            elif is_pct:
-                cells.append(pct(float(value)))
-            elif isinstance(value, int):
-                cells.append(str(value))
-            else:
-                cells.append(f"{float(value):.2f}")
-        rows.append((label, cells[0], cells[1]))
-    return rows
+    return _side_by_side(report.metrics, report.benchmark_metrics)
+
+
+def _side_by_side(
+    ours: PerformanceMetrics, theirs: PerformanceMetrics
+) -> list[tuple[str, str, str]]:
+    a, b = ours.to_dict(), theirs.to_dict()
+    return [
+        (label, _cell(a[key], is_pct), _cell(b[key], is_pct)) for key, label, is_pct in _METRIC_ROWS
+    ]
 
 
 def format_backtest(report: BacktestReport) -> str:
@@ -343,3 +339,52 @@ def format_backtest(report: BacktestReport) -> str:
         lines += ["", "Notes:"] + [f"  - {n}" for n in report.notes]
     lines += ["", "Past performance says little about the future. This is not investment advice."]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tracking
+TRACKING_SCHEMA = "smallq.tracking/1"
+
+
+def tracking_to_dict(tracked: TrackedPortfolio) -> dict[str, Any]:
+    """The JSON document for ``smallq track --json``."""
+    report = tracked.tracking
+    return {
+        "schema": TRACKING_SCHEMA,
+        "since": tracked.since.isoformat(),
+        "end": tracked.end.isoformat(),
+        "total_return": _num(report.total_return),
+        "benchmark_total_return": _num(report.benchmark_total_return),
+        "excess_return": _num(report.excess_return),
+        "values": {d.strftime("%Y-%m-%d"): _num(v) for d, v in tracked.values.items()},
+        "metrics": report.metrics.to_dict(),
+        "benchmark_metrics": report.benchmark_metrics.to_dict(),
+        "notes": list(tracked.notes),
+    }
+
+
+def format_tracking(tracked: TrackedPortfolio, *, currency: str = "USD") -> str:
+    """A short text: growth since the build against the S&P 500, then the metrics table."""
+    report = tracked.tracking
+    first, last = float(tracked.values.iloc[0]), float(tracked.values.iloc[-1])
+    lines = [
+        f"Since {tracked.since:%Y-%m-%d} (to {tracked.end:%Y-%m-%d}): portfolio "
+        f"{report.total_return:+.1%} ({money(first, currency)} → {money(last, currency)}), "
+        f"S&P 500 {report.benchmark_total_return:+.1%}, "
+        f"difference {report.excess_return * 100:+.1f} points",
+        "",
+        f"{'':<24} {'portfolio':>10} {'S&P 500':>10}",
+    ]
+    rows = _side_by_side(report.metrics, report.benchmark_metrics)
+    lines += [f"{label:<24} {a:>10} {b:>10}" for label, a, b in rows]
+    lines += [f"note: {n}" for n in tracked.notes]
+    return "\n".join(lines)
+
+
+def _cell(value: object, is_pct: bool) -> str:
+    if value is None:
+        return "n/a"
+    if is_pct:
+        return pct(float(value))  # type: ignore[arg-type]
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.2f}"  # type: ignore[arg-type]

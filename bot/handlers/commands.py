@@ -22,15 +22,17 @@ from bot.keyboards import (
     profile_keyboard,
     settings_keyboard,
 )
-from bot.messages import format_backtest, format_risk, format_stress
+from bot.messages import format_backtest, format_performance, format_risk, format_stress
 from bot.replies import chat_id_of, reply_html, send_charts, send_html, send_portfolio, show_action
 from bot.services import (
     apply_setting,
     backtest_blocking,
     current_settings,
     erase,
+    performance_blocking,
     stress_of_latest,
 )
+from smallq.errors import InsufficientHistoryError
 
 _LOG = logging.getLogger(__name__)
 NEW_MESSAGE = filters.UpdateType.MESSAGE
@@ -173,6 +175,24 @@ async def backtest_command(update: Update, context: BotContext) -> None:
         await send_charts(context, chat_id, outcome.charts, outcome.end)
 
 
+async def performance_command(update: Update, context: BotContext) -> None:
+    """Show how the last portfolio did since it was built, against the S&P 500."""
+    deps = context.deps
+    record = deps.portfolios().latest(_user_id(update))
+    if record is None:
+        await reply_html(update, context, texts.NO_PORTFOLIO)
+        return
+    chat_id = chat_id_of(update)
+    await show_action(context, chat_id, ChatAction.TYPING)
+    try:
+        outcome = await deps.run_blocking(performance_blocking, deps, record)
+    except InsufficientHistoryError:
+        await reply_html(update, context, texts.no_performance_yet(record.as_of))
+        return
+    await send_html(context, chat_id, format_performance(outcome.text, outcome.since))
+    await send_charts(context, chat_id, outcome.charts, outcome.end)
+
+
 def backtest_years(args: list[str] | None) -> int:
     """Years from ``/backtest N`` (1-30), else the default."""
     if args and args[0].isdigit() and 1 <= int(args[0]) <= 30:
@@ -199,6 +219,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         ("delete", delete_command),
         ("cancel", cancel_command),
         ("backtest", backtest_command),
+        ("performance", performance_command),
     ):
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGE))
     application.add_handler(CallbackQueryHandler(on_setting_button, pattern=r"^set:"))

@@ -14,7 +14,13 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 
 from smallq.backtest import BacktestResult
 from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
-from smallq.performance import drawdown, monthly_table, rolling_beta, rolling_sharpe
+from smallq.performance import (
+    TrackingReport,
+    drawdown,
+    monthly_table,
+    rolling_beta,
+    rolling_sharpe,
+)
 
 STRATEGY_COLOR, BENCHMARK_COLOR = PALETTE[0], "#6b7280"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -189,9 +195,10 @@ def _finish(ax: object, title: str, *, legend_loc: str = "upper left") -> None:
     ax.legend(fontsize=11, frameon=True, framealpha=0.9, loc=legend_loc)  # type: ignore[attr-defined]
 
 
-def _annotate_last(ax: object, series: pd.Series, color: str) -> None:
+def _annotate_last(ax: object, series: pd.Series, color: str, *, growth: bool = False) -> None:
+    last = float(series.iloc[-1])
     ax.annotate(  # type: ignore[attr-defined]
-        f"{series.iloc[-1]:.2f}×",
+        f"{last - 1:+.1%}" if growth else f"{last:.2f}×",
         xy=(series.index[-1], series.iloc[-1]),
         xytext=(4, 0),
         textcoords="offset points",
@@ -199,3 +206,23 @@ def _annotate_last(ax: object, series: pd.Series, color: str) -> None:
         fontsize=11,
         va="center",
     )
+
+
+def tracking_chart(report: TrackingReport, *, title: str = "Since you built it") -> bytes:
+    """PNG: a stored portfolio's growth against the benchmark since it was built."""
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.plot(report.growth.index, report.growth, color=STRATEGY_COLOR, lw=2, label="Portfolio")
+    ax.plot(
+        report.benchmark_growth.index,
+        report.benchmark_growth,
+        color=BENCHMARK_COLOR,
+        lw=1.6,
+        label="S&P 500",
+    )
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v - 1:+.0%}"))
+    ax.axhline(1.0, color="black", lw=0.8, alpha=0.5)
+    _finish(ax, title)
+    _annotate_last(ax, report.growth, STRATEGY_COLOR, growth=True)
+    _annotate_last(ax, report.benchmark_growth, BENCHMARK_COLOR, growth=True)
+    return figure_to_png(fig)
