@@ -233,16 +233,18 @@ def format_report(report: Report) -> str:
         f"Max drawdown (lookback) {pct(metrics.max_drawdown)}  "
         f"Effective holdings {metrics.effective_holdings:.1f}",
         "",
-        "Value at risk (historical, 1 day / 10 days):",
+        "Value at risk and CVaR (expected shortfall), as a loss of the capital:",
+        f"  {'method':<15} {'level':>5} {'days':>4} {'VaR':>7} {'VaR ' + cur:>14} "
+        f"{'CVaR':>7} {'CVaR ' + cur:>14}",
     ]
     capital = report.profile.capital
-    for confidence in (0.95, 0.99):
-        one = metrics.var_at(confidence, 1)
-        ten = metrics.var_at(confidence, 10)
+    for estimate in sorted(
+        metrics.var, key=lambda e: (list(VarMethod).index(e.method), e.horizon_days, e.confidence)
+    ):
         lines.append(
-            f"  {confidence:.0%}: VaR {pct(one.var, 2)} ({money(one.var * capital, cur)}), "
-            f"CVaR {pct(one.cvar, 2)} ({money(one.cvar * capital, cur)}); "
-            f"10-day VaR {pct(ten.var, 2)}, CVaR {pct(ten.cvar, 2)}"
+            f"  {estimate.method.value:<15} {estimate.confidence:>5.0%} {estimate.horizon_days:>4} "
+            f"{pct(estimate.var, 2):>7} {estimate.var * capital:>14,.2f} "
+            f"{pct(estimate.cvar, 2):>7} {estimate.cvar * capital:>14,.2f}"
         )
     lines += ["", "Stress tests:"]
     for scenario in report.stress.scenarios:
