@@ -429,6 +429,7 @@ def run_strategy_backtest(
         if used != settings.objective.value
     )
     notes = list(market.notes)
+    notes += _price_index_note(market.benchmark)
     notes.append(
         "The stock list is today's: companies that left the index are missing, so the "
         "backtest carries survivorship bias."
@@ -505,13 +506,29 @@ def track_portfolio(
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
     )
+    notes = [*cleaned.notes, *_price_index_note(benchmark)]
     return TrackedPortfolio(
         since=values.index[0].date(),
         end=values.index[-1].date(),
         values=values,
         tracking=report,
-        notes=_unique(list(cleaned.notes)),
+        notes=_unique(notes),
     )
+
+
+#: benchmark names that are price indices (no dividends): the S&P 500 level itself
+PRICE_INDEX_NAMES = frozenset({"SP500", "^GSPC", "S&P 500"})
+
+
+def _price_index_note(benchmark: pd.Series) -> list[str]:
+    """Say when the benchmark leaves out dividends that the stock prices include."""
+    if str(benchmark.name) not in PRICE_INDEX_NAMES:
+        return []
+    return [
+        "The benchmark is the S&P 500 price index, without dividends, while the stock prices "
+        "are dividend-adjusted: the comparison flatters the portfolio by about the index's "
+        "dividend yield (roughly 1.5-2% a year)."
+    ]
 
 
 def _point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> Policy:

@@ -61,6 +61,7 @@ def test_monthly_backtest_document(monthly) -> None:
         assert key in document["metrics"] and key in document["benchmark_metrics"]
     assert document["benchmark_metrics"]["beta"] == pytest.approx(1.0, abs=1e-9)
     assert "survivorship" in " ".join(document["notes"])
+    assert "price index" in " ".join(document["notes"])  # the sample index has no dividends
 
 
 def test_weights_only_hold_ranked_candidates(monthly) -> None:
