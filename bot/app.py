@@ -47,7 +47,13 @@ def build_application(
         .base_file_url(config.file_url)
         .concurrent_updates(processor)
         .rate_limiter(AIORateLimiter(max_retries=config.rate_limit_retries))
-        .persistence(SqlitePersistence(deps.db, update_interval=config.persistence_interval_s))
+        .persistence(
+            SqlitePersistence(
+                deps.db,
+                update_interval=config.persistence_interval_s,
+                executor=deps.storage_executor,
+            )
+        )
         .context_types(context_types())
         .defaults(Defaults(tzinfo=config.tzinfo))
         .post_init(_post_init)
@@ -93,4 +99,5 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     deps = get_deps(application)
     deps.executor.shutdown(wait=False, cancel_futures=True)
+    deps.storage_executor.shutdown(wait=True)  # writes are short; let them commit
     deps.db.close_all()

@@ -4,10 +4,14 @@ Threads and SQLite
 ------------------
 A sqlite-utils ``Database`` is not shareable across threads. :class:`ConnectionFactory`
 hands each thread its own connection (``threading.local``), opened lazily with migrations
-applied. Handlers and the persistence run on the event-loop thread and use that thread's
-connection; repository calls are short single-row reads and writes, so they stay on the
-loop. Engine work runs in :attr:`Deps.executor`; a worker that needs the database (the price
-cache) calls the same factory and gets its own connection.
+applied. In WAL mode readers never wait for a writer, so handlers read on the event-loop
+thread's connection. A write may wait for SQLite's lock (another process, a backup, a
+worker's price-cache write) up to the busy timeout, so writes leave the loop:
+:meth:`Deps.run_storage` runs them in :attr:`Deps.storage_executor`, where each thread uses
+its own connection. Engine work runs in :attr:`Deps.executor`; a worker that needs the
+database (the price cache) calls the same factory and gets its own connection. The
+scheduler's dispatcher has a connection of its own with a short busy timeout and retries
+locked writes with ``await asyncio.sleep`` (:mod:`bot.dispatch`).
 
 Extending
 ---------
@@ -28,7 +32,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -41,6 +45,8 @@ from storage.conversations import BotStateRepository
 from storage.db import connect
 from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository
+
+T = TypeVar("T")
 
 
 class BuildPortfolio(Protocol):
@@ -65,12 +71,18 @@ class ConnectionFactory:
         self._all: list[sqlite_utils.Database] = []
 
     def __call__(self) -> sqlite_utils.Database:
+        """The calling thread's connection (opened on first use)."""
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.path)
+            db = self.open()
             self._local.db = db
-            with self._lock:
-                self._all.append(db)
+        return db
+
+    def open(self, *, busy_timeout_s: float = 5.0) -> sqlite_utils.Database:
+        """A new connection for the calling thread only (closed by :meth:`close_all`)."""
+        db = connect(self.path, busy_timeout_s=busy_timeout_s)
+        with self._lock:
+            self._all.append(db)
         return db
 
     def close_all(self) -> None:
@@ -137,6 +149,10 @@ class Deps:
     render_charts: RenderCharts
     params: EngineParams = DEFAULT_PARAMS
     executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(2, "smallq-engine"))
+    #: threads for database writes (each with its own connection), see :meth:`run_storage`
+    storage_executor: Executor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, "smallq-storage")
+    )
     run_backtest: Callable[..., Any] | None = None
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
@@ -166,3 +182,16 @@ class Deps:
         """Run ``func(*args)`` in :attr:`executor`, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, func, *args)
+
+    async def run_storage(self, func: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``func(db)`` in :attr:`storage_executor` on that thread's own connection.
+
+        For writes: waiting for SQLite's lock happens there, never on the event loop.
+
+        Raises
+        ------
+        DatabaseLockedError
+            When the lock is held past the busy timeout (nothing is written).
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.storage_executor, lambda: func(self.db()))

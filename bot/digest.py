@@ -74,13 +74,20 @@ class DigestBuilder:
         title = f"Your {'monthly' if monthly else 'weekly'} check"
         texts = split_blocks(assessment_blocks(assessment, title))
         messages = [OutgoingMessage(text) for text in texts]
-        ledger = LedgerRepository(deps.db())
-        account = ledger.account(user_id)
-        if assessment.signal and assessment.plan is not None and account is not None:
-            plan_id = ledger.save_plan(
-                user_id, assessment.plan, base_version=account.version,
-                trade_date=assessment.as_of, now=deps.clock(), ttl=deps.scheduler.plan_ttl,
-            )  # fmt: skip
+        account = LedgerRepository(deps.db()).account(user_id)
+        plan = assessment.plan
+        if assessment.signal and plan is not None and account is not None:
+            version, now = account.version, deps.clock()
+            plan_id = await deps.run_storage(
+                lambda db: LedgerRepository(db).save_plan(
+                    user_id,
+                    plan,
+                    base_version=version,
+                    trade_date=assessment.as_of,
+                    now=now,
+                    ttl=deps.scheduler.plan_ttl,
+                )
+            )
             last = messages[-1]
             messages[-1] = OutgoingMessage(last.text, buttons=plan_buttons(plan_id))
         return messages

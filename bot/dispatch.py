@@ -17,7 +17,13 @@ Telegram errors: 403 ``Forbidden`` → the chat is marked unreachable and skippe
 there; ``RetryAfter`` → wait ``retry_after`` and retry (a long wait releases the row with a
 ``not_before`` instead of blocking the loop); timeouts and network errors → retry later, at
 most ``max_attempts`` times. A :class:`Pacer` keeps sends under ~30/s overall and ~20/min per
-group, below the ``AIORateLimiter`` of the application.
+group, below the ``AIORateLimiter`` of the application. A delivery whose schedule was stopped
+(/unsubscribe, /unlink) before its first part went out is skipped.
+
+SQLite locks: the dispatcher runs on the event loop. In the application its connection has a
+short busy timeout (:data:`bot.jobs.DISPATCH_BUSY_TIMEOUT_S`), and each write that finds the
+database locked is retried after ``await asyncio.sleep`` for up to ``lock_wait_s``, so a lock
+held by another process never freezes the loop.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -47,7 +53,7 @@ from bot.scheduling import (
     system_clock,
     within_grace,
 )
-from smallq.errors import InputError, SmallQError
+from smallq.errors import DatabaseLockedError, InputError, SmallQError
 from storage.deliveries import DeliveryRecord, DeliveryRepository, NewOccurrence, PartRecord
 from storage.subscriptions import ChatRepository, ScheduleRecord, ScheduleRepository
 
@@ -55,6 +61,8 @@ _LOG = logging.getLogger(__name__)
 
 DIGEST = "digest"
 BROADCAST = "broadcast"
+LOCK_RETRY_S = 0.05
+T = TypeVar("T")
 Buttons = tuple[tuple[tuple[str, str], ...], ...]
 
 
@@ -192,6 +200,7 @@ class DispatchSettings:
     retry_backoff: timedelta = timedelta(minutes=2)
     max_inline_wait_s: float = 60.0
     max_rate_limit_retries: int = 5
+    lock_wait_s: float = 30.0
 
 
 @dataclass(slots=True)
@@ -250,12 +259,23 @@ class Dispatcher:
         """Plan, then deliver (one tick at a time per dispatcher)."""
         async with self._lock:
             stats = DispatchStats()
-            self.plan(stats)
+            await self.plan(stats)
             await self.deliver(stats)
             return stats
 
+    async def _write(self, func: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run a storage write; while the database is locked, sleep (async) and try again."""
+        deadline = time.monotonic() + self.settings.lock_wait_s
+        while True:
+            try:
+                return func(*args, **kw)
+            except DatabaseLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(LOCK_RETRY_S)
+
     # ------------------------------------------------------------------ plan
-    def plan(self, stats: DispatchStats | None = None) -> DispatchStats:
+    async def plan(self, stats: DispatchStats | None = None) -> DispatchStats:
         """Record the occurrences of every due schedule and advance the schedules."""
         stats = stats if stats is not None else DispatchStats()
         now = self.clock()
@@ -264,7 +284,10 @@ class Dispatcher:
                 spec = spec_of(schedule)
             except (InputError, ValueError):
                 _LOG.error("schedule %s is unreadable; deactivated", schedule.id)
-                self.schedules.deactivate(schedule.chat_id, schedule.kind, now=iso(now))
+                await self._write(
+                    self.schedules.deactivate, schedule.chat_id, schedule.kind, now=iso(now),
+                    reason="schedule unreadable",
+                )  # fmt: skip
                 continue
             start = datetime.fromisoformat(schedule.next_due_at)
             found = occurrences_between(spec, start, now)
@@ -289,8 +312,13 @@ class Dispatcher:
                 stats.planned += fresh
                 stats.missed += not fresh
             next_due = iso(next_after(spec, now).due_at)
-            self.deliveries.record_due(
-                schedule.id, schedule.next_due_at, items, next_due, now=iso(now)
+            await self._write(
+                self.deliveries.record_due,
+                schedule.id,
+                schedule.next_due_at,
+                items,
+                next_due,
+                now=iso(now),
             )
         return stats
 
@@ -299,7 +327,8 @@ class Dispatcher:
         """Lease due deliveries and send them."""
         stats = stats if stats is not None else DispatchStats()
         now = self.clock()
-        batch = self.deliveries.acquire(
+        batch = await self._write(
+            self.deliveries.acquire,
             now=iso(now),
             lease_until=iso(now + self.settings.lease),
             max_attempts=self.settings.max_attempts,
@@ -314,26 +343,37 @@ class Dispatcher:
         assert record.owner is not None
         parts = self.deliveries.parts(record.id)
         if not any(p.sent_at for p in parts):
-            due_at = datetime.fromisoformat(record.due_at)
-            if not within_grace(due_at, max(self.clock(), due_at), self.settings.grace):
-                return self._finish(record, "skipped", "missed: past the grace window")
-            if not self.chats.is_reachable(record.chat_id):
-                return self._finish(record, "skipped", "chat unreachable")
+            reason = self._reason_to_skip(record)
+            if reason is not None:
+                return await self._finish(record, "skipped", reason)
         if not parts:
             messages = await self._build(record)
             if messages is None:
                 return "released"
             if not messages:
-                return self._finish(record, "skipped", "nothing to send")
-            parts = self.deliveries.save_parts(
-                record.id, record.owner, [m.to_part() for m in messages]
+                return await self._finish(record, "skipped", "nothing to send")
+            parts = await self._write(
+                self.deliveries.save_parts, record.id, record.owner, [m.to_part() for m in messages]
             )
         for part in parts:
             if part.sent_at is None:
                 outcome = await self._send_part(record, part)
                 if outcome != "sent":
                     return outcome
-        return self._finish(record, "sent", None)
+        return await self._finish(record, "sent", None)
+
+    def _reason_to_skip(self, record: DeliveryRecord) -> str | None:
+        """Why a delivery that has sent nothing yet should not start, or ``None``."""
+        due_at = datetime.fromisoformat(record.due_at)
+        if not within_grace(due_at, max(self.clock(), due_at), self.settings.grace):
+            return "missed: past the grace window"
+        if not self.chats.is_reachable(record.chat_id):
+            return "chat unreachable"
+        if record.schedule_id is not None:
+            schedule = self.schedules.by_id(record.schedule_id)
+            if schedule is None or not schedule.active:
+                return "unsubscribed"
+        return None
 
     async def _build(self, record: DeliveryRecord) -> Sequence[OutgoingMessage] | None:
         target = DeliveryTarget(
@@ -349,7 +389,7 @@ class Dispatcher:
             return list(await self.builder(target))
         except SmallQError as exc:
             if exc.retryable:
-                self._release(record, f"content: {exc}")
+                await self._release(record, f"content: {exc}")
                 return None
             return [
                 OutgoingMessage(
@@ -358,7 +398,7 @@ class Dispatcher:
             ]
         except Exception as exc:
             _LOG.exception("building delivery %s failed", record.id)
-            self._release(record, f"content error: {type(exc).__name__}")
+            await self._release(record, f"content error: {type(exc).__name__}")
             return None
 
     async def _send_part(self, record: DeliveryRecord, part: PartRecord) -> str:
@@ -373,24 +413,31 @@ class Dispatcher:
             except RetryAfter as exc:
                 seconds = _retry_seconds(exc)
                 if seconds > self.settings.max_inline_wait_s:
-                    return self._release(record, "flood wait", timedelta(seconds=seconds))
+                    return await self._release(record, "flood wait", timedelta(seconds=seconds))
                 await self._sleep(seconds)
                 continue
             except ChatMigrated as exc:
-                self.chats.migrate(chat_id, exc.new_chat_id, now=iso(self.clock()))
+                await self._write(
+                    self.chats.migrate, chat_id, exc.new_chat_id, now=iso(self.clock())
+                )
                 chat_id = exc.new_chat_id
                 continue
             except Forbidden as exc:
-                self.chats.mark_unreachable(chat_id, f"forbidden: {exc}", now=iso(self.clock()))
-                return self._finish(record, "failed", f"forbidden: {exc}")
+                await self._write(
+                    self.chats.mark_unreachable, chat_id, f"forbidden: {exc}", now=iso(self.clock())
+                )
+                return await self._finish(record, "failed", f"forbidden: {exc}")
             except BadRequest as exc:
                 if "chat not found" in str(exc).lower():
-                    self.chats.mark_unreachable(chat_id, str(exc), now=iso(self.clock()))
-                return self._finish(record, "failed", f"bad request: {exc}")
+                    await self._write(
+                        self.chats.mark_unreachable, chat_id, str(exc), now=iso(self.clock())
+                    )
+                return await self._finish(record, "failed", f"bad request: {exc}")
             except NetworkError as exc:  # TimedOut included: it may have arrived (see docs)
-                return self._release(record, f"network: {type(exc).__name__}")
+                return await self._release(record, f"network: {type(exc).__name__}")
             now = self.clock()
-            kept = self.deliveries.mark_part_sent(
+            kept = await self._write(
+                self.deliveries.mark_part_sent,
                 record.id,
                 part.seq,
                 owner,
@@ -399,19 +446,31 @@ class Dispatcher:
                 lease_until=iso(now + self.settings.lease),
             )
             return "sent" if kept else "released"
-        return self._release(record, "rate limited too often")
+        return await self._release(record, "rate limited too often")
 
-    def _finish(self, record: DeliveryRecord, status: str, reason: str | None) -> str:
-        self.deliveries.finish(
-            record.id, record.owner or "", status, now=iso(self.clock()), reason=reason
+    async def _finish(self, record: DeliveryRecord, status: str, reason: str | None) -> str:
+        await self._write(
+            self.deliveries.finish,
+            record.id,
+            record.owner or "",
+            status,
+            now=iso(self.clock()),
+            reason=reason,
         )
         return status
 
-    def _release(self, record: DeliveryRecord, reason: str, wait: timedelta | None = None) -> str:
+    async def _release(
+        self, record: DeliveryRecord, reason: str, wait: timedelta | None = None
+    ) -> str:
         now = self.clock()
         not_before = now + (wait or self.settings.retry_backoff)
-        self.deliveries.release(
-            record.id, record.owner or "", not_before=iso(not_before), now=iso(now), reason=reason
+        await self._write(
+            self.deliveries.release,
+            record.id,
+            record.owner or "",
+            not_before=iso(not_before),
+            now=iso(now),
+            reason=reason,
         )
         return "released"
 

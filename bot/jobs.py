@@ -1,9 +1,11 @@
 """The scheduler tick: APScheduler through python-telegram-bot's JobQueue.
 
 The job only ticks; the database decides what is due (:class:`bot.dispatch.Dispatcher`).
-One dispatcher per application lives in ``bot_data`` (not persisted) and uses the event-loop
-thread's connection; engine work inside digests runs in the executor. APScheduler runs at
-most one tick at a time (``max_instances=1``) and merges missed runs (``coalesce``).
+One dispatcher per application lives in ``bot_data`` (not persisted) and uses a connection of
+its own on the event-loop thread, with a short busy timeout: a locked write is retried after
+an ``await asyncio.sleep`` instead of blocking the loop (:mod:`bot.dispatch`). Engine work
+inside digests runs in the executor. APScheduler runs at most one tick at a time
+(``max_instances=1``) and merges missed runs (``coalesce``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from bot.dispatch import BotSender, Dispatcher, DispatchSettings, Pacer
 _LOG = logging.getLogger(__name__)
 DISPATCHER_KEY = "scheduler.dispatcher"
 TICK_JOB = "scheduler-tick"
+#: how long one dispatcher write may block the event loop waiting for SQLite's lock
+DISPATCH_BUSY_TIMEOUT_S = 0.05
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
@@ -55,7 +59,7 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
             deps.digest_builder = DigestBuilder(deps)
         settings = deps.scheduler
         dispatcher = Dispatcher(
-            deps.db(),
+            deps.db.open(busy_timeout_s=DISPATCH_BUSY_TIMEOUT_S),
             BotSender(application.bot),
             deps.digest_builder,
             clock=deps.clock,

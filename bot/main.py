@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from telegram import Update
+from telegram.error import InvalidToken
 
 from bot.app import build_application
 from bot.config import BotConfig, load_config
@@ -28,6 +29,10 @@ _LOG = logging.getLogger(__name__)
 NO_TOKEN = (
     "smallq-bot: TELEGRAM_BOT_TOKEN is not set. Put it in .env (see .env.example) "
     "or in the environment, then run smallq-bot again."
+)
+REJECTED_TOKEN = (
+    "smallq-bot: Telegram rejected TELEGRAM_BOT_TOKEN (revoked or mistyped?). Check it with "
+    "@BotFather (/token), update .env, then run smallq-bot again."
 )
 
 
@@ -55,6 +60,7 @@ def make_deps(config: BotConfig) -> Deps:
         render_charts=render_charts,
         params=params,
         executor=ThreadPoolExecutor(config.workers, thread_name_prefix="smallq-engine"),
+        storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
         scheduler=SchedulerSettings(
             grace=timedelta(hours=config.grace_hours),
@@ -118,7 +124,10 @@ def source_factory(
 
 
 def main() -> int:
-    """Run the bot until interrupted; exit 2 with one line when it cannot start."""
+    """Run the bot until interrupted; exit 2 with one line when it cannot start.
+
+    Any other error ends in the (token-redacting) log and exit status 1.
+    """
     try:
         config = load_config()
     except SmallQError as exc:
@@ -127,15 +136,24 @@ def main() -> int:
     if not config.token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    configure_logging(config.log_level, config.token, httpx_level=config.httpx_log_level)
+    configure_logging(
+        config.log_level, config.token, httpx_level=config.httpx_log_level, excepthooks=True
+    )
     try:
         deps = make_deps(config)
     except SmallQError as exc:
         print(f"smallq-bot: {exc.user_message()}", file=sys.stderr)
         return 2
-    application = build_application(config, deps)
-    _LOG.info("starting smallq-bot: source %s, database %s", config.source, config.db_path)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        application = build_application(config, deps)
+        _LOG.info("starting smallq-bot: source %s, database %s", config.source, config.db_path)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:  # its message contains the token: never print it
+        print(REJECTED_TOKEN, file=sys.stderr)
+        return 2
+    except Exception:
+        _LOG.exception("smallq-bot stopped on an unexpected error")
+        return 1
     return 0
 
 

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 import pandas as pd
+import sqlite_utils
 
 from bot.deps import Deps
 from smallq.alerts import Alert, AlertThresholds, check_alerts, thresholds_for
@@ -139,12 +140,16 @@ async def accept_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> Accep
     )  # fmt: skip
     if account is not None:
         notes.append("Your paper account already had holdings: it now follows this portfolio.")
-    after = ledger.record_trades(
-        user_id, plan.orders, trade_date=trade_date, reference=reference,
-        opening_cash=None if account else record.capital, currency=record.currency,
-        portfolio_id=portfolio_id, expected_version=account.version if account else None,
-        once=True,
-    )  # fmt: skip
+
+    def store(db: sqlite_utils.Database) -> PaperAccount | None:
+        return LedgerRepository(db).record_trades(
+            user_id, plan.orders, trade_date=trade_date, reference=reference,
+            opening_cash=None if account else record.capital, currency=record.currency,
+            portfolio_id=portfolio_id, expected_version=account.version if account else None,
+            once=True,
+        )  # fmt: skip
+
+    after = await deps.run_storage(store)
     if after is None:
         return AcceptOutcome(AcceptStatus.ALREADY, account=ledger.account(user_id))
     return AcceptOutcome(AcceptStatus.RECORDED, plan, after, trade_date, tuple(notes))

@@ -6,14 +6,18 @@ and is never persisted, nor are chat data or callback data.
 
 The Application writes changed entries every ``update_interval`` seconds and once more on
 shutdown, so a restart loses at most one interval of answers after a crash and nothing after
-a clean stop. Methods run on the event-loop thread and use that thread's connection.
+a clean stop. Reads (at startup) use the event-loop thread's connection; writes run in
+``executor`` when one is given (each of its threads has its own connection), so a locked
+database never stalls the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 import sqlite_utils
@@ -30,7 +34,11 @@ class SqlitePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any
     """Persist user data and conversation states in the bot's SQLite database."""
 
     def __init__(
-        self, db: Callable[[], sqlite_utils.Database], *, update_interval: float = 5.0
+        self,
+        db: Callable[[], sqlite_utils.Database],
+        *,
+        update_interval: float = 5.0,
+        executor: Executor | None = None,
     ) -> None:
         super().__init__(
             store_data=PersistenceInput(
@@ -39,9 +47,18 @@ class SqlitePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any
             update_interval=update_interval,
         )
         self._db = db
+        self._executor = executor
 
     def _repo(self) -> BotStateRepository:
         return BotStateRepository(self._db())
+
+    async def _write(self, func: Callable[[BotStateRepository], None]) -> None:
+        """Run a write in the executor (on that thread's connection), or here without one."""
+        if self._executor is None:
+            func(self._repo())
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, lambda: func(self._repo()))
 
     async def get_user_data(self) -> dict[int, dict[Any, Any]]:
         return self._repo().all_user_data()
@@ -52,10 +69,10 @@ class SqlitePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any
         except (TypeError, ValueError):
             _LOG.warning("user_data of %s is not JSON-serialisable; not persisted", user_id)
             return
-        self._repo().set_user_data(user_id, data)
+        await self._write(lambda repo: repo.set_user_data(user_id, data))
 
     async def drop_user_data(self, user_id: int) -> None:
-        self._repo().drop_user_data(user_id)
+        await self._write(lambda repo: repo.drop_user_data(user_id))
 
     async def refresh_user_data(self, user_id: int, user_data: dict[Any, Any]) -> None:
         """Nothing to refresh: this process is the only writer."""
@@ -66,7 +83,7 @@ class SqlitePersistence(BasePersistence[dict[Any, Any], dict[Any, Any], dict[Any
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
-        self._repo().set_conversation(name, key, new_state)
+        await self._write(lambda repo: repo.set_conversation(name, key, new_state))
 
     # ------------------------------------------------------------------ not stored
     async def get_chat_data(self) -> dict[int, dict[Any, Any]]:

@@ -5,7 +5,10 @@ httpx logs request URLs at INFO and python-telegram-bot logs the base URL at DEB
 :class:`TokenRedactingFilter`, installed on every root handler, rewrites each record's
 message, arguments and exception text, replacing the configured token and anything shaped
 like ``bot<digits>:<secret>`` or ``<digits>:<35-char secret>``. httpx is set to WARNING unless
-configured otherwise.
+configured otherwise. A rejected token (``InvalidToken``, which python-telegram-bot logs with
+its traceback while starting) is logged as one line: the entry point says what to do.
+``configure_logging(..., excepthooks=True)`` (the entry point) also routes uncaught exceptions
+of every thread through the same, redacted, log.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable
+from types import TracebackType
 from typing import IO
+
+from telegram.error import InvalidToken
 
 REDACTED = "<redacted>"
 _PATTERNS = (
@@ -69,15 +76,47 @@ class TokenRedactingFilter(logging.Filter):
         return value if cleaned == text else cleaned
 
 
+class RejectedTokenFilter(logging.Filter):
+    """Drop the traceback of an ``InvalidToken`` record; its message line stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def install_redaction(
     secrets: Iterable[str], handlers: Iterable[logging.Handler] | None = None
 ) -> TokenRedactingFilter:
     """Add one :class:`TokenRedactingFilter` to ``handlers`` (default: the root's handlers)."""
     token_filter = TokenRedactingFilter(secrets)
     for handler in list(handlers if handlers is not None else logging.getLogger().handlers):
+        if not any(isinstance(f, RejectedTokenFilter) for f in handler.filters):
+            handler.addFilter(RejectedTokenFilter())
         if not any(isinstance(f, TokenRedactingFilter) for f in handler.filters):
             handler.addFilter(token_filter)
     return token_filter
+
+
+def log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: TracebackType | None
+) -> None:
+    """``sys.excepthook`` that logs through the root handlers (and so is redacted)."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, traceback)
+        return
+    logging.getLogger("smallq").critical("uncaught exception", exc_info=(kind, error, traceback))
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def install_excepthooks() -> None:
+    """Send uncaught exceptions of every thread to :func:`log_uncaught`."""
+    sys.excepthook = log_uncaught
+    threading.excepthook = _log_thread_exception
 
 
 def configure_logging(
@@ -86,8 +125,12 @@ def configure_logging(
     *,
     httpx_level: str = "WARNING",
     stream: IO[str] | None = None,
+    excepthooks: bool = False,
 ) -> logging.Handler:
-    """Attach a stream handler to the root logger and redact the token on all root handlers."""
+    """Attach a stream handler to the root logger and redact the token on all root handlers.
+
+    With ``excepthooks`` uncaught exceptions are logged (redacted) instead of printed.
+    """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT))
     root = logging.getLogger()
@@ -96,4 +139,6 @@ def configure_logging(
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(httpx_level)
     install_redaction([token])
+    if excepthooks:
+        install_excepthooks()
     return handler

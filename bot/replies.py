@@ -1,19 +1,25 @@
-"""Sending helpers shared by handlers: HTML texts, chat actions, portfolio results, charts."""
+"""Sending helpers shared by handlers: HTML texts, chat actions, portfolio results, charts.
+
+A group that became a supergroup answers ``ChatMigrated``: :func:`send_html` records the
+move (links, schedules and pending sends follow it) and sends once more at the new id.
+Cosmetic calls (removing buttons, rewriting a question as its answer) go through
+:func:`best_effort`: their failure never stops the reply that matters.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import date
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
+from telegram.error import ChatMigrated, TelegramError
 
 from bot.context import BotContext
 from bot.keyboards import result_keyboard
 from bot.messages import caption, format_portfolio
-from bot.services import CHART_TITLES
+from bot.services import CHART_TITLES, migrate_chat
 from storage.portfolios import PortfolioRecord
 
 _LOG = logging.getLogger(__name__)
@@ -32,14 +38,25 @@ async def send_html(
     texts: str | Sequence[str],
     markup: InlineKeyboardMarkup | None = None,
 ) -> Message | None:
-    """Send one or more HTML messages; ``markup`` goes on the last one."""
+    """Send one or more HTML messages; ``markup`` goes on the last one.
+
+    A group that migrated is followed once (see the module docstring).
+    """
     items = [texts] if isinstance(texts, str) else list(texts)
     sent = None
     for index, text in enumerate(items):
         last = index == len(items) - 1
-        sent = await context.bot.send_message(
-            chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
-        )
+        try:
+            sent = await context.bot.send_message(
+                chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
+            )
+        except ChatMigrated as exc:
+            _LOG.info("chat %s migrated to %s", chat_id, exc.new_chat_id)
+            await migrate_chat(context.deps, chat_id, exc.new_chat_id)
+            chat_id = exc.new_chat_id
+            sent = await context.bot.send_message(
+                chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
+            )
     return sent
 
 
@@ -51,6 +68,16 @@ async def reply_html(
 ) -> Message | None:
     """Send HTML messages to the update's chat."""
     return await send_html(context, chat_id_of(update), texts, markup)
+
+
+async def best_effort(call: Awaitable[object], what: str) -> bool:
+    """Await a cosmetic Bot API call; a failure is logged at DEBUG. Return whether it worked."""
+    try:
+        await call
+    except TelegramError as exc:
+        _LOG.debug("%s failed: %s", what, exc)
+        return False
+    return True
 
 
 async def show_action(context: BotContext, chat_id: int, action: str) -> None:

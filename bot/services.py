@@ -1,20 +1,25 @@
 """What the handlers ask for, without Telegram types: build, store, re-render, settings.
 
 Engine work (the pipeline and the charts) runs in ``deps.executor`` through
-:meth:`bot.deps.Deps.run_blocking`; storage calls run on the calling (event-loop) thread.
+:meth:`bot.deps.Deps.run_blocking`; storage writes run in ``deps.storage_executor`` through
+:meth:`bot.deps.Deps.run_storage` (reads stay on the calling, event-loop, thread).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
+
+import sqlite_utils
 
 from bot.deps import Deps
 from smallq.models import Profile, Report
 from smallq.profile import validate_profile
 from smallq.types import Strategy
-from storage.portfolios import PortfolioRecord, record_from_report
-from storage.users import erase_user
+from storage.db import transaction
+from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
+from storage.subscriptions import ChatRepository
+from storage.users import UserRepository, erase_user
 
 #: charts sent with a fresh build, in order, and with /stress
 RESULT_CHARTS: tuple[str, ...] = ("allocation", "frontier", "risk_contributions")
@@ -65,25 +70,33 @@ def _pick(charts: dict[str, bytes], names: tuple[str, ...]) -> dict[str, bytes]:
     return {name: charts[name] for name in names if name in charts}
 
 
+def store_build(
+    db: sqlite_utils.Database, user: UserInfo, profile: Profile, record: PortfolioRecord
+) -> int:
+    """Store the user, the profile and the portfolio in one transaction; return its id."""
+    users = UserRepository(db)
+    with transaction(db):  # the repositories' own transactions become savepoints
+        users.touch(
+            user.id,
+            username=user.username,
+            first_name=user.first_name,
+            language_code=user.language_code,
+        )
+        users.save_profile(user.id, profile)
+        return PortfolioRepository(db).add(user.id, record)
+
+
 async def build_and_store(deps: Deps, user: UserInfo, profile: Profile) -> BuildOutcome:
-    """Build off the loop, then store the user, profile, portfolio and holdings.
+    """Build off the loop, then store the user, profile, portfolio and holdings atomically.
 
     Raises
     ------
     SmallQError
-        Any engine or storage error, unchanged (nothing is stored when the build fails).
+        Any engine or storage error, unchanged (nothing is stored when either fails).
     """
     report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
     record = record_from_report(report)
-    users = deps.users()
-    users.touch(
-        user.id,
-        username=user.username,
-        first_name=user.first_name,
-        language_code=user.language_code,
-    )
-    users.save_profile(user.id, profile)
-    portfolio_id = deps.portfolios().add(user.id, record)
+    portfolio_id = await deps.run_storage(lambda db: store_build(db, user, profile, record))
     deps.recent.put(user.id, portfolio_id, report)
     return BuildOutcome(
         portfolio_id, replace(record, id=portfolio_id, user_id=user.id), report, charts
@@ -173,10 +186,16 @@ def performance_blocking(deps: Deps, record: PortfolioRecord) -> PerformanceOutc
     )
 
 
-def erase(deps: Deps, user_id: int) -> bool:
+async def erase(deps: Deps, user_id: int) -> bool:
     """Erase everything stored about a user; return whether anything was stored."""
     deps.recent.drop(user_id)
-    return erase_user(deps.db(), user_id)
+    return await deps.run_storage(lambda db: erase_user(db, user_id))
+
+
+async def migrate_chat(deps: Deps, old_id: int, new_id: int) -> None:
+    """Move a group's links, schedules and pending sends to its new supergroup id."""
+    now = deps.clock().astimezone(UTC).isoformat(timespec="seconds")
+    await deps.run_storage(lambda db: ChatRepository(db).migrate(old_id, new_id, now=now))
 
 
 # --------------------------------------------------------------------------- settings

@@ -57,6 +57,10 @@ CANCELLED = "Cancelled. Send /start whenever you like."
 NOTHING_TO_CANCEL = "Nothing to cancel."
 SESSION_EXPIRED = "That session has ended. Send /start to begin again."
 BUILDING = "Building your portfolio… this takes a few seconds."
+RESULT_NOT_DELIVERED = (
+    "Your portfolio is built and saved, but the connection to Telegram failed while sending "
+    "it. Send /portfolio to see it."
+)
 NO_PORTFOLIO = "You have no portfolio yet. Send /start to build one."
 NO_PROFILE = "You have no profile yet. Send /start to create one."
 DELETE_CONFIRM = (

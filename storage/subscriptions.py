@@ -8,12 +8,16 @@
 * ``chat_state``: chats the bot cannot reach (blocked, 403) or that moved (group →
   supergroup, ``migrated_to``). Schedules of inactive chats are not due.
 
+Stopping a schedule (/unsubscribe, /unlink) also skips its pending deliveries that have not
+sent anything yet, in the same transaction (:func:`skip_pending_deliveries`).
+
 Times are UTC ISO 8601 strings with seconds (``2026-11-16T08:00:00+00:00``), so text order is
 time order. Schedule arithmetic lives in ``bot.scheduling``; this module only stores results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -168,14 +172,29 @@ class ScheduleRepository:
         ).fetchall()
         return [_schedule(r) for r in rows]
 
-    def deactivate(self, chat_id: int, kind: str | None = None, *, now: str | None = None) -> int:
-        """Stop the chat's schedules (of one kind or all); return how many were active."""
-        sql = "UPDATE schedules SET active = 0, updated_at = ? WHERE chat_id = ? AND active = 1"
-        args: tuple[object, ...] = (now or utc_now_iso(), chat_id)
-        if kind is not None:
-            sql, args = sql + " AND kind = ?", (*args, kind)
+    def deactivate(
+        self,
+        chat_id: int,
+        kind: str | None = None,
+        *,
+        now: str | None = None,
+        reason: str = "unsubscribed",
+    ) -> int:
+        """Stop the chat's schedules (of one kind or all); return how many were active.
+
+        In the same transaction their pending deliveries (due, waiting for a retry, or leased)
+        that have not sent a part yet become ``skipped`` with ``reason``.
+        """
+        stamp = now or utc_now_iso()
+        where = "chat_id = ?" if kind is None else "chat_id = ? AND kind = ?"
+        args: tuple[object, ...] = (chat_id,) if kind is None else (chat_id, kind)
         with transaction(self.db):
-            return int(self.db.execute(sql, args).rowcount)
+            cursor = self.db.execute(
+                f"UPDATE schedules SET active = 0, updated_at = ? WHERE {where} AND active = 1",
+                (stamp, *args),
+            )
+            skip_pending_deliveries(self.db, where, args, reason, stamp)
+            return int(cursor.rowcount)
 
     def due(self, now: str, limit: int = 500) -> list[ScheduleRecord]:
         """Active schedules with ``next_due_at <= now`` whose chat is reachable."""
@@ -191,6 +210,29 @@ class ScheduleRepository:
     def count_active(self) -> int:
         """Number of active schedules."""
         return int(self.db.execute("SELECT count(*) FROM schedules WHERE active = 1").fetchone()[0])
+
+
+def skip_pending_deliveries(
+    db: sqlite_utils.Database, where: str, args: Sequence[object], reason: str, now: str
+) -> int:
+    """Skip the unstarted pending deliveries of the schedules matching ``where``.
+
+    "Unstarted": no part was sent yet (a delivery cut short after one part is finished
+    instead, so a reader never sees half a digest). A dispatcher holding the lease of a
+    skipped row loses it; its later writes are ignored (see ``storage.deliveries``).
+    """
+    if "deliveries" not in db.table_names():
+        return 0
+    cursor = db.execute(
+        f"""UPDATE deliveries SET status = 'skipped', reason = ?, lease_until = NULL,
+                updated_at = ?
+            WHERE status IN ('due', 'sending')
+              AND schedule_id IN (SELECT id FROM schedules WHERE {where})
+              AND NOT EXISTS (SELECT 1 FROM delivery_parts p
+                              WHERE p.delivery_id = deliveries.id AND p.sent_at IS NOT NULL)""",
+        (reason, now, *args),
+    )
+    return int(cursor.rowcount)
 
 
 def _schedule(row: tuple[object, ...]) -> ScheduleRecord:
@@ -280,6 +322,7 @@ class ChatRepository:
                 "UPDATE schedules SET active = 0, updated_at = ? WHERE chat_id = ?",
                 (stamp, chat_id),
             )
+            skip_pending_deliveries(self.db, "chat_id = ?", [chat_id], "unlinked", stamp)
             return cursor.rowcount > 0
 
     def get(self, chat_id: int) -> ChatLink | None:

@@ -8,9 +8,15 @@
   group itself (``sender_chat == chat``); in a channel only admins can post at all. Messages
   sent on behalf of another chat (a linked channel's automatic forward) are refused.
 * /broadcast [chat id] <text> — to the chats the sender linked; only bot admins
-  (``SMALLQ_ADMIN_IDS``) may send to chats they did not link. Broadcasts go through the
-  delivery ledger like digests (rate limits, retries, 403 and migration handling).
-* The bot's own membership changes (``my_chat_member``) mark chats unreachable or back.
+  (``SMALLQ_ADMIN_IDS``) may send to chats they did not link. A chat id is a negative number
+  (groups and channels have negative ids), so a text starting with "2024" is just text.
+  Broadcasts go through the delivery ledger like digests (rate limits, retries, 403 and
+  migration handling).
+* The bot's own membership changes (``my_chat_member``) mark chats unreachable or back; a
+  group's migration to a supergroup (the ``migrate_to_chat_id`` service message) moves its
+  links and schedules to the new id.
+
+Writes go through :meth:`~bot.deps.Deps.run_storage` (off the event loop).
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import time as dtime
 from html import escape
 from typing import TYPE_CHECKING
 
+import sqlite_utils
 from telegram import Chat, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import ChatMemberHandler, CommandHandler, TypeHandler, filters
+from telegram.ext import ChatMemberHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
 from bot import jobs
 from bot.context import BotContext
@@ -35,12 +43,15 @@ from bot.messages import split_blocks
 from bot.paper import DRIFT_KEY, assess_inputs, check_holdings_blocking
 from bot.replies import reply_html
 from bot.scheduling import Frequency, ScheduleSpec, describe, next_after, parse_schedule
+from bot.services import migrate_chat
 from bot.trading_texts import alert_blocks, thresholds_blocks
 from smallq.alerts import parse_threshold, thresholds_for
 from smallq.errors import InputError
 from smallq.types import RiskLevel
+from storage.db import transaction
 from storage.deliveries import DeliveryRepository, NewOccurrence
 from storage.subscriptions import ChatRepository, ScheduleRepository, ThresholdRepository
+from storage.users import UserRepository
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -59,6 +70,8 @@ SUBSCRIBE_HELP = (
     "signals.\n<code>/subscribe weekly mon 09:00</code> or "
     "<code>/subscribe monthly 1 18:30 Europe/Berlin</code>"
 )
+BROADCAST_PREFIX = "📣 "
+MESSAGE_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +129,21 @@ async def link_command(update: Update, context: BotContext) -> None:
         return
     deps, settings = context.deps, context.deps.scheduler
     portfolio_id = _portfolio_arg(context, actor)
-    now = deps.clock()
-    ChatRepository(deps.db()).link(
-        actor.chat.id, chat_type=actor.chat.type, title=actor.chat.title,
-        linked_by=actor.user_id, portfolio_id=portfolio_id, now=iso(now),
-    )  # fmt: skip
     hour, minute = settings.link_time.split(":")
     spec = ScheduleSpec(
         Frequency.WEEKLY, settings.link_day, dtime(int(hour), int(minute)), deps.config.timezone
     )
-    _save_schedule(context, actor.chat.id, None, spec)
+    now = deps.clock()
+
+    def store(db: sqlite_utils.Database) -> None:
+        with transaction(db):
+            ChatRepository(db).link(
+                actor.chat.id, chat_type=actor.chat.type, title=actor.chat.title,
+                linked_by=actor.user_id, portfolio_id=portfolio_id, now=iso(now),
+            )  # fmt: skip
+            _store_schedule(db, actor.chat.id, None, spec, now)
+
+    await deps.run_storage(store)
     followed = f"portfolio #{portfolio_id}" if portfolio_id else "the smallQ model portfolio"
     await reply_html(
         update,
@@ -141,7 +159,8 @@ async def unlink_command(update: Update, context: BotContext) -> None:
     if actor is None:
         await reply_html(update, context, NOT_ADMIN)
         return
-    done = ChatRepository(context.deps.db()).unlink(actor.chat.id, now=iso(context.deps.clock()))
+    chat_id, now = actor.chat.id, iso(context.deps.clock())
+    done = await context.deps.run_storage(lambda db: ChatRepository(db).unlink(chat_id, now=now))
     await reply_html(
         update, context, "Unlinked: no more digests here." if done else "This chat was not linked."
     )
@@ -152,10 +171,17 @@ async def broadcast_command(update: Update, context: BotContext) -> None:
     deps, user = context.deps, update.effective_user
     assert user is not None
     args = list(context.args or [])
-    target = int(args.pop(0)) if args and re.fullmatch(r"-?\d+", args[0]) else None
+    target = int(args.pop(0)) if args and re.fullmatch(r"-\d+", args[0]) else None
     text = " ".join(args).strip()
     if not text:
         await reply_html(update, context, "Usage: <code>/broadcast [chat id] your text</code>")
+        return
+    body = BROADCAST_PREFIX + escape(text)
+    if len(body) > MESSAGE_LIMIT:
+        await reply_html(
+            update, context, f"Too long: {len(body)} characters with formatting, at most "
+            f"{MESSAGE_LIMIT}. Nothing was sent.",
+        )  # fmt: skip
         return
     admin = user.id in deps.config.admin_ids
     chats = ChatRepository(deps.db())
@@ -174,31 +200,40 @@ async def broadcast_command(update: Update, context: BotContext) -> None:
             "No linked chat to send to. Link one with /link inside a group or channel.",
         )
         return
-    message = OutgoingMessage(f"📣 {escape(text)}"[:4096])
+    message = OutgoingMessage(body)
     now, period = deps.clock(), f"b{deps.clock():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-    repo = DeliveryRepository(deps.db())
-    for link in links:
-        repo.enqueue(
-            NewOccurrence(link.chat_id, BROADCAST, period, iso(now), None),
-            now=iso(now),
-            parts=[message.to_part()],
-        )
+
+    def enqueue(db: sqlite_utils.Database) -> None:
+        repo = DeliveryRepository(db)
+        with transaction(db):
+            for link in links:
+                repo.enqueue(
+                    NewOccurrence(link.chat_id, BROADCAST, period, iso(now), None),
+                    now=iso(now),
+                    parts=[message.to_part()],
+                )
+
+    await deps.run_storage(enqueue)
     jobs.kick(context.application)
     await reply_html(update, context, f"Queued for {len(links)} chat(s).")
 
 
-def _save_schedule(
-    context: BotContext, chat_id: int, user_id: int | None, spec: ScheduleSpec
+def _store_schedule(
+    db: sqlite_utils.Database,
+    chat_id: int,
+    user_id: int | None,
+    spec: ScheduleSpec,
+    now: datetime,
 ) -> None:
-    deps = context.deps
-    now = deps.clock()
-    ScheduleRepository(deps.db()).upsert(
-        chat_id, DIGEST, frequency=spec.frequency.value, day=spec.day,
-        local_time=spec.at.strftime("%H:%M"), timezone=spec.timezone,
-        next_due_at=iso(next_after(spec, now).due_at), user_id=user_id,
-        rule="calendar" if spec.frequency is Frequency.MONTHLY else "drift", now=iso(now),
-    )  # fmt: skip
-    ChatRepository(deps.db()).set_reachable(chat_id, now=iso(now))
+    """Save the chat's digest schedule and mark the chat reachable (one transaction)."""
+    with transaction(db):
+        ScheduleRepository(db).upsert(
+            chat_id, DIGEST, frequency=spec.frequency.value, day=spec.day,
+            local_time=spec.at.strftime("%H:%M"), timezone=spec.timezone,
+            next_due_at=iso(next_after(spec, now).due_at), user_id=user_id,
+            rule="calendar" if spec.frequency is Frequency.MONTHLY else "drift", now=iso(now),
+        )  # fmt: skip
+        ChatRepository(db).set_reachable(chat_id, now=iso(now))
 
 
 async def subscribe_command(update: Update, context: BotContext) -> None:
@@ -219,9 +254,15 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
     except InputError as exc:
         await reply_html(update, context, escape(exc.user_message()))
         return
-    deps.users().touch(user.id, username=user.username, first_name=user.first_name)
-    _save_schedule(context, user.id, user.id, spec)
-    first = next_after(spec, deps.clock()).local
+    now = deps.clock()
+
+    def store(db: sqlite_utils.Database) -> None:
+        with transaction(db):
+            UserRepository(db).touch(user.id, username=user.username, first_name=user.first_name)
+            _store_schedule(db, user.id, user.id, spec, now)
+
+    await deps.run_storage(store)
+    first = next_after(spec, now).local
     rule = (
         "calendar rebalance: signals whenever there is drift"
         if spec.frequency is Frequency.MONTHLY
@@ -238,7 +279,10 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
 async def unsubscribe_command(update: Update, context: BotContext) -> None:
     """Stop the user's scheduled checks."""
     assert update.effective_user is not None
-    done = ScheduleRepository(context.deps.db()).deactivate(update.effective_user.id, DIGEST)
+    user_id = update.effective_user.id
+    done = await context.deps.run_storage(
+        lambda db: ScheduleRepository(db).deactivate(user_id, DIGEST)
+    )
     await reply_html(
         update,
         context,
@@ -252,7 +296,7 @@ async def alerts_command(update: Update, context: BotContext) -> None:
     assert user is not None
     args, repo = list(context.args or []), ThresholdRepository(deps.db())
     try:
-        _change_thresholds(context, user.id, args)
+        await _change_thresholds(context, user.id, args)
     except InputError as exc:
         await reply_html(update, context, escape(exc.user_message()))
         return
@@ -271,12 +315,12 @@ async def alerts_command(update: Update, context: BotContext) -> None:
     await reply_html(update, context, split_blocks(blocks))
 
 
-def _change_thresholds(context: BotContext, user_id: int, args: list[str]) -> None:
-    repo = ThresholdRepository(context.deps.db())
+async def _change_thresholds(context: BotContext, user_id: int, args: list[str]) -> None:
+    deps = context.deps
     if not args:
         return
     if args == ["reset"]:
-        repo.reset(user_id)
+        await deps.run_storage(lambda db: ThresholdRepository(db).reset(user_id))
         return
     if len(args) != 3 or args[0] != "set":
         raise InputError("Use /alerts, /alerts set <name> <value> or /alerts reset.")
@@ -286,8 +330,14 @@ def _change_thresholds(context: BotContext, user_id: int, args: list[str]) -> No
             raise InputError("drift must be between 0.5% and 50%.")
     else:
         field, value = parse_threshold(args[1], args[2])
-    context.deps.users().touch(user_id)
-    repo.set(user_id, field, value, now=iso(context.deps.clock()))
+    now = iso(deps.clock())
+
+    def store(db: sqlite_utils.Database) -> None:
+        with transaction(db):
+            UserRepository(db).touch(user_id)
+            ThresholdRepository(db).set(user_id, field, value, now=now)
+
+    await deps.run_storage(store)
 
 
 async def on_my_chat_member(update: Update, context: BotContext) -> None:
@@ -295,20 +345,35 @@ async def on_my_chat_member(update: Update, context: BotContext) -> None:
     change = update.my_chat_member
     if change is None:
         return
-    chats, chat_id = ChatRepository(context.deps.db()), change.chat.id
-    if change.new_chat_member.status in GONE_STATUSES:
-        chats.mark_unreachable(chat_id, f"bot {change.new_chat_member.status}")
-    else:
-        chats.set_reachable(chat_id)
+    chat_id, status = change.chat.id, change.new_chat_member.status
+
+    def store(db: sqlite_utils.Database) -> None:
+        if status in GONE_STATUSES:
+            ChatRepository(db).mark_unreachable(chat_id, f"bot {status}")
+        else:
+            ChatRepository(db).set_reachable(chat_id)
+
+    await context.deps.run_storage(store)
+
+
+async def on_chat_migrated(update: Update, context: BotContext) -> None:
+    """A group became a supergroup: its links, schedules and pending sends follow it."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    if message.migrate_to_chat_id:  # sent in the old group
+        await migrate_chat(context.deps, chat.id, message.migrate_to_chat_id)
+    elif message.migrate_from_chat_id:  # sent in the new supergroup
+        await migrate_chat(context.deps, message.migrate_from_chat_id, chat.id)
 
 
 async def on_any_private_update(update: Update, context: BotContext) -> None:
     """A user who writes again after blocking the bot is reachable again."""
     chat = update.effective_chat
     if chat is not None and chat.type == Chat.PRIVATE:
-        chats = ChatRepository(context.deps.db())
-        if not chats.is_reachable(chat.id):
-            chats.set_reachable(chat.id)
+        chat_id = chat.id
+        if not ChatRepository(context.deps.db()).is_reachable(chat_id):
+            await context.deps.run_storage(lambda db: ChatRepository(db).set_reachable(chat_id))
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -323,4 +388,6 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CommandHandler("link", link_command, filters=IN_CHATS | PRIVATE))
     application.add_handler(CommandHandler("unlink", unlink_command, filters=IN_CHATS))
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
-    application.add_handler(TypeHandler(Update, on_any_private_update), group=90)
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_chat_migrated))
+    # before the handlers (group 0): a 403 while answering marks the chat unreachable again
+    application.add_handler(TypeHandler(Update, on_any_private_update), group=-1)

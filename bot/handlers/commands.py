@@ -23,7 +23,15 @@ from bot.keyboards import (
     settings_keyboard,
 )
 from bot.messages import format_backtest, format_performance, format_risk, format_stress
-from bot.replies import chat_id_of, reply_html, send_charts, send_html, send_portfolio, show_action
+from bot.replies import (
+    best_effort,
+    chat_id_of,
+    reply_html,
+    send_charts,
+    send_html,
+    send_portfolio,
+    show_action,
+)
 from bot.services import (
     apply_setting,
     backtest_blocking,
@@ -33,6 +41,7 @@ from bot.services import (
     stress_of_latest,
 )
 from smallq.errors import InsufficientHistoryError
+from storage.users import UserRepository
 
 _LOG = logging.getLogger(__name__)
 NEW_MESSAGE = filters.UpdateType.MESSAGE
@@ -109,8 +118,7 @@ async def on_setting_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     choice = parse_setting(callback_value(query.data, "set"))
-    users = context.deps.users()
-    profile = users.get_profile(_user_id(update))
+    profile = context.deps.users().get_profile(_user_id(update))
     if choice is None or profile is None:
         await query.answer(texts.STALE_BUTTON if choice is None else texts.NO_PROFILE)
         return
@@ -118,12 +126,16 @@ async def on_setting_button(update: Update, context: BotContext) -> None:
     if changed == profile:
         await query.answer("Already set.")
         return
-    users.save_profile(_user_id(update), changed)
+    user_id = _user_id(update)
+    await context.deps.run_storage(lambda db: UserRepository(db).save_profile(user_id, changed))
     await query.answer("Saved.")
-    await query.edit_message_text(
-        texts.settings_text(changed),
-        parse_mode="HTML",
-        reply_markup=settings_keyboard(current_settings(changed)),
+    await best_effort(
+        query.edit_message_text(
+            texts.settings_text(changed),
+            parse_mode="HTML",
+            reply_markup=settings_keyboard(current_settings(changed)),
+        ),
+        "settings keyboard",
     )
 
 
@@ -134,17 +146,28 @@ async def delete_command(update: Update, context: BotContext) -> None:
 
 async def on_delete_button(update: Update, context: BotContext) -> None:
     """Erase everything on "yes"; keep on "no"."""
+    await confirm_delete(update, context)
+
+
+async def confirm_delete(update: Update, context: BotContext) -> bool:
+    """Answer the /delete buttons; return whether the user's data was erased.
+
+    Also a fallback of the /start conversation, which then ends (see its module).
+    """
     query = update.callback_query
     assert query is not None
     answer = callback_value(query.data, "delete")
     if answer not in ("yes", "no"):
         await query.answer(texts.STALE_BUTTON)
-        return
+        return False
     await query.answer()
     if answer == "yes":
-        erase(context.deps, _user_id(update))
+        await erase(context.deps, _user_id(update))
         context.application.drop_user_data(_user_id(update))
-    await query.edit_message_text(texts.DELETED if answer == "yes" else texts.KEPT)
+    done = texts.DELETED if answer == "yes" else texts.KEPT
+    if not await best_effort(query.edit_message_text(done), "delete answer"):
+        await reply_html(update, context, done)
+    return answer == "yes"
 
 
 async def cancel_command(update: Update, context: BotContext) -> None:

@@ -5,6 +5,9 @@ state. Answers live in a :class:`~bot.draft.Draft` in ``user_data``. A button co
 when it sits on the draft's live message; any other button (an old keyboard, another
 user's, forged data) is answered with a short notice and changes nothing. Edited messages
 never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answer is ignored.
+Edits of the question messages are cosmetic (:func:`~bot.replies.best_effort`): a timeout
+there never stops the next question or the result. The /delete confirmation is also a
+fallback here, so erasing a user ends the conversation (no state is written back).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from telegram import CallbackQuery, Update
 from telegram.constants import ChatAction
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -27,6 +31,7 @@ from telegram.ext import (
 from bot import texts
 from bot.context import BotContext
 from bot.draft import Draft
+from bot.handlers.commands import confirm_delete
 from bot.keyboards import (
     callback_value,
     confirm_keyboard,
@@ -38,8 +43,16 @@ from bot.keyboards import (
     strategy_keyboard,
 )
 from bot.messages import money
-from bot.replies import chat_id_of, reply_html, send_charts, send_portfolio, show_action
-from bot.services import UserInfo, build_and_store
+from bot.replies import (
+    best_effort,
+    chat_id_of,
+    reply_html,
+    send_charts,
+    send_html,
+    send_portfolio,
+    show_action,
+)
+from bot.services import BuildOutcome, UserInfo, build_and_store
 from smallq.errors import InvalidCapitalError
 from smallq.profile import parse_capital
 
@@ -126,12 +139,16 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
         draft.toggle(code)
         draft.save(context.user_data)
         await query.answer()
-        await query.edit_message_reply_markup(sectors_keyboard(draft.sectors))
+        await best_effort(
+            query.edit_message_reply_markup(sectors_keyboard(draft.sectors)), "sector toggle"
+        )
         return None
     if not draft.sectors:
         return await _reject(query, texts.SECTORS_EMPTY)
     await query.answer()
-    await query.edit_message_text(f"Sectors: {texts.sectors_line(draft.sectors)}")
+    await best_effort(
+        query.edit_message_text(f"Sectors: {texts.sectors_line(draft.sectors)}"), "sectors answer"
+    )
     hint = f" (last time {money(draft.capital)})" if draft.capital else ""
     await reply_html(update, context, texts.CAPITAL_PROMPT + hint)
     draft.message_id = None
@@ -175,7 +192,7 @@ async def on_risk_button(update: Update, context: BotContext) -> State | int | N
         return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
     draft.risk = int(level)
     await query.answer()
-    await query.edit_message_text(f"Risk: {level.value} · {level.label}")
+    await best_effort(query.edit_message_text(f"Risk: {level.value} · {level.label}"), "risk")
     message = await reply_html(update, context, texts.STRATEGY_PROMPT, strategy_keyboard())
     draft.message_id = message.message_id if message else None
     draft.save(context.user_data)
@@ -192,7 +209,9 @@ async def on_strategy_button(update: Update, context: BotContext) -> State | int
         return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
     draft.strategy = strategy.value
     await query.answer()
-    await query.edit_message_text(f"Strategy: {strategy.value.replace('_', ' ')}")
+    await best_effort(
+        query.edit_message_text(f"Strategy: {strategy.value.replace('_', ' ')}"), "strategy"
+    )
     return await _confirm(update, context, draft)
 
 
@@ -231,11 +250,12 @@ async def on_confirm_button(update: Update, context: BotContext) -> State | int 
     if action == "cancel":
         await query.answer()
         Draft.clear(context.user_data)
-        await query.edit_message_text(texts.CANCELLED)
+        if not await best_effort(query.edit_message_text(texts.CANCELLED), "cancel"):
+            await reply_html(update, context, texts.CANCELLED)
         return END
     if action == "edit":
         await query.answer()
-        await query.edit_message_reply_markup(None)
+        await best_effort(query.edit_message_reply_markup(None), "remove confirm buttons")
         return await _ask_sectors(update, context, draft, texts.SECTORS_PROMPT)
     return await _build(update, context, draft)
 
@@ -256,10 +276,24 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
         base = context.deps.users().get_profile(user.id)
         outcome = await build_and_store(context.deps, user, draft.to_profile(base))
         Draft.clear(context.user_data)
-        await query.edit_message_reply_markup(None)
+        await _send_result(context, chat_id, outcome)
+        await best_effort(query.edit_message_reply_markup(None), "remove confirm buttons")
+    return END
+
+
+async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome) -> None:
+    """The stored build and its charts; after a network error, point to /portfolio."""
+    try:
         await send_portfolio(context, chat_id, outcome.record, today=context.deps.today())
         await send_charts(context, chat_id, outcome.charts, outcome.record.as_of)
-    return END
+    except BadRequest:  # a subclass of NetworkError, but a bug on our side
+        raise
+    except NetworkError as exc:  # TimedOut included: part of it may have arrived
+        _LOG.warning("result of portfolio %s not delivered: %s", outcome.portfolio_id, exc)
+        try:
+            await send_html(context, chat_id, texts.RESULT_NOT_DELIVERED)
+        except TelegramError:
+            _LOG.info("could not point chat %s to /portfolio either", chat_id)
 
 
 # --------------------------------------------------------------------------- leaving
@@ -268,6 +302,11 @@ async def cancel_command(update: Update, context: BotContext) -> int:
     Draft.clear(context.user_data)
     await reply_html(update, context, texts.CANCELLED)
     return END
+
+
+async def on_delete_button(update: Update, context: BotContext) -> int | None:
+    """/delete confirmed during the questions: erase, and leave the conversation."""
+    return END if await confirm_delete(update, context) else None
 
 
 async def on_stale_button(update: Update, context: BotContext) -> None:
@@ -307,6 +346,7 @@ def build_conversation() -> ConversationHandler[BotContext]:
         states=states,
         fallbacks=[
             CommandHandler("cancel", cancel_command, filters=NEW_MESSAGE),
+            CallbackQueryHandler(on_delete_button, pattern=r"^delete:"),
             CallbackQueryHandler(on_stale_button, pattern=CONVERSATION_BUTTONS),
         ],
         allow_reentry=True,

@@ -2,8 +2,12 @@
 
 * :class:`~smallq.errors.SmallQError` → its ``user_message()`` (logged at INFO, or WARNING
   when it is not an input error);
-* Telegram ``Forbidden`` (the user blocked the bot), network errors and a ``RetryAfter``
-  that outlasted the rate limiter's retries → logged only: there is nobody, or no way, to tell;
+* Telegram ``Forbidden`` (the user blocked the bot) → the chat is marked unreachable, as a
+  scheduled send does (until the user writes again), and logged;
+* ``ChatMigrated`` (the group became a supergroup) → its links, schedules and pending sends
+  move to the new id; nobody is told, the old chat is gone;
+* network errors and a ``RetryAfter`` that outlasted the rate limiter's retries → logged only:
+  there is no way to tell;
 * anything else → a short apology to the user, the full traceback in the log, and a notice
   to the admin chat when ``SMALLQ_ADMIN_CHAT_ID`` is set.
 """
@@ -11,16 +15,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from html import escape
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import texts
 from bot.context import BotContext
 from bot.redaction import redact
+from bot.services import migrate_chat
 from smallq.errors import InputError, SmallQError
+from storage.subscriptions import ChatRepository
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,6 +43,12 @@ async def error_handler(update: object, context: BotContext) -> None:
         return
     if isinstance(error, Forbidden):
         _LOG.info("chat %s cannot be reached: %s", chat_id, error)
+        await _mark_unreachable(context, chat_id, f"forbidden: {error}")
+        return
+    if isinstance(error, ChatMigrated):
+        _LOG.info("chat %s migrated to %s", chat_id, error.new_chat_id)
+        if chat_id is not None:
+            await _quietly(migrate_chat(context.deps, chat_id, error.new_chat_id))
         return
     if isinstance(error, (NetworkError, RetryAfter)):
         _LOG.warning("network error while handling an update of chat %s: %s", chat_id, error)
@@ -43,6 +56,22 @@ async def error_handler(update: object, context: BotContext) -> None:
     _LOG.error("unhandled error for chat %s", chat_id, exc_info=error)
     await _tell(context, chat_id, texts.APOLOGY)
     await _notify_admin(context, update, error)
+
+
+async def _mark_unreachable(context: BotContext, chat_id: int | None, reason: str) -> None:
+    if chat_id is None:
+        return
+    await _quietly(
+        context.deps.run_storage(lambda db: ChatRepository(db).mark_unreachable(chat_id, reason))
+    )
+
+
+async def _quietly(call: Awaitable[object]) -> None:
+    """Storage work of the error handler: a failure is logged, never raised."""
+    try:
+        await call
+    except SmallQError as exc:
+        _LOG.warning("error handler could not record a chat change: %s", exc)
 
 
 def _chat_id(update: object) -> int | None:

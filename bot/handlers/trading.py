@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
 from bot.keyboards import callback_value
 from bot.messages import split_blocks
 from bot.paper import AcceptStatus, accept_portfolio, assess_blocking, assess_inputs, value_account
-from bot.replies import chat_id_of, reply_html, show_action
+from bot.replies import best_effort, chat_id_of, reply_html, show_action
 from bot.trading_texts import (
     NO_ACCOUNT,
     NO_PROFILE,
@@ -82,11 +81,19 @@ async def rebalance_command(update: Update, context: BotContext) -> None:
     texts = split_blocks(assessment_blocks(assessment, "Rebalance check"))
     markup = None
     account = LedgerRepository(deps.db()).account(user_id)
-    if assessment.signal and assessment.plan is not None and account is not None:
-        plan_id = LedgerRepository(deps.db()).save_plan(
-            user_id, assessment.plan, base_version=account.version,
-            trade_date=assessment.as_of, now=deps.clock(), ttl=deps.scheduler.plan_ttl,
-        )  # fmt: skip
+    plan = assessment.plan
+    if assessment.signal and plan is not None and account is not None:
+        version, now = account.version, deps.clock()
+        plan_id = await deps.run_storage(
+            lambda db: LedgerRepository(db).save_plan(
+                user_id,
+                plan,
+                base_version=version,
+                trade_date=assessment.as_of,
+                now=now,
+                ttl=deps.scheduler.plan_ttl,
+            )
+        )
         markup = _markup(plan_buttons(plan_id))
     await reply_html(update, context, texts, markup)
 
@@ -99,8 +106,13 @@ async def on_accept_button(update: Update, context: BotContext) -> None:
     if value is None or not value.isdigit():
         await query.answer(STALE_BUTTON)
         return
-    await query.answer("Recording paper trades…")
     user_id = _user_id(update)
+    record = context.deps.portfolios().get(int(value))
+    if record is None or record.user_id != user_id:  # foreign or erased: say so, not "Recording"
+        await query.answer(STALE_BUTTON)
+        await reply_html(update, context, STALE_BUTTON)
+        return
+    await query.answer("Recording paper trades…")
     async with context.deps.locks.get(user_id):
         outcome = await accept_portfolio(context.deps, user_id, int(value))
     if outcome.status is AcceptStatus.NOT_FOUND:
@@ -122,17 +134,17 @@ async def on_rebalance_button(update: Update, context: BotContext) -> None:
     if action not in ("apply", "skip") or not plan_id:
         await query.answer(STALE_BUTTON)
         return
-    deps, user_id = context.deps, _user_id(update)
+    deps, user_id, now = context.deps, _user_id(update), context.deps.clock()
     async with deps.locks.get(user_id):
-        outcome, _ = LedgerRepository(deps.db()).decide_plan(
-            plan_id, user_id, apply=action == "apply", now=deps.clock()
+        outcome, _ = await deps.run_storage(
+            lambda db: LedgerRepository(db).decide_plan(
+                plan_id, user_id, apply=action == "apply", now=now
+            )
         )
     await query.answer(PLAN_ANSWERS[outcome])
     if outcome in (PlanOutcome.APPLIED, PlanOutcome.SKIPPED, PlanOutcome.ALREADY_DONE):
-        try:
-            await query.edit_message_reply_markup(None)
-        except BadRequest:  # already without buttons, or too old to edit
-            _LOG.debug("could not remove the plan buttons", exc_info=True)
+        # already without buttons, too old to edit, or a timeout: cosmetic only
+        await best_effort(query.edit_message_reply_markup(None), "remove plan buttons")
     if outcome is not PlanOutcome.NOT_FOUND:
         await reply_html(update, context, PLAN_ANSWERS[outcome])
 
