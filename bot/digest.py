@@ -23,13 +23,18 @@ import pandas as pd
 from bot.deps import Deps
 from bot.dispatch import OutgoingMessage
 from bot.messages import caption, split_blocks
-from bot.paper import assess_blocking, assess_inputs, fetch_closes, market_date
+from bot.paper import (
+    assess_blocking,
+    assess_inputs,
+    fetch_closes,
+    market_date,
+    save_signal_plan,
+)
 from bot.scheduling import Frequency
 from bot.trading_texts import NO_ACCOUNT, assessment_blocks, chat_digest_blocks, plan_buttons
 from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
 from smallq.errors import DataUnavailableError
 from smallq.profile import make_profile
-from storage.ledger import LedgerRepository
 from storage.portfolios import PortfolioRecord
 from storage.subscriptions import ChatLink, ChatRepository, ScheduleRepository
 
@@ -74,20 +79,8 @@ class DigestBuilder:
         title = f"Your {'monthly' if monthly else 'weekly'} check"
         texts = split_blocks(assessment_blocks(assessment, title))
         messages = [OutgoingMessage(text) for text in texts]
-        account = LedgerRepository(deps.db()).account(user_id)
-        plan = assessment.plan
-        if assessment.signal and plan is not None and account is not None:
-            version, now = account.version, deps.clock()
-            plan_id = await deps.run_storage(
-                lambda db: LedgerRepository(db).save_plan(
-                    user_id,
-                    plan,
-                    base_version=version,
-                    trade_date=assessment.as_of,
-                    now=now,
-                    ttl=deps.scheduler.plan_ttl,
-                )
-            )
+        plan_id = await save_signal_plan(deps, user_id, inputs, assessment)
+        if plan_id is not None:
             last = messages[-1]
             messages[-1] = OutgoingMessage(last.text, buttons=plan_buttons(plan_id))
         return messages

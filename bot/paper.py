@@ -179,6 +179,8 @@ class AssessInputs:
     thresholds: AlertThresholds
     drift_threshold: float
     calendar_due: bool
+    #: the account version these holdings were read at; a plan applies only on top of it
+    account_version: int = 0
 
 
 def assess_inputs(deps: Deps, user_id: int, *, calendar_due: bool) -> AssessInputs | None:
@@ -191,8 +193,33 @@ def assess_inputs(deps: Deps, user_id: int, *, calendar_due: bool) -> AssessInpu
     drift = overrides.pop(DRIFT_KEY, deps.scheduler.drift_threshold)
     return AssessInputs(
         profile, account.shares, account.cash, thresholds_for(profile.risk_level, overrides),
-        drift, calendar_due,
+        drift, calendar_due, account.version,
     )  # fmt: skip
+
+
+async def save_signal_plan(
+    deps: Deps, user_id: int, inputs: AssessInputs, assessment: Assessment
+) -> str | None:
+    """Store the assessment's plan when it signals; return the plan id for the buttons.
+
+    The plan is tied to the account version the holdings were read at, so Apply refuses it
+    if a trade happened in between.
+    """
+    plan = assessment.plan
+    if not assessment.signal or plan is None:
+        return None
+    now = deps.clock()
+    plan_id: str = await deps.run_storage(
+        lambda db: LedgerRepository(db).save_plan(
+            user_id,
+            plan,
+            base_version=inputs.account_version,
+            trade_date=assessment.as_of,
+            now=now,
+            ttl=deps.scheduler.plan_ttl,
+        )
+    )
+    return plan_id
 
 
 def check_holdings_blocking(deps: Deps, inputs: AssessInputs) -> tuple[Assessment, pd.Series]:

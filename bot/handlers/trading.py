@@ -18,7 +18,14 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import BotContext
 from bot.keyboards import callback_value
 from bot.messages import split_blocks
-from bot.paper import AcceptStatus, accept_portfolio, assess_blocking, assess_inputs, value_account
+from bot.paper import (
+    AcceptStatus,
+    accept_portfolio,
+    assess_blocking,
+    assess_inputs,
+    save_signal_plan,
+    value_account,
+)
 from bot.replies import best_effort, chat_id_of, reply_html, show_action
 from bot.trading_texts import (
     NO_ACCOUNT,
@@ -79,22 +86,8 @@ async def rebalance_command(update: Update, context: BotContext) -> None:
     async with deps.locks.get(user_id):
         assessment = await deps.run_blocking(assess_blocking, deps, inputs)
     texts = split_blocks(assessment_blocks(assessment, "Rebalance check"))
-    markup = None
-    account = LedgerRepository(deps.db()).account(user_id)
-    plan = assessment.plan
-    if assessment.signal and plan is not None and account is not None:
-        version, now = account.version, deps.clock()
-        plan_id = await deps.run_storage(
-            lambda db: LedgerRepository(db).save_plan(
-                user_id,
-                plan,
-                base_version=version,
-                trade_date=assessment.as_of,
-                now=now,
-                ttl=deps.scheduler.plan_ttl,
-            )
-        )
-        markup = _markup(plan_buttons(plan_id))
+    plan_id = await save_signal_plan(deps, user_id, inputs, assessment)
+    markup = _markup(plan_buttons(plan_id)) if plan_id is not None else None
     await reply_html(update, context, texts, markup)
 
 
