@@ -23,6 +23,9 @@ date and then on the **first trading day** of each later calendar week (Monday-b
 month, known without looking ahead; ``drift:0.05`` trades on the start date and then on
 any close where the total drift ``Σ|w − target| / 2`` (cash included) exceeds 0.05. With
 whole shares the rounding residue counts as drift, so keep the threshold above it.
+
+Share counts, cash and the :class:`Trade` / :class:`Rebalance` records are kept by
+:class:`smallq.book.Book`; both records are re-exported here.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from smallq.book import Book, Rebalance, Trade
 from smallq.errors import (
     DataFormatError,
     DataUnavailableError,
@@ -46,6 +50,16 @@ from smallq.errors import (
 
 if TYPE_CHECKING:
     from smallq.performance import PerformanceMetrics
+
+__all__ = [
+    "BacktestResult",
+    "Policy",
+    "Rebalance",
+    "RebalanceKind",
+    "RebalanceRule",
+    "Trade",
+    "run_backtest",
+]
 
 #: prices up to and including the decision date, and that date -> target weights by ticker
 Policy = Callable[[pd.DataFrame, pd.Timestamp], pd.Series]
@@ -116,47 +130,6 @@ class RebalanceRule:
         periods = index.to_period(freq)
         first = np.r_[True, periods[1:] != periods[:-1]]
         return index[first]
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """One executed order (``shares`` > 0 buys, < 0 sells) at the close of ``date``.
-
-    ``shares`` are whole numbers when the backtest had a ``capital``; otherwise they are
-    fractional shares per unit of starting capital. ``value`` is ``shares * price``.
-    """
-
-    date: pd.Timestamp
-    ticker: str
-    shares: float
-    price: float
-    value: float
-    cost: float
-
-
-@dataclass(frozen=True, slots=True)
-class Rebalance:
-    """What happened on one rebalance date.
-
-    Attributes
-    ----------
-    date : Timestamp
-    target : Series by ticker
-        The policy's weights.
-    weights : Series by ticker
-        Weights held after trading (differ from ``target`` only by whole-share rounding).
-    turnover : float
-        Traded value over pre-trade equity, ``Σ|Δvalue| / equity`` (buys plus sells; the
-        first purchase from cash is ``1 / (1 + cost rate)``, the post-cost equity).
-    cost : float
-        Costs paid, in units of starting capital (same units as ``equity``).
-    """
-
-    date: pd.Timestamp
-    target: pd.Series
-    weights: pd.Series
-    turnover: float
-    cost: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +284,7 @@ def run_backtest(
     dates = index[positions]
     benchmark_equity = _benchmark_equity(benchmark, dates)
     scheduled = np.isin(dates, rule.calendar_dates(index))
-    book = _Book(prices, positions, cost_rate=costs_bps / 10_000, capital=capital)
+    book = Book(prices, positions, cost_rate=costs_bps / 10_000, capital=capital)
     for k in range(len(dates)):
         book.mark(k)
         drifted = rule.kind is RebalanceKind.DRIFT and k > 0 and book.drift() > rule.threshold
@@ -319,7 +292,7 @@ def run_backtest(
             target = _target(policy, prices.iloc[: positions[k] + 1], dates[k], prices.columns)
             book.trade(k, target)
         book.record(k)
-    return book.result(rule, costs_bps, benchmark_equity)
+    return _result(book, rule, costs_bps, benchmark_equity)
 
 
 def _validate(prices: pd.DataFrame, costs_bps: float, capital: float | None) -> None:
@@ -370,160 +343,24 @@ def _benchmark_equity(benchmark: pd.Series | None, dates: pd.DatetimeIndex) -> p
     return (aligned / aligned.iloc[0]).rename("benchmark")
 
 
-class _Book:
-    """Share counts and cash through the simulation (internal, mutable)."""
-
-    def __init__(
-        self,
-        prices: pd.DataFrame,
-        positions: np.ndarray,
-        *,
-        cost_rate: float,
-        capital: float | None,
-    ) -> None:
-        self.columns = prices.columns
-        self.names = [str(c) for c in prices.columns]
-        self.dates = prices.index[positions]
-        filled = prices.ffill().to_numpy(dtype=float)[positions]
-        self.prices = np.nan_to_num(filled, nan=0.0)  # 0 only where never listed (no shares)
-        self.cost_rate = cost_rate
-        self.capital = capital
-        self.initial = 1.0 if capital is None else float(capital)
-        n_days, n_assets = self.prices.shape
-        self.shares = np.zeros(n_assets)
-        self.cash = self.initial
-        self.equity = np.empty(n_days)
-        self.held = np.zeros((n_days, n_assets))
-        self.cash_weight = np.empty(n_days)
-        self.target = np.zeros(n_assets)
-        self.trades: list[Trade] = []
-        self.rebalances: list[Rebalance] = []
-
-    def mark(self, k: int) -> None:
-        self.values = self.shares * self.prices[k]
-        self.equity[k] = self.cash + self.values.sum()
-
-    def drift(self) -> float:
-        """Total variation distance between held and target weights, cash included."""
-        equity = self.cash + self.values.sum()
-        held = self.values / equity
-        cash_gap = abs(self.cash / equity - (1.0 - self.target.sum()))
-        return float((np.abs(held - self.target).sum() + cash_gap) / 2.0)
-
-    def trade(self, k: int, target: np.ndarray) -> None:
-        price = self.prices[k]
-        unpriced = (target > 0) & (price <= 0)
-        if unpriced.any():
-            tickers = [self.names[i] for i in np.flatnonzero(unpriced)]
-            raise DataUnavailableError(tickers, f"no price on {self.dates[k]:%Y-%m-%d}")
-        equity = self.cash + self.values.sum()
-        if self.capital is None:
-            new_shares = _fractional_shares(self.values, price, target, equity, self.cost_rate)
-        else:
-            new_shares = _whole_shares(self.shares, self.cash, price, target, self.cost_rate)
-        delta = new_shares - self.shares
-        traded = np.abs(delta) * price
-        cost = self.cost_rate * traded.sum()
-        self.cash -= float(delta @ price) + cost
-        self.shares = new_shares
-        self.target = target
-        date_k = self.dates[k]
-        done = np.flatnonzero(traded > 0)
-        rows = zip(
-            done.tolist(),
-            delta[done].tolist(),
-            price[done].tolist(),
-            (delta[done] * price[done]).tolist(),
-            (self.cost_rate * traded[done]).tolist(),
-            strict=True,
-        )
-        self.trades.extend(Trade(date_k, self.names[i], *row) for i, *row in rows)
-        post = self.shares * price / (equity - cost)
-        self.rebalances.append(
-            Rebalance(
-                date=date_k,
-                target=self._series(target),
-                weights=self._series(post),
-                turnover=float(traded.sum() / equity),
-                cost=cost / self.initial,
-            )
-        )
-
-    def record(self, k: int) -> None:
-        values = self.shares * self.prices[k]
-        equity = self.cash + values.sum()
-        self.held[k] = values / equity
-        self.cash_weight[k] = self.cash / equity
-
-    def _series(self, vector: np.ndarray) -> pd.Series:
-        nonzero = np.flatnonzero(vector > 0)
-        return pd.Series(vector[nonzero], index=self.columns.take(nonzero), dtype=float)
-
-    def result(
-        self, rule: RebalanceRule, costs_bps: float, benchmark_equity: pd.Series | None
-    ) -> BacktestResult:
-        ever_held = (self.held > 0).any(axis=0)
-        weights = pd.DataFrame(
-            self.held[:, ever_held], index=self.dates, columns=self.columns[ever_held]
-        )
-        return BacktestResult(
-            equity=pd.Series(self.equity / self.initial, index=self.dates, name="equity"),
-            benchmark_equity=benchmark_equity,
-            weights=weights,
-            cash=pd.Series(self.cash_weight, index=self.dates, name="cash"),
-            trades=tuple(self.trades),
-            rebalances=tuple(self.rebalances),
-            turnover=float(sum(r.turnover for r in self.rebalances)),
-            costs=float(sum(r.cost for r in self.rebalances)),
-            rule=rule,
-            costs_bps=costs_bps,
-            capital=self.capital,
-        )
-
-
-def _fractional_shares(
-    values: np.ndarray, price: np.ndarray, target: np.ndarray, equity: float, cost_rate: float
-) -> np.ndarray:
-    """Shares meeting ``target`` of post-cost equity exactly.
-
-    Post-cost equity ``E'`` solves ``E' = E − c Σ|w E' − v|``; the map is a contraction
-    with factor ``c Σw ≤ c``, so a few fixed-point steps reach machine precision.
-    """
-    post = equity
-    for _ in range(50):
-        updated = equity - cost_rate * np.abs(target * post - values).sum()
-        if abs(updated - post) <= 1e-15 * equity:
-            post = updated
-            break
-        post = updated
-    safe = np.where(price > 0, price, 1.0)
-    return np.where(target > 0, target * post / safe, 0.0)
-
-
-def _whole_shares(
-    shares: np.ndarray, cash: float, price: np.ndarray, target: np.ndarray, cost_rate: float
-) -> np.ndarray:
-    """Whole-share counts near ``target`` whose purchases and costs fit in the cash.
-
-    The budget shrinks by any shortfall until the trade is funded; a last greedy pass
-    removes one share at a time from the largest position (each removal raises cash).
-    """
-    safe = np.where(price > 0, price, np.inf)
-    equity = cash + float(shares @ price)
-    budget = equity
-
-    def cash_after(new: np.ndarray) -> float:
-        delta = new - shares
-        return cash - float(delta @ price) - cost_rate * float(np.abs(delta) @ price)
-
-    new = np.floor(target * budget / safe)
-    for _ in range(20):
-        left = cash_after(new)
-        if left >= 0:
-            return new
-        budget += left
-        new = np.floor(target * max(budget, 0.0) / safe)
-    while cash_after(new) < 0 and new.any():
-        i = int(np.argmax(new * price))
-        new[i] -= 1
-    return new
+def _result(
+    book: Book, rule: RebalanceRule, costs_bps: float, benchmark_equity: pd.Series | None
+) -> BacktestResult:
+    """Freeze the book into a result (equity per unit of starting capital)."""
+    ever_held = (book.held > 0).any(axis=0)
+    weights = pd.DataFrame(
+        book.held[:, ever_held], index=book.dates, columns=book.columns[ever_held]
+    )
+    return BacktestResult(
+        equity=pd.Series(book.equity / book.initial, index=book.dates, name="equity"),
+        benchmark_equity=benchmark_equity,
+        weights=weights,
+        cash=pd.Series(book.cash_weight, index=book.dates, name="cash"),
+        trades=tuple(book.trades),
+        rebalances=tuple(book.rebalances),
+        turnover=float(sum(r.turnover for r in book.rebalances)),
+        costs=float(sum(r.cost for r in book.rebalances)),
+        rule=rule,
+        costs_bps=costs_bps,
+        capital=book.capital,
+    )

@@ -12,21 +12,13 @@ Fallback chain
     (min volatility -> HRP -> equal weight). Each failed step is recorded as a
     :class:`~smallq.models.FallbackStep` with a human reason; a fallback is never silent.
 
-Effective upper bound
-    ``min(max_weight, 1 / min_holdings)``: with every weight at most ``1/m`` and weights
-    summing to 1, at least ``m`` weights are non-zero, which enforces the minimum number of
-    holdings without a mixed-integer program. When sector caps make that bound infeasible, the
-    bound is raised to just above the smallest feasible one (never above ``max_weight``), so the
-    guarantee is kept as far as the caps allow.
-
-HRP and equal weight
-    HRP (PyPortfolioOpt's ``HRPOpt`` on daily returns, or on ``cov`` when no returns are
-    given) and equal weight ignore bounds; their weights are fitted to the caps by repeatedly
-    clipping and handing the excess to the names with room, in proportion to their weights.
-
-Cleaning
-    Weights below ``params.weight_cutoff`` become 0, the rest are renormalised and fitted to
-    the caps again, and the Series follows the input ticker order (zeros kept).
+Limits (:mod:`smallq.constraints`, pure)
+    Feasibility, the effective upper bound ``min(max_weight, 1 / min_holdings)`` (raised only
+    as far as the sector caps require), and fitting weights to the caps. HRP (``HRPOpt`` on
+    daily returns, or on ``cov`` when none are given) and equal weight ignore bounds and are
+    fitted afterwards. Every result is cleaned: weights below ``params.weight_cutoff`` become
+    0 and the rest are refitted, in the input ticker order (zeros kept).
+    ``check_feasibility``, ``effective_upper_bound`` and ``HISTORY_MARGIN`` are re-exported.
 """
 
 from __future__ import annotations
@@ -40,166 +32,42 @@ import pandas as pd
 from pypfopt import EfficientFrontier, HRPOpt
 from pypfopt.exceptions import OptimizationError as PypfoptOptimizationError
 
-from smallq.errors import (
-    DataFormatError,
-    InfeasibleConstraintsError,
-    InsufficientHistoryError,
-    ProfileError,
-    SolverError,
+from smallq.constraints import (
+    CHECK_TOL,
+    HISTORY_MARGIN,
+    WeightLimits,
+    check_feasibility,
+    clean_weights,
+    effective_upper_bound,
+    fit_to_caps,
+    max_reachable_return,
+    within_limits,
 )
+from smallq.errors import DataFormatError, SolverError
 from smallq.models import FallbackStep, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, Objective, ReturnsModel
 
+__all__ = [
+    "HISTORY_MARGIN",
+    "SOLVER_PREFERENCE",
+    "check_feasibility",
+    "effective_upper_bound",
+    "efficient_frontier",
+    "optimize_weights",
+]
+
 #: cvxpy solvers tried in order (those not installed are skipped)
 SOLVER_PREFERENCE: tuple[str, ...] = ("CLARABEL", "OSQP", "ECOS", "SCS")
-#: extra daily observations required beyond the number of assets: n + max(n, margin)
-HISTORY_MARGIN: int = 20
-_TOL = 1e-9
-_CHECK_TOL = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
 class _Problem:
     mu: pd.Series
     cov: pd.DataFrame
-    upper: float
-    sector_map: dict[str, str]
-    sector_caps: dict[str, float]
+    limits: WeightLimits
     settings: Settings
     returns: pd.DataFrame | None
-
-
-# --------------------------------------------------------------------------- feasibility
-def check_feasibility(
-    tickers: Sequence[str],
-    *,
-    max_weight: float,
-    min_holdings: int,
-    sector_map: Mapping[str, str] | None = None,
-    sector_caps: Mapping[str, float] | None = None,
-    n_observations: int | None = None,
-) -> None:
-    """Raise when the limits cannot all hold for these tickers.
-
-    Parameters
-    ----------
-    tickers : sequence of str of length n_assets
-        The candidates.
-    max_weight : float
-        Largest weight per stock, in ``(0, 1]``.
-    min_holdings : int
-        Fewest stocks with a positive weight, at least 1.
-    sector_map : mapping of str to str, optional
-        Sector of each ticker (tickers absent from it are in no capped sector).
-    sector_caps : mapping of str to float, optional
-        Largest total weight per sector, each in ``[0, 1]``.
-    n_observations : int, optional
-        Daily returns behind the estimates; ``n + max(n, HISTORY_MARGIN)`` are required.
-
-    Raises
-    ------
-    ProfileError
-        When ``max_weight``, ``min_holdings`` or a cap is out of range.
-    InfeasibleConstraintsError
-        When ``n * max_weight < 1``, ``min_holdings > n``, or the sector caps (with the per-stock
-        limit) cannot reach 100%; ``suggestion`` says what to relax.
-    InsufficientHistoryError
-        When ``n_observations`` is too small for the number of assets.
-    """
-    n = len(tickers)
-    _check_ranges(max_weight, min_holdings, sector_caps)
-    if n == 0:
-        raise InfeasibleConstraintsError(
-            "tickers", "there are no candidate stocks", "Choose more sectors or relax the filters."
-        )
-    if n * max_weight < 1 - _TOL:
-        raise InfeasibleConstraintsError(
-            "max_weight",
-            f"{n} stocks at most {max_weight:.1%} each cover only {n * max_weight:.1%}",
-            f"Raise the max weight to at least 1/{n} = {1 / n:.1%} or add stocks.",
-        )
-    if min_holdings > n:
-        raise InfeasibleConstraintsError(
-            "min_holdings",
-            f"at least {min_holdings} holdings were asked for but there are only {n} candidates",
-            f"Lower the minimum number of holdings to {n} or add stocks.",
-        )
-    groups = _sector_groups(list(tickers), sector_map, sector_caps)
-    reach = _reachable_total(n, max_weight, groups)
-    if reach < 1 - _TOL:
-        capped = ", ".join(f"{s} ≤ {cap:.0%}" for s, (_, cap) in groups.items())
-        raise InfeasibleConstraintsError(
-            "sector_caps",
-            f"the sector caps ({capped}) with at most {max_weight:.1%} per stock allow only "
-            f"{reach:.1%} in total",
-            "Raise the sector caps or the max weight, or add stocks from other sectors.",
-        )
-    if n_observations is not None:
-        required = n + max(n, HISTORY_MARGIN)
-        if n_observations < required:
-            raise InsufficientHistoryError(n_observations, required, f"history for {n} stocks")
-
-
-def _check_ranges(
-    max_weight: float, min_holdings: int, sector_caps: Mapping[str, float] | None
-) -> None:
-    if not (np.isfinite(max_weight) and 0 < max_weight <= 1):
-        raise ProfileError("max_weight", max_weight, "must be above 0% and at most 100%")
-    if min_holdings < 1:
-        raise ProfileError("min_holdings", min_holdings, "must be at least 1")
-    for sector, cap in (sector_caps or {}).items():
-        if not (np.isfinite(cap) and 0 <= cap <= 1):
-            raise ProfileError("sector_caps", {sector: cap}, "each cap must be in 0%..100%")
-
-
-def _sector_groups(
-    tickers: list[str],
-    sector_map: Mapping[str, str] | None,
-    sector_caps: Mapping[str, float] | None,
-) -> dict[str, tuple[np.ndarray, float]]:
-    """Capped sectors present among ``tickers``: sector -> (boolean mask, cap)."""
-    sectors = np.array([str((sector_map or {}).get(t, "")) for t in tickers], dtype=object)
-    groups: dict[str, tuple[np.ndarray, float]] = {}
-    for sector, cap in (sector_caps or {}).items():
-        mask = sectors == str(sector)
-        if mask.any():
-            groups[str(sector)] = (mask, float(cap))
-    return groups
-
-
-def _reachable_total(n: int, upper: float, groups: Mapping[str, tuple[np.ndarray, float]]) -> float:
-    """Largest total weight allowed by the per-stock bound and the sector caps."""
-    in_groups = sum(int(mask.sum()) for mask, _ in groups.values())
-    capped = sum(min(cap, int(mask.sum()) * upper) for mask, cap in groups.values())
-    return float((n - in_groups) * upper + capped)
-
-
-def effective_upper_bound(
-    tickers: Sequence[str],
-    *,
-    max_weight: float,
-    min_holdings: int,
-    sector_map: Mapping[str, str] | None = None,
-    sector_caps: Mapping[str, float] | None = None,
-) -> float:
-    """Per-stock bound ``min(max_weight, 1/min_holdings)``, raised only if caps require it.
-
-    Returns
-    -------
-    float
-        The bound passed to the optimizer; see the module docstring.
-    """
-    groups = _sector_groups(list(tickers), sector_map, sector_caps)
-    n = len(tickers)
-    upper = min(max_weight, 1.0 / min_holdings)
-    if _reachable_total(n, upper, groups) >= 1 - _TOL:
-        return upper
-    low, high = upper, max_weight
-    for _ in range(60):
-        mid = (low + high) / 2
-        low, high = (low, mid) if _reachable_total(n, mid, groups) >= 1 else (mid, high)
-    return min(max_weight, high * 1.01)
 
 
 # --------------------------------------------------------------------------- optimize
@@ -271,7 +139,8 @@ def optimize_weights(
         sector_map=sector_map,
         sector_caps=sector_caps,
     )
-    problem = _problem(mu, cov, upper, sector_map, sector_caps, settings, history)
+    limits = WeightLimits.build(tickers, upper, sector_map, sector_caps)
+    problem = _Problem(mu, cov, limits, settings, history)
     failures: list[FallbackStep] = []
     for objective in _plan(settings.objective, params.fallback_chain if chain is None else chain):
         try:
@@ -279,7 +148,7 @@ def optimize_weights(
         except SolverError as exc:
             failures.append(FallbackStep(objective, exc.detail))
             continue
-        weights = _clean(weights, problem, params.weight_cutoff)
+        weights = clean_weights(weights, problem.limits, params.weight_cutoff)
         return _result(weights, problem, objective, tuple(failures), solver)
     reasons = "; ".join(f"{f.objective.value}: {f.reason}" for f in failures)
     raise SolverError(settings.objective.value, f"every fallback step failed ({reasons})")
@@ -296,22 +165,6 @@ def _validate_inputs(mu: pd.Series, cov: pd.DataFrame) -> tuple[pd.Series, pd.Da
     if not (np.isfinite(mu.to_numpy()).all() and np.isfinite(cov.to_numpy()).all()):
         raise DataFormatError("mu/cov", "expected returns or covariance hold NaN or inf")
     return mu, cov
-
-
-def _problem(
-    mu: pd.Series,
-    cov: pd.DataFrame,
-    upper: float,
-    sector_map: Mapping[str, str] | None,
-    sector_caps: Mapping[str, float] | None,
-    settings: Settings,
-    returns: pd.DataFrame | None,
-) -> _Problem:
-    tickers = list(mu.index)
-    groups = _sector_groups(tickers, sector_map, sector_caps)
-    mapping = {t: str((sector_map or {}).get(t, "")) for t in tickers}
-    caps = {sector: cap for sector, (_, cap) in groups.items()}
-    return _Problem(mu, cov, float(upper), mapping, caps, settings, returns)
 
 
 def _plan(requested: Objective, chain: Sequence[Objective]) -> list[Objective]:
@@ -357,11 +210,12 @@ def _solvers() -> tuple[str, ...]:
 
 
 def _frontier(problem: _Problem, solver: str) -> EfficientFrontier:
+    limits = problem.limits
     ef = EfficientFrontier(
-        problem.mu, problem.cov, weight_bounds=(0.0, problem.upper), solver=solver
+        problem.mu, problem.cov, weight_bounds=(0.0, limits.upper), solver=solver
     )
-    if problem.sector_caps:
-        ef.add_sector_constraints(problem.sector_map, {}, problem.sector_caps)
+    if limits.sector_caps:
+        ef.add_sector_constraints(limits.sector_map, {}, limits.sector_caps)
     return ef
 
 
@@ -380,7 +234,7 @@ def _solve(
         except ValueError as exc:
             raise SolverError(objective.value, f"PyPortfolioOpt refused: {exc}") from exc
         weights = pd.Series(np.asarray(ef.weights, dtype=float), index=problem.mu.index)
-        if _within_limits(weights, problem, _CHECK_TOL):
+        if within_limits(weights, problem.limits, CHECK_TOL):
             return weights, solver
         errors.append(f"{solver}: returned weights outside the limits")
     detail = "; ".join(errors) or "no solver installed"
@@ -401,11 +255,11 @@ def _max_sharpe(problem: _Problem) -> tuple[pd.Series, str]:
             f"max Sharpe is undefined: every expected return (best {best:.1%}) is below "
             f"the risk-free rate {rf:.1%}",
         )
-    reach = _max_reachable_return(problem)
-    if reach <= rf + _CHECK_TOL:
+    reach = max_reachable_return(problem.mu, problem.limits)
+    if reach <= rf + CHECK_TOL:
         raise SolverError(
             Objective.MAX_SHARPE.value,
-            f"max Sharpe is undefined: with at most {problem.upper:.1%} per stock and the "
+            f"max Sharpe is undefined: with at most {problem.limits.upper:.1%} per stock and the "
             f"sector caps, the best reachable expected return ({reach:.1%}) is not above "
             f"the risk-free rate {rf:.1%}",
         )
@@ -424,7 +278,7 @@ def _efficient_risk(problem: _Problem) -> tuple[pd.Series, str]:
         )
     floor_weights, _ = _min_volatility(problem)
     floor = _performance(floor_weights, problem)[1]
-    if target < floor * (1 - _CHECK_TOL):
+    if target < floor * (1 - CHECK_TOL):
         raise SolverError(
             Objective.EFFICIENT_RISK.value,
             f"the target volatility {target:.1%} is below the lowest volatility reachable "
@@ -450,12 +304,20 @@ def _hrp(problem: _Problem) -> tuple[pd.Series, str]:
     except (ValueError, TypeError, np.linalg.LinAlgError) as exc:
         raise SolverError(Objective.HRP.value, f"hierarchical risk parity failed: {exc}") from exc
     weights = pd.Series(raw, dtype=float).reindex(problem.mu.index).fillna(0.0)
-    return _fit_to_caps(weights, problem, Objective.HRP), "hrp"
+    return _fit(weights, problem, Objective.HRP), "hrp"
 
 
 def _equal_weight(problem: _Problem) -> tuple[pd.Series, str]:
     weights = pd.Series(1.0 / len(problem.mu), index=problem.mu.index)
-    return _fit_to_caps(weights, problem, Objective.EQUAL_WEIGHT), "closed form"
+    return _fit(weights, problem, Objective.EQUAL_WEIGHT), "closed form"
+
+
+def _fit(weights: pd.Series, problem: _Problem, objective: Objective) -> pd.Series:
+    """Fit bound-free weights to the limits; a step fails when they cannot be fitted."""
+    fitted = fit_to_caps(weights, problem.limits)
+    if not within_limits(fitted, problem.limits, CHECK_TOL):
+        raise SolverError(objective.value, "the weights could not be fitted to the limits")
+    return fitted
 
 
 _STEPS: dict[Objective, Callable[[_Problem], tuple[pd.Series, str]]] = {
@@ -466,79 +328,6 @@ _STEPS: dict[Objective, Callable[[_Problem], tuple[pd.Series, str]]] = {
     Objective.HRP: _hrp,
     Objective.EQUAL_WEIGHT: _equal_weight,
 }
-
-
-# --------------------------------------------------------------------------- limits
-def _max_reachable_return(problem: _Problem) -> float:
-    """Highest expected return under the bounds and caps (greedy is exact for these limits)."""
-    left = 1.0
-    sector_left = dict(problem.sector_caps)
-    total = 0.0
-    for ticker, value in problem.mu.sort_values(ascending=False).items():
-        sector = problem.sector_map[str(ticker)]
-        take = min(problem.upper, sector_left.get(sector, np.inf), left)
-        if take <= 0:
-            continue
-        total += take * float(value)
-        left -= take
-        if sector in sector_left:
-            sector_left[sector] -= take
-    return total
-
-
-def _within_limits(weights: pd.Series, problem: _Problem, tol: float) -> bool:
-    w = weights.to_numpy(dtype=float)
-    if not np.isfinite(w).all() or abs(w.sum() - 1) > tol:
-        return False
-    if w.min() < -tol or w.max() > problem.upper + tol:
-        return False
-    sectors = weights.index.map(problem.sector_map)
-    return all(w[sectors == s].sum() <= cap + tol for s, cap in problem.sector_caps.items())
-
-
-def _fit_to_caps(weights: pd.Series, problem: _Problem, objective: Objective) -> pd.Series:
-    """Clip to the per-stock bound and sector caps, handing the excess to names with room."""
-    w = weights.to_numpy(dtype=float).clip(min=0.0)
-    w = w / w.sum()
-    sectors = np.asarray(weights.index.map(problem.sector_map))
-    groups = [(sectors == s, cap) for s, cap in problem.sector_caps.items()]
-    for _ in range(1000):
-        w = np.minimum(w, problem.upper)
-        for mask, cap in groups:
-            total = w[mask].sum()
-            if total > cap:
-                w[mask] *= cap / total
-        gap = 1.0 - w.sum()
-        if gap <= _TOL:
-            break
-        room = problem.upper - w
-        for mask, cap in groups:
-            room[mask] = np.minimum(room[mask], cap - w[mask].sum())
-        open_ = room > _TOL
-        base = np.where(open_ & (w > 0), w, 0.0)
-        if base.sum() <= 0:
-            base = open_.astype(float)
-        if base.sum() <= 0:
-            break
-        w = w + np.minimum(gap * base / base.sum(), room.clip(min=0.0))
-    fitted = pd.Series(w / w.sum(), index=weights.index)
-    if not _within_limits(fitted, problem, _CHECK_TOL):
-        raise SolverError(objective.value, "the weights could not be fitted to the limits")
-    return fitted
-
-
-def _clean(weights: pd.Series, problem: _Problem, cutoff: float) -> pd.Series:
-    """Zero weights below ``cutoff``, renormalise, and fit to the limits again."""
-    raw = weights.clip(lower=0.0)
-    trimmed = raw.where(raw >= cutoff, 0.0)
-    for candidate in (trimmed, raw):
-        if candidate.sum() <= 0:
-            continue
-        try:
-            return _fit_to_caps(candidate / candidate.sum(), problem, problem.settings.objective)
-        except SolverError:
-            continue
-    return raw / raw.sum()
 
 
 # --------------------------------------------------------------------------- frontier
@@ -597,10 +386,11 @@ def efficient_frontier(
         target_volatility=1.0,
         risk_aversion=1.0,
     )
-    problem = _problem(mu, cov, max_weight, sector_map, sector_caps, settings, None)
+    limits = WeightLimits.build(tickers, max_weight, sector_map, sector_caps)
+    problem = _Problem(mu, cov, limits, settings, None)
     low_weights, solver = _min_volatility(problem)
     low = _performance(low_weights, problem)
-    high = _max_reachable_return(problem)
+    high = max_reachable_return(problem.mu, problem.limits)
     points = [low]
     if high - low[0] > 1e-9:
         ef = _frontier(problem, solver)

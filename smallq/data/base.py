@@ -25,6 +25,7 @@ class PriceSource(Protocol):
 
     #: short name shown to users ("sample", "yahoo", "csv:/data")
     name: str
+
     @property
     def benchmark_name(self) -> str:
         """Name of the benchmark series ("SP500", "^GSPC", "SPY", ...)."""
