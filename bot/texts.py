@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unsubscribe", "Stop scheduled digests"),
     ("alerts", "Risk alerts"),
     ("link", "Link a channel"),
+    ("unlink", "Stop a group's or channel's digests (admins, in that chat)"),
     ("delete", "Erase all your data"),
     ("cancel", "Cancel the current step"),
     ("help", "What this bot can do"),

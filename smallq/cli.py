@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -64,7 +65,9 @@ def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -
     parser.add_argument("--min-dollar-volume", type=float, default=None, help="USD per day")
     if required_capital:
         parser.add_argument("--capital", required=True, help="amount, e.g. 10000 or 10,000")
-    parser.add_argument("--risk", default="moderate", help="conservative|moderate|aggressive|1-5")
+    parser.add_argument(
+        "--risk", default="moderate", help="conservative|cautious|moderate|growth|aggressive or 1-5"
+    )
     parser.add_argument("--objective", default=None, choices=[o.value for o in Objective])
     parser.add_argument("--returns", default=None, choices=[r.value for r in ReturnsModel])
     parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel])
@@ -352,6 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.debug:
+        # yfinance logs every failed ticker and third-party code warns about deprecations;
+        # the command's own answer (a report or one error line) says what matters
+        logging.getLogger("yfinance").setLevel(logging.CRITICAL)
+        warnings.simplefilter("ignore")
     try:
         COMMANDS[args.command](args)
     except SmallQError as exc:

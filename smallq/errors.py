@@ -133,16 +133,21 @@ class DataUnavailableError(DataError):
 class InsufficientHistoryError(DataError):
     """Too few observations for the requested computation."""
 
-    def __init__(self, n_observations: int, required: int, what: str = "price history") -> None:
+    DEFAULT_HINT = "Choose an earlier start, a shorter lookback or fewer stocks."
+
+    def __init__(
+        self, n_observations: int, required: int, what: str = "price history", hint: str = ""
+    ) -> None:
         self.n_observations = n_observations
         self.required = required
         self.what = what
+        self.hint = hint or self.DEFAULT_HINT
         super().__init__(f"{what}: {n_observations} observations, {required} required")
 
     def user_message(self) -> str:
         return (
-            f"There is not enough {self.what}: {self.n_observations} trading days, "
-            f"{self.required} needed. Choose an earlier start, a shorter lookback or fewer stocks."
+            f"Not enough {self.what}: {self.n_observations} trading days, "
+            f"{self.required} needed. {self.hint}"
         )
 
 

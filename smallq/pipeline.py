@@ -498,7 +498,12 @@ def track_portfolio(
         raise ProfileError("shares", dict(shares), "the portfolio holds no shares")
     end = data_end(source, today)
     if end <= since:
-        raise InsufficientHistoryError(0, 2, f"trading days after {since.isoformat()}")
+        raise InsufficientHistoryError(
+            0,
+            2,
+            f"prices after {since.isoformat()}",
+            "The data has no later trading day yet; track the portfolio again later.",
+        )
     cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
     values = (prices * pd.Series(held)).sum(axis=1) + cash

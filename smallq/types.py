@@ -111,7 +111,20 @@ class RiskLevel(IntEnum):
             if text in (_key(member.name), str(member.value)):
                 return member
         raise UnknownOptionError(
-            "risk level", value, ["conservative", "moderate", "aggressive", "1", "2", "3", "4", "5"]
+            "risk level",
+            value,
+            [
+                "conservative",
+                "cautious",
+                "moderate",
+                "growth",
+                "aggressive",
+                "1",
+                "2",
+                "3",
+                "4",
+                "5",
+            ],
         )
 
     @property

@@ -141,11 +141,15 @@ class YahooSource:
             for field, frame in batch_panels.items():
                 panels[field].append(frame)
             problems += [problem] if problem else []
+            if offset == 0 and not batch_panels:
+                break  # the first batch got nothing after every retry: Yahoo is unreachable
         close = _combine(panels["close"], start, end)
         missing = [t for t in wanted if t not in close or not close[t].notna().any()]
         if len(missing) == len(wanted):
             raise DataUnavailableError(
-                wanted, "; ".join(problems) or "Yahoo returned no prices", retryable=True
+                wanted,
+                "; ".join(dict.fromkeys(problems)) or "Yahoo returned no prices",
+                retryable=True,
             )
         found = [t for t in wanted if t not in missing]
         close = close[found].dropna(how="all")
@@ -185,7 +189,8 @@ class YahooSource:
         Raises
         ------
         DataUnavailableError
-            When the constituent list is empty.
+            When the constituent list is empty, or Yahoo answered for none of the stocks
+            (offline): a cached table is then kept rather than replaced by an empty one.
         """
         records = [
             {
@@ -203,6 +208,12 @@ class YahooSource:
         for column in ("market_cap", "pe", "pb", "dividend_yield"):
             rows[column] = [values.get(column, np.nan) for values, _ in results]
         failed = [t for t, (_, problem) in zip(rows.index, results, strict=True) if problem]
+        if len(failed) == len(rows):
+            raise DataUnavailableError(
+                ["company fundamentals"],
+                f"Yahoo Finance answered for none of the {len(rows)} stocks",
+                retryable=True,
+            )
         table = company_table(rows)
         if failed:
             shown = ", ".join(failed[:10]) + (" …" if len(failed) > 10 else "")

@@ -169,6 +169,30 @@ def test_empty_answers_are_retried_then_raise(empty: object) -> None:
     assert sleeps == [2.0, 4.0, 8.0, 16.0]
 
 
+def test_unreachable_yahoo_gives_up_after_the_first_batch() -> None:
+    """Offline, every batch would wait through all retries: stop after the first one."""
+    download = FakeDownload(pd.DataFrame())
+    source, sleeps = make_source(download, batch_size=2)
+    with pytest.raises(DataUnavailableError) as info:
+        source.fetch_prices(["A", "B", "C", "D", "E"], START, END)
+    assert info.value.tickers == ("A", "B", "C", "D", "E") and info.value.retryable
+    assert {tuple(tickers) for tickers, _ in download.calls} == {("A", "B")}
+    assert len(download.calls) == 5 and len(sleeps) == 4
+    assert str(info.value).count("empty frame") == 1  # the reason is not repeated
+
+
+def test_a_later_empty_batch_does_not_stop_the_others() -> None:
+    def answer(tickers: list[str]) -> pd.DataFrame:
+        return yf_frame({t: ticker_frame(100) for t in tickers if t != "C"}) if "A" in tickers \
+            or "E" in tickers else pd.DataFrame()  # fmt: skip
+
+    download = FakeDownload(answer)
+    source, _ = make_source(download, batch_size=2)
+    data = source.fetch_prices(["A", "B", "C", "D", "E"], START, END)
+    assert list(data.close.columns) == ["A", "B", "E"]
+    assert "C, D" in data.notes[0]
+
+
 def test_rate_limit_is_retried_with_exponential_backoff() -> None:
     good = yf_frame({"AAPL": ticker_frame(100)})
     download = FakeDownload(YFRateLimitError(), YFRateLimitError(), good)
@@ -282,9 +306,23 @@ def test_company_table_with_injected_constituents_and_info() -> None:
 
 
 def test_default_constituents_map_every_stock_to_a_sector() -> None:
-    source = YahooSource(download=FakeDownload(None), info_fetcher=lambda _: {})
+    def info(ticker: str) -> dict[str, Any]:
+        return {} if ticker == "JPM" else {"marketCap": 1e11}
+
+    source = YahooSource(download=FakeDownload(None), info_fetcher=info)
     table = source.fetch_companies()
     assert len(table) > 490 and {"AAPL", "BRK-B", "JPM"} <= set(table.index)
     assert table["sector"].notna().all()
     assert {Sector.parse(s) for s in table["sector"]} == set(Sector)
-    assert len(table.attrs["notes"]) == 1  # no market cap from the empty info dicts
+    assert table.attrs["notes"] == ("No fundamentals from Yahoo for 1 stocks (JPM)",)
+
+
+def test_no_fundamentals_at_all_is_an_error_not_an_empty_table() -> None:
+    """Offline every info call fails: refuse, so a cached table is not replaced by NaNs."""
+    source = YahooSource(
+        download=FakeDownload(None), sleep=lambda _: None,
+        info_fetcher=lambda _: (_ for _ in ()).throw(OSError("offline")),
+    )  # fmt: skip
+    with pytest.raises(DataUnavailableError) as info:
+        source.fetch_companies()
+    assert info.value.retryable and "none of the" in info.value.user_message()
