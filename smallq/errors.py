@@ -115,17 +115,23 @@ class DataUnavailableError(DataError):
     """
 
     def __init__(
-        self, tickers: Sequence[str], detail: str = "", *, retryable: bool = False
+        self,
+        tickers: Sequence[str],
+        detail: str = "",
+        *,
+        retryable: bool = False,
+        what: str = "prices",
     ) -> None:
         self.tickers = tuple(tickers)
         self.detail = detail
         self.retryable = retryable
-        msg = f"no usable prices for {', '.join(self.tickers) or '(none)'}"
+        self.what = what
+        msg = f"no usable {what} for {', '.join(self.tickers) or '(none)'}"
         super().__init__(f"{msg}: {detail}" if detail else msg)
 
     def user_message(self) -> str:
         shown = ", ".join(self.tickers[:10]) + (" …" if len(self.tickers) > 10 else "")
-        text = f"I couldn't get prices for {shown or 'this request'}"
+        text = f"I couldn't get {self.what} for {shown or 'this request'}"
         text += f": {self.detail}." if self.detail else "."
         return f"{text} Please try again later." if self.retryable else text
 

@@ -210,9 +210,10 @@ class YahooSource:
         failed = [t for t, (_, problem) in zip(rows.index, results, strict=True) if problem]
         if len(failed) == len(rows):
             raise DataUnavailableError(
-                ["company fundamentals"],
+                ["the S&P 500 companies"],
                 f"Yahoo Finance answered for none of the {len(rows)} stocks",
                 retryable=True,
+                what="market caps and fundamentals",
             )
         table = company_table(rows)
         if failed:
