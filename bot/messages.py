@@ -14,6 +14,7 @@ from datetime import date
 from html import escape
 
 from smallq.models import Report
+from smallq.pipeline import FALLBACK_NOTE, FRESHNESS_NOTE
 from storage.portfolios import HoldingRecord, PortfolioRecord, record_from_report
 
 MESSAGE_LIMIT = 4096
@@ -189,7 +190,8 @@ def portfolio_notes(record: PortfolioRecord, *, today: date | None = None) -> li
     unbought = [h.ticker for h in record.holdings if h.shares <= 0]
     if unbought:
         notes.append(f"Not bought (a whole share does not fit its weight): {', '.join(unbought)}.")
-    notes.extend(record.notes)
+    # the fallback path and the data date are rendered here from the record's fields
+    notes.extend(n for n in record.notes if not n.startswith((FALLBACK_NOTE, FRESHNESS_NOTE)))
     fresh = f"Prices as of {record.as_of.isoformat()} from the {record.source} source"
     if record.fetched_at:
         fresh += f", fetched {record.fetched_at[:16].replace('T', ' ')} UTC"

@@ -51,6 +51,11 @@ from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.universe import normalise_companies
 
+#: prefixes of the notes that repeat structured fields (``optimization.fallbacks``, ``as_of``
+#: and ``fetched_at``); presenters that render those fields themselves may skip these notes
+FALLBACK_NOTE = "Fallback: "
+FRESHNESS_NOTE = "Prices from "
+
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
 STRESS_HISTORY_START = date(1999, 6, 1)
 
@@ -307,10 +312,11 @@ def build_portfolio(
     notes += stress_notes
     notes += _cap_notes(profile, settings)
     notes += [
-        f"Fallback: {s.objective.value} was not used — {s.reason}" for s in optimization.fallbacks
+        f"{FALLBACK_NOTE}{s.objective.value} was not used — {s.reason}"
+        for s in optimization.fallbacks
     ]
     if optimization.fallbacks:
-        notes.append(f"Weights come from {optimization.objective_used.value}.")
+        notes.append(f"{FALLBACK_NOTE}weights come from {optimization.objective_used.value}.")
     notes.append(_freshness_note(market, as_of))
     return Report(
         as_of=as_of,
@@ -655,7 +661,7 @@ def _freshness_note(market: MarketData, as_of: date) -> str:
     fetched = (
         f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
     )
-    return f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    return f"{FRESHNESS_NOTE}{market.source} up to {as_of:%Y-%m-%d}{fetched}."
 
 
 def _unique(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from smallq.models import Ranking, Report, ScenarioResult
 from smallq.performance import PerformanceMetrics
-from smallq.pipeline import BacktestReport, TrackedPortfolio
+from smallq.pipeline import FALLBACK_NOTE, BacktestReport, TrackedPortfolio
 from smallq.types import VarMethod
 
 SCHEMA = "smallq.report/1"
@@ -259,8 +259,9 @@ def format_report(report: Report) -> str:
         )
     if opt.fallbacks:
         lines += ["", "Fallbacks:"] + [f"  {f.objective.value}: {f.reason}" for f in opt.fallbacks]
-    if report.notes:
-        lines += ["", "Notes:"] + [f"  - {n}" for n in report.notes]
+    notes = [n for n in report.notes if not (opt.fallbacks and n.startswith(FALLBACK_NOTE))]
+    if notes:
+        lines += ["", "Notes:"] + [f"  - {n}" for n in notes]
     lines += ["", "This is not investment advice."]
     return "\n".join(lines)
 

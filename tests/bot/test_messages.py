@@ -178,3 +178,28 @@ def test_draft_to_profile_keeps_base_settings() -> None:
     assert (profile.top_n, profile.fractional, profile.max_weight) == (15, True, 0.3)
     with pytest.raises(Exception, match="at least one sector"):
         Draft(sectors=[], capital=100.0).to_profile()
+
+
+def test_engine_notes_that_repeat_the_records_fields_are_not_shown_twice() -> None:
+    from dataclasses import replace as dc_replace
+
+    from bot.messages import portfolio_notes
+    from smallq.pipeline import FALLBACK_NOTE, FRESHNESS_NOTE
+    from storage.portfolios import record_from_report
+    from tests.bot.fakes import make_report
+
+    profile = make_profile(sectors="tech", capital=10_000.0)
+    record = record_from_report(make_report(profile, fallback=True))
+    record = dc_replace(
+        record,
+        notes=(
+            f"{FALLBACK_NOTE}max_sharpe was not used — every return below rf",
+            f"{FRESHNESS_NOTE}sample up to 2022-12-28.",
+            "AAPL: 1 missing day(s) filled with the previous close",
+        ),
+    )
+    notes = portfolio_notes(record)
+    assert not [n for n in notes if n.startswith((FALLBACK_NOTE, FRESHNESS_NOTE))]
+    assert "AAPL: 1 missing day(s) filled with the previous close" in notes
+    assert sum("fell back" in n for n in notes) == 1
+    assert sum(n.startswith("Prices as of") for n in notes) == 1
