@@ -16,7 +16,7 @@ import logging
 from enum import IntEnum
 from typing import Any
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
@@ -102,11 +102,24 @@ async def _reject(query: CallbackQuery, notice: str) -> State | int | None:
     return END if notice == texts.SESSION_EXPIRED else None
 
 
-async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
-    message = await reply_html(update, context, intro, sectors_keyboard(draft.sectors))
+async def _ask(
+    update: Update,
+    context: BotContext,
+    draft: Draft,
+    question: str,
+    keyboard: InlineKeyboardMarkup,
+    state: State,
+) -> State:
+    """Send the next question with its buttons; remember its message and save the draft."""
+    message = await reply_html(update, context, question, keyboard)
     draft.message_id = message.message_id if message else None
     draft.save(context.user_data)
-    return State.SECTORS
+    return state
+
+
+async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
+    keyboard = sectors_keyboard(draft.sectors)
+    return await _ask(update, context, draft, intro, keyboard, State.SECTORS)
 
 
 # --------------------------------------------------------------------------- entry
@@ -170,10 +183,7 @@ async def on_capital_text(update: Update, context: BotContext) -> State | int | 
         await reply_html(update, context, texts.capital_reask(exc.user_message()))
         return None
     draft.capital = capital
-    message = await reply_html(update, context, texts.RISK_PROMPT, risk_keyboard())
-    draft.message_id = message.message_id if message else None
-    draft.save(context.user_data)
-    return State.RISK
+    return await _ask(update, context, draft, texts.RISK_PROMPT, risk_keyboard(), State.RISK)
 
 
 async def on_capital_not_text(update: Update, context: BotContext) -> None:
@@ -193,10 +203,9 @@ async def on_risk_button(update: Update, context: BotContext) -> State | int | N
     draft.risk = int(level)
     await query.answer()
     await best_effort(query.edit_message_text(f"Risk: {level.value} · {level.label}"), "risk")
-    message = await reply_html(update, context, texts.STRATEGY_PROMPT, strategy_keyboard())
-    draft.message_id = message.message_id if message else None
-    draft.save(context.user_data)
-    return State.STRATEGY
+    return await _ask(
+        update, context, draft, texts.STRATEGY_PROMPT, strategy_keyboard(), State.STRATEGY
+    )
 
 
 async def on_strategy_button(update: Update, context: BotContext) -> State | int | None:
@@ -218,10 +227,8 @@ async def on_strategy_button(update: Update, context: BotContext) -> State | int
 async def _confirm(update: Update, context: BotContext, draft: Draft) -> State:
     assert update.effective_user is not None
     base = context.deps.users().get_profile(update.effective_user.id)
-    message = await reply_html(update, context, texts.summary(draft, base), confirm_keyboard())
-    draft.message_id = message.message_id if message else None
-    draft.save(context.user_data)
-    return State.CONFIRM
+    summary = texts.summary(draft, base)
+    return await _ask(update, context, draft, summary, confirm_keyboard(), State.CONFIRM)
 
 
 async def on_buttons_expected(update: Update, context: BotContext) -> None:
