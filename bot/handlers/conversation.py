@@ -13,6 +13,8 @@ fallback here, so erasing a user ends the conversation (no state is written back
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -96,6 +98,31 @@ def _live_draft(update: Update, context: BotContext) -> Draft | str:
     return draft
 
 
+@dataclass(frozen=True, slots=True)
+class _Press:
+    """A button press that may act: its query, the live draft and the parsed value."""
+
+    query: CallbackQuery
+    draft: Draft
+    value: Any
+
+
+async def _press(
+    update: Update, context: BotContext, prefix: str, parse: Callable[[str | None], Any]
+) -> _Press | State | int | None:
+    """Read a conversation button; a stale, forged or foreign one is answered and rejected.
+
+    Returns the press, or the handler's return value for a rejected press.
+    """
+    query = update.callback_query
+    assert query is not None
+    draft = _live_draft(update, context)
+    value = parse(callback_value(query.data, prefix))
+    if isinstance(draft, str) or value is None:
+        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    return _Press(query, draft, value)
+
+
 async def _reject(query: CallbackQuery, notice: str) -> State | int | None:
     """Answer a button that must not act; end the conversation when the draft is gone."""
     await query.answer(notice)
@@ -142,12 +169,10 @@ async def on_profile_edit_button(update: Update, context: BotContext) -> State |
 # --------------------------------------------------------------------------- sectors
 async def on_sector_button(update: Update, context: BotContext) -> State | int | None:
     """Toggle a sector, or finish the choice with Done."""
-    query = update.callback_query
-    assert query is not None
-    draft = _live_draft(update, context)
-    code = parse_sector_code(callback_value(query.data, "sector"))
-    if isinstance(draft, str) or code is None:
-        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    press = await _press(update, context, "sector", parse_sector_code)
+    if not isinstance(press, _Press):
+        return press
+    query, draft, code = press.query, press.draft, press.value
     if code != "done":
         draft.toggle(code)
         draft.save(context.user_data)
@@ -194,12 +219,10 @@ async def on_capital_not_text(update: Update, context: BotContext) -> None:
 # --------------------------------------------------------------------------- risk, strategy
 async def on_risk_button(update: Update, context: BotContext) -> State | int | None:
     """Store the risk level and ask for the strategy."""
-    query = update.callback_query
-    assert query is not None
-    draft = _live_draft(update, context)
-    level = parse_risk(callback_value(query.data, "risk"))
-    if isinstance(draft, str) or level is None:
-        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    press = await _press(update, context, "risk", parse_risk)
+    if not isinstance(press, _Press):
+        return press
+    query, draft, level = press.query, press.draft, press.value
     draft.risk = int(level)
     await query.answer()
     await best_effort(query.edit_message_text(f"Risk: {level.value} · {level.label}"), "risk")
@@ -210,12 +233,10 @@ async def on_risk_button(update: Update, context: BotContext) -> State | int | N
 
 async def on_strategy_button(update: Update, context: BotContext) -> State | int | None:
     """Store the strategy and show the confirmation summary."""
-    query = update.callback_query
-    assert query is not None
-    draft = _live_draft(update, context)
-    strategy = parse_strategy(callback_value(query.data, "strategy"))
-    if isinstance(draft, str) or strategy is None:
-        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    press = await _press(update, context, "strategy", parse_strategy)
+    if not isinstance(press, _Press):
+        return press
+    query, draft, strategy = press.query, press.draft, press.value
     draft.strategy = strategy.value
     await query.answer()
     await best_effort(
@@ -248,12 +269,10 @@ async def on_confirm_text(update: Update, context: BotContext) -> State | int | 
 # --------------------------------------------------------------------------- confirm, build
 async def on_confirm_button(update: Update, context: BotContext) -> State | int | None:
     """Build, edit the answers, or cancel."""
-    query = update.callback_query
-    assert query is not None
-    draft = _live_draft(update, context)
-    action = callback_value(query.data, "confirm")
-    if isinstance(draft, str) or action not in ("build", "edit", "cancel"):
-        return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
+    press = await _press(update, context, "confirm", _confirm_action)
+    if not isinstance(press, _Press):
+        return press
+    query, draft, action = press.query, press.draft, press.value
     if action == "cancel":
         await query.answer()
         Draft.clear(context.user_data)
@@ -360,3 +379,8 @@ def build_conversation() -> ConversationHandler[BotContext]:
         name=CONVERSATION_NAME,
         persistent=True,
     )
+
+
+def _confirm_action(value: str | None) -> str | None:
+    """The confirmation button's action, or None for anything else."""
+    return value if value in ("build", "edit", "cancel") else None
