@@ -153,11 +153,19 @@ def monthly_heatmap_figure(result: BacktestResult) -> Figure:
     for (row, col), value in np.ndenumerate(values):
         if np.isfinite(value):
             shade = abs(value) > 0.7 * limit
-            ax.text(col, row, _cell_text(value, decimals), ha="center", va="center",
-                    fontsize=SMALL_SIZE, color="white" if shade else DARK)
+            ax.text(
+                col,
+                row,
+                _cell_text(value, decimals),
+                ha="center",
+                va="center",
+                fontsize=SMALL_SIZE,
+                color="white" if shade else DARK,
+            )
     ax.set_yticks(range(12), MONTHS)
-    ax.set_xticks(range(n_years), [f"'{y % 100:02d}" if n_years > 6 else str(y)
-                                   for y in table.columns])
+    ax.set_xticks(
+        range(n_years), [f"'{y % 100:02d}" if n_years > 6 else str(y) for y in table.columns]
+    )
     ax.xaxis.tick_top()
     ax.tick_params(labelsize=SMALL_SIZE, length=0)
     for spine in ax.spines.values():
@@ -189,8 +197,14 @@ def weights_figure(result: BacktestResult, *, top: int = 10) -> Figure:
     style_axes(ax)
     _date_axis(ax)
     headline(fig, ax, "What it held", f"Share of the money, {_span(weights.index)}")
-    fig.legend(loc="outside lower center", ncols=4, fontsize=SMALL_SIZE, frameon=False,
-               columnspacing=1.0, handlelength=1.2)
+    fig.legend(
+        loc="outside lower center",
+        ncols=4,
+        fontsize=SMALL_SIZE,
+        frameon=False,
+        columnspacing=1.0,
+        handlelength=1.2,
+    )
     return fig
 
 
@@ -270,6 +284,10 @@ def tracking_chart(
         ax.yaxis.set_major_formatter(money_axis())
         ends = [_end_money(s) for s in (growth, bench)]
     start = money(scale) + " → " if start_value is not None else ""
-    _finish(fig, ax, f"{title}:\n{start}{ends[0]}",
-            f"{BENCHMARK_NAME} over the same days: {ends[1]}\n{_span(growth.index)}")
+    _finish(
+        fig,
+        ax,
+        f"{title}:\n{start}{ends[0]}",
+        f"{BENCHMARK_NAME} over the same days: {ends[1]}\n{_span(growth.index)}",
+    )
     return figure_to_png(fig)

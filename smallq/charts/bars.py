@@ -67,13 +67,37 @@ def draw_bar_list(ax: Axes, rows: Sequence[BarRow], *, labels_above: bool = True
             linewidth=0,
         )
         if labels_above:
-            ax.text(0.0, y - 0.32, row.label, transform=label_x, fontsize=TEXT_SIZE,
-                    color=DARK, va="center", ha="left")
+            ax.text(
+                0.0,
+                y - 0.32,
+                row.label,
+                transform=label_x,
+                fontsize=TEXT_SIZE,
+                color=DARK,
+                va="center",
+                ha="left",
+            )
         if row.note:
-            ax.text(1.0, y - 0.32, row.note, transform=label_x, fontsize=SMALL_SIZE,
-                    color=MUTED, va="center", ha="right")
-        ax.annotate(row.text, (row.length, y + bar_y), xytext=(4, 0), textcoords="offset points",
-                    fontsize=TEXT_SIZE, fontweight="bold", color=row.color, va="center")
+            ax.text(
+                1.0,
+                y - 0.32,
+                row.note,
+                transform=label_x,
+                fontsize=SMALL_SIZE,
+                color=MUTED,
+                va="center",
+                ha="right",
+            )
+        ax.annotate(
+            row.text,
+            (row.length, y + bar_y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            fontsize=TEXT_SIZE,
+            fontweight="bold",
+            color=row.color,
+            va="center",
+        )
     ax.set_xlim(0.0, longest / (1.0 - TEXT_ROOM))
     if labels_above:
         ax.set_ylim(len(rows) - 0.35, -0.75)

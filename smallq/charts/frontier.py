@@ -7,7 +7,7 @@ covariance models over the same look-back window as the stocks, so the points co
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ def index_point(
 def index_window_start(report: Report) -> date:
     """A first date to fetch index levels from so that :func:`index_point` has its window."""
     days = int(report.profile.lookback_days * 1.5) + 14  # trading to calendar days
-    return (pd.Timestamp(report.as_of) - pd.Timedelta(days=days)).date()
+    return report.as_of - timedelta(days=days)
 
 
 def _asset_points(report: Report) -> pd.DataFrame:
@@ -117,8 +117,13 @@ def _label_points(fig: Figure, ax: Axes, points: pd.DataFrame, order: list[str])
         xy = (float(points.at[ticker, "volatility"]), float(points.at[ticker, "expected_return"]))
         for dx, dy in _OFFSETS:
             label: Text = ax.annotate(
-                ticker, xy, xytext=(dx, dy), textcoords="offset points", fontsize=SMALL_SIZE,
-                ha="right" if dx < 0 else "left", color=DARK,
+                ticker,
+                xy,
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=SMALL_SIZE,
+                ha="right" if dx < 0 else "left",
+                color=DARK,
             )
             box = label.get_window_extent(renderer)
             inside = ax.get_window_extent(renderer).contains(box.x0, box.y0) and (
@@ -136,16 +141,37 @@ def _draw_points(ax: Axes, points: pd.DataFrame, held: list[str]) -> None:
     for group, color, label in ((held, PALETTE[0], "Stocks held"), (others, "#9ca3af", "Not held")):
         if group:
             rows = points.loc[group]
-            ax.scatter(rows["volatility"], rows["expected_return"], s=36, color=color,
-                       label=label, zorder=3)
+            ax.scatter(
+                rows["volatility"],
+                rows["expected_return"],
+                s=36,
+                color=color,
+                label=label,
+                zorder=3,
+            )
 
 
 def _draw_index(ax: Axes, index_return: float, index_volatility: float) -> None:
-    ax.scatter([index_volatility], [index_return], marker="D", s=90, color=DARK,
-               edgecolor="white", zorder=5, label=INDEX_NAME)
-    ax.annotate(INDEX_NAME, (index_volatility, index_return), xytext=(7, -4),
-                textcoords="offset points", fontsize=SMALL_SIZE, fontweight="bold", color=DARK,
-                va="top")
+    ax.scatter(
+        [index_volatility],
+        [index_return],
+        marker="D",
+        s=90,
+        color=DARK,
+        edgecolor="white",
+        zorder=5,
+        label=INDEX_NAME,
+    )
+    ax.annotate(
+        INDEX_NAME,
+        (index_volatility, index_return),
+        xytext=(7, -4),
+        textcoords="offset points",
+        fontsize=SMALL_SIZE,
+        fontweight="bold",
+        color=DARK,
+        va="top",
+    )
 
 
 def frontier_chart(
@@ -181,15 +207,28 @@ def frontier_chart(
     frontier = report.frontier
     if frontier is not None and not frontier.empty:
         curve = frontier.sort_values("volatility")
-        ax.plot(curve["volatility"], curve["expected_return"], lw=2.5, color=PALETTE[0],
-                label=f"Best mixes, {cap_text}")
+        ax.plot(
+            curve["volatility"],
+            curve["expected_return"],
+            lw=2.5,
+            color=PALETTE[0],
+            label=f"Best mixes, {cap_text}",
+        )
     held = [t for t in report.weights[report.weights > 0].index if t in points.index]
     _draw_points(ax, points, held)
     if index_return is not None and index_volatility is not None:
         _draw_index(ax, index_return, index_volatility)
     opt = report.optimization
-    ax.scatter([opt.volatility], [opt.expected_return], marker="*", s=380, color=LOSS,
-               edgecolor="white", zorder=6, label="Your portfolio")
+    ax.scatter(
+        [opt.volatility],
+        [opt.expected_return],
+        marker="*",
+        s=380,
+        color=LOSS,
+        edgecolor="white",
+        zorder=6,
+        label="Your portfolio",
+    )
     percent_axis(ax.xaxis)
     percent_axis(ax.yaxis)
     ax.set_xlabel("Risk: volatility per year", fontsize=TEXT_SIZE)

@@ -88,8 +88,9 @@ def allocation_chart(report: Report) -> bytes:
     stock_rows = _money_rows(stocks, capital, PALETTE[0])
     cash = report.allocation.cash_left
     if cash >= 0.5:
-        stock_rows.append(BarRow("Cash", cash, f"{money(cash)} · {percent(cash / capital)}",
-                                 "#9ca3af"))
+        stock_rows.append(
+            BarRow("Cash", cash, f"{money(cash)} · {percent(cash / capital)}", "#9ca3af")
+        )
     sector_rows = _money_rows(_top(by_sector), capital, PALETTE[1])
     fig = new_figure()
     top, bottom = fig.subplots(
@@ -99,8 +100,13 @@ def allocation_chart(report: Report) -> bytes:
     draw_bar_list(bottom, sector_rows)
     top.set_title("By stock", loc="left", fontsize=TITLE_SIZE - 2, fontweight="bold")
     bottom.set_title("By sector", loc="left", fontsize=TITLE_SIZE - 2, fontweight="bold")
-    fig.suptitle(f"Where your {money(capital)} goes", fontsize=TITLE_SIZE, fontweight="bold",
-                 x=0.03, ha="left")
+    fig.suptitle(
+        f"Where your {money(capital)} goes",
+        fontsize=TITLE_SIZE,
+        fontweight="bold",
+        x=0.03,
+        ha="left",
+    )
     return figure_to_png(fig)
 
 
@@ -124,8 +130,14 @@ def risk_contribution_chart(report: Report) -> bytes:
     ax.barh(positions + 0.2, risk, height=0.4, color=PALETTE[2], label="Share of risk")
     for y, (w, r) in enumerate(zip(shown, risk, strict=True)):
         for offset, value in ((-0.2, w), (0.2, r)):
-            ax.annotate(percent(value, decimals=0), (max(value, 0.0), y + offset), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=SMALL_SIZE)
+            ax.annotate(
+                percent(value, decimals=0),
+                (max(value, 0.0), y + offset),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=SMALL_SIZE,
+            )
     ax.set_yticks(positions, [str(i) for i in shown.index], fontsize=SMALL_SIZE + 1)
     ax.set_ylim(len(shown) - 0.5, -0.5)
     ax.set_xlim(min(0.0, float(risk.min())), max(float(shown.max()), float(risk.max())) * 1.3)
@@ -135,11 +147,16 @@ def risk_contribution_chart(report: Report) -> bytes:
         spine.set_visible(False)
     ax.axvline(0.0, color=MUTED, lw=0.8)
     top = risk.idxmax()
-    headline(fig, ax, "Where the risk comes from",
-             f"{top}: {percent(float(shown[top]), decimals=0)} of the money,\n"
-             f"{percent(float(risk[top]), decimals=0)} of the ups and downs")
-    fig.legend(fontsize=SMALL_SIZE, loc="outside lower center", ncols=2, frameon=False,
-               labelcolor=MUTED)
+    headline(
+        fig,
+        ax,
+        "Where the risk comes from",
+        f"{top}: {percent(float(shown[top]), decimals=0)} of the money,\n"
+        f"{percent(float(risk[top]), decimals=0)} of the ups and downs",
+    )
+    fig.legend(
+        fontsize=SMALL_SIZE, loc="outside lower center", ncols=2, frameon=False, labelcolor=MUTED
+    )
     return figure_to_png(fig)
 
 

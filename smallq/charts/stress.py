@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from smallq.charts.bars import BarRow, draw_bar_list
 from smallq.charts.style import (
@@ -74,9 +75,17 @@ def stress_chart(report: Report) -> bytes:
     )
     if any(s.estimated for s in shown):
         fig.legend(
-            handles=[Patch(facecolor=_ESTIMATED_LOSS, hatch="//", edgecolor="white",
-                           label="est. = estimated from beta × the index")],
-            fontsize=SMALL_SIZE, loc="outside lower left", frameon=False,
+            handles=[
+                Patch(
+                    facecolor=_ESTIMATED_LOSS,
+                    hatch="//",
+                    edgecolor="white",
+                    label="est. = estimated from beta × the index",
+                )
+            ],
+            fontsize=SMALL_SIZE,
+            loc="outside lower left",
+            frameon=False,
         )
     return figure_to_png(fig)
 
@@ -119,16 +128,32 @@ def _draw_fan(ax: Axes, fan: pd.DataFrame, capital: float, months: np.ndarray) -
         (0.05, 0.95, 0.18, "9 in 10 paths"),
         (0.25, 0.75, 0.38, "middle half"),
     ):
-        ax.fill_between(months, capital * _band(fan, low), capital * _band(fan, high),
-                        color=PALETTE[0], alpha=alpha, lw=0, label=label)
+        ax.fill_between(
+            months,
+            capital * _band(fan, low),
+            capital * _band(fan, high),
+            color=PALETTE[0],
+            alpha=alpha,
+            lw=0,
+            label=label,
+        )
     ax.plot(months, capital * _band(fan, 0.5), color=PALETTE[0], lw=2.5, label="Median")
     ax.axhline(capital, color=DARK, lw=1.0, ls="--", label=f"Today's {money(capital)}")
     for q, color in ((0.95, GAIN), (0.5, PALETTE[0]), (0.05, LOSS)):
         end = capital * float(_band(fan, q).iloc[-1])
-        ax.annotate(money(end, significant=3), (months[-1], end), xytext=(4, 0),
-                    textcoords="offset points", va="center", fontsize=SMALL_SIZE,
-                    fontweight="bold", color=color)
+        ax.annotate(
+            money(end, significant=3),
+            (months[-1], end),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=SMALL_SIZE,
+            fontweight="bold",
+            color=color,
+        )
     ax.set_xlim(0.0, months[-1] * 1.32)
+    ticks = MaxNLocator(5, steps=[1, 2, 3, 6, 10]).tick_values(0.0, float(months[-1]))
+    ax.set_xticks([t for t in ticks if 0.0 <= t <= months[-1] + 1e-9])
 
 
 def monte_carlo_chart(report: Report) -> bytes:
@@ -154,7 +179,8 @@ def monte_carlo_chart(report: Report) -> bytes:
     lines = [f"1 in 20 paths end below {money(low, significant=3)}"]
     if loss is not None:
         lines.append(f"{percent(loss, decimals=0)} chance of ending below {money(capital)}")
-    headline(fig, ax, f"{money(capital)} over the\n{horizon_text(result.horizon_days)}",
-             "\n".join(lines))
+    headline(
+        fig, ax, f"{money(capital)} over the\n{horizon_text(result.horizon_days)}", "\n".join(lines)
+    )
     fig.legend(fontsize=SMALL_SIZE, loc="outside lower center", ncols=2, frameon=False)
     return figure_to_png(fig)

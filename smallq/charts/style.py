@@ -13,10 +13,10 @@ import math
 from io import BytesIO
 
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.axis import Axis
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 #: width of a photo in a Telegram chat bubble on a phone, in points
@@ -69,7 +69,8 @@ def laid_out_renderer(fig: Figure) -> RendererBase:
     """Run the layout of ``fig`` and return a renderer that measures its text in pixels."""
     canvas = FigureCanvasAgg(fig) if not isinstance(fig.canvas, FigureCanvasAgg) else fig.canvas
     fig.draw_without_rendering()
-    return canvas.get_renderer()
+    renderer: RendererBase = canvas.get_renderer()  # type: ignore[no-untyped-call]
+    return renderer
 
 
 def style_axes(ax: Axes) -> None:
@@ -113,8 +114,8 @@ def money(value: float, *, signed: bool = False, significant: int | None = None)
         whole dollars when omitted.
     """
     amount = abs(value)
-    if significant is not None and amount >= 10 ** significant:
-        step = 10 ** (int(math.floor(math.log10(amount))) - significant + 1)
+    if significant is not None and amount >= 10**significant:
+        step = 10 ** (math.floor(math.log10(amount)) - significant + 1)
         amount = round(amount / step) * step
     text = f"{DOLLAR}{amount:,.0f}"
     if value < 0 and amount >= 0.5:

@@ -58,9 +58,7 @@ def test_equity_lines_are_the_curves_and_log_scale_applies(result: BacktestResul
     capital = charts.DEFAULT_CAPITAL  # the fixture ran without a capital
     np.testing.assert_allclose(strategy.get_ydata(), result.equity.to_numpy() * capital)
     assert result.benchmark_equity is not None
-    np.testing.assert_allclose(
-        benchmark.get_ydata(), result.benchmark_equity.to_numpy() * capital
-    )
+    np.testing.assert_allclose(benchmark.get_ydata(), result.benchmark_equity.to_numpy() * capital)
     end = result.equity.iloc[-1] * capital
     assert fig.get_suptitle() == f"\\$10,000 → \\${round(end, -2):,.0f}"
     assert charts.equity_figure(result).axes[0].get_yscale() == "linear"

@@ -137,8 +137,11 @@ def _reports() -> Iterator[tuple[str, Report]]:
     report = make_report()
     yield "synthetic 15 stocks", report
     yield "few stocks, no frontier", make_report(4, frontier=False)
-    yield "long sector names", dataclasses.replace(
-        report, stress=StressReport(_sector_scenarios(), report.stress.monte_carlo)
+    yield (
+        "long sector names",
+        dataclasses.replace(
+            report, stress=StressReport(_sector_scenarios(), report.stress.monte_carlo)
+        ),
     )
     big = dataclasses.replace(report.allocation, capital=1_234_567.0)
     yield "large capital", dataclasses.replace(report, allocation=big)
@@ -184,9 +187,7 @@ def test_report_chart_reads_at_300_points(
     report = REPORTS[case]
     if chart == "frontier":
         drawn = capture(
-            lambda: frontier_charts.frontier_chart(
-                report, index_return=0.09, index_volatility=0.18
-            )
+            lambda: frontier_charts.frontier_chart(report, index_return=0.09, index_volatility=0.18)
         )
     else:
         drawn = capture(lambda: report_charts.CHARTS[chart](report))
@@ -223,8 +224,9 @@ def test_tracking_chart_reads_at_300_points(
 ) -> None:
     result = results["3 years"]
     assert result.benchmark_equity is not None
-    report = tracking(result.equity.iloc[:300], result.benchmark_equity.iloc[:300],
-                      risk_free_rate=0.02)
+    report = tracking(
+        result.equity.iloc[:300], result.benchmark_equity.iloc[:300], risk_free_rate=0.02
+    )
     drawn = capture(lambda: backtest_charts.tracking_chart(report, start_value=start_value))
     _check(drawn, f"tracking ({start_value})")
 
