@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
 from bot.deps import Deps
 from bot.dispatch import OutgoingMessage
@@ -32,7 +33,14 @@ from bot.paper import (
 )
 from bot.scheduling import Frequency
 from bot.trading_texts import NO_ACCOUNT, assessment_blocks, chat_digest_blocks, plan_buttons
-from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
+from smallq.charts.style import (
+    PALETTE,
+    SMALL_SIZE,
+    figure_to_png,
+    headline,
+    new_figure,
+    style_axes,
+)
 from smallq.errors import DataUnavailableError
 from smallq.profile import make_profile
 from storage.portfolios import PortfolioRecord
@@ -154,8 +162,10 @@ def performance_chart(model: ModelPerformance) -> bytes:
         model.benchmark.index, model.benchmark.values, color=PALETTE[9], lw=1.8, label="S&P 500"
     )
     ax.axhline(100, color="#9ca3af", lw=1, ls="--")
-    ax.set_title(f"{model.title} vs S&P 500 (start = 100)", fontsize=14, loc="left")
-    ax.legend(fontsize=11, loc="upper left")
-    fig.autofmt_xdate()
+    headline(fig, ax, f"{model.title}\nvs S&P 500", "Both start at 100")
+    fig.legend(fontsize=SMALL_SIZE, loc="outside lower center", ncols=2, frameon=False)
+    locator = AutoDateLocator(minticks=3, maxticks=6)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     style_axes(ax)
     return figure_to_png(fig)
