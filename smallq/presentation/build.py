@@ -45,7 +45,7 @@ VAR_METHOD_LABELS: dict[str, str] = {
 MONTE_CARLO_LABELS: dict[str, str] = {
     MonteCarloMethod.BOOTSTRAP.value: "resampled past days",
     MonteCarloMethod.NORMAL.value: "normal curve",
-    MonteCarloMethod.STUDENT_T.value: "fat-tailed (Student t)",
+    MonteCarloMethod.STUDENT_T.value: "fat-tailed",
 }
 
 #: (key, label, unit, base, explanation) of the return and risk figures, in display order
@@ -207,7 +207,7 @@ def var_explanation(confidence: float, horizon_days: int, *, tail: bool = False)
     odds = _odds(confidence)
     period = "day" if horizon_days == 1 else f"{horizon_days}-day period"
     if tail:
-        return f"The average loss over the worst {period}s, the one {period} in {odds} or rarer."
+        return f"The average loss on those worst {period}s (one {period} in {odds})."
     return f"On one {period} in {odds}, expect to lose at least this much."
 
 
