@@ -204,3 +204,24 @@ def test_engine_notes_that_repeat_the_views_fields_are_not_shown_twice() -> None
     assert sum("fell back" in t for t in texts) == 1
     assert sum(t.startswith("Prices as of") for t in texts) == 1
     assert [n.kind for n in shown] == [NoteKind.FALLBACK, NoteKind.DATA, NoteKind.FRESHNESS]
+
+
+def test_var_money_is_one_number_in_cli_json_and_bot() -> None:
+    """Same build, same VaR in money on the same base (the capital) in every front end."""
+    from smallq.report import format_report as cli_text
+    from smallq.report import report_to_dict
+
+    report = make_report(PROFILE)  # 10,000 capital, 9,870 invested
+    expected = money(0.02 * 0.95 * 10_000)  # the canned 1-day historical VaR 95% is 1.9%
+    on_invested = money(0.02 * 0.95 * 9_870)
+    assert (expected, on_invested) == ("$190.00", "$187.53")
+    (html,) = format_report(report)
+    stored = format_portfolio(record_from_report(report))
+    text = cli_text(report)
+    document = report_to_dict(report)
+    json_amount = next(f for f in document["figures"] if f["key"] == "var_95_amount")["value"]
+    assert f"VaR 95%: {expected}" in html and on_invested not in html
+    assert stored == [html]
+    assert expected in text and on_invested not in text
+    assert money(json_amount) == expected and document["var_base"] == "capital"
+    assert "capital" in html and "on the capital" in text
