@@ -26,8 +26,9 @@ test oracle, not a run-time dependency of these functions):
 * **whole shares**: ``floor(w_i * budget / p_i + tolerance)``, optionally topped up one share
   at a time (:func:`whole_shares`).
 
-Functions on weights, shares and prices accept Series by ticker (aligned by label) or, for the
-simulator's inner loop, numpy arrays aligned by position; they return the same kind.
+Weights, shares and prices are Series by ticker, aligned by label. :func:`drift`,
+:func:`account_value` and :func:`whole_shares` also take numpy arrays aligned by position (the
+backtest's inner loop); :func:`whole_shares` returns the kind it was given.
 """
 
 from __future__ import annotations
