@@ -7,6 +7,8 @@ the backtest's capital, or from :data:`DEFAULT_CAPITAL` ($10,000) when it had no
 
 from __future__ import annotations
 
+from textwrap import fill
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -29,13 +31,8 @@ from smallq.charts.style import (
     percent_axis,
     style_axes,
 )
-from smallq.performance import (
-    TrackingReport,
-    drawdown,
-    monthly_table,
-    rolling_beta,
-    rolling_sharpe,
-)
+from smallq.measures import drawdown
+from smallq.performance import TrackingReport, monthly_table, rolling_beta, rolling_sharpe
 
 STRATEGY_COLOR, BENCHMARK_COLOR = PALETTE[0], "#6b7280"
 BENCHMARK_NAME = "S&P 500"
@@ -287,7 +284,7 @@ def tracking_chart(
     _finish(
         fig,
         ax,
-        f"{title}:\n{start}{ends[0]}",
+        f"{fill(title + ':', 30)}\n{start}{ends[0]}",
         f"{BENCHMARK_NAME} over the same days: {ends[1]}\n{_span(growth.index)}",
     )
     return figure_to_png(fig)

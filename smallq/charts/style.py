@@ -19,6 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from smallq.presentation.formatting import money as shared_money
+from smallq.presentation.formatting import pct, signed_pct
+
 #: width of a photo in a Telegram chat bubble on a phone, in points
 BUBBLE_WIDTH_PT: float = 300.0
 #: the smallest readable text in that bubble, in points
@@ -97,30 +100,38 @@ def figure_to_png(fig: Figure) -> bytes:
 
 
 # --------------------------------------------------------------------------- numbers as text
-def money(value: float, *, signed: bool = False, significant: int | None = None) -> str:
-    """Dollars with thousands separators: ``$10,000``, ``−$5,280``, ``+$1,204``.
+def money(
+    value: float, *, signed: bool = False, significant: int | None = None, currency: str = "USD"
+) -> str:
+    """Whole dollars for a chart: ``$10,000``, ``−$5,280``, ``+$1,204``, ``$61,700``.
 
-    The dollar sign is escaped (:data:`DOLLAR`) so that matplotlib never reads two amounts
-    in one label as mathtext.
+    The shared :func:`smallq.presentation.formatting.money` writes the amount (symbol,
+    separators, other currencies); this rounds it to whole units first, uses a true minus
+    sign and escapes the dollar sign (:data:`DOLLAR`) so that matplotlib never reads two
+    amounts in one label as mathtext.
 
     Parameters
     ----------
     value : float
-        Amount in dollars.
+        Amount in ``currency``.
     signed : bool, default=False
         Show ``+`` before gains (losses always get a minus sign).
     significant : int, optional
         Round to this many significant figures (``$61,700`` rather than ``$61,734``);
-        whole dollars when omitted.
+        whole units when omitted.
+    currency : str, default="USD"
+        ISO code, as in the profile.
     """
-    amount = abs(value)
+    amount = float(round(abs(value)))
     if significant is not None and amount >= 10**significant:
         step = 10 ** (math.floor(math.log10(amount)) - significant + 1)
-        amount = round(amount / step) * step
-    text = f"{DOLLAR}{amount:,.0f}"
-    if value < 0 and amount >= 0.5:
+        amount = float(round(amount / step) * step)
+    text = shared_money(amount, currency).replace(".00", "", 1).replace("$", DOLLAR)
+    if amount == 0:
+        return text
+    if value < 0:
         return MINUS + text
-    return ("+" + text) if signed and amount >= 0.5 else text
+    return ("+" + text) if signed else text
 
 
 def compact_money(value: float) -> str:
@@ -135,13 +146,14 @@ def compact_money(value: float) -> str:
 
 
 def percent(value: float, *, decimals: int = 1, signed: bool = False) -> str:
-    """A fraction as a percentage with a true minus sign: ``−52.8%``, ``+5.0%``."""
-    text = f"{abs(value) * 100:.{decimals}f}%"
-    if float(text[:-1]) == 0.0:
-        return text
-    if value < 0:
-        return MINUS + text
-    return ("+" + text) if signed else text
+    """A fraction as a percentage with a true minus sign: ``−52.8%``, ``+5.0%``, ``0%``.
+
+    Written by the shared :func:`~smallq.presentation.formatting.pct` and ``signed_pct``.
+    """
+    text = (signed_pct if signed else pct)(value, decimals).replace("-", MINUS)
+    if float(text.strip("+%").replace(MINUS, "-")) == 0.0:
+        return text.lstrip("+" + MINUS)
+    return text
 
 
 def money_axis() -> FuncFormatter:
