@@ -226,3 +226,31 @@ def test_a_decision_day_close_outside_its_range_is_not_the_order_price(tmp_path:
     assert any(
         "AAA: close outside the day's low-high range on the last day" in n for n in report.notes
     )
+
+
+def test_a_backtest_decision_never_trades_on_an_unconfirmed_spike() -> None:
+    prices = _prices()
+    start = DATES[300]
+    spiked = prices.copy()
+    spiked.loc[start, "CCC"] *= 1.27  # a bad print on the decision day, undone the next day
+    profile = make_profile(
+        sectors="Energy",
+        capital=10_000.0,
+        top_n=6,
+        lookback_days=252,
+        max_weight=0.4,
+        objective="equal_weight",
+    )
+    report = run_strategy_backtest(
+        profile,
+        _frame_source(spiked),
+        start=start.date(),
+        end=DATES[-1].date(),
+        params=FAST,
+    )
+    first = report.result.weights.loc[start]
+    assert first.get("CCC", 0.0) == 0.0  # left out of the decision made that day
+    assert first.drop("CCC", errors="ignore").sum() == pytest.approx(1.0, abs=1e-9)
+    assert first["AAA"] == pytest.approx(1 / 5, abs=1e-9)
+    # the next month's decision sees the repaired history and holds CCC again
+    assert report.result.weights["CCC"].iloc[-1] > 0
