@@ -152,7 +152,7 @@ class CachedPriceSource:
         ):
             return self._companies
         try:
-            self.refresh_companies()
+            return self.refresh_companies(), now
         except DataError:
             if self._companies is None:
                 raise
@@ -163,8 +163,6 @@ class CachedPriceSource:
                 f"Company data could not be refreshed; using the copy from {_when(fetched_at)}",
             )
             return stale, fetched_at
-        assert self._companies is not None
-        return self._companies
 
     def refresh_companies(self) -> pd.DataFrame:
         """Download the company table now and store it (memory and the company cache).

@@ -3,8 +3,8 @@
 Pure functions on pandas objects: no I/O, no clock, inputs never mutated. Every repaired or
 dropped value is reported in the returned notes, which users see.
 
-Cleaning rules of :func:`clean_prices` (each rule at day ``t`` reads only rows up to ``t + 1``,
-and the last row, which has no next close, only rows up to itself):
+Cleaning rules of :func:`clean_prices` (a rule at day ``t`` reads nothing beyond the next
+valid close after ``t``; on the last row, which has none, nothing beyond that row):
 
 1. A non-finite or non-positive close is a bad print. Non-positive open/high/low and negative
    volume are set to NaN.

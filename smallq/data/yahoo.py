@@ -240,10 +240,12 @@ class YahooSource:
         DataUnavailableError
             As :meth:`fetch_companies`.
         """
-        if self._last_companies is None or self._last_companies[1] != self._today():
-            self.fetch_companies()
-        assert self._last_companies is not None
-        table, taken_on = self._last_companies
+        last = self._last_companies
+        if last is None or last[1] != self._today():
+            taken_on = self._today()
+            table = self.fetch_companies()
+        else:
+            table, taken_on = last
         return Fundamentals.from_snapshot(table, taken_on, "Yahoo Finance")
 
     # ------------------------------------------------------------------ internals
