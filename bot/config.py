@@ -42,7 +42,7 @@ class BotConfig:
     max_concurrent_updates: int = 64
     request_timeout_s: float = 10.0
     rate_limit_retries: int = 3
-    #: scheduling and paper trading (see bot.scheduling.SchedulerSettings)
+    #: scheduling and paper trading (see bot.scheduler.calendar.SchedulerSettings)
     grace_hours: float = 6.0
     paper_costs_bps: float = 10.0
     drift_threshold: float = 0.05

@@ -11,7 +11,7 @@ worker's price-cache write) up to the busy timeout, so writes leave the loop:
 its own connection. Engine work runs in :attr:`Deps.executor`; a worker that needs the
 database (the price cache) calls the same factory and gets its own connection. The
 scheduler's dispatcher has a connection of its own with a short busy timeout and retries
-locked writes with ``await asyncio.sleep`` (:mod:`bot.dispatch`).
+locked writes with ``await asyncio.sleep`` (:mod:`bot.scheduler.dispatch`).
 
 Extending
 ---------
@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypeVar
 import sqlite_utils
 
 from bot.config import BotConfig
-from bot.scheduling import SchedulerSettings
+from bot.scheduler.calendar import SchedulerSettings
 from smallq.data.base import PriceSource
 from smallq.models import Profile, Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -157,9 +157,11 @@ class Deps:
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
     recent: RecentReports = field(default_factory=RecentReports)
-    #: scheduling, digests and paper trading (bot.jobs, bot.dispatch, bot.paper)
+    #: scheduling, digests and paper trading (bot.scheduler.jobs, bot.scheduler.dispatch,
+    #: bot.services.paper)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
-    #: content of scheduled deliveries; None -> bot.digest.DigestBuilder(deps) (tests inject)
+    #: content of scheduled deliveries; None -> bot.scheduler.digest.DigestBuilder(deps)
+    #: (tests inject)
     digest_builder: Any = None
 
     def users(self) -> UserRepository:

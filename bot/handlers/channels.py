@@ -36,15 +36,15 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ChatMemberHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot import jobs
 from bot.context import BotContext
-from bot.dispatch import BROADCAST, DIGEST, OutgoingMessage, iso
-from bot.messages import split_blocks
-from bot.paper import DRIFT_KEY, assess_inputs, check_holdings_blocking
-from bot.replies import reply_html
-from bot.scheduling import Frequency, ScheduleSpec, describe, next_after, parse_schedule
-from bot.services import migrate_chat
-from bot.trading_texts import alert_blocks, thresholds_blocks
+from bot.scheduler import jobs
+from bot.scheduler.calendar import Frequency, ScheduleSpec, describe, next_after, parse_schedule
+from bot.scheduler.dispatch import BROADCAST, DIGEST, OutgoingMessage, iso
+from bot.services.paper import DRIFT_KEY, assess_inputs, check_holdings_blocking
+from bot.services.portfolio import migrate_chat
+from bot.views.messages import split_blocks
+from bot.views.replies import reply_html
+from bot.views.trading import alert_blocks, thresholds_blocks
 from smallq.alerts import parse_threshold, thresholds_for
 from smallq.errors import InputError
 from smallq.types import RiskLevel

@@ -13,17 +13,25 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import texts
 from bot.context import BotContext
-from bot.keyboards import (
+from bot.services.portfolio import (
+    apply_setting,
+    backtest_blocking,
+    current_settings,
+    erase,
+    performance_blocking,
+    stress_of_latest,
+)
+from bot.views import texts
+from bot.views.keyboards import (
     callback_value,
     delete_keyboard,
     parse_setting,
     profile_keyboard,
     settings_keyboard,
 )
-from bot.messages import format_backtest, format_performance, format_risk, format_stress
-from bot.replies import (
+from bot.views.messages import format_backtest, format_performance, format_risk, format_stress
+from bot.views.replies import (
     best_effort,
     chat_id_of,
     reply_html,
@@ -31,14 +39,6 @@ from bot.replies import (
     send_html,
     send_portfolio,
     show_action,
-)
-from bot.services import (
-    apply_setting,
-    backtest_blocking,
-    current_settings,
-    erase,
-    performance_blocking,
-    stress_of_latest,
 )
 from smallq.errors import InsufficientHistoryError
 from storage.users import UserRepository

@@ -1,11 +1,11 @@
 """The /start conversation: sectors → capital → risk → strategy → confirm → result.
 
 Conversation state is each handler's return value (:class:`State`); ``None`` keeps the
-state. Answers live in a :class:`~bot.draft.Draft` in ``user_data``. A button counts only
+state. Answers live in a :class:`~bot.views.draft.Draft` in ``user_data``. A button counts only
 when it sits on the draft's live message; any other button (an old keyboard, another
 user's, forged data) is answered with a short notice and changes nothing. Edited messages
 never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answer is ignored.
-Edits of the question messages are cosmetic (:func:`~bot.replies.best_effort`): a timeout
+Edits of the question messages are cosmetic (:func:`~bot.views.replies.best_effort`): a timeout
 there never stops the next question or the result. The /delete confirmation is also a
 fallback here, so erasing a user ends the conversation (no state is written back).
 """
@@ -30,11 +30,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts
 from bot.context import BotContext
-from bot.draft import Draft
 from bot.handlers.commands import confirm_delete
-from bot.keyboards import (
+from bot.services.portfolio import BuildOutcome, UserInfo, build_and_store
+from bot.views import texts
+from bot.views.draft import Draft
+from bot.views.keyboards import (
     callback_value,
     confirm_keyboard,
     parse_risk,
@@ -44,8 +45,8 @@ from bot.keyboards import (
     sectors_keyboard,
     strategy_keyboard,
 )
-from bot.messages import money
-from bot.replies import (
+from bot.views.messages import money
+from bot.views.replies import (
     best_effort,
     chat_id_of,
     reply_html,
@@ -54,7 +55,6 @@ from bot.replies import (
     send_portfolio,
     show_action,
 )
-from bot.services import BuildOutcome, UserInfo, build_and_store
 from smallq.errors import InvalidCapitalError
 from smallq.profile import parse_capital
 

@@ -22,10 +22,10 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import texts
 from bot.context import BotContext
-from bot.redaction import redact
-from bot.services import migrate_chat
+from bot.ptb.redaction import redact
+from bot.services.portfolio import migrate_chat
+from bot.views import texts
 from smallq.errors import InputError, SmallQError
 from storage.subscriptions import ChatRepository
 

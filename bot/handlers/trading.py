@@ -16,9 +16,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
-from bot.keyboards import callback_value
-from bot.messages import split_blocks
-from bot.paper import (
+from bot.services.paper import (
     AcceptStatus,
     accept_portfolio,
     assess_blocking,
@@ -26,8 +24,10 @@ from bot.paper import (
     save_signal_plan,
     value_account,
 )
-from bot.replies import best_effort, chat_id_of, reply_html, show_action
-from bot.trading_texts import (
+from bot.views.keyboards import callback_value
+from bot.views.messages import split_blocks
+from bot.views.replies import best_effort, chat_id_of, reply_html, show_action
+from bot.views.trading import (
     NO_ACCOUNT,
     NO_PROFILE,
     PLAN_ANSWERS,

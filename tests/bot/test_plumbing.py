@@ -14,9 +14,9 @@ from telegram import Update
 from bot.config import DEFAULT_API_BASE_URL, load_config
 from bot.deps import ConnectionFactory
 from bot.main import NO_TOKEN, main
-from bot.persistence import SqlitePersistence
-from bot.redaction import REDACTED, TokenRedactingFilter, configure_logging, redact
-from bot.throttle import PerUserUpdateProcessor
+from bot.ptb.persistence import SqlitePersistence
+from bot.ptb.redaction import REDACTED, TokenRedactingFilter, configure_logging, redact
+from bot.ptb.throttle import PerUserUpdateProcessor
 from smallq.errors import InputError
 from tests.bot.fakes import TOKEN, USER, Harness, make_config, make_deps
 

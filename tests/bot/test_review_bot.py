@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 from telegram.error import InvalidToken, TimedOut
 
-from bot import texts
 from bot.deps import ConnectionFactory
-from bot.dispatch import DIGEST, Dispatcher
-from bot.redaction import configure_logging, log_uncaught
+from bot.ptb.redaction import configure_logging, log_uncaught
+from bot.scheduler.dispatch import DIGEST, Dispatcher
+from bot.views import texts
 from smallq.errors import DatabaseLockedError
 from storage.db import connect
 from storage.deliveries import DeliveryRepository
 from storage.portfolios import PortfolioRepository
 from storage.subscriptions import ChatRepository, ScheduleRepository
 from tests.bot.fakes import CHAT, TOKEN, USER, FakeEngine, Harness, make_config, make_deps
-from tests.bot.test_channels import ADMIN, bot, chat, chat_command  # noqa: F401  (fixture)
-from tests.bot.test_dispatch import (  # noqa: F401  (fixture)
+from tests.bot.handlers.test_channels import ADMIN, bot, chat, chat_command  # noqa: F401  (fixture)
+from tests.bot.scheduler.test_dispatch import (  # noqa: F401  (fixture)
     MONDAY_9,
     FakeClock,
     FakeSender,
@@ -314,7 +314,7 @@ async def test_unsubscribe_keeps_a_delivery_that_already_sent_a_part(env) -> Non
     db, clock, sender, make, _ = env
 
     async def two_parts(target):  # type: ignore[no-untyped-def]
-        from bot.dispatch import OutgoingMessage
+        from bot.scheduler.dispatch import OutgoingMessage
 
         return [OutgoingMessage("one"), OutgoingMessage("two")]
 

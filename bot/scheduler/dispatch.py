@@ -4,8 +4,8 @@ One :meth:`Dispatcher.tick`:
 
 1. **Plan** (:meth:`Dispatcher.plan`). The database answers "what is due?"
    (``schedules.next_due_at <= now``). For each due schedule the occurrences since its
-   ``next_due_at`` are computed (:mod:`bot.scheduling`); the latest one still inside the grace
-   window is inserted as ``due``, older ones as ``skipped`` ("missed"), and ``next_due_at``
+   ``next_due_at`` are computed (:mod:`bot.scheduler.calendar`); the latest one still inside the
+   grace window is inserted as ``due``, older ones as ``skipped`` ("missed"), and ``next_due_at``
    moves past ``now`` — all in one transaction, keyed UNIQUE (chat, kind, period).
 2. **Deliver** (:meth:`Dispatcher.deliver`). Due rows are leased; a row whose lease expired
    (its dispatcher died mid-send) is leased again. Content is built once through the injected
@@ -21,9 +21,9 @@ group, below the ``AIORateLimiter`` of the application. A delivery whose schedul
 (/unsubscribe, /unlink) before its first part went out is skipped.
 
 SQLite locks: the dispatcher runs on the event loop. In the application its connection has a
-short busy timeout (:data:`bot.jobs.DISPATCH_BUSY_TIMEOUT_S`), and each write that finds the
-database locked is retried after ``await asyncio.sleep`` for up to ``lock_wait_s``, so a lock
-held by another process never freezes the loop.
+short busy timeout (:data:`bot.scheduler.jobs.DISPATCH_BUSY_TIMEOUT_S`), and each write that
+finds the database locked is retried after ``await asyncio.sleep`` for up to ``lock_wait_s``, so
+a lock held by another process never freezes the loop.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.scheduling import (
+from bot.scheduler.calendar import (
     Clock,
     Frequency,
     ScheduleSpec,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from telegram import Update
 
-from bot import texts
-from bot.draft import Draft
+from bot.views import texts
+from bot.views.draft import Draft
 from smallq.errors import InfeasibleConstraintsError
 from smallq.types import RiskLevel, Sector, Strategy
 from tests.bot.fakes import CHAT, TOKEN, USER, FakeEngine, Harness, make_config, make_deps

@@ -1,9 +1,9 @@
 """The scheduler tick: APScheduler through python-telegram-bot's JobQueue.
 
-The job only ticks; the database decides what is due (:class:`bot.dispatch.Dispatcher`).
+The job only ticks; the database decides what is due (:class:`bot.scheduler.dispatch.Dispatcher`).
 One dispatcher per application lives in ``bot_data`` (not persisted) and uses a connection of
 its own on the event-loop thread, with a short busy timeout: a locked write is retried after
-an ``await asyncio.sleep`` instead of blocking the loop (:mod:`bot.dispatch`). Engine work
+an ``await asyncio.sleep`` instead of blocking the loop (:mod:`bot.scheduler.dispatch`). Engine work
 inside digests runs in the executor. APScheduler runs at most one tick at a time
 (``max_instances=1``) and merges missed runs (``coalesce``).
 """
@@ -16,7 +16,7 @@ from typing import Any
 from telegram.ext import Application, ContextTypes
 
 from bot.context import get_deps
-from bot.dispatch import BotSender, Dispatcher, DispatchSettings, Pacer
+from bot.scheduler.dispatch import BotSender, Dispatcher, DispatchSettings, Pacer
 
 _LOG = logging.getLogger(__name__)
 DISPATCHER_KEY = "scheduler.dispatcher"
@@ -54,7 +54,7 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
     if dispatcher is None:
         deps = get_deps(application)
         if deps.digest_builder is None:
-            from bot.digest import DigestBuilder
+            from bot.scheduler.digest import DigestBuilder
 
             deps.digest_builder = DigestBuilder(deps)
         settings = deps.scheduler

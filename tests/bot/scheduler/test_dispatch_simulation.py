@@ -16,11 +16,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.error import RetryAfter
 
-from bot.dispatch import Dispatcher, DispatchSettings
-from bot.scheduling import Frequency, ScheduleSpec
+from bot.scheduler.calendar import Frequency, ScheduleSpec
+from bot.scheduler.dispatch import Dispatcher, DispatchSettings
 from storage.db import connect
 from storage.subscriptions import ScheduleRepository
-from tests.bot.test_dispatch import FakeClock, FakeSender, SimulatedCrash, builder, subscribe
+from tests.bot.scheduler.test_dispatch import (
+    FakeClock,
+    FakeSender,
+    SimulatedCrash,
+    builder,
+    subscribe,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
@@ -51,7 +57,7 @@ def user_spec(uid: int, rng: random.Random) -> ScheduleSpec:
 
 
 def expected_due(spec: ScheduleSpec, start: datetime, end: datetime) -> list[datetime]:
-    """Independent of bot.scheduling: walk local dates, zoneinfo with fold=0."""
+    """Independent of bot.scheduler.calendar: walk local dates, zoneinfo with fold=0."""
     zone = ZoneInfo(spec.timezone)
     out, day = [], start.astimezone(zone).date() - timedelta(days=1)
     while day <= end.astimezone(zone).date() + timedelta(days=1):

@@ -1,6 +1,6 @@
 """Telegram HTML for paper trading, rebalancing, alerts, subscriptions and digests.
 
-Pure functions; every dynamic value is HTML-escaped. Money uses :func:`bot.messages.money`.
+Pure functions; every dynamic value is HTML-escaped. Money uses :func:`bot.views.messages.money`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from html import escape
 
 import pandas as pd
 
-from bot.messages import DISCLAIMER, money, pct, pre_blocks
-from bot.paper import AcceptOutcome, Assessment, Valuation
+from bot.services.paper import AcceptOutcome, Assessment, Valuation
+from bot.views.messages import DISCLAIMER, money, pct, pre_blocks
 from smallq.alerts import THRESHOLD_NAMES, Alert, AlertThresholds
 from smallq.rebalance import Order, RebalancePlan
 from storage.ledger import PlanOutcome, TradeRecord

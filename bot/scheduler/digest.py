@@ -1,8 +1,8 @@
 """Content of scheduled deliveries: user digests and linked-chat digests.
 
-:class:`DigestBuilder` is the production :class:`~bot.dispatch.ContentBuilder`:
+:class:`DigestBuilder` is the production :class:`~bot.scheduler.dispatch.ContentBuilder`:
 
-* a **user** (private chat) gets the account check of :func:`bot.paper.assess_account` —
+* a **user** (private chat) gets the account check of :func:`bot.services.paper.assess_account` —
   value, risk alerts and, when the rebalance rule calls for it, whole-share signals with
   "Apply (paper)" / "Skip" buttons whose callback data carries a stored plan id;
 * a **linked group or channel** gets its model portfolio's weights, its buy-and-hold
@@ -21,17 +21,17 @@ from datetime import date, timedelta
 import pandas as pd
 
 from bot.deps import Deps
-from bot.dispatch import OutgoingMessage
-from bot.messages import caption, split_blocks
-from bot.paper import (
+from bot.scheduler.calendar import Frequency
+from bot.scheduler.dispatch import OutgoingMessage
+from bot.services.paper import (
     assess_blocking,
     assess_inputs,
     fetch_closes,
     market_date,
     save_signal_plan,
 )
-from bot.scheduling import Frequency
-from bot.trading_texts import NO_ACCOUNT, assessment_blocks, chat_digest_blocks, plan_buttons
+from bot.views.messages import caption, split_blocks
+from bot.views.trading import NO_ACCOUNT, assessment_blocks, chat_digest_blocks, plan_buttons
 from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
 from smallq.errors import DataUnavailableError
 from smallq.profile import make_profile
@@ -57,7 +57,7 @@ class DigestBuilder:
         self.deps = deps
 
     async def __call__(self, target: object) -> list[OutgoingMessage]:
-        """Messages for a :class:`~bot.dispatch.DeliveryTarget`; [] when nothing applies."""
+        """Messages for a :class:`~bot.scheduler.dispatch.DeliveryTarget`; [] if none apply."""
         chat_id = int(target.chat_id)  # type: ignore[attr-defined]
         if chat_id > 0:
             schedule_id = target.schedule_id  # type: ignore[attr-defined]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.draft import Draft
-from bot.keyboards import SECTOR_CODES, STRATEGY_LABELS
-from bot.messages import money, pct
+from bot.views.draft import Draft
+from bot.views.keyboards import SECTOR_CODES, STRATEGY_LABELS
+from bot.views.messages import money, pct
 from smallq.models import Profile
 from smallq.profile import RISK_TABLE
 from smallq.types import Strategy

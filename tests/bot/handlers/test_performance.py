@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bot import texts
+from bot.views import texts
 from smallq.data.sample import SampleSource
 from smallq.models import Profile, Report
 from smallq.pipeline import track_portfolio
 from tests.bot.fakes import USER, Harness, make_config, make_deps, make_report
-from tests.bot.test_commands import build
+from tests.bot.handlers.test_commands import build
 
 BUILT = date(2022, 6, 30)
 

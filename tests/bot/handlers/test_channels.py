@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.dispatch import BROADCAST, DIGEST
-from bot.jobs import dispatcher_for
+from bot.scheduler.dispatch import BROADCAST, DIGEST
+from bot.scheduler.jobs import dispatcher_for
 from storage.deliveries import DeliveryRepository
 from storage.subscriptions import ChatRepository, ScheduleRepository, ThresholdRepository
 from tests.bot.fakes import USER, Harness, make_config, make_deps

@@ -17,9 +17,9 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import ChatMigrated, TelegramError
 
 from bot.context import BotContext
-from bot.keyboards import result_keyboard
-from bot.messages import caption, format_portfolio
-from bot.services import CHART_TITLES, migrate_chat
+from bot.services.portfolio import CHART_TITLES, migrate_chat
+from bot.views.keyboards import result_keyboard
+from bot.views.messages import caption, format_portfolio
 from storage.portfolios import PortfolioRecord
 
 _LOG = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot import texts
-from bot.draft import Draft
-from bot.services import BacktestOutcome
+from bot.services.portfolio import BacktestOutcome
+from bot.views import texts
+from bot.views.draft import Draft
 from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps, tiny_png
 
 RESULT = "<b>Your portfolio"

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bot.scheduling import (
+from bot.scheduler.calendar import (
     Frequency,
     ScheduleSpec,
     describe,

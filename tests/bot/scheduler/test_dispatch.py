@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TimedOut
 
-from bot.dispatch import (
+from bot.scheduler.calendar import Frequency, ScheduleSpec, next_after
+from bot.scheduler.dispatch import (
     DIGEST,
     DeliveryTarget,
     Dispatcher,
@@ -19,7 +20,6 @@ from bot.dispatch import (
     Pacer,
     iso,
 )
-from bot.scheduling import Frequency, ScheduleSpec, next_after
 from smallq.errors import DataUnavailableError, InputError
 from storage.db import connect
 from storage.deliveries import DeliveryRepository, NewOccurrence

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.draft import Draft
-from bot.keyboards import (
+from bot.views.draft import Draft
+from bot.views.keyboards import (
     SECTOR_CODES,
     callback_value,
     parse_risk,
@@ -20,7 +20,7 @@ from bot.keyboards import (
     sectors_keyboard,
     settings_keyboard,
 )
-from bot.messages import (
+from bot.views.messages import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
     caption,
@@ -33,7 +33,7 @@ from bot.messages import (
     pre_blocks,
     split_blocks,
 )
-from bot.texts import profile_text, summary
+from bot.views.texts import profile_text, summary
 from smallq.profile import make_profile
 from smallq.types import RiskLevel, Sector
 from storage.portfolios import HoldingRecord, record_from_report
@@ -183,7 +183,7 @@ def test_draft_to_profile_keeps_base_settings() -> None:
 def test_engine_notes_that_repeat_the_records_fields_are_not_shown_twice() -> None:
     from dataclasses import replace as dc_replace
 
-    from bot.messages import portfolio_notes
+    from bot.views.messages import portfolio_notes
     from smallq.pipeline import FALLBACK_NOTE, FRESHNESS_NOTE
     from storage.portfolios import record_from_report
     from tests.bot.fakes import make_report

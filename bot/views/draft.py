@@ -1,7 +1,7 @@
 """The answers of a /start conversation in progress, kept in ``context.user_data``.
 
 The draft is plain JSON (sector codes, numbers, strings) so it survives a restart through
-:class:`bot.persistence.SqlitePersistence`. ``message_id`` is the message whose buttons are
+:class:`bot.ptb.persistence.SqlitePersistence`. ``message_id`` is the message whose buttons are
 live: a button on any other message is stale (or another user's) and is ignored.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bot.keyboards import CODE_OF_SECTOR, SECTOR_CODES
+from bot.views.keyboards import CODE_OF_SECTOR, SECTOR_CODES
 from smallq.models import Profile
 from smallq.profile import make_profile, validate_profile
 from smallq.types import RiskLevel, Strategy
