@@ -32,7 +32,7 @@ from telegram.ext import (
 
 from bot.context import BotContext
 from bot.handlers.commands import confirm_delete
-from bot.services.portfolio import BuildOutcome, UserInfo, build_and_store
+from bot.services.portfolio import BuildOutcome, UserInfo, build_and_store, saved_profile
 from bot.views import texts
 from bot.views.draft import Draft
 from bot.views.keyboards import (
@@ -161,7 +161,7 @@ async def on_profile_edit_button(update: Update, context: BotContext) -> State |
     """Re-enter the questions prefilled from the saved profile."""
     query = update.callback_query
     assert query is not None and update.effective_user is not None
-    profile = context.deps.users().get_profile(update.effective_user.id)
+    profile = saved_profile(context.deps, update.effective_user.id)
     await query.answer()
     return await _ask_sectors(update, context, Draft.from_profile(profile), texts.SECTORS_PROMPT)
 
@@ -247,7 +247,7 @@ async def on_strategy_button(update: Update, context: BotContext) -> State | int
 
 async def _confirm(update: Update, context: BotContext, draft: Draft) -> State:
     assert update.effective_user is not None
-    base = context.deps.users().get_profile(update.effective_user.id)
+    base = saved_profile(context.deps, update.effective_user.id)
     summary = texts.summary(draft, base)
     return await _ask(update, context, draft, summary, confirm_keyboard(), State.CONFIRM)
 
@@ -299,7 +299,7 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
         await query.answer(texts.BUILDING)
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
-        base = context.deps.users().get_profile(user.id)
+        base = saved_profile(context.deps, user.id)
         outcome = await build_and_store(context.deps, user, draft.to_profile(base))
         Draft.clear(context.user_data)
         await _send_result(context, chat_id, outcome)

@@ -25,7 +25,8 @@ from smallq.data.base import PriceSource
 from smallq.errors import DataError, DataUnavailableError, SmallQError
 from smallq.models import Profile
 from smallq.rebalance import RebalancePlan, needs_rebalance, plan_rebalance, plan_to_shares
-from storage.ledger import LedgerRepository, PaperAccount
+from storage.ledger import LedgerRepository, PaperAccount, TradeRecord
+from storage.ledger import PlanOutcome as PlanOutcome
 from storage.subscriptions import ThresholdRepository
 
 HISTORY_DAYS = 550
@@ -285,3 +286,18 @@ async def value_account(deps: Deps, user_id: int) -> Valuation | None:
     except DataError:
         return Valuation(account, pd.Series(dtype=float), None, tuple(tickers))
     return Valuation(account, quote.prices, quote.as_of, quote.missing)
+
+
+# --------------------------------------------------------------------------- ledger reads and plans
+def recent_trades(deps: Deps, user_id: int, limit: int) -> list[TradeRecord]:
+    """The user's latest paper trades, newest first."""
+    return LedgerRepository(deps.db()).trades(user_id, limit)
+
+
+async def decide_plan(deps: Deps, plan_id: str, user_id: int, *, apply: bool) -> PlanOutcome:
+    """Apply or skip a stored rebalance plan (once, by its owner, while it is fresh)."""
+    now = deps.clock()
+    outcome, _ = await deps.run_storage(
+        lambda db: LedgerRepository(db).decide_plan(plan_id, user_id, apply=apply, now=now)
+    )
+    return outcome

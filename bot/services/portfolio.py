@@ -8,7 +8,7 @@ Engine work (the pipeline and the charts) runs in ``deps.executor`` through
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 
 import sqlite_utils
 
@@ -18,7 +18,6 @@ from smallq.profile import validate_profile
 from smallq.types import Strategy
 from storage.db import transaction
 from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
-from storage.subscriptions import ChatRepository
 from storage.users import UserRepository, erase_user
 
 #: charts sent with a fresh build, in order, and with /stress
@@ -117,8 +116,8 @@ async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, d
     report = deps.recent.get(user_id, record.id)
     if report is None:
         profile = replace(record.profile, as_of=record.as_of)
-        report, charts = await deps.run_blocking(build_blocking, deps, profile, STRESS_CHARTS)
-        deps.recent.put(user_id, record.id, report)
+        rebuilt, charts = await deps.run_blocking(build_blocking, deps, profile, STRESS_CHARTS)
+        deps.recent.put(user_id, record.id, rebuilt)
         return record, charts
     return record, await deps.run_blocking(charts_blocking, deps, report, STRESS_CHARTS)
 
@@ -192,13 +191,29 @@ async def erase(deps: Deps, user_id: int) -> bool:
     return await deps.run_storage(lambda db: erase_user(db, user_id))
 
 
-async def migrate_chat(deps: Deps, old_id: int, new_id: int) -> None:
-    """Move a group's links, schedules and pending sends to its new supergroup id."""
-    now = deps.clock().astimezone(UTC).isoformat(timespec="seconds")
-    await deps.run_storage(lambda db: ChatRepository(db).migrate(old_id, new_id, now=now))
+# --------------------------------------------------------------------------- reads
+def latest_portfolio(deps: Deps, user_id: int) -> PortfolioRecord | None:
+    """The user's last stored build, or ``None``."""
+    return deps.portfolios().latest(user_id)
+
+
+def owned_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> PortfolioRecord | None:
+    """A stored build when it belongs to ``user_id``; ``None`` when foreign or erased."""
+    record = deps.portfolios().get(portfolio_id)
+    return record if record is not None and record.user_id == user_id else None
+
+
+def saved_profile(deps: Deps, user_id: int) -> Profile | None:
+    """The user's saved profile, or ``None``."""
+    return deps.users().get_profile(user_id)
 
 
 # --------------------------------------------------------------------------- settings
+async def save_profile(deps: Deps, user_id: int, profile: Profile) -> None:
+    """Store a changed profile (off the event loop)."""
+    await deps.run_storage(lambda db: UserRepository(db).save_profile(user_id, profile))
+
+
 def current_settings(profile: Profile) -> dict[str, str]:
     """The /settings keyboard's current values."""
     return {

@@ -17,7 +17,8 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import ChatMigrated, TelegramError
 
 from bot.context import BotContext
-from bot.services.portfolio import CHART_TITLES, migrate_chat
+from bot.services.chats import migrate_chat
+from bot.services.portfolio import CHART_TITLES
 from bot.views.keyboards import result_keyboard
 from bot.views.messages import caption, format_portfolio
 from storage.portfolios import PortfolioRecord
