@@ -14,11 +14,14 @@ One :meth:`Dispatcher.tick`:
 
 Telegram errors: 403 ``Forbidden`` → the chat is marked unreachable and skipped from then on;
 ``ChatMigrated`` → links, schedules and pending sends move to the new id and the part is sent
-there; ``RetryAfter`` → wait ``retry_after`` and retry (a long wait releases the row with a
-``not_before`` instead of blocking the loop); timeouts and network errors → retry later, at
-most ``max_attempts`` times. A :class:`Pacer` keeps sends under ~30/s overall and ~20/min per
-group, below the ``AIORateLimiter`` of the application. A delivery whose schedule was stopped
-(/unsubscribe, /unlink) before its first part went out is skipped.
+there; timeouts and network errors → retry later, at most ``max_attempts`` times. A delivery
+whose schedule was stopped (/unsubscribe, /unlink) before its first part went out is skipped.
+
+Flood limits are the application's ``AIORateLimiter``'s job: :class:`BotSender` sends through
+the application's bot, so sends are paced (30/s overall, 20/min per group) and a 429 is
+waited out for ``retry_after`` and retried (``SMALLQ_RATE_LIMIT_RETRIES`` times). A
+``RetryAfter`` that still reaches the dispatcher (the limiter gave up) releases the row with a
+``not_before`` of ``retry_after``: a later tick sends it, nothing is lost.
 
 SQLite locks: the dispatcher runs on the event loop. In the application its connection has a
 short busy timeout (:data:`bot.scheduler.jobs.DISPATCH_BUSY_TIMEOUT_S`), and each write that
@@ -32,8 +35,7 @@ import asyncio
 import logging
 import time
 import warnings
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -62,6 +64,8 @@ _LOG = logging.getLogger(__name__)
 DIGEST = "digest"
 BROADCAST = "broadcast"
 LOCK_RETRY_S = 0.05
+#: a group migrates once; a second ChatMigrated for the same part is not followed again
+MAX_MIGRATIONS = 2
 T = TypeVar("T")
 Buttons = tuple[tuple[tuple[str, str], ...], ...]
 
@@ -152,43 +156,6 @@ class BotSender:
         return int(sent.message_id)
 
 
-class Pacer:
-    """Spaces sends: at most ``per_second`` overall and ``group_per_minute`` per group chat."""
-
-    def __init__(
-        self,
-        *,
-        per_second: int = 30,
-        group_per_minute: int = 20,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        self.per_second = per_second
-        self.group_per_minute = group_per_minute
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._overall: deque[float] = deque()
-        self._groups: dict[int, deque[float]] = {}
-
-    async def wait(self, chat_id: int) -> None:
-        """Sleep until one more message to ``chat_id`` stays within both limits."""
-        await self._wait(self._overall, self.per_second, 1.0)
-        if chat_id < 0:  # groups, supergroups and channels have negative ids
-            window = self._groups.setdefault(chat_id, deque())
-            await self._wait(window, self.group_per_minute, 60.0)
-            window.append(self._monotonic())
-        self._overall.append(self._monotonic())
-
-    async def _wait(self, window: deque[float], limit: int, span: float) -> None:
-        while True:
-            now = self._monotonic()
-            while window and now - window[0] >= span:
-                window.popleft()
-            if len(window) < limit:
-                return
-            await self._sleep(span - (now - window[0]))
-
-
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     """Knobs of the send loop."""
@@ -198,8 +165,6 @@ class DispatchSettings:
     max_attempts: int = 3
     batch_size: int = 100
     retry_backoff: timedelta = timedelta(minutes=2)
-    max_inline_wait_s: float = 60.0
-    max_rate_limit_retries: int = 5
     lock_wait_s: float = 30.0
 
 
@@ -240,16 +205,12 @@ class Dispatcher:
         *,
         clock: Clock = system_clock,
         settings: DispatchSettings | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        pacer: Pacer | None = None,
     ) -> None:
         self.db = db
         self.sender = sender
         self.builder = builder
         self.clock = clock
         self.settings = settings or DispatchSettings()
-        self._sleep = sleep
-        self.pacer = pacer
         self.deliveries = DeliveryRepository(db)
         self.schedules = ScheduleRepository(db)
         self.chats = ChatRepository(db)
@@ -405,17 +366,12 @@ class Dispatcher:
         message = OutgoingMessage.from_part(part)
         chat_id = self.deliveries.current_chat(record.id)
         owner = record.owner or ""
-        for _ in range(self.settings.max_rate_limit_retries + 2):
-            if self.pacer is not None:
-                await self.pacer.wait(chat_id)
+        for _ in range(MAX_MIGRATIONS + 1):
             try:
                 message_id = await self.sender.send(chat_id, message)
-            except RetryAfter as exc:
-                seconds = _retry_seconds(exc)
-                if seconds > self.settings.max_inline_wait_s:
-                    return await self._release(record, "flood wait", timedelta(seconds=seconds))
-                await self._sleep(seconds)
-                continue
+            except RetryAfter as exc:  # the application's rate limiter gave up on it
+                wait = timedelta(seconds=_retry_seconds(exc))
+                return await self._release(record, "flood wait", wait)
             except ChatMigrated as exc:
                 await self._write(
                     self.chats.migrate, chat_id, exc.new_chat_id, now=iso(self.clock())
@@ -446,7 +402,7 @@ class Dispatcher:
                 lease_until=iso(now + self.settings.lease),
             )
             return "sent" if kept else "released"
-        return await self._release(record, "rate limited too often")
+        return await self._release(record, "chat migrated too often")
 
     async def _finish(self, record: DeliveryRecord, status: str, reason: str | None) -> str:
         await self._write(

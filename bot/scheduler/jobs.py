@@ -16,7 +16,7 @@ from typing import Any
 from telegram.ext import Application, ContextTypes
 
 from bot.context import get_deps
-from bot.scheduler.dispatch import BotSender, Dispatcher, DispatchSettings, Pacer
+from bot.scheduler.dispatch import BotSender, Dispatcher, DispatchSettings
 
 _LOG = logging.getLogger(__name__)
 DISPATCHER_KEY = "scheduler.dispatcher"
@@ -66,7 +66,6 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
             settings=DispatchSettings(
                 grace=settings.grace, lease=settings.lease, max_attempts=settings.max_attempts
             ),
-            pacer=Pacer(),
         )
         application.bot_data[DISPATCHER_KEY] = dispatcher
     return dispatcher  # type: ignore[no-any-return]

@@ -156,7 +156,7 @@ async def test_link_in_a_group_that_just_migrated_follows_it(bot: Harness) -> No
 
 
 async def test_unsubscribed_users_pending_delivery_is_not_sent(env) -> None:  # noqa: F811
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     sender.script[1] = TimedOut()
     clock.now = MONDAY_9
@@ -298,7 +298,7 @@ async def test_accept_of_a_missing_portfolio_does_not_say_recording(tmp_path: Pa
 
 
 async def test_unlink_skips_the_chats_pending_digest(env) -> None:  # noqa: F811
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, GROUP, weekly_9(), clock())
     sender.script[1] = TimedOut()
     clock.now = MONDAY_9
@@ -311,7 +311,7 @@ async def test_unlink_skips_the_chats_pending_digest(env) -> None:  # noqa: F811
 
 
 async def test_unsubscribe_keeps_a_delivery_that_already_sent_a_part(env) -> None:  # noqa: F811
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
 
     async def two_parts(target):  # type: ignore[no-untyped-def]
         from bot.scheduler.dispatch import OutgoingMessage
@@ -329,7 +329,7 @@ async def test_unsubscribe_keeps_a_delivery_that_already_sent_a_part(env) -> Non
 
 
 async def test_dispatcher_skips_a_delivery_of_a_stopped_schedule(env) -> None:  # noqa: F811
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     sender.script[1] = TimedOut()
     clock.now = MONDAY_9

@@ -17,7 +17,6 @@ from bot.scheduler.dispatch import (
     Dispatcher,
     DispatchSettings,
     OutgoingMessage,
-    Pacer,
     iso,
 )
 from smallq.errors import DataUnavailableError, InputError
@@ -58,12 +57,16 @@ class FakeSender:
     script: dict[int, BaseException] = field(default_factory=dict)  # call number -> raise
     crash_after_accept: set[int] = field(default_factory=set)
     attempts: Counter[int] = field(default_factory=Counter)
+    rate_limited: list[tuple[int, datetime]] = field(default_factory=list)  # (chat, when)
 
     async def send(self, chat_id: int, message: OutgoingMessage) -> int:
         self.calls += 1
         self.attempts[chat_id] += 1
         if self.calls in self.script:
-            raise self.script.pop(self.calls)
+            error = self.script.pop(self.calls)
+            if isinstance(error, RetryAfter):
+                self.rate_limited.append((chat_id, self.clock()))
+            raise error
         if chat_id in self.blocked:
             raise Forbidden("Forbidden: bot was blocked by the user")
         self.delivered.append((chat_id, message.text, self.clock()))
@@ -105,19 +108,15 @@ def env():
     db = connect(":memory:")
     clock = FakeClock(MONDAY_9 - timedelta(hours=1))
     sender = FakeSender(clock)
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
 
     def make(**kw) -> Dispatcher:
-        return Dispatcher(db, sender, kw.pop("builder", builder), clock=clock, sleep=sleep, **kw)
+        return Dispatcher(db, sender, kw.pop("builder", builder), clock=clock, **kw)
 
-    return db, clock, sender, make, slept
+    return db, clock, sender, make
 
 
 async def test_sends_once_when_due_and_never_again(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     dispatcher = make()
     assert (await dispatcher.tick()).sent == 0
@@ -132,7 +131,7 @@ async def test_sends_once_when_due_and_never_again(env) -> None:
 
 
 async def test_downtime_within_grace_sends_once_beyond_is_skipped_and_recorded(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     clock.now = MONDAY_9 + timedelta(hours=5, minutes=59)  # down from 08:00 to 14:59
     await make().tick()
@@ -151,7 +150,7 @@ async def test_downtime_within_grace_sends_once_beyond_is_skipped_and_recorded(e
 
 
 async def test_kill_during_send_is_retried_once_after_lease(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     for chat in (1, 2, 3):
         subscribe(db, chat, weekly_9(), clock())
     clock.now = MONDAY_9
@@ -170,7 +169,7 @@ async def test_kill_during_send_is_retried_once_after_lease(env) -> None:
 
 async def test_kill_after_telegram_accepted_repeats_that_part_once(env) -> None:
     """The documented window: accepted by Telegram, not yet recorded."""
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     clock.now = MONDAY_9
     sender.crash_after_accept.add(1)
@@ -184,7 +183,7 @@ async def test_kill_after_telegram_accepted_repeats_that_part_once(env) -> None:
 
 
 async def test_blocked_user_is_marked_unreachable_and_skipped(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     sender.blocked.add(1)
     clock.now = MONDAY_9
@@ -197,17 +196,22 @@ async def test_blocked_user_is_marked_unreachable_and_skipped(env) -> None:
     assert sender.calls == calls and sender.delivered == []
 
 
-async def test_rate_limit_is_waited_out_and_retried(env) -> None:
-    db, clock, sender, make, slept = env
+async def test_rate_limit_the_limiter_gave_up_on_is_sent_after_retry_after(env) -> None:
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     sender.script[1] = RetryAfter(7)
     clock.now = MONDAY_9
+    assert (await make().tick()).released == 1
+    clock.advance(seconds=5)
     await make().tick()
-    assert slept == [7.0] and len(sender.delivered) == 1
+    assert sender.delivered == []
+    clock.advance(seconds=5)
+    await make().tick()
+    assert len(sender.delivered) == 1
 
 
 async def test_long_flood_wait_releases_instead_of_blocking(env) -> None:
-    db, clock, sender, make, slept = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     sender.script[1] = RetryAfter(600)
     clock.now = MONDAY_9
@@ -217,11 +221,11 @@ async def test_long_flood_wait_releases_instead_of_blocking(env) -> None:
     assert sender.delivered == []
     clock.advance(minutes=2)
     await make().tick()
-    assert len(sender.delivered) == 1 and slept == []
+    assert len(sender.delivered) == 1
 
 
 async def test_group_migration_is_followed(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     ChatRepository(db).link(-100, chat_type="group", title="Club", linked_by=None)
     subscribe(db, -100, weekly_9(), clock())
     sender.script[1] = ChatMigrated(-100999)
@@ -235,7 +239,7 @@ async def test_group_migration_is_followed(env) -> None:
 
 
 async def test_transient_errors_retry_then_give_up(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     for n in range(1, 10):
         sender.script[n] = TimedOut()
@@ -249,7 +253,7 @@ async def test_transient_errors_retry_then_give_up(env) -> None:
 
 
 async def test_bad_request_fails_without_retry(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     sender.script[1] = BadRequest("Chat not found")
     clock.now = MONDAY_9
@@ -258,7 +262,7 @@ async def test_bad_request_fails_without_retry(env) -> None:
 
 
 async def test_builder_errors(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     subscribe(db, 2, weekly_9(), clock())
     calls: list[int] = []
@@ -282,7 +286,7 @@ async def test_builder_errors(env) -> None:
 
 
 async def test_nothing_to_send_is_recorded_as_skipped(env) -> None:
-    db, clock, _sender, make, _ = env
+    db, clock, _sender, make = env
     subscribe(db, 1, weekly_9(), clock())
 
     async def quiet(target: DeliveryTarget) -> list[OutgoingMessage]:
@@ -294,29 +298,13 @@ async def test_nothing_to_send_is_recorded_as_skipped(env) -> None:
 
 
 async def test_broadcast_is_enqueued_once_per_key(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     repo = DeliveryRepository(db)
     occ = NewOccurrence(-5, "broadcast", "b1", iso(clock()))
     assert repo.enqueue(occ, now=iso(clock())) is not None
     assert repo.enqueue(occ, now=iso(clock())) is None
     await make().tick()
     assert [t for _, t, _ in sender.delivered] == ["broadcast b1 for -5"]
-
-
-async def test_pacer_limits_overall_and_per_group_rate() -> None:
-    now = [0.0]
-
-    async def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    pacer = Pacer(per_second=30, group_per_minute=20, monotonic=lambda: now[0], sleep=sleep)
-    for _ in range(90):
-        await pacer.wait(7)
-    assert now[0] == pytest.approx(2.0)  # 30 per second: the 31st and 61st wait
-    now[0] = 100.0
-    for _ in range(41):
-        await pacer.wait(-42)
-    assert now[0] == pytest.approx(220.0)  # 20 per minute: the 21st and 41st wait 60 s
 
 
 def test_outgoing_message_limits() -> None:
@@ -329,7 +317,7 @@ def test_outgoing_message_limits() -> None:
 
 
 async def test_unreadable_schedule_is_deactivated_not_fatal(env) -> None:
-    db, clock, sender, make, _ = env
+    db, clock, sender, make = env
     subscribe(db, 1, weekly_9(), clock())
     subscribe(db, 2, weekly_9(), clock())
     db.execute("UPDATE schedules SET timezone = 'Mars/Base' WHERE chat_id = 1")
