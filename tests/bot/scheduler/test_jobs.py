@@ -19,6 +19,7 @@ from bot.scheduler.jobs import dispatcher_for
 from storage.deliveries import DeliveryRepository, NewOccurrence
 from tests.bot.fakes import Harness, make_config, make_deps
 
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 GROUP = -100777
 NOW = datetime(2023, 1, 2, 12, 0, tzinfo=UTC)
 
@@ -35,9 +36,11 @@ def queue_broadcast(harness: Harness, text: str) -> int:
 
 
 def status_of(harness: Harness, delivery_id: int) -> tuple[str, str | None]:
-    row = harness.deps.db().execute(
-        "SELECT status, not_before FROM deliveries WHERE id = ?", (delivery_id,)
-    ).fetchone()
+    row = (
+        harness.deps.db()
+        .execute("SELECT status, not_before FROM deliveries WHERE id = ?", (delivery_id,))
+        .fetchone()
+    )
     return row[0], row[1]
 
 
