@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import bot.digest as digest
+import bot.scheduler.digest as digest
 from smallq.performance import tracking
 from tests.smallq.test_charts_phone import _check, render
 
