@@ -105,6 +105,9 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     ------
     DatabaseLockedError
         When another writer holds the lock past the busy timeout.
+    StorageError
+        For any other failed statement or a broken constraint (``sqlite3`` errors do not
+        leave storage).
     """
     if db.conn.in_transaction:
         with db.atomic():
@@ -116,7 +119,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise _translate(exc) from exc
     try:
         yield db
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
         db.rollback()
         raise _translate(exc) from exc
     except BaseException:
@@ -149,7 +152,7 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _translate(exc: sqlite3.OperationalError) -> StorageError:
+def _translate(exc: sqlite3.DatabaseError) -> StorageError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(str(exc))
