@@ -112,7 +112,7 @@ class SweepRepository:
             _SELECT.format(where=_BY_IDS),
             (json.dumps([int(i) for i in delivery_ids]),),
         )
-        return [_check(r) for r in rows]
+        return _checks(rows)
 
     def due_user_checks(
         self, kind: str, period: str, *, statuses: Sequence[str] = ("due", "sending")
@@ -124,10 +124,20 @@ class SweepRepository:
             _SELECT.format(where=_PERIOD_WHERE),
             (kind, period, json.dumps(list(statuses))),
         )
-        return [_check(r) for r in rows]
+        return _checks(rows)
 
 
-def _check(row: Row) -> UserCheck:
+def _checks(rows: list[Row]) -> list[UserCheck]:
+    # Profiles are frozen values and many users share one: each distinct text is parsed once.
+    profiles: dict[str, Profile] = {}
+    for row in rows:
+        text = row["profile"]
+        if text is not None and text not in profiles:
+            profiles[text] = profile_from_dict(loads(text))
+    return [_check(row, profiles.get(row["profile"] or "")) for row in rows]
+
+
+def _check(row: Row, profile: Profile | None) -> UserCheck:
     return UserCheck(
         delivery_id=int(row["delivery_id"]),
         chat_id=int(row["chat_id"]),
@@ -140,7 +150,7 @@ def _check(row: Row) -> UserCheck:
         frequency=row["frequency"],
         rule=row["rule"],
         drift_threshold=row["drift_threshold"],
-        profile=profile_from_dict(loads(row["profile"])) if row["profile"] else None,
+        profile=profile,
         account=_account(row),
         latest_build=_latest_build(row),
         thresholds={str(k): float(v) for k, v in loads(row["thresholds"], {}).items()},
