@@ -32,6 +32,7 @@ from smallq.data.validation import align_calendar, clean_prices, require_history
 from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
 from smallq.forecast import covariance, expected_returns
+from smallq.measures import account_values
 from smallq.models import (
     MarketData,
     PriceData,
@@ -512,7 +513,7 @@ def track_portfolio(
         )
     cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
-    values = (prices * pd.Series(held)).sum(axis=1) + cash
+    values = account_values(pd.Series(held, dtype=float), prices, cash)
     benchmark = source.fetch_benchmark(since, end)
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
