@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import TypeVar
 
 import pandas as pd
 
@@ -35,6 +36,8 @@ from smallq.forecast import covariance, expected_returns
 from smallq.measures import account_values
 from smallq.models import (
     MarketData,
+    Note,
+    NoteKind,
     PriceData,
     Profile,
     Ranking,
@@ -51,11 +54,6 @@ from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.universe import normalise_companies
-
-#: prefixes of the notes that repeat structured fields (``optimization.fallbacks``, ``as_of``
-#: and ``fetched_at``); presenters that render those fields themselves may skip these notes
-FALLBACK_NOTE = "Fallback: "
-FRESHNESS_NOTE = "Prices from "
 
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
 STRESS_HISTORY_START = date(1999, 6, 1)
@@ -309,15 +307,21 @@ def build_portfolio(
         optimization.weights, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = _frontier(mu, cov, settings, params)
-    notes = list(market.notes)
-    notes += stress_notes
+    notes = [Note(NoteKind.DATA, text) for text in market.notes]
+    notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
     notes += _cap_notes(profile, settings)
     notes += [
-        f"{FALLBACK_NOTE}{s.objective.value} was not used — {s.reason}"
+        Note(
+            NoteKind.FALLBACK,
+            f"Fallback: {s.objective.value} was not used — {s.reason}",
+            (("objective", s.objective.value), ("reason", s.reason)),
+        )
         for s in optimization.fallbacks
     ]
     if optimization.fallbacks:
-        notes.append(f"{FALLBACK_NOTE}weights come from {optimization.objective_used.value}.")
+        used = optimization.objective_used.value
+        text = f"Fallback: weights come from {used}."
+        notes.append(Note(NoteKind.FALLBACK, text, (("objective_used", used),)))
     notes.append(_freshness_note(market, as_of))
     return Report(
         as_of=as_of,
@@ -622,15 +626,21 @@ def _stress_prices(
     return longer, [f"Stress history: {note}" for note in cleaned.notes]
 
 
-def _cap_notes(profile: Profile, settings: Settings) -> list[str]:
+def _cap_notes(profile: Profile, settings: Settings) -> list[Note]:
     """Say when the minimum number of holdings lowers the max weight the user asked for."""
     effective = min(settings.max_weight, 1.0 / settings.min_holdings)
     if effective >= settings.max_weight - 1e-12:
         return []
-    return [
+    text = (
         f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
         f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
-    ]
+    )
+    fields = (
+        ("max_weight", repr(settings.max_weight)),
+        ("effective_max_weight", repr(effective)),
+        ("min_holdings", str(settings.min_holdings)),
+    )
+    return [Note(NoteKind.CONSTRAINT, text, fields)]
 
 
 def _index_history(
@@ -658,12 +668,19 @@ def _frontier(
         return None
 
 
-def _freshness_note(market: MarketData, as_of: date) -> str:
+def _freshness_note(market: MarketData, as_of: date) -> Note:
     fetched = (
         f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
     )
-    return f"{FRESHNESS_NOTE}{market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    fields = [("source", market.source), ("as_of", as_of.isoformat())]
+    if market.fetched_at is not None:
+        fields.append(("fetched_at", market.fetched_at.isoformat()))
+    text = f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    return Note(NoteKind.FRESHNESS, text, tuple(fields))
 
 
-def _unique(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+_Item = TypeVar("_Item", str, Note)
+
+
+def _unique(items: list[_Item] | tuple[_Item, ...]) -> tuple[_Item, ...]:
     return tuple(dict.fromkeys(item for item in items if item))
