@@ -216,8 +216,15 @@ def check_alerts(
 
 def _var_alert(returns: pd.Series, th: AlertThresholds, value: float) -> Alert | None:
     c = th.confidence
-    var = value_at_risk(returns, c)
-    tail = cvar(returns, c)
+    return var_alert(value_at_risk(returns, c), cvar(returns, c), th, value)
+
+
+# The rules' verdicts and messages, from measured numbers. check_alerts measures with pandas;
+# the sweep's lean path (smallq.assessment) measures with numpy and words alerts here, so the
+# two paths send the same text.
+def var_alert(var: float, tail: float, th: AlertThresholds, value: float) -> Alert | None:
+    """The VaR alert, else the CVaR alert, else ``None`` (``var``, ``tail``: loss fractions)."""
+    c = th.confidence
     odds = round(1 / (1 - c))
     profile = f" for a {th.label} profile" if th.label else ""
     if var > th.var_limit:
@@ -246,6 +253,11 @@ def _var_alert(returns: pd.Series, th: AlertThresholds, value: float) -> Alert |
 def _vol_alert(returns: pd.Series, th: AlertThresholds) -> Alert | None:
     short = float(returns.iloc[-th.short_vol_days :].std(ddof=1))
     long = float(returns.iloc[-th.long_vol_days :].std(ddof=1))
+    return vol_alert(short, long, th)
+
+
+def vol_alert(short: float, long: float, th: AlertThresholds) -> Alert | None:
+    """The volatility-spike alert from the short and long daily standard deviations."""
     if not (long > 0 and math.isfinite(short)):
         return None
     ratio = short / long
@@ -265,6 +277,11 @@ def _vol_alert(returns: pd.Series, th: AlertThresholds) -> Alert | None:
 def _drawdown_alert(values: pd.Series, returns: pd.Series, th: AlertThresholds) -> Alert | None:
     peak = float(values.max())
     depth = float(drawdown(returns).iloc[-1]) if peak > 0 and len(returns) else 0.0
+    return drawdown_alert(depth, peak, len(values) - 1, th)
+
+
+def drawdown_alert(depth: float, peak: float, n_days: int, th: AlertThresholds) -> Alert | None:
+    """The drawdown alert: ``depth`` below the ``peak`` value over the last ``n_days``."""
     if depth <= th.drawdown_limit:
         return None
     return Alert(
@@ -272,7 +289,7 @@ def _drawdown_alert(values: pd.Series, returns: pd.Series, th: AlertThresholds) 
         depth,
         th.drawdown_limit,
         f"Drawdown: the portfolio is {depth:.1%} below its high of {peak:,.0f} in the last "
-        f"{len(values) - 1} trading days (alert at {th.drawdown_limit:.0%}). Review whether the "
+        f"{n_days} trading days (alert at {th.drawdown_limit:.0%}). Review whether the "
         "risk level still suits you; /rebalance shows what would bring it back on target.",
     )
 
@@ -289,6 +306,13 @@ def _concentration_alert(
     effective = effective_holdings(amounts / invested)
     top_share = float(amounts.max()) / (invested + float(cash))
     top = str(amounts.idxmax())
+    return concentration_alert(top, top_share, effective, [str(t) for t in amounts.index], th)
+
+
+def concentration_alert(
+    top: str, top_share: float, effective: float, tickers: list[str], th: AlertThresholds
+) -> Alert | None:
+    """The concentration alert: the largest position's share, else the effective count."""
     if top_share > th.max_weight:
         return Alert(
             AlertKind.CONCENTRATION,
@@ -306,7 +330,7 @@ def _concentration_alert(
             f"Concentration: the holdings behave like only {effective:.1f} equally weighted "
             f"stocks (minimum {th.min_effective_holdings:g}). Consider more stocks or sectors, "
             "then /rebalance.",
-            tuple(str(t) for t in amounts.index),
+            tuple(tickers),
         )
     return None
 
@@ -325,6 +349,13 @@ def _data_alerts(
         if age > th.stale_days:
             stale.append(f"{ticker} ({last:%Y-%m-%d})")
             worst = max(worst, age)
+    return data_alerts(missing, stale, worst, th)
+
+
+def data_alerts(
+    missing: list[str], stale: list[str], worst: int, th: AlertThresholds
+) -> list[Alert]:
+    """Missing and stale price alerts (``stale`` items read "TICKER (YYYY-MM-DD)")."""
     alerts = []
     if missing:
         alerts.append(

@@ -27,6 +27,7 @@ from typing import TypeVar
 import pandas as pd
 
 from smallq.allocation import allocate_shares
+from smallq.assessment import Target
 from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
 from smallq.data.validation import (
@@ -42,6 +43,7 @@ from smallq.errors import (
     InsufficientHistoryError,
     OptimizationError,
     ProfileError,
+    SmallQError,
 )
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
 from smallq.forecast import covariance, expected_returns
@@ -767,3 +769,64 @@ _Item = TypeVar("_Item", str, Note)
 
 def _unique(items: list[_Item] | tuple[_Item, ...]) -> tuple[_Item, ...]:
     return tuple(dict.fromkeys(item for item in items if item))
+
+
+def rebuild_target(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> Target:
+    """The target weights a scheduled check compares an account with: the lean build.
+
+    The same stages and numbers as :func:`build_portfolio` up to the weights (universe,
+    filters, data, ranking, forecast, optimize) and the allocation's price checks, without
+    allocation, risk figures, stress tests, Monte Carlo or the frontier. The result does not
+    depend on the profile's capital, so a sweep computes it once per universe key (the
+    profile without its capital, and the date) and shares it between users.
+
+    Returns
+    -------
+    Target
+        Weights and latest prices of the candidates, or the user message of the error that
+        stopped the build (``Target.error``).
+    """
+    try:
+        selection = select_stocks(profile, source, today=today, params=params)
+        market, ranking = selection.market, selection.ranking
+        candidates = list(ranking.selected)
+        window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
+        if len(window) < profile.lookback_days + 1:
+            raise InsufficientHistoryError(
+                len(window), profile.lookback_days + 1, "lookback history"
+            )
+        benchmark = market.benchmark.loc[window.index]
+        settings = _settings_for(profile, len(candidates))
+        sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
+        sector_caps = {str(s): c for s, c in profile.sector_caps.items()}
+        check_feasibility(
+            candidates, max_weight=settings.max_weight, min_holdings=settings.min_holdings,
+            sector_map=sector_map, sector_caps=sector_caps or None,
+            n_observations=len(window) - 1,
+        )  # fmt: skip
+        mu = expected_returns(
+            window, settings.returns_model, benchmark=benchmark,
+            risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year,
+            span=params.ema_span_days,
+        )  # fmt: skip
+        cov = covariance(
+            window, settings.cov_model, periods_per_year=params.periods_per_year,
+            span=params.ema_span_days,
+        )  # fmt: skip
+        optimization = optimize_weights(
+            mu, cov, settings, returns=window.pct_change().iloc[1:], sector_map=sector_map,
+            sector_caps=sector_caps or None, chain=params.fallback_chain,
+        )  # fmt: skip
+        latest = window.iloc[-1]
+        # the allocation's checks that do not depend on the capital (allocate_shares)
+        allocate_shares(optimization.weights, latest, 1e12, fractional=profile.fractional)
+    except SmallQError as exc:
+        return Target(error=exc.user_message())
+    prices = latest.reindex(optimization.weights.index).astype(float)
+    return Target(optimization.weights, prices, profile.fractional)
