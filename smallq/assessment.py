@@ -45,7 +45,7 @@ from smallq.alerts import (
 from smallq.errors import AllocationError, DataUnavailableError, InputError, SmallQError
 from smallq.measures import drift
 from smallq.rebalance import Order, RebalancePlan, Side, needs_rebalance
-from smallq.risk import cvar, value_at_risk
+from smallq.risk import historical_var_cvar
 
 _TOL = 1e-9
 
@@ -128,6 +128,21 @@ class Target:
     prices: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     fractional: bool = False
     error: str | None = None
+    #: prepared once for every account: non-zero weights (names, values), usable prices
+    names: tuple[str, ...] = field(init=False)
+    nonzero: np.ndarray = field(init=False)
+    price_map: dict[str, float] = field(init=False)
+    cheapest: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        target = self.weights[self.weights != 0].astype(float)
+        positive = self.weights[self.weights > 0]
+        cheapest = float(self.prices.reindex(positive.index).min()) if len(positive) else 0.0
+        prices = {str(t): float(p) for t, p in self.prices.items() if not math.isnan(p)}
+        object.__setattr__(self, "names", tuple(str(t) for t in target.index))
+        object.__setattr__(self, "nonzero", target.to_numpy(dtype=float))
+        object.__setattr__(self, "price_map", prices)
+        object.__setattr__(self, "cheapest", cheapest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +246,8 @@ def _alerts(
     returns = returns[~np.isnan(returns)]
     if len(returns) >= MIN_RETURNS:
         series = pd.Series(returns)
-        c = th.confidence
-        alerts.append(var_alert(value_at_risk(series, c), cvar(series, c), th, float(values[-1])))
+        var, tail = historical_var_cvar(returns, th.confidence)
+        alerts.append(var_alert(var, tail, th, float(values[-1])))
         # pandas' std (bottleneck's when installed): the same numbers as check_alerts
         short = float(series.iloc[-th.short_vol_days :].std(ddof=1))
         alerts.append(vol_alert(short, float(series.iloc[-th.long_vol_days :].std(ddof=1)), th))
@@ -296,16 +311,12 @@ def _plan_to_target(
     if target.error is not None:
         raise _Unbuilt(target.error)
     capital = max(value, 1.0)
-    weights = target.weights
-    positive = weights[weights > 0]
-    if not target.fractional and len(positive):
-        cheapest = float(target.prices.reindex(positive.index).min())
-        if capital < cheapest:
-            raise AllocationError(capital, cheapest)
+    if not target.fractional and capital < target.cheapest:
+        raise AllocationError(capital, target.cheapest)
     prices = dict(zip(tickers, last.tolist(), strict=True))
-    prices.update({str(t): float(p) for t, p in target.prices.items() if not math.isnan(p)})
+    prices.update(target.price_map)
     return plan_rebalance_fast(
-        check.shares, check.cash, weights, prices, costs_bps=costs_bps,
+        check.shares, check.cash, target, prices, costs_bps=costs_bps,
         min_trade_value=min_trade_value,
     )  # fmt: skip
 
@@ -324,13 +335,13 @@ class _Unbuilt(SmallQError):
 def plan_rebalance_fast(
     shares: Sequence[tuple[str, int]],
     cash: float,
-    target_weights: pd.Series,
+    target: Target,
     prices: dict[str, float],
     *,
     costs_bps: float,
     min_trade_value: float = 0.0,
 ) -> RebalancePlan:
-    """:func:`smallq.rebalance.plan_rebalance` on plain arrays (same orders and figures).
+    """:func:`smallq.rebalance.plan_rebalance` toward ``target.weights`` (same orders, figures).
 
     Parameters
     ----------
@@ -347,10 +358,8 @@ def plan_rebalance_fast(
     for name, amount in (("cash", cash), ("costs", costs_bps), ("minimum trade", min_trade_value)):
         if not math.isfinite(amount) or amount < 0:
             raise InputError(f"The {name} must be a non-negative number, not {amount}.")
-    target = target_weights[target_weights != 0].astype(float)
-    t_names = [str(t) for t in target.index]
-    t_w = target.to_numpy(dtype=float)
-    if (t_w < 0).any() or target.sum() > 1.0 + 1e-6:
+    t_names, t_w = list(target.names), target.nonzero
+    if (t_w < 0).any() or t_w.sum() > 1.0 + 1e-6:
         raise InputError("Target weights must be non-negative and sum to at most 1.")
     held = [(t, n) for t, n in shares if n != 0]
     index = _union([t for t, _ in held], t_names)

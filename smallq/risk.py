@@ -152,6 +152,29 @@ def _historical(values: np.ndarray, confidence: float, horizon_days: int) -> tup
     return var * scale, tail * scale
 
 
+def historical_var_cvar(returns: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """One-day historical VaR and CVaR of finite returns, as :func:`value_at_risk` and :func:`cvar`.
+
+    The array form for callers that check many accounts (``smallq.assessment``).
+
+    Parameters
+    ----------
+    returns : ndarray of shape (n_days,)
+        Simple daily returns, no NaNs.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        Fewer than 2 returns.
+    InputError
+        ``confidence`` outside (0, 1).
+    """
+    _check_confidence(confidence, 1)
+    if returns.size < _MIN_OBSERVATIONS[VarMethod.HISTORICAL]:
+        raise InsufficientHistoryError(returns.size, 2, "return history")
+    return _historical(returns, confidence, 1)
+
+
 def _moments(values: np.ndarray, horizon_days: int) -> tuple[float, float, float, float]:
     series = pd.Series(values)
     h = float(horizon_days)
