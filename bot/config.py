@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -110,6 +111,28 @@ def _level(name: str, text: str) -> str:
     return level
 
 
+class SweepExecutorKind(StrEnum):
+    """Where the weekly sweep's per-account work runs (bot.scheduler.executor)."""
+
+    INPROCESS = "inprocess"
+    DASK = "dask"
+
+
+def _sweep_executor(name: str, text: str) -> SweepExecutorKind:
+    try:
+        return SweepExecutorKind(text.lower())
+    except ValueError as exc:
+        choices = ", ".join(k.value for k in SweepExecutorKind)
+        raise InputError(f"{name} must be one of {choices}, got {text!r}", field=name) from exc
+
+
+def _dask_address(name: str, text: str) -> str:
+    if "://" not in text:
+        raise InputError(f"{name} must be an address like tcp://host:8786, got {text!r}",
+                         field=name)  # fmt: skip
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class BotConfig:
     """Every bot setting, typed: one declaration per setting (variable, default, parser).
@@ -144,6 +167,11 @@ class BotConfig:
     drift_threshold: float = setting("SMALLQ_DRIFT_THRESHOLD", 0.05, _float(0.001, 1))
     digest_day: int = setting("SMALLQ_DIGEST_DAY", 0, _int(0, 6))
     digest_time: str = setting("SMALLQ_DIGEST_TIME", "09:00", _hhmm)
+    #: the weekly sweep's per-account work: in this process, or on a Dask cluster
+    sweep_executor: SweepExecutorKind = setting(  # noqa: RUF009 (a field)
+        "SMALLQ_SWEEP_EXECUTOR", SweepExecutorKind.INPROCESS, _sweep_executor
+    )
+    dask_scheduler: str = setting("SMALLQ_DASK_SCHEDULER", "", _dask_address)
 
     @property
     def file_url(self) -> str:

@@ -195,15 +195,27 @@ def assess_account(
     return Assessment(base.as_of, value, alerts, plan, signal, base.threshold)
 
 
+@dataclass(frozen=True, slots=True)
+class CheckFailure:
+    """An account whose check raised a :class:`SmallQError`: what users and logs are told.
+
+    A plain value (not the exception) so it crosses process and machine boundaries.
+    """
+
+    user_message: str
+    detail: str
+    retryable: bool = False
+
+
 def assess_accounts(
     checks: Sequence[tuple[AccountCheck, Target | None]],
     market: MarketSnapshot,
     *,
     costs_bps: float,
     min_trade_value: float = 0.0,
-) -> list[Assessment | SmallQError]:
-    """:func:`assess_account` for a batch; an account's engine error is returned in its place."""
-    out: list[Assessment | SmallQError] = []
+) -> list[Assessment | CheckFailure]:
+    """:func:`assess_account` for a batch, in order; a failed account gets a CheckFailure."""
+    out: list[Assessment | CheckFailure] = []
     for check, target in checks:
         try:
             out.append(
@@ -212,7 +224,7 @@ def assess_accounts(
                 )
             )
         except SmallQError as exc:
-            out.append(exc)
+            out.append(CheckFailure(exc.user_message(), str(exc), exc.retryable))
     return out
 
 
