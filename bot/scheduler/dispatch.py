@@ -35,7 +35,7 @@ import asyncio
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -56,7 +56,15 @@ from bot.scheduler.calendar import (
     within_grace,
 )
 from smallq.errors import DatabaseLockedError, InputError, SmallQError
-from storage.deliveries import DeliveryRecord, DeliveryRepository, NewOccurrence, PartRecord
+from storage.deliveries import (
+    DeliveryOutcome,
+    DeliveryRecord,
+    DeliveryRepository,
+    DuePlan,
+    NewOccurrence,
+    PartRecord,
+    SentPart,
+)
 from storage.subscriptions import ChatRepository, ScheduleRecord, ScheduleRepository
 
 _LOG = logging.getLogger(__name__)
@@ -125,6 +133,29 @@ class ContentBuilder(Protocol):
     async def __call__(self, target: DeliveryTarget) -> Sequence[OutgoingMessage]: ...
 
 
+class BatchContentBuilder(ContentBuilder, Protocol):
+    """A builder that can also write many deliveries at once (the weekly sweep).
+
+    ``build_many`` returns, per delivery id, its messages or a :class:`BuildFailure`; a
+    delivery it leaves out is built alone through ``__call__``.
+    """
+
+    def accepts(self, target: DeliveryTarget) -> bool: ...
+
+    async def build_many(
+        self, targets: Sequence[DeliveryTarget]
+    ) -> dict[int, Sequence[OutgoingMessage] | BuildFailure]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BuildFailure:
+    """Why one delivery of a batch could not be written (a ``SmallQError``, as values)."""
+
+    user_message: str
+    detail: str
+    retryable: bool = False
+
+
 class BotSender:
     """:class:`Sender` over a python-telegram-bot ``Bot`` (its rate limiter applies)."""
 
@@ -164,6 +195,8 @@ class DispatchSettings:
     lease: timedelta = timedelta(minutes=10)
     max_attempts: int = 3
     batch_size: int = 100
+    #: a tick leases batches until one comes back short, at most this many
+    max_batches: int = 200
     retry_backoff: timedelta = timedelta(minutes=2)
     lock_wait_s: float = 30.0
 
@@ -240,7 +273,8 @@ class Dispatcher:
         """Record the occurrences of every due schedule and advance the schedules."""
         stats = stats if stats is not None else DispatchStats()
         now = self.clock()
-        for schedule in self.schedules.due(iso(now)):
+        plans: list[DuePlan] = []
+        for schedule in self.schedules.due(iso(now), limit=None):
             try:
                 spec = spec_of(schedule)
             except (InputError, ValueError):
@@ -273,32 +307,156 @@ class Dispatcher:
                 stats.planned += fresh
                 stats.missed += not fresh
             next_due = iso(next_after(spec, now).due_at)
-            await self._write(
-                self.deliveries.record_due,
-                schedule.id,
-                schedule.next_due_at,
-                items,
-                next_due,
-                now=iso(now),
-            )
+            plans.append(DuePlan(schedule.id, schedule.next_due_at, tuple(items), next_due))
+        if plans:  # every due schedule in one transaction, each under its UNIQUE key
+            await self._write(self.deliveries.record_due_many, plans, now=iso(now))
         return stats
 
     # ------------------------------------------------------------------ deliver
     async def deliver(self, stats: DispatchStats | None = None) -> DispatchStats:
         """Lease due deliveries and send them."""
         stats = stats if stats is not None else DispatchStats()
-        now = self.clock()
-        batch = await self._write(
-            self.deliveries.acquire,
-            now=iso(now),
-            lease_until=iso(now + self.settings.lease),
-            max_attempts=self.settings.max_attempts,
-            limit=self.settings.batch_size,
-        )
-        for record in batch:
-            outcome = await self._deliver_one(record)
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        for _ in range(self.settings.max_batches):
+            now = self.clock()
+            batch = await self._write(
+                self.deliveries.acquire,
+                now=iso(now),
+                lease_until=iso(now + self.settings.lease),
+                max_attempts=self.settings.max_attempts,
+                limit=self.settings.batch_size,
+            )
+            single = await self._deliver_batch(batch, stats)
+            for record in single:
+                self._count(stats, await self._deliver_one(record))
+            if len(batch) < self.settings.batch_size:
+                break
         return stats
+
+    @staticmethod
+    def _count(stats: DispatchStats, outcome: str) -> None:
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
+
+    # ------------------------------------------------------------------ deliver, batched
+    async def _deliver_batch(
+        self, batch: Sequence[DeliveryRecord], stats: DispatchStats
+    ) -> list[DeliveryRecord]:
+        """Deliver the batch's fresh deliveries that the builder writes together.
+
+        Content is built in one call, stored with ``save_parts_many``, parts are marked with
+        ``mark_parts_sent_many`` and deliveries ended with ``finish_many`` (a flush per
+        :attr:`DispatchSettings.batch_size` rows, and before any error is handled, so a lost
+        lease or a crash resends at most the parts sent since the last flush). Returns the
+        records left for :meth:`_deliver_one` (other kinds, resumed deliveries).
+        """
+        builder: Any = self.builder
+        if not batch or not hasattr(builder, "build_many"):
+            return list(batch)
+        stored = self.deliveries.parts_many([r.id for r in batch])
+        mine = [r for r in batch if not stored[r.id] and builder.accepts(_target(r))]
+        if not mine:
+            return list(batch)
+        owner = mine[0].owner or ""
+        ended: list[DeliveryOutcome] = []
+        fresh = []
+        for record in mine:
+            reason = self._reason_to_skip(record)
+            if reason is None:
+                fresh.append(record)
+            else:
+                ended.append(DeliveryOutcome(record.id, "skipped", reason))
+        contents = await self._build_many(fresh, stats)
+        for record in fresh:
+            if record.id in contents and not contents[record.id]:
+                ended.append(DeliveryOutcome(record.id, "skipped", "nothing to send"))
+        now = iso(self.clock())
+        await self._write(self.deliveries.finish_many, owner, ended, now=now)
+        for outcome in ended:
+            self._count(stats, outcome.status)
+        parts = await self._write(
+            self.deliveries.save_parts_many,
+            owner,
+            {i: [m.to_part() for m in messages] for i, messages in contents.items() if messages},
+        )
+        sending = [r for r in fresh if parts.get(r.id)]
+        await self._send_batch(owner, sending, parts, stats)
+        taken = {r.id for r in mine}
+        return [r for r in batch if r.id not in taken]
+
+    async def _build_many(
+        self, records: Sequence[DeliveryRecord], stats: DispatchStats
+    ) -> dict[int, Sequence[OutgoingMessage]]:
+        """Messages per delivery; deliveries released for a retry are left out."""
+        if not records:
+            return {}
+        builder: Any = self.builder
+        try:
+            built = await builder.build_many([_target(r) for r in records])
+        except SmallQError as exc:
+            failure = BuildFailure(exc.user_message(), str(exc), exc.retryable)
+            built = {r.id: failure for r in records}
+        except Exception as exc:
+            _LOG.exception("building %d deliveries failed", len(records))
+            detail = f"content error: {type(exc).__name__}"
+            built = {r.id: BuildFailure("", detail, retryable=True) for r in records}
+        contents: dict[int, Sequence[OutgoingMessage]] = {}
+        for record in records:
+            result = built.get(record.id)
+            if result is None:  # the builder left it out: build it alone
+                messages = await self._build(record)
+            elif isinstance(result, BuildFailure):
+                messages = await self._failed(record, result)
+            else:
+                messages = list(result)
+            if messages is None:
+                self._count(stats, "released")
+            else:
+                contents[record.id] = messages
+        return contents
+
+    async def _failed(
+        self, record: DeliveryRecord, failure: BuildFailure
+    ) -> list[OutgoingMessage] | None:
+        if failure.retryable:
+            await self._release(record, f"content: {failure.detail}")
+            return None
+        text = f"I couldn't prepare this update: {failure.user_message}"
+        return [OutgoingMessage(text, parse_mode=None)]
+
+    async def _send_batch(
+        self,
+        owner: str,
+        records: Sequence[DeliveryRecord],
+        parts: dict[int, list[PartRecord]],
+        stats: DispatchStats,
+    ) -> None:
+        sent: list[SentPart] = []
+        done: list[DeliveryOutcome] = []
+
+        async def flush() -> None:
+            now = self.clock()
+            if sent:
+                await self._write(
+                    self.deliveries.mark_parts_sent_many, owner, list(sent), now=iso(now),
+                    lease_until=iso(now + self.settings.lease),
+                )  # fmt: skip
+            if done:
+                await self._write(self.deliveries.finish_many, owner, list(done), now=iso(now))
+            sent.clear()
+            done.clear()
+
+        for record in records:
+            outcome = "sent"
+            for part in parts[record.id]:
+                outcome, message_id = await self._send(record, part, before_error=flush)
+                if outcome != "sent":
+                    break
+                sent.append(SentPart(record.id, part.seq, message_id))
+            if outcome == "sent":
+                done.append(DeliveryOutcome(record.id, "sent"))
+            self._count(stats, outcome)
+            if len(sent) >= self.settings.batch_size:
+                await flush()
+        await flush()
 
     async def _deliver_one(self, record: DeliveryRecord) -> str:
         assert record.owner is not None
@@ -337,17 +495,8 @@ class Dispatcher:
         return None
 
     async def _build(self, record: DeliveryRecord) -> Sequence[OutgoingMessage] | None:
-        target = DeliveryTarget(
-            record.id,
-            record.chat_id,
-            record.kind,
-            record.period,
-            datetime.fromisoformat(record.due_at),
-            record.user_id,
-            record.schedule_id,
-        )
         try:
-            return list(await self.builder(target))
+            return list(await self.builder(_target(record)))
         except SmallQError as exc:
             if exc.retryable:
                 await self._release(record, f"content: {exc}")
@@ -363,46 +512,73 @@ class Dispatcher:
             return None
 
     async def _send_part(self, record: DeliveryRecord, part: PartRecord) -> str:
+        outcome, message_id = await self._send(record, part)
+        if outcome != "sent":
+            return outcome
+        now = self.clock()
+        kept = await self._write(
+            self.deliveries.mark_part_sent,
+            record.id,
+            part.seq,
+            record.owner or "",
+            message_id=message_id,
+            now=iso(now),
+            lease_until=iso(now + self.settings.lease),
+        )
+        return "sent" if kept else "released"
+
+    async def _send(
+        self,
+        record: DeliveryRecord,
+        part: PartRecord,
+        *,
+        before_error: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[str, int | None]:
+        """Send one part: ("sent", message id), or the outcome of handling the error.
+
+        ``before_error`` runs before an error is recorded (the batch path flushes the parts
+        it has sent so far, so releasing or ending a delivery never loses their marks).
+        """
         message = OutgoingMessage.from_part(part)
         chat_id = self.deliveries.current_chat(record.id)
-        owner = record.owner or ""
         for _ in range(MAX_MIGRATIONS + 1):
             try:
                 message_id = await self.sender.send(chat_id, message)
-            except RetryAfter as exc:  # the application's rate limiter gave up on it
-                wait = timedelta(seconds=_retry_seconds(exc))
-                return await self._release(record, "flood wait", wait)
-            except ChatMigrated as exc:
-                await self._write(
-                    self.chats.migrate, chat_id, exc.new_chat_id, now=iso(self.clock())
-                )
-                chat_id = exc.new_chat_id
-                continue
-            except Forbidden as exc:
-                await self._write(
-                    self.chats.mark_unreachable, chat_id, f"forbidden: {exc}", now=iso(self.clock())
-                )
-                return await self._finish(record, "failed", f"forbidden: {exc}")
-            except BadRequest as exc:
-                if "chat not found" in str(exc).lower():
-                    await self._write(
-                        self.chats.mark_unreachable, chat_id, str(exc), now=iso(self.clock())
-                    )
-                return await self._finish(record, "failed", f"bad request: {exc}")
-            except NetworkError as exc:  # TimedOut included: it may have arrived (see docs)
-                return await self._release(record, f"network: {type(exc).__name__}")
-            now = self.clock()
-            kept = await self._write(
-                self.deliveries.mark_part_sent,
-                record.id,
-                part.seq,
-                owner,
-                message_id=message_id,
-                now=iso(now),
-                lease_until=iso(now + self.settings.lease),
+            except (RetryAfter, ChatMigrated, Forbidden, BadRequest, NetworkError) as exc:
+                if before_error is not None:
+                    await before_error()
+                outcome = await self._on_send_error(record, chat_id, exc)
+                if outcome is None:  # migrated: send there
+                    assert isinstance(exc, ChatMigrated)
+                    chat_id = exc.new_chat_id
+                    continue
+                return outcome, None
+            return "sent", message_id
+        return await self._release(record, "chat migrated too often"), None
+
+    async def _on_send_error(
+        self, record: DeliveryRecord, chat_id: int, exc: Exception
+    ) -> str | None:
+        """Record what a Telegram error means; ``None`` after following a migration."""
+        if isinstance(exc, RetryAfter):  # the application's rate limiter gave up on it
+            wait = timedelta(seconds=_retry_seconds(exc))
+            return await self._release(record, "flood wait", wait)
+        if isinstance(exc, ChatMigrated):
+            await self._write(self.chats.migrate, chat_id, exc.new_chat_id, now=iso(self.clock()))
+            return None
+        if isinstance(exc, Forbidden):
+            await self._write(
+                self.chats.mark_unreachable, chat_id, f"forbidden: {exc}", now=iso(self.clock())
             )
-            return "sent" if kept else "released"
-        return await self._release(record, "chat migrated too often")
+            return await self._finish(record, "failed", f"forbidden: {exc}")
+        if isinstance(exc, BadRequest):
+            if "chat not found" in str(exc).lower():
+                await self._write(
+                    self.chats.mark_unreachable, chat_id, str(exc), now=iso(self.clock())
+                )
+            return await self._finish(record, "failed", f"bad request: {exc}")
+        # NetworkError, TimedOut included: it may have arrived (see docs)
+        return await self._release(record, f"network: {type(exc).__name__}")
 
     async def _finish(self, record: DeliveryRecord, status: str, reason: str | None) -> str:
         await self._write(
@@ -429,6 +605,18 @@ class Dispatcher:
             reason=reason,
         )
         return "released"
+
+
+def _target(record: DeliveryRecord) -> DeliveryTarget:
+    return DeliveryTarget(
+        record.id,
+        record.chat_id,
+        record.kind,
+        record.period,
+        datetime.fromisoformat(record.due_at),
+        record.user_id,
+        record.schedule_id,
+    )
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
