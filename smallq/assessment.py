@@ -93,6 +93,9 @@ class MarketSnapshot:
     @classmethod
     def from_closes(cls, closes: pd.DataFrame, as_of: date) -> MarketSnapshot:
         """Prepare closes of shape (n_days, n_tickers), dates up to ``as_of`` kept."""
+        if closes.empty:
+            empty = np.empty(0)
+            return cls(as_of, {}, np.empty((0, 0)), empty.astype(int), empty, ())
         closes = closes.loc[closes.index <= pd.Timestamp(as_of)]
         closes = closes.loc[:, closes.notna().any().to_numpy()] if len(closes) else closes
         raw = closes.to_numpy(dtype=float).T.copy() if len(closes) else np.empty((0, 0))

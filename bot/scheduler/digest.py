@@ -2,7 +2,7 @@
 
 :class:`DigestBuilder` is the production :class:`~bot.scheduler.dispatch.ContentBuilder`:
 
-* a **user** (private chat) gets the account check of :func:`bot.services.paper.assess_account` —
+* a **user** (private chat) gets the account check of :func:`bot.services.paper.assess_blocking` —
   value, risk alerts and, when the rebalance rule calls for it, whole-share signals with
   "Apply (paper)" / "Skip" buttons whose callback data carries a stored plan id;
 * a **linked group or channel** gets its model portfolio's weights, its buy-and-hold
@@ -11,10 +11,16 @@
 The rule of a schedule: weekly schedules signal when drift reaches the user's band; monthly
 schedules are calendar rebalances and signal whenever there is drift
 (:func:`smallq.rebalance.needs_rebalance`).
+
+The dispatcher hands a batch's user checks to :meth:`DigestBuilder.build_many` (the weekly
+sweep, :mod:`bot.scheduler.sweep`): the same messages, with prices fetched once, targets
+rebuilt once per universe key and the per-account work on the sweep executor.
+:meth:`DigestBuilder.user_digest` stays the one-user reference path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -22,7 +28,9 @@ import pandas as pd
 
 from bot.deps import Deps
 from bot.scheduler.calendar import Frequency
-from bot.scheduler.dispatch import OutgoingMessage
+from bot.scheduler.dispatch import BuildFailure, DeliveryTarget, OutgoingMessage
+from bot.scheduler.executor import SweepExecutor
+from bot.scheduler.sweep import SweepBuilder
 from bot.services.paper import (
     assess_blocking,
     assess_inputs,
@@ -57,10 +65,21 @@ class ModelPerformance:
 
 
 class DigestBuilder:
-    """Write the messages of one delivery (see the module docstring)."""
+    """Write the messages of one delivery, or of many user checks at once (the sweep)."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, sweep_executor: SweepExecutor | None = None) -> None:
         self.deps = deps
+        self.sweep = SweepBuilder(deps, sweep_executor)
+
+    def accepts(self, target: DeliveryTarget) -> bool:
+        """Whether :meth:`build_many` writes this delivery (private-chat checks)."""
+        return self.sweep.accepts(target)
+
+    async def build_many(
+        self, targets: Sequence[DeliveryTarget]
+    ) -> dict[int, Sequence[OutgoingMessage] | BuildFailure]:
+        """The checks of many users: shared prices and targets, lean per-user arithmetic."""
+        return await self.sweep.build_many(targets)
 
     async def __call__(self, target: object) -> list[OutgoingMessage]:
         """Messages for a :class:`~bot.scheduler.dispatch.DeliveryTarget`; [] if none apply."""

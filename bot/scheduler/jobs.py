@@ -55,8 +55,10 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
         deps = get_deps(application)
         if deps.digest_builder is None:
             from bot.scheduler.digest import DigestBuilder
+            from bot.scheduler.executor import make_sweep_executor
 
-            deps.digest_builder = DigestBuilder(deps)
+            executor = make_sweep_executor(deps.config, deps.executor)
+            deps.digest_builder = DigestBuilder(deps, executor)
         settings = deps.scheduler
         dispatcher = Dispatcher(
             deps.db.open(busy_timeout_s=DISPATCH_BUSY_TIMEOUT_S),

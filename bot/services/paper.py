@@ -1,8 +1,10 @@
 """Paper trading and account checks, without Telegram types.
 
 * :func:`accept_portfolio`: "Accept (paper trade)" on a build → trades at the latest prices.
-* :func:`assess_account`: rebuild the target with current data, compare it with the holdings
-  (whole-share orders, costs, drift, the rebalance rule) and run the risk alerts.
+* :func:`assess_blocking`: rebuild the target with current data (the full build), compare it
+  with the holdings (whole-share orders, costs, drift, the rebalance rule) and run the risk
+  alerts: one user at a time (/rebalance). The weekly sweep checks many users at once on the
+  lean path (:mod:`bot.scheduler.sweep`, :mod:`smallq.assessment`) with the same messages.
 * :func:`value_account`: positions at the latest prices for /holdings.
 
 Engine and data work runs in ``deps.executor``; storage is read and written on the calling
@@ -20,7 +22,10 @@ import pandas as pd
 import sqlite_utils
 
 from bot.deps import Deps
-from smallq.alerts import Alert, AlertThresholds, check_alerts, thresholds_for
+from smallq.alerts import AlertThresholds, check_alerts, thresholds_for
+
+# the account check's result is the engine's (the sweep's lean path returns the same type)
+from smallq.assessment import Assessment as Assessment
 from smallq.data.base import PriceSource
 from smallq.errors import DataError, DataUnavailableError, SmallQError
 from smallq.measures import account_value
@@ -158,19 +163,6 @@ async def accept_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> Accep
 
 
 # --------------------------------------------------------------------------- assess
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """A check of one account: alerts, the rebalance plan and whether to signal it."""
-
-    as_of: date
-    value: float
-    alerts: tuple[Alert, ...]
-    plan: RebalancePlan | None
-    signal: bool
-    threshold: float
-    notes: tuple[str, ...] = ()
-
-
 @dataclass(frozen=True, slots=True)
 class AssessInputs:
     """What :func:`assess_blocking` needs, read from storage on the loop thread."""
