@@ -87,6 +87,8 @@ class DaskExecutor:
             raise InputError("SMALLQ_DASK_SCHEDULER must name the Dask scheduler (tcp://…)")
         self.address = address
         self._client: Any = None
+        #: tasks sent to the cluster so far (for logs and tests)
+        self.tasks = 0
 
     async def _connect(self) -> Any:
         if self._client is None:
@@ -111,6 +113,7 @@ class DaskExecutor:
             min_trade_value=costs.min_trade_value,
             pure=False,
         )
+        self.tasks += len(futures)
         try:
             results: list[list[Outcome]] = await client.gather(futures)
         finally:
