@@ -8,7 +8,8 @@
 2. fetches prices once for the union of held tickers and prepares them once
    (:class:`smallq.assessment.MarketSnapshot`);
 3. rebuilds each distinct target once per universe key: the profile without its capital,
-   and today (:func:`smallq.pipeline.rebuild_target`: no stress, Monte Carlo or frontier);
+   and today (:func:`smallq.pipeline.rebuild_target`: no stress, Monte Carlo or frontier),
+   kept for :data:`TARGET_TTL` so the later batches of the same sweep reuse it;
 4. runs the per-account arithmetic (:func:`smallq.assessment.assess_accounts`) in chunks on
    the :mod:`~bot.scheduler.executor` (a worker thread, or a Dask cluster);
 5. stores the rebalance plans of the users who get signals in one transaction, and renders
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import sqlite_utils
@@ -48,6 +49,9 @@ from storage.sweep import SweepRepository, UserCheck
 
 #: accounts per task handed to the executor (a Dask task should take tens of milliseconds)
 CHUNK_SIZE = 250
+#: a rebuilt target serves every batch of the sweep for this long (the sweep's batches run
+#: minutes apart at most; market data for a weekly check does not move in between)
+TARGET_TTL = timedelta(minutes=15)
 
 RebuildTarget = Callable[..., Target]
 Result = Sequence[OutgoingMessage] | BuildFailure
@@ -78,6 +82,8 @@ class SweepBuilder:
         self.executor = executor or InProcessExecutor(deps.executor)
         self.rebuild = rebuild
         self.chunk_size = chunk_size
+        #: universe key → (when rebuilt, target), shared by the batches of one sweep
+        self._targets: dict[str, tuple[datetime, Target]] = {}
 
     @staticmethod
     def accepts(target: DeliveryTarget) -> bool:
@@ -103,10 +109,16 @@ class SweepBuilder:
                 pending.append(item)
         if not pending:
             return results
-        market, targets_by_key = await deps.run_blocking(
+        now = deps.clock()
+        fresh = {k: t for k, (at, t) in self._targets.items() if now - at < TARGET_TTL}
+        missing = {k: p for k, p in profiles.items() if k not in fresh}
+        market, rebuilt = await deps.run_blocking(
             _shared_inputs, deps.source(), deps.today(), deps.params, self.rebuild,
-            [p.account for p in pending], profiles,
+            [p.account for p in pending], missing,
         )  # fmt: skip
+        self._targets = {k: v for k, v in self._targets.items() if k in fresh}
+        self._targets |= {k: (now, t) for k, t in rebuilt.items()}
+        targets_by_key = fresh | rebuilt
         work = [(p.account, targets_by_key[p.target_key]) for p in pending]
         chunks = [work[i : i + self.chunk_size] for i in range(0, len(work), self.chunk_size)]
         costs = CheckCosts(deps.scheduler.costs_bps, deps.scheduler.min_trade_value)
