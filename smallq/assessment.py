@@ -437,13 +437,12 @@ def _plan_to_shares(
     cash_after = available - sum(o.value + o.fee for o in buys)
     post_w = after.astype(float) * px / (value - fees) if value - fees > 0 else after * 0.0
     traded = sum(o.value for o in orders)
-    names = pd.Index(index)
     c_names = [t for t, n in zip(index, cur, strict=True) if n != 0]
     return RebalancePlan(
         orders=orders,
-        current_weights=pd.Series(cur_w, index=names)[cur_w != 0],
-        target_weights=pd.Series(target_w, index=names)[target_w != 0],
-        post_weights=pd.Series(post_w, index=names)[post_w != 0],
+        current_weights=_nonzero(index, cur_w),
+        target_weights=_nonzero(index, target_w),
+        post_weights=_nonzero(index, post_w),
         drift=_drift(index, cur_w, c_names, target_w, t_names),
         drift_after=_drift(index, post_w, index, target_w, t_names),
         turnover=traded / (2.0 * value) if value > 0 else 0.0,
@@ -508,3 +507,8 @@ def _drift(
     """:func:`smallq.measures.drift` of two Series given as values on ``index``."""
     order = [index.index(t) for t in _union(current_names, target_names)]
     return drift(current[order], target[order])
+
+
+def _nonzero(index: list[str], values: np.ndarray) -> pd.Series:
+    keep = values != 0
+    return pd.Series(values[keep], index=[t for t, k in zip(index, keep, strict=True) if k])
