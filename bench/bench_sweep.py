@@ -35,20 +35,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import BotConfig  # noqa: E402
-from bot.deps import ConnectionFactory, Deps  # noqa: E402
-from bot.scheduler.digest import DigestBuilder  # noqa: E402
-from bot.scheduler.dispatch import (  # noqa: E402
+from bot.config import BotConfig
+from bot.deps import ConnectionFactory, Deps
+from bot.scheduler.digest import DigestBuilder
+from bot.scheduler.dispatch import (
     DeliveryTarget,
     Dispatcher,
     DispatchSettings,
     OutgoingMessage,
 )
-from smallq.data.sample import SampleSource  # noqa: E402
-from smallq.pipeline import build_portfolio  # noqa: E402
-from storage.db import connect  # noqa: E402
-from storage.deliveries import DeliveryRepository  # noqa: E402
-from tests.bot.scheduler.sweep_population import SAMPLE_TICKERS, T0, populate  # noqa: E402
+from smallq.data.sample import SampleSource
+from smallq.pipeline import build_portfolio
+from storage.db import connect
+from storage.deliveries import DeliveryRepository
+from tests.bot.scheduler.sweep_population import SAMPLE_TICKERS, T0, populate
 
 NOW = T0 + timedelta(minutes=1)
 
