@@ -44,6 +44,7 @@ from bot.scheduler.dispatch import (
     DispatchSettings,
     OutgoingMessage,
 )
+from bot.scheduler.jobs import BATCH_SIZE
 from smallq.data.sample import SampleSource
 from smallq.pipeline import build_portfolio
 from storage.db import connect
@@ -91,7 +92,7 @@ async def timed_tick(path: Path, n_users: int, source: SampleSource, *, batch: b
     sender = AcceptingSender()
     dispatcher = Dispatcher(
         connect(path), sender, builder if batch else PerUser(builder), clock=lambda: NOW,
-        settings=DispatchSettings(batch_size=1000),
+        settings=DispatchSettings(batch_size=BATCH_SIZE),  # as bot.scheduler.jobs wires it
     )  # fmt: skip
     start = time.perf_counter()
     stats = await dispatcher.tick()

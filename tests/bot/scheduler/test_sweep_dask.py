@@ -64,9 +64,3 @@ async def test_dask_sweep_sends_the_in_process_messages_once(
     finally:
         await executor.close()
 
-
-def test_dask_needs_a_scheduler_address() -> None:
-    from smallq.errors import InputError
-
-    with pytest.raises(InputError):
-        DaskExecutor("")
