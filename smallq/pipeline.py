@@ -66,6 +66,7 @@ from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
+from smallq.types import ProgressCallback
 from smallq.universe import companies_as_of, normalise_companies
 
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
@@ -450,11 +451,13 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
+    on_progress: ProgressCallback | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.policy.PipelinePolicy`); between rebalances the weights drift.
+    ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
     ------
@@ -503,6 +506,7 @@ def run_strategy_backtest(
         costs_bps=costs_bps,
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
+        on_progress=on_progress,
     )
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
