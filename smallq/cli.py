@@ -1,9 +1,10 @@
 """``smallq`` — the engine's command line.
 
-Commands: ``universe``, ``rank``, ``build`` and ``backtest``. Every error prints one line
-to stderr and exits non-zero (2 for bad input or data, 70 for an internal error); use
-``--debug`` for a traceback. This module is a composition root: it may wire the SQLite
-price cache (``storage``) in front of the Yahoo source.
+Commands: ``universe``, ``rank``, ``build``, ``backtest`` and ``track``. Every error prints one
+line to stderr and exits with a status that says what kind of error it was (:func:`exit_status`:
+2 bad input, 3 data unavailable, 70 internal error); ``--debug`` adds the traceback. This module
+is a composition root: it may wire the SQLite price cache (``storage``) in front of the Yahoo
+source.
 """
 
 from __future__ import annotations
@@ -11,35 +12,126 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import re
 import sys
+import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
 from smallq.data.base import PriceSource
-from smallq.errors import InputError, ProfileError, SmallQError
+from smallq.errors import (
+    AllocationError,
+    DataError,
+    InputError,
+    OptimizationError,
+    ProfileError,
+    SelectionError,
+    SmallQError,
+    StorageError,
+    closest_match,
+)
 from smallq.params import DEFAULT_PARAMS
+from smallq.progress import ProgressBar
 from smallq.types import CovModel, Objective, ReturnsModel, Strategy
 
-EXIT_USER_ERROR = 2
-EXIT_INTERNAL = 70
+EXIT_USAGE = 2  # bad input: fix the command line (argparse uses 2 as well)
+EXIT_DATA = 3  # market data unavailable or unusable (Yahoo down, no benchmark, a bad CSV)
+EXIT_SOFTWARE = 70  # an internal error, a bug (sysexits.h EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_USER_ERROR = EXIT_USAGE  # the older name
+EXIT_INTERNAL = EXIT_SOFTWARE  # the older name
+
+#: The one map from the error tree to exit statuses; the first matching class wins.
+EXIT_STATUS: tuple[tuple[type[SmallQError], int], ...] = (
+    (InputError, EXIT_USAGE),
+    (SelectionError, EXIT_USAGE),  # the filters leave too few stocks: relax the request
+    (OptimizationError, EXIT_USAGE),  # the constraints cannot hold: relax the request
+    (AllocationError, EXIT_USAGE),  # the capital buys no share: add capital
+    (DataError, EXIT_DATA),
+    (StorageError, EXIT_DATA),  # the price cache cannot be read or written now
+)
+
+#: Seconds of work before a progress bar appears (``--progress auto``).
+PROGRESS_DELAY_S = 1.0
+
+
+def exit_status(exc: BaseException) -> int:
+    """The process exit status for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    for kind, status in EXIT_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return EXIT_SOFTWARE
+
+
+def smallq_version() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    try:
+        return version("smallq")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        from smallq import __version__
+
+        return __version__
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break (``\\n``, ``\\r``, U+2028, ...) turned into a space."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+# --------------------------------------------------------------------------- option types
+_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATE_RANGE = (date(1900, 1, 1), date(2100, 12, 31))
+
+
+def parse_number(text: str) -> float | None:
+    """A finite decimal written with ASCII digits (``0.25``, ``-3``, ``2e9``), else None."""
+    stripped = text.strip()
+    if not _DECIMAL.fullmatch(stripped):
+        return None
+    value = float(stripped)
+    return value if math.isfinite(value) else None
+
+
+def _int(text: str) -> int:
+    if not _INTEGER.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"not a whole number (digits 0-9): {text!r}")
+    return int(text.strip())
+
+
+def _float(text: str) -> float:
+    value = parse_number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a number (digits 0-9, e.g. 0.25): {text!r}")
+    return value
 
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        if not _ISO_DATE.fullmatch(text.strip()):
+            raise ValueError(text)
+        day = date.fromisoformat(text.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+    low, high = DATE_RANGE
+    if not low <= day <= high:
+        raise argparse.ArgumentTypeError(f"the date must be between {low} and {high}: {text!r}")
+    return day
 
 
-def _add_source(parser: argparse.ArgumentParser) -> None:
+def _add_source(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
     parser.add_argument(
-        "--source",
-        default="sample",
-        help="sample (embedded, offline) | yahoo | csv:DIR  (default: sample)",
+        "--source", default="sample", help="sample (embedded, offline) | yahoo | csv:DIR"
     )
     parser.add_argument(
         "--cache",
@@ -50,52 +142,120 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    if progress:
+        parser.add_argument(
+            "--progress",
+            choices=["auto", "always", "never"],
+            default="auto",
+            help="progress bar on stderr; auto: only on a terminal, never with --json",
+        )
+
+
+def _add_ranking(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sectors", required=True, help='comma list, e.g. "tech,Health Care"')
+    parser.add_argument(
+        "--strategy",
+        default="momentum",
+        choices=[s.value for s in Strategy],
+        help="ranking factor",
+    )
+    parser.add_argument("--top", type=_int, default=10, help="number of stocks to select")
+    parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
+    parser.add_argument(
+        "--as-of", type=_date, default=None, help="decision date YYYY-MM-DD (default: latest)"
+    )
+    parser.add_argument("--include", default="", help="tickers to add back after filters")
+    parser.add_argument("--exclude", default="", help="tickers to remove")
+    parser.add_argument("--min-market-cap", type=_float, default=None, help="USD")
+    parser.add_argument("--max-market-cap", type=_float, default=None, help="USD")
+    parser.add_argument("--min-dollar-volume", type=_float, default=None, help="USD per day")
 
 
 def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -> None:
-    parser.add_argument("--sectors", required=True, help='comma list, e.g. "tech,Health Care"')
-    parser.add_argument("--strategy", default="momentum", choices=[s.value for s in Strategy])
-    parser.add_argument("--top", type=int, default=10, help="number of stocks to select")
-    parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
-    parser.add_argument("--as-of", type=_date, default=None, help="decision date YYYY-MM-DD")
-    parser.add_argument("--include", default="", help="tickers to add back after filters")
-    parser.add_argument("--exclude", default="", help="tickers to remove")
-    parser.add_argument("--min-market-cap", type=float, default=None, help="USD")
-    parser.add_argument("--max-market-cap", type=float, default=None, help="USD")
-    parser.add_argument("--min-dollar-volume", type=float, default=None, help="USD per day")
+    _add_ranking(parser)
     if required_capital:
         parser.add_argument("--capital", required=True, help="amount, e.g. 10000 or 10,000")
     parser.add_argument(
         "--risk", default="moderate", help="conservative|cautious|moderate|growth|aggressive or 1-5"
     )
-    parser.add_argument("--objective", default=None, choices=[o.value for o in Objective])
-    parser.add_argument("--returns", default=None, choices=[r.value for r in ReturnsModel])
-    parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel])
-    parser.add_argument("--max-weight", type=float, default=None, help="fraction, e.g. 0.25")
+    table = "(default: from the risk level)"
+    parser.add_argument(
+        "--objective", default=None, choices=[o.value for o in Objective], help=table
+    )
+    parser.add_argument(
+        "--returns", default=None, choices=[r.value for r in ReturnsModel], help=table
+    )
+    parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel], help=table)
+    parser.add_argument("--max-weight", type=_float, default=None, help=f"fraction {table}")
     parser.add_argument(
         "--sector-cap", action="append", default=[], help='"Sector=0.4" (repeatable)'
     )
-    parser.add_argument("--risk-free-rate", type=float, default=DEFAULT_PARAMS.risk_free_rate)
-    parser.add_argument("--target-volatility", type=float, default=None)
-    parser.add_argument("--risk-aversion", type=float, default=None)
-    parser.add_argument("--lookback-days", type=int, default=756)
+    parser.add_argument(
+        "--risk-free-rate",
+        type=_float,
+        default=DEFAULT_PARAMS.risk_free_rate,
+        help="a year, as a fraction",
+    )
+    parser.add_argument(
+        "--target-volatility", type=_float, default=None, help=f"for efficient_risk {table}"
+    )
+    parser.add_argument(
+        "--risk-aversion", type=_float, default=None, help=f"for max_utility {table}"
+    )
+    parser.add_argument(
+        "--lookback-days", type=_int, default=756, help="trading days of price history"
+    )
     parser.add_argument("--fractional", action="store_true", help="allow fractional shares")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default, unless it is empty or the help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, "", [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)".strip()
 
 
 class _OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr and exit status 2."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"smallq: input: {message} (see smallq --help)\n")
+        line = one_line(f"smallq: input: {message} (see {self.prog} --help)")
+        self.exit(EXIT_USAGE, line + "\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """Refuse a value outside ``choices`` with a "did you mean" hint."""
+        choices = action.choices
+        if choices is None or value in choices:
+            return
+        names = [str(choice) for choice in choices]
+        near = closest_match(value, names)
+        hint = f"; did you mean {near!r}?" if near else ""
+        listed = ", ".join(names)
+        if isinstance(action, argparse._SubParsersAction):
+            raise argparse.ArgumentError(None, f"unknown command {value!r}{hint} ({listed})")
+        raise argparse.ArgumentError(action, f"invalid choice {value!r}{hint} (choose {listed})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = _OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"smallq {smallq_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     universe = sub.add_parser("universe", help="list sectors and their companies")
-    _add_source(universe)
+    _add_source(universe, progress=True)
     universe.add_argument(
         "--refresh",
         action="store_true",
@@ -104,16 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rank = sub.add_parser("rank", help="rank stocks in sectors by a strategy")
     _add_source(rank)
-    rank.add_argument("--sectors", required=True)
-    rank.add_argument("--strategy", default="momentum", choices=[s.value for s in Strategy])
-    rank.add_argument("--top", type=int, default=10)
-    rank.add_argument("--per-sector", action="store_true")
-    rank.add_argument("--as-of", type=_date, default=None)
-    rank.add_argument("--include", default="")
-    rank.add_argument("--exclude", default="")
-    rank.add_argument("--min-market-cap", type=float, default=None)
-    rank.add_argument("--max-market-cap", type=float, default=None)
-    rank.add_argument("--min-dollar-volume", type=float, default=None)
+    _add_ranking(rank)
 
     build = sub.add_parser("build", help="build a portfolio report")
     _add_source(build)
@@ -121,13 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
 
     backtest = sub.add_parser("backtest", help="walk-forward backtest against the S&P 500")
-    _add_source(backtest)
+    _add_source(backtest, progress=True)
     _add_selection(backtest, required_capital=False)
-    backtest.add_argument("--capital", default=None, help="whole-share rounding from this capital")
-    backtest.add_argument("--start", type=_date, required=True)
-    backtest.add_argument("--end", type=_date, required=True)
+    backtest.add_argument(
+        "--capital", default=None, help="whole-share rounding from this capital (default: none)"
+    )
+    backtest.add_argument("--start", type=_date, required=True, help="first day YYYY-MM-DD")
+    backtest.add_argument("--end", type=_date, required=True, help="last day YYYY-MM-DD")
     backtest.add_argument("--rebalance", default="monthly", help="weekly|monthly|drift:0.05")
-    backtest.add_argument("--costs-bps", type=float, default=10.0)
+    backtest.add_argument(
+        "--costs-bps", type=_float, default=10.0, help="trading costs, basis points of value"
+    )
     backtest.add_argument("--log-scale", action="store_true", help="log-scale equity chart")
     backtest.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
     track = sub.add_parser(
@@ -135,9 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     track.add_argument("report", type=Path, help="a JSON file written by `smallq build --json`")
     track.add_argument("--source", default=None, help="default: the source the report used")
-    track.add_argument("--cache", type=Path, default=None)
+    track.add_argument("--cache", type=Path, default=None, help="as for build")
     track.add_argument("--json", action="store_true", help="print JSON instead of text")
-    track.add_argument("--debug", action="store_true")
+    track.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     track.add_argument("--charts", type=Path, default=None, help="write tracking.png to DIR")
     return parser
 
@@ -168,10 +323,10 @@ def profile_from_args(args: argparse.Namespace, *, capital: str | float) -> Any:
         name, sep, value = item.partition("=")
         if not sep:
             raise ProfileError("sector cap", item, 'write it as "Sector=0.4"')
-        try:
-            caps[name] = float(value)
-        except ValueError as exc:
-            raise ProfileError("sector cap", item, "the cap must be a number") from exc
+        cap = parse_number(value)
+        if cap is None:
+            raise ProfileError("sector cap", item, "the cap must be a number such as 0.4")
+        caps[name] = cap
     return make_profile(
         sectors=args.sectors,
         capital=capital,
@@ -216,6 +371,27 @@ def _write_charts(directory: Path, charts: dict[str, bytes]) -> list[Path]:
     return written
 
 
+@contextmanager
+def progress_bar(args: argparse.Namespace, label: str) -> Iterator[ProgressBar | None]:
+    """A progress bar on stderr, or None when it should stay quiet.
+
+    ``--progress auto`` draws only when stderr is a terminal and the output is not ``--json``,
+    and only once the work has taken :data:`PROGRESS_DELAY_S`; ``always`` draws at once.
+    """
+    mode = getattr(args, "progress", "never")
+    quiet = mode == "never" or (
+        mode == "auto" and (args.json or not (sys.stderr.isatty() if sys.stderr else False))
+    )
+    if quiet:
+        yield None
+        return
+    bar = ProgressBar(sys.stderr, label, delay_s=0.0 if mode == "always" else PROGRESS_DELAY_S)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
 def cmd_universe(args: argparse.Namespace) -> None:
     from smallq.universe import normalise_companies, sectors_of
 
@@ -224,7 +400,8 @@ def cmd_universe(args: argparse.Namespace) -> None:
         refresh = getattr(source, "refresh_companies", None)
         if refresh is None:
             raise ProfileError("--refresh", args.source, "only the cached yahoo source refreshes")
-        raw = refresh()
+        with progress_bar(args, "refreshing companies") as bar:
+            raw = refresh(on_progress=bar)
     else:
         raw = source.fetch_companies()
     companies = normalise_companies(raw)
@@ -291,15 +468,17 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
     profile = profile_from_args(args, capital=args.capital or 1.0)
     source = open_cli_source(args.source, args.cache)
-    report = run_strategy_backtest(
-        profile,
-        source,
-        start=args.start,
-        end=args.end,
-        rebalance=args.rebalance,
-        costs_bps=args.costs_bps,
-        whole_shares=args.capital is not None,
-    )
+    with progress_bar(args, "backtest") as bar:
+        report = run_strategy_backtest(
+            profile,
+            source,
+            start=args.start,
+            end=args.end,
+            rebalance=args.rebalance,
+            costs_bps=args.costs_bps,
+            whole_shares=args.capital is not None,
+            on_progress=bar,
+        )
     text = format_backtest(report)
     if args.charts is not None:
         from smallq.charts.backtest import render_backtest_charts
@@ -362,24 +541,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore")
     try:
         COMMANDS[args.command](args)
-    except SmallQError as exc:
-        if args.debug:
-            raise
-        kind = "input" if isinstance(exc, InputError) else "error"
-        print(f"smallq: {kind}: {exc.user_message()}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("smallq: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # the one catch-all: an internal error, never a traceback
-        if args.debug:
-            raise
-        print(
-            f"smallq: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+    except (Exception, KeyboardInterrupt) as exc:  # the one catch-all, mapped by exit_status
+        return report_error(exc, debug=args.debug)
     return 0
+
+
+def report_error(exc: BaseException, *, debug: bool) -> int:
+    """Print one line about ``exc`` on stderr (after the traceback with ``debug``); exit status."""
+    status = exit_status(exc)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        line = "smallq: interrupted"
+    elif isinstance(exc, SmallQError) and status != EXIT_SOFTWARE:
+        kind = "input" if isinstance(exc, InputError) else "error"
+        line = f"smallq: {kind}: {exc.user_message()}"
+    else:
+        where = "the traceback is above" if debug else "rerun with --debug for the traceback"
+        line = f"smallq: internal error: {type(exc).__name__}: {exc} ({where})"
+    print(one_line(line), file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover
