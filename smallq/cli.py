@@ -10,6 +10,7 @@ source.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -526,10 +527,14 @@ COMMANDS = {
 }
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser()  # built once per process (tests call main thousands of times)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
