@@ -13,9 +13,7 @@ import argparse
 import functools
 import json
 import logging
-import math
 import os
-import re
 import sys
 import traceback
 import warnings
@@ -24,8 +22,17 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from smallq.cli_options import (
+    EXIT_USAGE,
+    OneLineParser,
+    decimal_number,
+    iso_date,
+    one_line,
+    parse_number,
+    whole_number,
+)
 from smallq.data.base import PriceSource
 from smallq.errors import (
     AllocationError,
@@ -36,13 +43,11 @@ from smallq.errors import (
     SelectionError,
     SmallQError,
     StorageError,
-    closest_match,
 )
 from smallq.params import DEFAULT_PARAMS
 from smallq.progress import ProgressBar
 from smallq.types import CovModel, Objective, ReturnsModel, Strategy
 
-EXIT_USAGE = 2  # bad input: fix the command line (argparse uses 2 as well)
 EXIT_DATA = 3  # market data unavailable or unusable (Yahoo down, no benchmark, a bad CSV)
 EXIT_SOFTWARE = 70  # an internal error, a bug (sysexits.h EX_SOFTWARE)
 EXIT_INTERRUPTED = 130  # Ctrl-C
@@ -83,53 +88,6 @@ def smallq_version() -> str:
         return __version__
 
 
-def one_line(text: str) -> str:
-    """``text`` with every line break (``\\n``, ``\\r``, U+2028, ...) turned into a space."""
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())
-
-
-# --------------------------------------------------------------------------- option types
-_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-DATE_RANGE = (date(1900, 1, 1), date(2100, 12, 31))
-
-
-def parse_number(text: str) -> float | None:
-    """A finite decimal written with ASCII digits (``0.25``, ``-3``, ``2e9``), else None."""
-    stripped = text.strip()
-    if not _DECIMAL.fullmatch(stripped):
-        return None
-    value = float(stripped)
-    return value if math.isfinite(value) else None
-
-
-def _int(text: str) -> int:
-    if not _INTEGER.fullmatch(text.strip()):
-        raise argparse.ArgumentTypeError(f"not a whole number (digits 0-9): {text!r}")
-    return int(text.strip())
-
-
-def _float(text: str) -> float:
-    value = parse_number(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"not a number (digits 0-9, e.g. 0.25): {text!r}")
-    return value
-
-
-def _date(text: str) -> date:
-    try:
-        if not _ISO_DATE.fullmatch(text.strip()):
-            raise ValueError(text)
-        day = date.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
-    low, high = DATE_RANGE
-    if not low <= day <= high:
-        raise argparse.ArgumentTypeError(f"the date must be between {low} and {high}: {text!r}")
-    return day
-
-
 def _add_source(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
     parser.add_argument(
         "--source", default="sample", help="sample (embedded, offline) | yahoo | csv:DIR"
@@ -160,16 +118,18 @@ def _add_ranking(parser: argparse.ArgumentParser) -> None:
         choices=[s.value for s in Strategy],
         help="ranking factor",
     )
-    parser.add_argument("--top", type=_int, default=10, help="number of stocks to select")
+    parser.add_argument("--top", type=whole_number, default=10, help="number of stocks to select")
     parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
     parser.add_argument(
-        "--as-of", type=_date, default=None, help="decision date YYYY-MM-DD (default: latest)"
+        "--as-of", type=iso_date, default=None, help="decision date YYYY-MM-DD (default: latest)"
     )
     parser.add_argument("--include", default="", help="tickers to add back after filters")
     parser.add_argument("--exclude", default="", help="tickers to remove")
-    parser.add_argument("--min-market-cap", type=_float, default=None, help="USD")
-    parser.add_argument("--max-market-cap", type=_float, default=None, help="USD")
-    parser.add_argument("--min-dollar-volume", type=_float, default=None, help="USD per day")
+    parser.add_argument("--min-market-cap", type=decimal_number, default=None, help="USD")
+    parser.add_argument("--max-market-cap", type=decimal_number, default=None, help="USD")
+    parser.add_argument(
+        "--min-dollar-volume", type=decimal_number, default=None, help="USD per day"
+    )
 
 
 def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -> None:
@@ -187,71 +147,31 @@ def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -
         "--returns", default=None, choices=[r.value for r in ReturnsModel], help=table
     )
     parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel], help=table)
-    parser.add_argument("--max-weight", type=_float, default=None, help=f"fraction {table}")
+    parser.add_argument("--max-weight", type=decimal_number, default=None, help=f"fraction {table}")
     parser.add_argument(
         "--sector-cap", action="append", default=[], help='"Sector=0.4" (repeatable)'
     )
     parser.add_argument(
         "--risk-free-rate",
-        type=_float,
+        type=decimal_number,
         default=DEFAULT_PARAMS.risk_free_rate,
         help="a year, as a fraction",
     )
     parser.add_argument(
-        "--target-volatility", type=_float, default=None, help=f"for efficient_risk {table}"
+        "--target-volatility", type=decimal_number, default=None, help=f"for efficient_risk {table}"
     )
     parser.add_argument(
-        "--risk-aversion", type=_float, default=None, help=f"for max_utility {table}"
+        "--risk-aversion", type=decimal_number, default=None, help=f"for max_utility {table}"
     )
     parser.add_argument(
-        "--lookback-days", type=_int, default=756, help="trading days of price history"
+        "--lookback-days", type=whole_number, default=756, help="trading days of price history"
     )
     parser.add_argument("--fractional", action="store_true", help="allow fractional shares")
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """Shows each option's default, unless it is empty or the help already names it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        default = action.default
-        if (
-            "default" in text
-            or default in (None, False, "", [], argparse.SUPPRESS)
-            or not action.option_strings
-        ):
-            return text
-        return f"{text} (default: %(default)s)".strip()
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr and exit status 2."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        line = one_line(f"smallq: input: {message} (see {self.prog} --help)")
-        self.exit(EXIT_USAGE, line + "\n")
-
-    def _check_value(self, action: argparse.Action, value: Any) -> None:
-        """Refuse a value outside ``choices`` with a "did you mean" hint."""
-        choices = action.choices
-        if choices is None or value in choices:
-            return
-        names = [str(choice) for choice in choices]
-        near = closest_match(value, names)
-        hint = f"; did you mean {near!r}?" if near else ""
-        listed = ", ".join(names)
-        if isinstance(action, argparse._SubParsersAction):
-            raise argparse.ArgumentError(None, f"unknown command {value!r}{hint} ({listed})")
-        raise argparse.ArgumentError(action, f"invalid choice {value!r}{hint} (choose {listed})")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = _OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"smallq {smallq_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -278,11 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--capital", default=None, help="whole-share rounding from this capital (default: none)"
     )
-    backtest.add_argument("--start", type=_date, required=True, help="first day YYYY-MM-DD")
-    backtest.add_argument("--end", type=_date, required=True, help="last day YYYY-MM-DD")
+    backtest.add_argument("--start", type=iso_date, required=True, help="first day YYYY-MM-DD")
+    backtest.add_argument("--end", type=iso_date, required=True, help="last day YYYY-MM-DD")
     backtest.add_argument("--rebalance", default="monthly", help="weekly|monthly|drift:0.05")
     backtest.add_argument(
-        "--costs-bps", type=_float, default=10.0, help="trading costs, basis points of value"
+        "--costs-bps",
+        type=decimal_number,
+        default=10.0,
+        help="trading costs, basis points of value",
     )
     backtest.add_argument("--log-scale", action="store_true", help="log-scale equity chart")
     backtest.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from smallq import cli
 from smallq.backtest import RebalanceRule
+from smallq.cli_options import decimal_number, iso_date, whole_number
 from smallq.data.registry import open_source
 from smallq.data.sample import SampleSource
 from smallq.errors import DataUnavailableError, InputError
@@ -111,7 +112,9 @@ def test_source_specs_open_or_refuse(text: str) -> None:
 
 
 # --------------------------------------------------------------------------- CLI option types
-@pytest.mark.parametrize("parse", [cli._int, cli._float, cli._date], ids=lambda p: p.__name__)
+@pytest.mark.parametrize(
+    "parse", [whole_number, decimal_number, iso_date], ids=lambda p: p.__name__
+)
 def test_cli_option_types_accept_ascii_digits_only(parse: Callable[[str], object]) -> None:
     @EXAMPLES
     @given(TEXT)
