@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from smallq.cli_options import (
     iso_date,
     one_line,
     parse_number,
+    smallq_version,
     whole_number,
 )
 from smallq.data.base import PriceSource
@@ -76,16 +76,6 @@ def exit_status(exc: BaseException) -> int:
         if isinstance(exc, kind):
             return status
     return EXIT_SOFTWARE
-
-
-def smallq_version() -> str:
-    """The installed distribution's version (the package's own when not installed)."""
-    try:
-        return version("smallq")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        from smallq import __version__
-
-        return __version__
 
 
 def _add_source(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:

@@ -8,11 +8,22 @@ import argparse
 import math
 import re
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
 from smallq.errors import closest_match
 
 EXIT_USAGE = 2  # bad input: fix the command line (argparse uses 2 as well)
+
+
+def smallq_version() -> str:
+    """The installed distribution's version (the package's own when not installed)."""
+    try:
+        return version("smallq")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        from smallq import __version__
+
+        return __version__
 
 
 def one_line(text: str) -> str:
