@@ -27,6 +27,7 @@ import pandas as pd
 
 from smallq.allocation import allocate_shares
 from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
+from smallq.backtest.policy import PipelinePolicy
 from smallq.data.base import PriceSource
 from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
 from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
@@ -44,7 +45,6 @@ from smallq.models import (
 from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import PerformanceMetrics, TrackingReport, tracking
-from smallq.policy import PipelinePolicy
 from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
@@ -377,7 +377,7 @@ def run_strategy_backtest(
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
-    date (:class:`smallq.policy.PipelinePolicy`); between rebalances the weights drift.
+    date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
 
     Raises
     ------

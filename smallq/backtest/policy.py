@@ -1,8 +1,8 @@
 """Backtest policies built from the engine: rank, forecast and optimize at each decision.
 
 A policy is called with prices up to and including a decision date and returns target
-weights (:data:`smallq.backtest.Policy`); the simulator in :mod:`smallq.backtest` never
-needs to know how the weights were found. :mod:`smallq.fastopt` has the fast QP policy.
+weights (:data:`smallq.backtest.simulator.Policy`); the simulator never needs to know how
+the weights were found. :mod:`smallq.backtest.fast` has the fast QP policy.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from smallq.backtest import BacktestResult, run_backtest
+from smallq.backtest.policy import PipelinePolicy
 from smallq.data.csv import CsvSource
 from smallq.models import MarketData, Profile, Settings
 from smallq.pipeline import load_market_data
-from smallq.policy import PipelinePolicy
 from smallq.profile import resolve_settings
 from smallq.types import RiskLevel, Sector, Strategy
 from smallq.universe import normalise_companies

@@ -13,6 +13,7 @@ from smallq.backtest import (
     RebalanceRule,
     run_backtest,
 )
+from smallq.backtest.fast import FastPolicy
 from smallq.errors import (
     DataFormatError,
     DataUnavailableError,
@@ -20,7 +21,6 @@ from smallq.errors import (
     InsufficientHistoryError,
     UnknownOptionError,
 )
-from smallq.fastopt import FastPolicy
 
 WEIGHTS = {"AAA": 0.5, "BBB": 0.3, "CCC": 0.2}
 

@@ -25,7 +25,7 @@ any close where the total drift ``Σ|w − target| / 2`` (cash included) exceeds
 whole shares the rounding residue counts as drift, so keep the threshold above it.
 
 Share counts, cash and the :class:`Trade` / :class:`Rebalance` records are kept by
-:class:`smallq.book.Book`; both records are re-exported here.
+:class:`smallq.backtest.book.Book`; both records are re-exported here.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from smallq.book import Book, Rebalance, Trade
+from smallq.backtest.book import Book, Rebalance, Trade
 from smallq.errors import (
     DataFormatError,
     DataUnavailableError,
