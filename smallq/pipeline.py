@@ -20,7 +20,7 @@ This is the only engine module that wires adapters together; it holds no clock:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -37,19 +37,31 @@ from smallq.models import (
     MarketData,
     PriceData,
     Profile,
-    Ranking,
     Report,
     Settings,
     StressReport,
 )
 from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.performance import PerformanceMetrics, TrackingReport, tracking
+from smallq.performance import tracking
 from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
+from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.universe import normalise_companies
+
+__all__ = [
+    "FALLBACK_NOTE",
+    "FRESHNESS_NOTE",
+    "BacktestReport",
+    "Selection",
+    "TrackedPortfolio",
+    "build_portfolio",
+    "run_strategy_backtest",
+    "select_stocks",
+    "track_portfolio",
+]
 
 #: prefixes of the notes that repeat structured fields (``optimization.fallbacks``, ``as_of``
 #: and ``fetched_at``); presenters that render those fields themselves may skip these notes
@@ -58,14 +70,6 @@ FRESHNESS_NOTE = "Prices from "
 
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
 STRESS_HISTORY_START = date(1999, 6, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Output of the selection stages: ranking plus the market data it used."""
-
-    ranking: Ranking
-    market: MarketData
 
 
 def history_start(end: date, trading_days: int) -> date:
@@ -337,32 +341,6 @@ def build_portfolio(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BacktestReport:
-    """A walk-forward backtest of a profile's strategy against the benchmark.
-
-    Attributes
-    ----------
-    result : BacktestResult
-        Equity curves, weights over time, trades and rebalances.
-    metrics, benchmark_metrics : PerformanceMetrics
-        Strategy and benchmark side by side over the same dates.
-    fallback_dates : tuple of (date, str)
-        Decisions whose weights came from a fallback objective, with the objective used.
-    """
-
-    profile: Profile
-    settings: Settings
-    start: date
-    end: date
-    result: BacktestResult
-    metrics: PerformanceMetrics
-    benchmark_metrics: PerformanceMetrics
-    source: str
-    fallback_dates: tuple[tuple[date, str], ...]
-    notes: tuple[str, ...]
-
-
 def run_strategy_backtest(
     profile: Profile,
     source: PriceSource,
@@ -459,25 +437,6 @@ def run_strategy_backtest(
         fallback_dates=fallbacks,
         notes=_unique(notes),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class TrackedPortfolio:
-    """A built portfolio's holdings valued from its build date to the latest data.
-
-    Attributes
-    ----------
-    values : Series of shape (n_days,)
-        Market value of the shares plus the cash left, in the build's currency.
-    tracking : TrackingReport
-        Growth, metrics and excess return against the benchmark over the same days.
-    """
-
-    since: date
-    end: date
-    values: pd.Series
-    tracking: TrackingReport
-    notes: tuple[str, ...]
 
 
 def track_portfolio(

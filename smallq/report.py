@@ -13,7 +13,8 @@ import pandas as pd
 
 from smallq.models import Ranking, Report, ScenarioResult
 from smallq.performance import PerformanceMetrics
-from smallq.pipeline import FALLBACK_NOTE, BacktestReport, TrackedPortfolio
+from smallq.pipeline import FALLBACK_NOTE
+from smallq.results import BacktestReport, TrackedPortfolio
 from smallq.types import VarMethod
 
 SCHEMA = "smallq.report/1"
