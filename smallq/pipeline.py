@@ -1,6 +1,9 @@
-"""The one entry point that the CLI, the bot and the scheduler all call.
+"""The use cases that the CLI, the bot and the scheduler all call.
 
-``build_portfolio`` runs every stage in order and returns one :class:`~smallq.models.Report`:
+:func:`select_stocks`, :func:`build_portfolio`, :func:`run_strategy_backtest` and
+:func:`track_portfolio` are short lists of named stages; the work of each stage lives in the
+module that owns it. What they return lives in :mod:`smallq.models` and :mod:`smallq.results`,
+so presenters never import this module. ``build_portfolio`` runs, in order:
 
 1. universe  – the source's company table, normalised;
 2. filters   – sectors, market-cap band, include/exclude (no prices needed);
@@ -8,7 +11,8 @@
 4. filters   – minimum history and dollar volume;
 5. ranking   – point-in-time factor scores, top N;
 6. forecast  – expected returns and covariance over the lookback;
-7. optimize  – feasibility checks, the objective, the declared fallback chain;
+7. optimize  – the objective and the declared fallback chain (feasibility is checked once,
+   before the forecast, by :func:`smallq.constraints.feasible_limits`);
 8. allocate  – whole (or fractional) shares for the capital;
 9. risk      – ex-ante and historical figures, VaR/CVaR;
 10. stress   – historical windows, hypothetical shocks, Monte Carlo.
@@ -21,35 +25,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 
 from smallq.allocation import allocate_shares
-from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
-from smallq.backtest.policy import PipelinePolicy
+from smallq.backtest import RebalanceRule, run_backtest
+from smallq.backtest.policy import PipelinePolicy, point_in_time
+from smallq.constraints import WeightLimits, check_feasibility, feasible_limits
 from smallq.data.base import PriceSource
-from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
-from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
-from smallq.filters import FilterCriteria, FilterResult, apply_filters
-from smallq.forecast import covariance, expected_returns
-from smallq.models import (
-    MarketData,
-    PriceData,
-    Profile,
-    Report,
-    Settings,
-    StressReport,
+from smallq.data.market import (
+    benchmark_notes,
+    data_end,
+    decision_end,
+    history_start,
+    load_index_history,
+    load_market_data,
+    load_stress_history,
+    load_universe,
 )
-from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
+from smallq.data.validation import clean_prices
+from smallq.errors import InsufficientHistoryError, ProfileError
+from smallq.filters import apply_filters
+from smallq.forecast import forecast_moments
+from smallq.models import MarketData, Profile, Report, Settings, StressReport
+from smallq.optimize import optimize_weights, report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
-from smallq.profile import resolve_settings
+from smallq.profile import (
+    cap_notes,
+    fit_min_holdings,
+    resolve_settings,
+    validate_backtest_request,
+)
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
-from smallq.universe import normalise_companies
 
 __all__ = [
     "FALLBACK_NOTE",
@@ -67,93 +79,6 @@ __all__ = [
 #: and ``fetched_at``); presenters that render those fields themselves may skip these notes
 FALLBACK_NOTE = "Fallback: "
 FRESHNESS_NOTE = "Prices from "
-
-#: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
-STRESS_HISTORY_START = date(1999, 6, 1)
-
-
-def history_start(end: date, trading_days: int) -> date:
-    """Calendar start that covers ``trading_days`` trading days before ``end`` (with margin)."""
-    return end - timedelta(days=int(trading_days * 365 / 252 * 1.08) + 10)
-
-
-def decision_end(profile: Profile, source: PriceSource, today: date) -> date:
-    """The last date to fetch: the profile's as-of date, else today or the source's last date."""
-    return data_end(source, profile.as_of or today)
-
-
-def data_end(source: PriceSource, wanted: date) -> date:
-    """``wanted``, or the source's last date when the data ends earlier."""
-    last = source.last_date()
-    return wanted if last is None else min(wanted, last)
-
-
-def load_market_data(
-    source: PriceSource,
-    tickers: tuple[str, ...],
-    companies: pd.DataFrame,
-    *,
-    start: date,
-    end: date,
-    params: EngineParams = DEFAULT_PARAMS,
-    require_benchmark: bool = True,
-) -> MarketData:
-    """Fetch, clean and align prices and the benchmark for ``tickers``.
-
-    Parameters
-    ----------
-    require_benchmark : bool, default=True
-        When False (ranking only), a source without a benchmark is fine: the prices keep
-        their own calendar and a note says so.
-
-    Raises
-    ------
-    DataError
-        When the source has no usable data (or no benchmark and one is required).
-    """
-    raw = source.fetch_prices(tickers, start, end)
-    cleaned = clean_prices(raw, params)
-    notes: list[str] = [*cleaned.notes]
-    try:
-        benchmark: pd.Series | None = source.fetch_benchmark(start, end)
-    except DataError as exc:
-        if require_benchmark:
-            raise
-        benchmark = None
-        notes.append(f"No benchmark: {exc.user_message()}")
-    if benchmark is not None:
-        notes += benchmark.attrs.get("notes", ())
-    prices, aligned, align_notes = align_calendar(cleaned.close, benchmark)
-    prices, history_notes = require_history(prices, params.min_history_days)
-    volume = cleaned.volume
-    if volume is not None:
-        volume = volume.reindex(index=prices.index, columns=prices.columns)
-    return MarketData(
-        prices=prices,
-        benchmark=aligned if aligned is not None else pd.Series(dtype="float64", name="none"),
-        companies=companies,
-        volume=volume,
-        source=source.name,
-        fetched_at=raw.fetched_at,
-        notes=(*notes, *align_notes, *history_notes),
-        raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
-    )
-
-
-def _universe(
-    profile: Profile, source: PriceSource
-) -> tuple[pd.DataFrame, pd.DataFrame, FilterCriteria, FilterResult]:
-    """The source's company table (raw and normalised) and the filters that need no prices."""
-    raw_companies = source.fetch_companies()
-    companies = normalise_companies(raw_companies)
-    criteria = FilterCriteria(
-        sectors=profile.sectors,
-        min_market_cap=profile.min_market_cap,
-        max_market_cap=profile.max_market_cap,
-        include=profile.include,
-        exclude=profile.exclude,
-    )
-    return raw_companies, companies, criteria, apply_filters(companies, criteria)
 
 
 def select_stocks(
@@ -174,7 +99,7 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    raw_companies, companies, criteria, first_pass = _universe(profile, source)
+    raw_companies, companies, criteria, first_pass = load_universe(profile, source)
     end = decision_end(profile, source, today)
     needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
     market = load_market_data(
@@ -208,19 +133,15 @@ def select_stocks(
         per_sector=profile.per_sector,
         params=params,
     )
-    late = profile.as_of is not None and profile.as_of > end
-    notes = (
-        *(
-            [f"As-of date {profile.as_of} is after the data's last day; using {end}."]
-            if late
-            else []
-        ),
+    notes = [
         *raw_companies.attrs.get("notes", ()),
         *market.notes,
         *first_pass.notes,
         *second_pass.notes,
         *ranking.notes,
-    )
+    ]
+    if profile.as_of is not None and profile.as_of > end:
+        notes.insert(0, f"As-of date {profile.as_of} is after the data's last day; using {end}.")
     return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
 
 
@@ -260,44 +181,15 @@ def build_portfolio(
     if len(window) < profile.lookback_days + 1:
         raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
     benchmark = market.benchmark.loc[window.index]
-    settings = _settings_for(profile, len(candidates))
-    sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
-    sector_caps = {str(s): c for s, c in profile.sector_caps.items()}
-    check_feasibility(
-        candidates,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        n_observations=len(window) - 1,
-    )
-    mu = expected_returns(
-        window,
-        settings.returns_model,
-        benchmark=benchmark,
-        risk_free_rate=settings.risk_free_rate,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    cov = covariance(
-        window,
-        settings.cov_model,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
     returns = window.pct_change().iloc[1:]
+    settings = fit_min_holdings(resolve_settings(profile), len(candidates))
+    limits = _feasible_limits(profile, settings, market, candidates, returns)
+    mu, cov = forecast_moments(window, settings, benchmark=benchmark, params=params)
     optimization = optimize_weights(
-        mu,
-        cov,
-        settings,
-        returns=returns,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        chain=params.fallback_chain,
+        mu, cov, settings, returns=returns, limits=limits, chain=params.fallback_chain
     )
-    latest = window.iloc[-1]
     allocation = allocate_shares(
-        optimization.weights, latest, profile.capital, fractional=profile.fractional
+        optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
     )
     metrics = compute_risk_metrics(
         optimization.weights,
@@ -311,10 +203,10 @@ def build_portfolio(
     stress, stress_notes = _stress(
         optimization.weights, window, benchmark, market, source, index_history, as_of, params
     )
-    frontier = _frontier(mu, cov, settings, params)
+    frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
     notes = list(market.notes)
     notes += stress_notes
-    notes += _cap_notes(profile, settings)
+    notes += cap_notes(profile, settings)
     notes += [
         f"{FALLBACK_NOTE}{s.objective.value} was not used — {s.reason}"
         for s in optimization.fallbacks
@@ -338,6 +230,28 @@ def build_portfolio(
         source=market.source,
         fetched_at=market.fetched_at,
         notes=_unique(notes),
+    )
+
+
+def _feasible_limits(
+    profile: Profile,
+    settings: Settings,
+    market: MarketData,
+    candidates: list[str],
+    returns: pd.DataFrame,
+) -> WeightLimits:
+    """The build's one feasibility check, before estimating: the limits every stage uses.
+
+    The history requirement counts the complete rows of daily returns, the rows the
+    estimators and the optimizer use.
+    """
+    return feasible_limits(
+        candidates,
+        max_weight=settings.max_weight,
+        min_holdings=settings.min_holdings,
+        sector_map={t: str(market.companies.at[t, "sector"]) for t in candidates},
+        sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
+        n_observations=len(returns.dropna(how="any")),
     )
 
 
@@ -365,38 +279,30 @@ def run_strategy_backtest(
         Any selection, data or optimization error, with a ``user_message()``.
     """
     rule = RebalanceRule.parse(rebalance)
-    if end <= start:
-        raise ProfileError(
-            "end", end.isoformat(), f"the end date must be after the start date {start.isoformat()}"
-        )
-    if not 0 <= costs_bps <= 1_000:
-        raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    _, companies, _, first_pass = _universe(profile, source)
-    tickers = first_pass.tickers
+    validate_backtest_request(start, end, costs_bps)
+    _, companies, _, first_pass = load_universe(profile, source)
     warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
     market = load_market_data(
-        source, tickers, companies, start=history_start(start, warmup), end=end, params=params
+        source,
+        first_pass.tickers,
+        companies,
+        start=history_start(start, warmup),
+        end=end,
+        params=params,
     )
-    settings = _settings_for(profile, min(profile.top_n, market.prices.shape[1]))
+    settings = fit_min_holdings(
+        resolve_settings(profile), min(profile.top_n, market.prices.shape[1])
+    )
+    # an early, cheap check; each decision's optimizer checks its own candidates again
     check_feasibility(
         list(market.prices.columns[: profile.top_n]),
         max_weight=settings.max_weight,
         min_holdings=settings.min_holdings,
     )
-    policy = PipelinePolicy(
-        market.companies.loc[list(market.prices.columns)],
-        profile.strategy,
-        settings,
-        profile.top_n,
-        lookback_days=profile.lookback_days,
-        per_sector=profile.per_sector,
-        sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
-        benchmark=market.benchmark,
-        params=params,
-    )
+    policy = PipelinePolicy.for_profile(profile, settings, market, params)
     result = run_backtest(
         market.prices,
-        _point_in_time(policy, market, params),
+        point_in_time(policy, market, params),
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
@@ -407,18 +313,14 @@ def run_strategy_backtest(
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
     )
-    fallbacks = tuple(
-        (when.date(), used)
-        for when, _, used in policy.decisions
-        if used != settings.objective.value
-    )
+    fallbacks = policy.fallback_dates()
     notes = list(market.notes)
-    notes += _price_index_note(market.benchmark)
+    notes += benchmark_notes(market.benchmark)
     notes.append(
         "The stock list is today's: companies that left the index are missing, so the "
         "backtest carries survivorship bias."
     )
-    notes += _cash_notes(result, profile, whole_shares)
+    notes += result.cash_notes(profile.currency)
     if fallbacks:
         notes.append(
             f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
@@ -476,7 +378,7 @@ def track_portfolio(
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
     )
-    notes = [*cleaned.notes, *_price_index_note(benchmark)]
+    notes = [*cleaned.notes, *benchmark_notes(benchmark)]
     return TrackedPortfolio(
         since=values.index[0].date(),
         end=values.index[-1].date(),
@@ -484,56 +386,6 @@ def track_portfolio(
         tracking=report,
         notes=_unique(notes),
     )
-
-
-#: benchmark names that are price indices (no dividends): the S&P 500 level itself
-PRICE_INDEX_NAMES = frozenset({"SP500", "^GSPC", "S&P 500"})
-
-
-def _price_index_note(benchmark: pd.Series) -> list[str]:
-    """Say when the benchmark leaves out dividends that the stock prices include."""
-    if str(benchmark.name) not in PRICE_INDEX_NAMES:
-        return []
-    return [
-        "The benchmark is the S&P 500 price index, without dividends, while the stock prices "
-        "are dividend-adjusted: the comparison flatters the portfolio by about the index's "
-        "dividend yield (roughly 1.5-2% a year)."
-    ]
-
-
-def _point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> Policy:
-    """Feed the policy prices cleaned with only what was known at each decision date.
-
-    The simulator values the book on fully cleaned prices (valuation is not a decision), but
-    the bad-print rule looks at the next day, so decisions re-clean the raw closes cut at
-    the decision date; short gaps are carried forward at most five days.
-    """
-    raw = market.raw_prices if market.raw_prices is not None else market.prices
-
-    def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        history = clean_prices(PriceData(close=raw.loc[:when]), params).close
-        return policy(history.ffill(limit=5), when)
-
-    return decide
-
-
-def _cash_notes(result: BacktestResult, profile: Profile, whole_shares: bool) -> list[str]:
-    """Say when whole-share rounding kept most of a small capital in cash."""
-    average_cash = float(result.cash.iloc[:-1].mean()) if len(result.cash) > 1 else 0.0
-    if not whole_shares or average_cash < 0.25:
-        return []
-    return [
-        f"With {profile.capital:,.2f} {profile.currency} of capital, whole shares left "
-        f"{average_cash:.0%} of the portfolio in cash on average; add capital or backtest "
-        "without --capital (fractional shares)."
-    ]
-
-
-def _settings_for(profile: Profile, n_candidates: int) -> Settings:
-    settings = resolve_settings(profile)
-    if settings.min_holdings > n_candidates:
-        settings = replace(settings, min_holdings=n_candidates)
-    return settings
 
 
 def _stress(
@@ -548,8 +400,8 @@ def _stress(
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
-    long_prices, notes = _stress_prices(source, held, window, as_of, params)
-    long_index = _index_history(source, index_history, market.benchmark, as_of)
+    long_prices, notes = load_stress_history(source, held, window, as_of, params)
+    long_index = load_index_history(source, index_history, market.benchmark, as_of)
     stress = run_stress_tests(
         weights[held],
         window[held],
@@ -561,59 +413,6 @@ def _stress(
     )
     notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
     return stress, notes
-
-
-def _stress_prices(
-    source: PriceSource,
-    held: list[str],
-    window: pd.DataFrame,
-    as_of: date,
-    params: EngineParams,
-) -> tuple[pd.DataFrame, list[str]]:
-    """Long, cleaned price history of the holdings for replaying historical windows."""
-    try:
-        raw = source.fetch_prices(held, STRESS_HISTORY_START, as_of)
-    except DataError:
-        return window[held], []
-    cleaned = clean_prices(raw, params)
-    longer = cleaned.close.reindex(columns=held).loc[: pd.Timestamp(as_of)]
-    return longer, [f"Stress history: {note}" for note in cleaned.notes]
-
-
-def _cap_notes(profile: Profile, settings: Settings) -> list[str]:
-    """Say when the minimum number of holdings lowers the max weight the user asked for."""
-    effective = min(settings.max_weight, 1.0 / settings.min_holdings)
-    if effective >= settings.max_weight - 1e-12:
-        return []
-    return [
-        f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
-        f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
-    ]
-
-
-def _index_history(
-    source: PriceSource, given: pd.Series | None, benchmark: pd.Series, as_of: date
-) -> pd.Series:
-    if given is not None:
-        return given
-    try:
-        return source.fetch_benchmark(STRESS_HISTORY_START, as_of)
-    except DataError:
-        return benchmark
-
-
-def _frontier(
-    mu: pd.Series, cov: pd.DataFrame, settings: Settings, params: EngineParams
-) -> pd.DataFrame | None:
-    try:
-        return efficient_frontier(
-            mu,
-            cov,
-            max_weight=min(settings.max_weight, 1.0 / settings.min_holdings),
-            n_points=params.frontier_points,
-        )
-    except (DataError, OptimizationError):
-        return None
 
 
 def _freshness_note(market: MarketData, as_of: date) -> str:

@@ -83,6 +83,20 @@ class BacktestResult:
             periods_per_year=periods_per_year,
         )
 
+    def cash_notes(self, currency: str) -> list[str]:
+        """Say when whole-share rounding kept most of a small capital in cash.
+
+        Only a whole-share backtest (one with ``capital``) can leave such cash.
+        """
+        average_cash = float(self.cash.iloc[:-1].mean()) if len(self.cash) > 1 else 0.0
+        if self.capital is None or average_cash < 0.25:
+            return []
+        return [
+            f"With {self.capital:,.2f} {currency} of capital, whole shares left "
+            f"{average_cash:.0%} of the portfolio in cash on average; add capital or backtest "
+            "without --capital (fractional shares)."
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``equity``, ``benchmark_equity``, ``rebalances``, totals."""
 
