@@ -32,7 +32,7 @@ import pandas as pd
 from smallq.allocation import allocate_shares
 from smallq.backtest import RebalanceRule, run_backtest
 from smallq.backtest.policy import PipelinePolicy, point_in_time
-from smallq.constraints import WeightLimits, check_feasibility, feasible_limits
+from smallq.constraints import WeightLimits, feasible_limits
 from smallq.data.base import PriceSource
 from smallq.data.market import (
     benchmark_notes,
@@ -290,16 +290,8 @@ def run_strategy_backtest(
         end=end,
         params=params,
     )
-    settings = fit_min_holdings(
-        resolve_settings(profile), min(profile.top_n, market.prices.shape[1])
-    )
-    # an early, cheap check; each decision's optimizer checks its own candidates again
-    check_feasibility(
-        list(market.prices.columns[: profile.top_n]),
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-    )
-    policy = PipelinePolicy.for_profile(profile, settings, market, params)
+    policy = PipelinePolicy.for_profile(profile, market, params)
+    settings = policy.settings
     result = run_backtest(
         market.prices,
         point_in_time(policy, market, params),

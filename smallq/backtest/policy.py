@@ -13,13 +13,14 @@ from datetime import date
 import pandas as pd
 
 from smallq.backtest.simulator import Policy
+from smallq.constraints import check_feasibility
 from smallq.data.validation import clean_prices
 from smallq.errors import InsufficientHistoryError
 from smallq.forecast import forecast_moments
 from smallq.models import MarketData, PriceData, Profile, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.profile import fit_min_holdings
+from smallq.profile import fit_min_holdings, resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.types import Strategy
 
@@ -86,15 +87,29 @@ class PipelinePolicy:
 
     @classmethod
     def for_profile(
-        cls,
-        profile: Profile,
-        settings: Settings,
-        market: MarketData,
-        params: EngineParams = DEFAULT_PARAMS,
+        cls, profile: Profile, market: MarketData, params: EngineParams = DEFAULT_PARAMS
     ) -> PipelinePolicy:
-        """The profile's selection and optimization as a policy over ``market``'s tickers."""
+        """The profile's selection and optimization as a policy over ``market``'s tickers.
+
+        The settings come from the profile's risk level (``min_holdings`` lowered to
+        ``top_n`` or the number of tickers). The limits are checked once here on the first
+        ``top_n`` tickers, so a request no decision could satisfy fails before simulating;
+        each decision's optimizer checks its own candidates.
+
+        Raises
+        ------
+        ProfileError, InfeasibleConstraintsError
+            As :func:`smallq.constraints.check_feasibility`.
+        """
+        tickers = list(market.prices.columns)
+        settings = fit_min_holdings(resolve_settings(profile), min(profile.top_n, len(tickers)))
+        check_feasibility(
+            tickers[: profile.top_n],
+            max_weight=settings.max_weight,
+            min_holdings=settings.min_holdings,
+        )
         return cls(
-            market.companies.loc[list(market.prices.columns)],
+            market.companies.loc[tickers],
             profile.strategy,
             settings,
             profile.top_n,
