@@ -48,6 +48,7 @@ from smallq.data.validation import clean_prices
 from smallq.errors import InsufficientHistoryError, ProfileError
 from smallq.filters import apply_filters
 from smallq.forecast import forecast_moments
+from smallq.measures import account_values
 from smallq.models import MarketData, Profile, Report, Settings, StressReport
 from smallq.optimize import optimize_weights, report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -365,7 +366,7 @@ def track_portfolio(
         )
     cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
-    values = (prices * pd.Series(held)).sum(axis=1) + cash
+    values = account_values(pd.Series(held, dtype=float), prices, cash)
     benchmark = source.fetch_benchmark(since, end)
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
