@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
+from typing import TypeVar
 
 import pandas as pd
 
@@ -49,7 +50,7 @@ from smallq.errors import InsufficientHistoryError, ProfileError
 from smallq.filters import apply_filters
 from smallq.forecast import forecast_moments
 from smallq.measures import account_values
-from smallq.models import MarketData, Profile, Report, Settings, StressReport
+from smallq.models import MarketData, Note, NoteKind, Profile, Report, Settings, StressReport
 from smallq.optimize import optimize_weights, report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
@@ -65,8 +66,6 @@ from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
 
 __all__ = [
-    "FALLBACK_NOTE",
-    "FRESHNESS_NOTE",
     "BacktestReport",
     "Selection",
     "TrackedPortfolio",
@@ -75,11 +74,6 @@ __all__ = [
     "select_stocks",
     "track_portfolio",
 ]
-
-#: prefixes of the notes that repeat structured fields (``optimization.fallbacks``, ``as_of``
-#: and ``fetched_at``); presenters that render those fields themselves may skip these notes
-FALLBACK_NOTE = "Fallback: "
-FRESHNESS_NOTE = "Prices from "
 
 
 def select_stocks(
@@ -205,15 +199,21 @@ def build_portfolio(
         optimization.weights, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
-    notes = list(market.notes)
-    notes += stress_notes
+    notes = [Note(NoteKind.DATA, text) for text in market.notes]
+    notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
     notes += cap_notes(profile, settings)
     notes += [
-        f"{FALLBACK_NOTE}{s.objective.value} was not used — {s.reason}"
+        Note(
+            NoteKind.FALLBACK,
+            f"Fallback: {s.objective.value} was not used — {s.reason}",
+            (("objective", s.objective.value), ("reason", s.reason)),
+        )
         for s in optimization.fallbacks
     ]
     if optimization.fallbacks:
-        notes.append(f"{FALLBACK_NOTE}weights come from {optimization.objective_used.value}.")
+        used = optimization.objective_used.value
+        text = f"Fallback: weights come from {used}."
+        notes.append(Note(NoteKind.FALLBACK, text, (("objective_used", used),)))
     notes.append(_freshness_note(market, as_of))
     return Report(
         as_of=as_of,
@@ -408,12 +408,19 @@ def _stress(
     return stress, notes
 
 
-def _freshness_note(market: MarketData, as_of: date) -> str:
+def _freshness_note(market: MarketData, as_of: date) -> Note:
     fetched = (
         f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
     )
-    return f"{FRESHNESS_NOTE}{market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    fields = [("source", market.source), ("as_of", as_of.isoformat())]
+    if market.fetched_at is not None:
+        fields.append(("fetched_at", market.fetched_at.isoformat()))
+    text = f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    return Note(NoteKind.FRESHNESS, text, tuple(fields))
 
 
-def _unique(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+_Item = TypeVar("_Item", str, Note)
+
+
+def _unique(items: list[_Item] | tuple[_Item, ...]) -> tuple[_Item, ...]:
     return tuple(dict.fromkeys(item for item in items if item))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from smallq.errors import InvalidCapitalError, ProfileError
-from smallq.models import Profile, Settings
+from smallq.models import Note, NoteKind, Profile, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector, Strategy
 
@@ -321,15 +321,21 @@ def fit_min_holdings(settings: Settings, n_candidates: int) -> Settings:
     return settings
 
 
-def cap_notes(profile: Profile, settings: Settings) -> list[str]:
+def cap_notes(profile: Profile, settings: Settings) -> list[Note]:
     """Say when the minimum number of holdings lowers the max weight the user asked for."""
     effective = min(settings.max_weight, 1.0 / settings.min_holdings)
     if effective >= settings.max_weight - 1e-12:
         return []
-    return [
+    text = (
         f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
         f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
-    ]
+    )
+    fields = (
+        ("max_weight", repr(settings.max_weight)),
+        ("effective_max_weight", repr(effective)),
+        ("min_holdings", str(settings.min_holdings)),
+    )
+    return [Note(NoteKind.CONSTRAINT, text, fields)]
 
 
 def with_as_of(profile: Profile, as_of: date | None) -> Profile:

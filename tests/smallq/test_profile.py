@@ -158,7 +158,7 @@ def test_min_holdings_is_lowered_to_the_candidates_and_the_cap_note_says_why() -
     settings = resolve_settings(profile)  # 15% max weight, 7 holdings: 1/7 = 14.3%
     assert fit_min_holdings(settings, 3).min_holdings == 3
     assert fit_min_holdings(settings, 10) is settings
-    assert cap_notes(profile, settings) == [
+    assert [note.text for note in cap_notes(profile, settings)] == [
         "Max weight 15% lowered to 14.3% so the portfolio holds at least 7 stocks "
         "(conservative risk)."
     ]
