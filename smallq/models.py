@@ -81,6 +81,9 @@ class MarketData:
         The closes as fetched, before validation, on the same dates and columns. Cleaning
         looks one day ahead (a bad print is one that reverses), so a backtest re-cleans these
         at each decision date with only the data known then.
+    raw_high, raw_low : DataFrame of shape (n_days, n_assets), optional
+        The day's high and low as fetched (when the source has them), on the same dates and
+        columns, so that those re-cleanings apply the low-high range rules too.
     """
 
     prices: pd.DataFrame
@@ -91,6 +94,8 @@ class MarketData:
     fetched_at: datetime | None = None
     notes: tuple[str, ...] = ()
     raw_prices: pd.DataFrame | None = None
+    raw_high: pd.DataFrame | None = None
+    raw_low: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- request

@@ -39,6 +39,7 @@ from smallq.data.market import (
     benchmark_notes,
     data_end,
     decision_end,
+    drop_unconfirmed_moves,
     history_start,
     load_index_history,
     load_market_data,
@@ -94,17 +95,21 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    raw_companies, companies, criteria, first_pass = load_universe(profile, source)
     end = decision_end(profile, source, today)
+    universe = load_universe(profile, source, end)
+    companies, criteria, first_pass = universe.companies, universe.criteria, universe.first_pass
     needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
-    market = load_market_data(
-        source,
-        first_pass.tickers,
-        companies,
-        start=history_start(end, needed + 5),
-        end=end,
-        params=params,
-        require_benchmark=require_benchmark,
+    market = drop_unconfirmed_moves(
+        load_market_data(
+            source,
+            first_pass.tickers,
+            companies,
+            start=history_start(end, needed + 5),
+            end=end,
+            params=params,
+            require_benchmark=require_benchmark,
+        ),
+        params,
     )
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
@@ -126,10 +131,11 @@ def select_stocks(
         as_of,
         top_n=profile.top_n,
         per_sector=profile.per_sector,
+        fundamentals=universe.fundamentals,
         params=params,
     )
     notes = [
-        *raw_companies.attrs.get("notes", ()),
+        *universe.raw_companies.attrs.get("notes", ()),
         *market.notes,
         *first_pass.notes,
         *second_pass.notes,
@@ -281,17 +287,17 @@ def run_strategy_backtest(
     """
     rule = RebalanceRule.parse(rebalance)
     validate_backtest_request(start, end, costs_bps)
-    _, companies, _, first_pass = load_universe(profile, source)
+    universe = load_universe(profile, source, start)
     warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
     market = load_market_data(
         source,
-        first_pass.tickers,
-        companies,
+        universe.first_pass.tickers,
+        universe.companies,
         start=history_start(start, warmup),
         end=end,
         params=params,
     )
-    policy = PipelinePolicy.for_profile(profile, market, params)
+    policy = PipelinePolicy.for_profile(profile, market, universe.fundamentals, params)
     settings = policy.settings
     result = run_backtest(
         market.prices,

@@ -14,9 +14,10 @@ import pandas as pd
 
 from smallq.backtest.simulator import Policy
 from smallq.constraints import check_feasibility
-from smallq.data.validation import clean_prices
+from smallq.data.validation import clean_prices, unconfirmed_moves
 from smallq.errors import InsufficientHistoryError
 from smallq.forecast import forecast_moments
+from smallq.fundamentals import Fundamentals
 from smallq.models import MarketData, PriceData, Profile, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -58,6 +59,8 @@ class PipelinePolicy:
         Largest total weight per sector name.
     benchmark : Series, optional
         Benchmark level for the CAPM returns model; rows after the decision date are unused.
+    fundamentals : Fundamentals, optional
+        Dated fundamentals; each decision ranks on those dated on or before its date.
     params : EngineParams
     """
 
@@ -72,6 +75,7 @@ class PipelinePolicy:
         per_sector: bool = False,
         sector_caps: Mapping[str, float] | None = None,
         benchmark: pd.Series | None = None,
+        fundamentals: Fundamentals | None = None,
         params: EngineParams = DEFAULT_PARAMS,
     ) -> None:
         self.companies = companies
@@ -82,12 +86,17 @@ class PipelinePolicy:
         self.per_sector = per_sector
         self.sector_caps = dict(sector_caps) if sector_caps else None
         self.benchmark = benchmark
+        self.fundamentals = fundamentals
         self.params = params
         self.decisions: list[tuple[pd.Timestamp, tuple[str, ...], str]] = []
 
     @classmethod
     def for_profile(
-        cls, profile: Profile, market: MarketData, params: EngineParams = DEFAULT_PARAMS
+        cls,
+        profile: Profile,
+        market: MarketData,
+        fundamentals: Fundamentals | None = None,
+        params: EngineParams = DEFAULT_PARAMS,
     ) -> PipelinePolicy:
         """The profile's selection and optimization as a policy over ``market``'s tickers.
 
@@ -117,6 +126,7 @@ class PipelinePolicy:
             per_sector=profile.per_sector,
             sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
             benchmark=market.benchmark,
+            fundamentals=fundamentals,
             params=params,
         )
 
@@ -130,6 +140,7 @@ class PipelinePolicy:
             as_of.date(),
             top_n=self.top_n,
             per_sector=self.per_sector,
+            fundamentals=self.fundamentals,
             params=self.params,
         )
         window = history[list(ranking.selected)].iloc[-(self.lookback_days + 1) :]
@@ -167,8 +178,11 @@ def point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> P
     """Feed ``policy`` prices cleaned with only what was known at each decision date.
 
     The simulator values the book on fully cleaned prices (valuation is not a decision), but
-    the bad-print rule looks at the next day, so decisions re-clean the raw closes cut at
-    the decision date; short gaps are carried forward at most five days.
+    the bad-print rules look at the next day, so decisions re-clean the raw closes (and the
+    day's high and low) cut at the decision date: the decision day's close is moved into its
+    range, and a ticker whose decision-day move is of a spike's size is left out of that
+    decision (:func:`smallq.data.validation.unconfirmed_moves`), as in the build. Short gaps
+    are carried forward at most five days.
 
     Parameters
     ----------
@@ -181,8 +195,15 @@ def point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> P
     """
     raw = market.raw_prices if market.raw_prices is not None else market.prices
 
+    def cut(frame: pd.DataFrame | None, when: pd.Timestamp) -> pd.DataFrame | None:
+        return None if frame is None else frame.loc[:when]
+
     def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        history = clean_prices(PriceData(close=raw.loc[:when]), params).close
-        return policy(history.ffill(limit=5), when)
+        known = PriceData(
+            close=raw.loc[:when], high=cut(market.raw_high, when), low=cut(market.raw_low, when)
+        )
+        history = clean_prices(known, params).close.ffill(limit=5)
+        excluded, _ = unconfirmed_moves(history, params)
+        return policy(history.drop(columns=list(excluded)), when)
 
     return decide

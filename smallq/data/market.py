@@ -1,6 +1,8 @@
 """The data stage of the use cases: prices from a source, cleaned, aligned, with notes.
 
-:func:`load_universe` reads the company table and applies the filters that need no prices;
+:func:`load_universe` reads the company table as known on the decision day and applies the
+filters that need no prices; :func:`drop_unconfirmed_moves` leaves out a ticker whose
+decision-day close moved by a spike's size;
 :func:`load_market_data` turns a :class:`~smallq.data.base.PriceSource` into the
 :class:`~smallq.models.MarketData` every later stage reads; :func:`load_stress_history` and
 :func:`load_index_history` fetch the long histories that historical stress windows replay.
@@ -10,24 +12,34 @@ an error (the stress tests then estimate through beta, and say so).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
 
 from smallq.data.base import PriceSource
-from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
-from smallq.errors import DataError
+from smallq.data.validation import (
+    align_calendar,
+    clean_prices,
+    require_history,
+    tidy_frame,
+    unconfirmed_moves,
+)
+from smallq.errors import DataError, DataUnavailableError
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
+from smallq.fundamentals import Fundamentals
 from smallq.models import MarketData, Profile
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.universe import normalise_companies
+from smallq.universe import companies_as_of, normalise_companies
 
 __all__ = [
     "PRICE_INDEX_NAMES",
     "STRESS_HISTORY_START",
+    "Universe",
     "benchmark_notes",
     "data_end",
     "decision_end",
+    "drop_unconfirmed_moves",
     "history_start",
     "load_index_history",
     "load_market_data",
@@ -58,22 +70,40 @@ def data_end(source: PriceSource, wanted: date) -> date:
     return wanted if last is None else min(wanted, last)
 
 
-def load_universe(
-    profile: Profile, source: PriceSource
-) -> tuple[pd.DataFrame, pd.DataFrame, FilterCriteria, FilterResult]:
-    """The source's company table (raw and normalised) and the filters that need no prices.
+@dataclass(frozen=True, slots=True)
+class Universe:
+    """The source's company table (raw, and as known on the decision day) and its filters.
 
-    Returns
-    -------
-    raw_companies, companies : DataFrame indexed by ticker
-        As the source gives it (its ``attrs["notes"]`` kept) and normalised.
+    Attributes
+    ----------
+    raw_companies : DataFrame indexed by ticker
+        As the source gives it (its ``attrs["notes"]`` kept).
+    companies : DataFrame indexed by ticker
+        Normalised, with fundamentals as known on the decision day.
+    fundamentals : Fundamentals
+        The source's dated fundamentals, for point-in-time rankings.
     criteria : FilterCriteria
         The profile's filters; later passes add history and volume limits.
     first_pass : FilterResult
         The tickers that pass the filters needing no prices, with notes.
     """
+
+    raw_companies: pd.DataFrame
+    companies: pd.DataFrame
+    fundamentals: Fundamentals
+    criteria: FilterCriteria
+    first_pass: FilterResult
+
+
+def load_universe(profile: Profile, source: PriceSource, as_of: date) -> Universe:
+    """The company table as known on ``as_of`` and the filters that need no prices.
+
+    Fundamentals (and so the market-cap band) are those dated on or before ``as_of``; a
+    market cap not known by then stands in from the company table, with a note.
+    """
     raw_companies = source.fetch_companies()
-    companies = normalise_companies(raw_companies)
+    fundamentals = source.fetch_fundamentals()
+    companies, cap_note = companies_as_of(normalise_companies(raw_companies), fundamentals, as_of)
     criteria = FilterCriteria(
         sectors=profile.sectors,
         min_market_cap=profile.min_market_cap,
@@ -81,7 +111,10 @@ def load_universe(
         include=profile.include,
         exclude=profile.exclude,
     )
-    return raw_companies, companies, criteria, apply_filters(companies, criteria)
+    first_pass = apply_filters(companies, criteria)
+    if cap_note and (profile.min_market_cap is not None or profile.max_market_cap is not None):
+        first_pass = replace(first_pass, notes=(*first_pass.notes, cap_note))
+    return Universe(raw_companies, companies, fundamentals, criteria, first_pass)
 
 
 def load_market_data(
@@ -133,6 +166,44 @@ def load_market_data(
         fetched_at=raw.fetched_at,
         notes=(*notes, *align_notes, *history_notes),
         raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
+        raw_high=_raw_field(raw.high, prices),
+        raw_low=_raw_field(raw.low, prices),
+    )
+
+
+def _raw_field(frame: pd.DataFrame | None, prices: pd.DataFrame) -> pd.DataFrame | None:
+    """A fetched OHLC field on the cleaned prices' dates and columns (None when absent)."""
+    if frame is None:
+        return None
+    return tidy_frame(frame).reindex(index=prices.index, columns=prices.columns)
+
+
+def drop_unconfirmed_moves(market: MarketData, params: EngineParams) -> MarketData:
+    """Leave out tickers whose decision-day close moved by a spike's size, with a note.
+
+    Raises
+    ------
+    DataUnavailableError
+        When every ticker moved so (the notes say which and by how much).
+    """
+    excluded, notes = unconfirmed_moves(market.prices, params)
+    if not excluded:
+        return market
+    if len(excluded) == market.prices.shape[1]:
+        raise DataUnavailableError(list(excluded), "; ".join(notes))
+    kept = [t for t in market.prices.columns if t not in excluded]
+
+    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.reindex(columns=kept)
+
+    return replace(
+        market,
+        prices=market.prices[kept],
+        volume=cut(market.volume),
+        raw_prices=cut(market.raw_prices),
+        raw_high=cut(market.raw_high),
+        raw_low=cut(market.raw_low),
+        notes=(*market.notes, *notes),
     )
 
 
