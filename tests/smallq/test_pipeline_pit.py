@@ -205,7 +205,7 @@ def test_a_decision_day_spike_is_left_out_of_the_build_with_a_note() -> None:
     report = build_portfolio(profile, _frame_source(prices), today=TODAY, params=FAST)
     assert "CCC" not in report.ranking.table.index
     assert "CCC" not in report.allocation.prices.index
-    assert any(n.startswith("CCC: the close on the decision day") for n in report.notes)
+    assert any(n.text.startswith("CCC: the close on the decision day") for n in report.notes)
 
 
 def test_a_decision_day_close_outside_its_range_is_not_the_order_price(tmp_path: Path) -> None:
@@ -224,7 +224,8 @@ def test_a_decision_day_close_outside_its_range_is_not_the_order_price(tmp_path:
     report = build_portfolio(profile, CsvSource(tmp_path), today=TODAY, params=FAST)
     assert report.allocation.prices["AAA"] == pytest.approx(good * 0.99, rel=1e-12)
     assert any(
-        "AAA: close outside the day's low-high range on the last day" in n for n in report.notes
+        "AAA: close outside the day's low-high range on the last day" in note.text
+        for note in report.notes
     )
 
 
