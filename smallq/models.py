@@ -81,6 +81,10 @@ class MarketData:
         The closes as fetched, before validation, on the same dates and columns. Cleaning
         looks one day ahead (a bad print is one that reverses), so a backtest re-cleans these
         at each decision date with only the data known then.
+    raw : PriceData, optional
+        Everything as fetched (closes, open/high/low, volume), before validation: a backtest
+        cleans it cut at each decision date exactly as a build on that date would
+        (:func:`smallq.decision.prices_known_at`).
     """
 
     prices: pd.DataFrame
@@ -91,6 +95,7 @@ class MarketData:
     fetched_at: datetime | None = None
     notes: tuple[str, ...] = ()
     raw_prices: pd.DataFrame | None = None
+    raw: PriceData | None = None
 
 
 # --------------------------------------------------------------------------- request

@@ -27,25 +27,24 @@ from typing import TypeVar
 import pandas as pd
 
 from smallq.allocation import allocate_shares
-from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
+from smallq.backtest import BacktestResult, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
 from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
+from smallq.decision import DecisionRule, decide_weights, history_rows
 from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
-from smallq.forecast import covariance, expected_returns
 from smallq.measures import account_values
 from smallq.models import (
     MarketData,
     Note,
     NoteKind,
-    PriceData,
     Profile,
     Ranking,
     Report,
     Settings,
     StressReport,
 )
-from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
+from smallq.optimize import check_feasibility, efficient_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import PerformanceMetrics, TrackingReport, tracking
 from smallq.policy import PipelinePolicy
@@ -132,6 +131,7 @@ def load_market_data(
         fetched_at=raw.fetched_at,
         notes=(*notes, *align_notes, *history_notes),
         raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
+        raw=raw,
     )
 
 
@@ -151,27 +151,30 @@ def _universe(
     return raw_companies, companies, criteria, apply_filters(companies, criteria)
 
 
-def select_stocks(
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """The universe and the market data of one decision date, before the price filters."""
+
+    raw_companies: pd.DataFrame
+    companies: pd.DataFrame
+    criteria: FilterCriteria
+    first_pass: FilterResult
+    market: MarketData
+    end: date
+
+
+def _load(
     profile: Profile,
     source: PriceSource,
     *,
     today: date,
-    params: EngineParams = DEFAULT_PARAMS,
+    params: EngineParams,
     require_benchmark: bool = True,
-) -> Selection:
-    """Run the universe, filter, data and ranking stages for a profile.
-
-    ``require_benchmark=False`` lets a ranking run on a source without a benchmark.
-
-    Raises
-    ------
-    TooFewCandidatesError
-        When a filter leaves too few stocks (the message names it).
-    DataError, InsufficientHistoryError
-    """
+) -> _Loaded:
+    """The company table, the price-free filters and the prices up to the decision date."""
     raw_companies, companies, criteria, first_pass = _universe(profile, source)
     end = decision_end(profile, source, today)
-    needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
+    needed = max(history_rows(profile.lookback_days, params), params.low_vol_window_days)
     market = load_market_data(
         source,
         first_pass.tickers,
@@ -181,14 +184,60 @@ def select_stocks(
         params=params,
         require_benchmark=require_benchmark,
     )
+    return _Loaded(raw_companies, companies, criteria, first_pass, market, end)
+
+
+def _price_criteria(
+    profile: Profile, criteria: FilterCriteria, params: EngineParams
+) -> FilterCriteria:
+    """The first pass's criteria plus the filters that read prices."""
+    return replace(
+        criteria,
+        min_history_days=params.min_history_days,
+        min_dollar_volume=profile.min_dollar_volume,
+    )
+
+
+def _early_notes(profile: Profile, loaded: _Loaded) -> list[str]:
+    late = profile.as_of is not None and profile.as_of > loaded.end
+    return [
+        *(
+            [f"As-of date {profile.as_of} is after the data's last day; using {loaded.end}."]
+            if late
+            else []
+        ),
+        *loaded.raw_companies.attrs.get("notes", ()),
+        *loaded.market.notes,
+        *loaded.first_pass.notes,
+    ]
+
+
+def select_stocks(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams = DEFAULT_PARAMS,
+    require_benchmark: bool = True,
+) -> Selection:
+    """Run the universe, filter, data and ranking stages for a profile (``smallq rank``).
+
+    ``require_benchmark=False`` lets a ranking run on a source without a benchmark. A build
+    ranks through :func:`smallq.decision.decide_weights` instead, which also applies the
+    estimation-window rule.
+
+    Raises
+    ------
+    TooFewCandidatesError
+        When a filter leaves too few stocks (the message names it).
+    DataError, InsufficientHistoryError
+    """
+    loaded = _load(profile, source, today=today, params=params, require_benchmark=require_benchmark)
+    market, companies = loaded.market, loaded.companies
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
         companies.loc[list(market.prices.columns)],
-        replace(
-            criteria,
-            min_history_days=params.min_history_days,
-            min_dollar_volume=profile.min_dollar_volume,
-        ),
+        _price_criteria(profile, loaded.criteria, params),
         prices=market.prices,
         volume=market.volume,
         as_of=as_of,
@@ -203,20 +252,23 @@ def select_stocks(
         per_sector=profile.per_sector,
         params=params,
     )
-    late = profile.as_of is not None and profile.as_of > end
-    notes = (
-        *(
-            [f"As-of date {profile.as_of} is after the data's last day; using {end}."]
-            if late
-            else []
-        ),
-        *raw_companies.attrs.get("notes", ()),
-        *market.notes,
-        *first_pass.notes,
-        *second_pass.notes,
-        *ranking.notes,
-    )
+    notes = (*_early_notes(profile, loaded), *second_pass.notes, *ranking.notes)
     return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+
+
+def decision_rule(
+    profile: Profile, criteria: FilterCriteria, n_candidates: int, params: EngineParams
+) -> DecisionRule:
+    """The profile's decision rule, the same for a build and each backtest rebalance."""
+    return DecisionRule(
+        strategy=profile.strategy,
+        top_n=profile.top_n,
+        lookback_days=profile.lookback_days,
+        settings=_settings_for(profile, n_candidates),
+        criteria=_price_criteria(profile, criteria, params),
+        sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
+        per_sector=profile.per_sector,
+    )
 
 
 def build_portfolio(
@@ -247,49 +299,25 @@ def build_portfolio(
     SmallQError
         Any subclass; each carries a ``user_message()``.
     """
-    selection = select_stocks(profile, source, today=today, params=params)
-    market, ranking = selection.market, selection.ranking
-    as_of = ranking.as_of
-    candidates = list(ranking.selected)
-    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
-    if len(window) < profile.lookback_days + 1:
-        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
+    loaded = _load(profile, source, today=today, params=params)
+    market = loaded.market
+    as_of = market.prices.index[-1].date()
+    rule = decision_rule(profile, loaded.criteria, profile.top_n, params)
+    decision = decide_weights(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        benchmark=market.benchmark,
+        params=params,
+    )
+    ranking, window, settings = decision.ranking, decision.window, decision.settings
     benchmark = market.benchmark.loc[window.index]
-    settings = _settings_for(profile, len(candidates))
-    sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
-    sector_caps = {str(s): c for s, c in profile.sector_caps.items()}
-    check_feasibility(
-        candidates,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        n_observations=len(window) - 1,
-    )
-    mu = expected_returns(
-        window,
-        settings.returns_model,
-        benchmark=benchmark,
-        risk_free_rate=settings.risk_free_rate,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    cov = covariance(
-        window,
-        settings.cov_model,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    returns = window.pct_change().iloc[1:]
-    optimization = optimize_weights(
-        mu,
-        cov,
-        settings,
-        returns=returns,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        chain=params.fallback_chain,
-    )
+    candidates = list(window.columns)
+    mu, cov, optimization = decision.mu, decision.cov, decision.optimization
+    data_notes = (*_early_notes(profile, loaded), *decision.notes, *ranking.notes)
+    market = replace(market, notes=_unique(data_notes))
     latest = window.iloc[-1]
     allocation = allocate_shares(
         optimization.weights, latest, profile.capital, fractional=profile.fractional
@@ -391,20 +419,21 @@ def run_strategy_backtest(
     SmallQError
         Any selection, data or optimization error, with a ``user_message()``.
     """
-    rule = RebalanceRule.parse(rebalance)
+    rule_of_rebalance = RebalanceRule.parse(rebalance)
     if end <= start:
         raise ProfileError(
             "end", end.isoformat(), f"the end date must be after the start date {start.isoformat()}"
         )
     if not 0 <= costs_bps <= 1_000:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    _, companies, _, first_pass = _universe(profile, source)
+    _, companies, criteria, first_pass = _universe(profile, source)
     tickers = first_pass.tickers
-    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source, tickers, companies, start=history_start(start, warmup), end=end, params=params
     )
-    settings = _settings_for(profile, min(profile.top_n, market.prices.shape[1]))
+    rule = decision_rule(profile, criteria, min(profile.top_n, market.prices.shape[1]), params)
+    settings = rule.settings
     check_feasibility(
         list(market.prices.columns[: profile.top_n]),
         max_weight=settings.max_weight,
@@ -412,21 +441,23 @@ def run_strategy_backtest(
     )
     policy = PipelinePolicy(
         market.companies.loc[list(market.prices.columns)],
-        profile.strategy,
+        rule.strategy,
         settings,
-        profile.top_n,
-        lookback_days=profile.lookback_days,
-        per_sector=profile.per_sector,
-        sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
+        rule.top_n,
+        lookback_days=rule.lookback_days,
+        per_sector=rule.per_sector,
+        sector_caps=rule.sector_caps,
         benchmark=market.benchmark,
         params=params,
+        criteria=rule.criteria,
+        raw=market.raw,
     )
     result = run_backtest(
         market.prices,
-        _point_in_time(policy, market, params),
+        policy,
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
-        rebalance=rule,
+        rebalance=rule_of_rebalance,
         costs_bps=costs_bps,
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
@@ -446,6 +477,7 @@ def run_strategy_backtest(
         "backtest carries survivorship bias."
     )
     notes += _cash_notes(result, profile, whole_shares)
+    notes += _left_out_notes(policy, profile.lookback_days)
     if fallbacks:
         notes.append(
             f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
@@ -547,20 +579,19 @@ def _price_index_note(benchmark: pd.Series) -> list[str]:
     ]
 
 
-def _point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> Policy:
-    """Feed the policy prices cleaned with only what was known at each decision date.
-
-    The simulator values the book on fully cleaned prices (valuation is not a decision), but
-    the bad-print rule looks at the next day, so decisions re-clean the raw closes cut at
-    the decision date; short gaps are carried forward at most five days.
-    """
-    raw = market.raw_prices if market.raw_prices is not None else market.prices
-
-    def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        history = clean_prices(PriceData(close=raw.loc[:when]), params).close
-        return policy(history.ffill(limit=5), when)
-
-    return decide
+def _left_out_notes(policy: PipelinePolicy, lookback_days: int) -> list[str]:
+    """Name the stocks some rebalances left out for lacking a complete estimation window."""
+    if not policy.left_out:
+        return []
+    tickers = sorted({t for _, left in policy.left_out for t in left})
+    shown = ", ".join(tickers[:10]) + (
+        f" and {len(tickers) - 10} more" if len(tickers) > 10 else ""
+    )
+    return [
+        f"{len(policy.left_out)} of {len(policy.decisions)} rebalances left out {shown}: "
+        f"fewer than {lookback_days + 1} days of prices (the estimation window), as a build "
+        "on that date would."
+    ]
 
 
 def _cash_notes(result: BacktestResult, profile: Profile, whole_shares: bool) -> list[str]:
