@@ -59,7 +59,7 @@ class EstimationWindow:
     left_out : tuple of str
         Tickers without a complete window.
     notes : tuple of str
-        One note per left-out ticker: how many of the window's days it has, and since when.
+        One note naming the left-out tickers, each with its days of prices and first date.
     """
 
     window: pd.DataFrame
@@ -97,16 +97,21 @@ def estimation_window(prices: pd.DataFrame, lookback_days: int) -> EstimationWin
     if len(left_out) == window.shape[1]:
         hint = "Choose a shorter lookback or other stocks."
         raise TooFewCandidatesError("estimation window", 0, 1, hint)
-    notes = tuple(_left_out_note(window[t], needed) for t in left_out)
+    notes = (_left_out_note(window[list(left_out)], needed),) if left_out else ()
     return EstimationWindow(window.loc[:, complete.to_numpy()], left_out, notes)
 
 
-def _left_out_note(prices: pd.Series, needed: int) -> str:
-    valid = prices.dropna()
-    since = f", from {valid.index[0]:%Y-%m-%d}" if len(valid) else ""
+def _left_out_note(prices: pd.DataFrame, needed: int, limit: int = 10) -> str:
+    """One note naming each left-out ticker with its days of prices and its first date."""
+    parts = []
+    for ticker in prices.columns[:limit]:
+        valid = prices[ticker].dropna()
+        since = f", from {valid.index[0]:%Y-%m-%d}" if len(valid) else ""
+        parts.append(f"{ticker} ({len(valid)} days{since})")
+    more = f" and {prices.shape[1] - limit} more" if prices.shape[1] > limit else ""
     return (
-        f"{prices.name}: prices on {len(valid)} of the {needed} days of the estimation window"
-        f"{since}; left out so the other stocks keep their full window."
+        f"Left out for lacking prices on all {needed} days of the estimation window, so the "
+        f"other stocks keep their full window: {', '.join(parts)}{more}."
     )
 
 
