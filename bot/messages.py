@@ -133,17 +133,26 @@ def render_portfolio(
 def holdings_blocks(
     holdings: Sequence[HoldingView], currency: str = "USD", fractional: bool = False
 ) -> list[str]:
-    """The holdings table (target weights) as one or more ``<pre>`` blocks."""
-    header = f"{'Ticker':<7}{'Weight':>7}{'Shares':>10}{'Amount':>13}"
+    """The holdings table as ``<pre>`` blocks: the weight bought, the target where it differs."""
+    targets = any(h.shows_target for h in holdings)
+    target_head = f"{'Target':>7}" if targets else ""
+    header = f"{'Ticker':<7}{'Weight':>7}{target_head}{'Shares':>10}{'Amount':>13}"
     rows = [
-        f"{h.ticker[:7]:<7}{pct(h.target_weight):>7}"
-        f"{(f'{h.shares:.4f}' if fractional else f'{h.shares:,.0f}'):>10}"
+        f"{h.ticker[:7]:<7}{pct(h.achieved_weight):>7}"
+        + (f"{pct(h.target_weight) if h.shows_target else '':>7}" if targets else "")
+        + f"{(f'{h.shares:.4f}' if fractional else f'{h.shares:,.0f}'):>10}"
         f"{money(h.amount, currency):>13}"
         for h in holdings
     ]
     if not rows:
         return ["No holdings."]
-    return pre_blocks(rows, header)
+    blocks = pre_blocks(rows, header)
+    if targets:
+        blocks.append(
+            "<i>Weight is what was bought; Target is the optimizer's aim where "
+            "whole shares missed it by more than half a point.</i>"
+        )
+    return blocks
 
 
 def key_figures(view: PortfolioView) -> str:

@@ -322,8 +322,10 @@ def build_portfolio(
     allocation = allocate_shares(
         optimization.weights, latest, profile.capital, fractional=profile.fractional
     )
+    # the figures describe what was bought, with its cash (earning nothing), not the targets
+    bought = allocation.achieved_weights[allocation.achieved_weights > 0]
     metrics = compute_risk_metrics(
-        optimization.weights,
+        bought,
         window,
         benchmark,
         mu,
@@ -332,7 +334,7 @@ def build_portfolio(
         periods_per_year=params.periods_per_year,
     )
     stress, stress_notes = _stress(
-        optimization.weights, window, benchmark, market, source, index_history, as_of, params
+        bought, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = _frontier(mu, cov, settings, params)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]

@@ -131,6 +131,8 @@ def report_to_dict(report: Report, view: PortfolioView | None = None) -> dict[st
                 "amount": _num(h.amount),
                 "target_weight": _num(h.target_weight),
                 "achieved_weight": _num(h.achieved_weight),
+                "weight": _num(h.achieved_weight),
+                "shows_target": h.shows_target,
             }
             for h in view.holdings
         ],
@@ -243,18 +245,21 @@ def format_view(view: PortfolioView) -> str:
         f"Capital: {money(view.capital, cur)}   Objective: {opt.objective_used}"
         f" (solver {opt.solver})",
         "",
-        f"{'ticker':<7} {'sector':<24} {'target':>7} {'bought':>7} {'shares':>9} {'price':>10} "
+        f"{'ticker':<7} {'sector':<24} {'weight':>7} {'target':>7} {'shares':>9} {'price':>10} "
         f"{'amount':>14}",
     ]
     for h in view.holdings:
         shares_text = f"{h.shares:.4f}" if view.profile.fractional else f"{h.shares:.0f}"
+        target = pct(h.target_weight) if h.shows_target else ""
         lines.append(
-            f"{h.ticker:<7} {(h.sector or '')[:24]:<24} {pct(h.target_weight):>7} "
-            f"{pct(h.achieved_weight):>7} {shares_text:>9} {num(h.price):>10} "
-            f"{money(h.amount, cur):>14}"
+            f"{h.ticker:<7} {(h.sector or '')[:24]:<24} {pct(h.achieved_weight):>7} "
+            f"{target:>7} {shares_text:>9} {num(h.price):>10} {money(h.amount, cur):>14}"
         )
     lines += [
         f"Invested: {money(view.invested, cur)}   Cash left: {money(view.cash, cur)}",
+        "Weight is what was bought (amount / capital); the optimizer's target is shown where "
+        "it differs by more than half a point. The figures below describe what was bought, "
+        "with the cash (earning nothing).",
         "",
         *_figure_lines(view),
         "",

@@ -18,6 +18,7 @@ from smallq.presentation.build import (
 from smallq.presentation.codec import note_from_dict, note_to_dict
 from smallq.presentation.formatting import figure_text, money, num, pct, points, signed_pct
 from smallq.presentation.view import (
+    TARGET_SHOWN_ABOVE,
     VIEW_SCHEMA,
     Base,
     Figure,
@@ -32,6 +33,7 @@ from smallq.presentation.view import (
 )
 
 __all__ = [
+    "TARGET_SHOWN_ABOVE",
     "VAR_BASE",
     "VIEW_SCHEMA",
     "Base",
