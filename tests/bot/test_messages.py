@@ -48,7 +48,7 @@ PROFILE = make_profile(sectors="IT", capital=10_000)
 def test_report_text_has_holdings_cash_figures_and_disclaimer() -> None:
     (text,) = format_report(make_report(PROFILE), today=date(2023, 1, 3))
     check_html(text)
-    for expected in ("AAPL", "50.0%", "33", "$4,950.00", "cash left <b>$130.00</b>",
+    for expected in ("AAPL", "49.5%", "33", "$4,950.00", "cash left <b>$130.00</b>",
                      "12.0%", "20.0%", "Sharpe <b>0.50</b>", "beta <b>1.10</b>",
                      "not investment advice", "Prices as of 2022-12-28 from the sample source",
                      "fetched 2024-01-02 03:04 UTC"):  # fmt: skip
@@ -60,6 +60,18 @@ def test_report_text_has_holdings_cash_figures_and_disclaimer() -> None:
         assert f"VaR {conf:.0%}: {money(var)} · CVaR {money(cvar)}" in text
     assert "on your capital of $10,000.00" in text
     assert "one day in twenty, expect to lose at least this much" in text
+    assert "50.0%" not in text  # AAPL's target is 0.5 point from the 49.5% bought: not shown
+
+
+def test_holdings_show_the_target_only_where_whole_shares_missed_it() -> None:
+    report = make_report(PROFILE, prices=(150.0, 250.0, 3000.0))  # JNJ (20%) is not bought
+    (text,) = format_report(report, today=date(2023, 1, 3))
+    check_html(text)
+    jnj = next(line for line in text.splitlines() if line.startswith("JNJ"))
+    assert jnj.split()[1:3] == ["0.0%", "20.0%"]  # bought 0%, target 20%
+    aapl = next(line for line in text.splitlines() if line.startswith("AAPL"))
+    assert aapl.split()[1:3] == ["49.5%", "33"]  # within half a point: no target
+    assert "Target is the optimizer's aim" in text
 
 
 def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
