@@ -41,6 +41,7 @@ from bot.scheduling import SchedulerSettings
 from smallq.data.base import PriceSource
 from smallq.models import Profile, Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.types import Sector
 from storage.conversations import BotStateRepository
 from storage.db import connect
 from storage.portfolios import PortfolioRepository
@@ -161,6 +162,8 @@ class Deps:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     #: content of scheduled deliveries; None -> bot.digest.DigestBuilder(deps) (tests inject)
     digest_builder: Any = None
+    #: stocks per sector of each source (by source name), asked once (bot.services)
+    sector_counts: dict[str, dict[Sector, int]] = field(default_factory=dict)
 
     def users(self) -> UserRepository:
         """Users and profiles on this thread's connection."""
