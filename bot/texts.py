@@ -8,7 +8,7 @@ from bot.draft import Draft
 from bot.keyboards import SECTOR_CODES, STRATEGY_LABELS
 from smallq.choice import SectorCheck
 from smallq.models import Profile
-from smallq.presentation import money, pct
+from smallq.presentation import money, objective_label, pct
 from smallq.profile import RISK_TABLE
 from smallq.types import Strategy
 
@@ -120,7 +120,7 @@ def summary(draft: Draft, base: Profile | None = None) -> str:
         "<b>Please check:</b>",
         f"Sectors: {escape(sectors_line(draft.sectors))}",
         f"Capital: {money(draft.capital or 0.0)}",
-        f"Risk: {level.value} · {level.label} ({policy.objective.value.replace('_', ' ')}, "
+        f"Risk: {level.value} · {level.label} ({objective_label(policy.objective.value)}, "
         f"max {pct(base.max_weight if base and base.max_weight else policy.max_weight, 0)} "
         "per stock)",
         f"Strategy: {escape(STRATEGY_LABELS.get(Strategy(draft.strategy), draft.strategy))}",

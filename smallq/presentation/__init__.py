@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from smallq.presentation.build import (
+    OBJECTIVE_LABELS,
     VAR_BASE,
     assemble_view,
+    objective_label,
     present_portfolio,
     var_explanation,
 )
@@ -33,6 +35,7 @@ from smallq.presentation.view import (
 )
 
 __all__ = [
+    "OBJECTIVE_LABELS",
     "TARGET_SHOWN_ABOVE",
     "VAR_BASE",
     "VIEW_SCHEMA",
@@ -52,6 +55,7 @@ __all__ = [
     "note_from_dict",
     "note_to_dict",
     "num",
+    "objective_label",
     "pct",
     "points",
     "present_portfolio",

@@ -31,7 +31,7 @@ from smallq.presentation.view import (
     Unit,
     VarRow,
 )
-from smallq.types import MonteCarloMethod, VarMethod
+from smallq.types import MonteCarloMethod, Objective, VarMethod
 
 #: the amount every money figure derived from a rate is computed on
 VAR_BASE = Base.CAPITAL
@@ -41,6 +41,15 @@ VAR_METHOD_LABELS: dict[str, str] = {
     VarMethod.HISTORICAL.value: "historical",
     VarMethod.PARAMETRIC.value: "normal curve",
     VarMethod.CORNISH_FISHER.value: "skew-adjusted",
+}
+#: names of the optimizer's objectives for people (no ``max_sharpe`` in front of a user)
+OBJECTIVE_LABELS: dict[str, str] = {
+    Objective.MAX_SHARPE.value: "best return for its risk",
+    Objective.MIN_VOLATILITY.value: "lowest volatility",
+    Objective.EFFICIENT_RISK.value: "highest return at a set volatility",
+    Objective.MAX_UTILITY.value: "balance of return and risk",
+    Objective.HRP.value: "risk spread across groups of similar stocks",
+    Objective.EQUAL_WEIGHT.value: "equal weights",
 }
 MONTE_CARLO_LABELS: dict[str, str] = {
     MonteCarloMethod.BOOTSTRAP.value: "resampled past days",
@@ -203,6 +212,11 @@ def assemble_view(
         ),
         notes=(*notes, *_allocation_notes(ordered)),
     )
+
+
+def objective_label(objective: str) -> str:
+    """The plain name of an optimizer objective (its value when unknown)."""
+    return OBJECTIVE_LABELS.get(objective, objective.replace("_", " "))
 
 
 def var_explanation(confidence: float, horizon_days: int, *, tail: bool = False) -> str:

@@ -22,6 +22,7 @@ from telegram import Update
 from bot.app import build_application
 from bot.config import BotConfig
 from bot.deps import ConnectionFactory, Deps
+from smallq.errors import DataUnavailableError
 from smallq.models import (
     Allocation,
     MonteCarloResult,
@@ -36,7 +37,6 @@ from smallq.models import (
     StressReport,
     VarEstimate,
 )
-from smallq.errors import DataUnavailableError
 from smallq.profile import resolve_settings
 from smallq.types import MonteCarloMethod, Objective, VarMethod
 from tests.e2e.fake_telegram import FakeBotApi, InProcessRequest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import date
+from html import escape
 
 import pytest
 
@@ -23,6 +24,8 @@ from bot.keyboards import (
 from bot.messages import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
+    RESULT_FIGURES,
+    RISK_FIGURES,
     caption,
     format_backtest,
     format_portfolio,
@@ -31,11 +34,14 @@ from bot.messages import (
     format_stress,
     money,
     pre_blocks,
+    render_portfolio,
+    render_risk,
+    render_stress,
     split_blocks,
 )
 from bot.texts import profile_text, summary
 from smallq.models import Note, NoteKind
-from smallq.presentation import HoldingView
+from smallq.presentation import HoldingView, present_portfolio
 from smallq.profile import make_profile
 from smallq.types import RiskLevel, Sector
 from storage.portfolios import record_from_report
@@ -83,7 +89,8 @@ def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
     )  # JNJ at 3,000 cannot be bought
     (text,) = format_report(report, today=date(2023, 3, 1))
     check_html(text)
-    assert "fell back (max_sharpe → min_volatility)" in text
+    assert "fell back: “best return for its risk” could not be used" in text
+    assert "aim at “lowest volatility”" in text
     assert "Not bought (a whole share does not fit its weight): JNJ" in text
     assert "Dropped &lt;XYZ&gt; &amp; co" in text
     assert "These prices are 63 days old." in text
@@ -157,7 +164,7 @@ def test_summary_and_profile_texts() -> None:
     text = summary(draft)
     check_html(text)
     assert "Information Technology, Health Care" in text and "$5,000.00" in text
-    assert "1 · conservative (min volatility, max 15% per stock)" in text
+    assert "1 · conservative (lowest volatility, max 15% per stock)" in text
     shown = profile_text(replace(PROFILE, max_weight=0.3, fractional=True))
     assert "max weight 30%" in shown and "fractional shares on" in shown
 
@@ -237,3 +244,21 @@ def test_var_money_is_one_number_in_cli_json_and_bot() -> None:
     assert expected in text and on_invested not in text
     assert money(json_amount) == expected and document["var_base"] == "capital"
     assert "capital" in html and "on the capital" in text
+
+
+#: method names people should never see (the CLI shows them only with --verbose)
+JARGON = ("max_sharpe", "min_volatility", "efficient_risk", "max_utility", "cornish_fisher",
+          "student_t", "ledoit", "CLARABEL", "OSQP", "ECOS", "hrp")  # fmt: skip
+
+
+def test_every_figure_shown_is_explained_without_method_names() -> None:
+    view = present_portfolio(make_report(PROFILE, fallback=True))
+    for text in (*render_portfolio(view), *render_risk(view), *render_stress(view)):
+        check_html(text)
+        for word in JARGON:
+            assert word not in text, word
+    (result,) = render_portfolio(view)
+    (risk,) = render_risk(view)
+    for key, shown in [(k, result) for k in RESULT_FIGURES] + [(k, risk) for k in RISK_FIGURES]:
+        figure = view.figure(key)
+        assert f"• {escape(figure.label)}: {escape(figure.explanation)}" in shown, key

@@ -205,3 +205,25 @@ def test_cli_text_and_json_show_the_views_var_money(report: Report, view: Portfo
     assert document["metrics"]["var_95"] == report.metrics.var_at(0.95).var
     assert document["notes"] == [n.text for n in report.notes]
     assert [n["kind"] for n in document["note_details"]] == [n.kind.value for n in report.notes]
+
+
+def test_cli_text_names_methods_in_plain_words_unless_verbose(
+    report: Report, view: PortfolioView
+) -> None:
+    from smallq.report import format_view
+
+    text = format_view(view)
+    for word in ("max_sharpe", "min_volatility", "cornish_fisher", "student_t",
+                 view.optimizer.solver, view.optimizer.objective_used):  # fmt: skip
+        assert word not in text, word
+    assert "best return for its risk" in text or "lowest volatility" in text
+    shown = [
+        f
+        for f in view.figures
+        if not (f.unit is Unit.FRACTION and f.key.startswith(("var_", "cvar_")))
+    ]
+    for figure in shown:  # every figure printed is explained in one line
+        assert f"  {figure.label}: {figure.explanation}" in text, figure.key
+    verbose = format_view(view, verbose=True)
+    assert f"solver {view.optimizer.solver}" in verbose
+    assert f"objective {view.optimizer.objective_used}" in verbose
