@@ -4,7 +4,8 @@
 with the same inputs, so they decide the same (tested on the real data to 1e-9):
 
 1. **history** – the cleaned closes known at ``D`` (:func:`prices_known_at` in a backtest,
-   the build's own cleaned fetch, which is the same computation), cut to the last
+   the build's own cleaned fetch, which is the same computation: bad prints repaired, a
+   ticker whose close on ``D`` moved by a spike's size left out), cut to the last
    :func:`history_rows` rows, so how much older history a caller fetched changes nothing;
 2. **filters** – minimum history and dollar volume at ``D`` (:func:`smallq.filters.apply_filters`);
 3. **estimation window** – :func:`smallq.forecast.estimation_window`: a stock without a
@@ -26,10 +27,11 @@ from datetime import date
 import pandas as pd
 
 from smallq.constraints import check_feasibility
-from smallq.data.validation import align_calendar, clean_prices
+from smallq.data.validation import align_calendar, clean_prices, unconfirmed_moves
 from smallq.filters import FilterCriteria, apply_filters
 from smallq.forecast import estimate, estimation_window
-from smallq.models import OptimizationResult, PriceData, Ranking, Settings
+from smallq.fundamentals import Fundamentals
+from smallq.models import MarketData, OptimizationResult, PriceData, Ranking, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.ranking import rank_stocks
@@ -109,44 +111,42 @@ def history_rows(lookback_days: int, params: EngineParams = DEFAULT_PARAMS) -> i
 
 
 def prices_known_at(
-    raw: PriceData,
-    benchmark: pd.Series | None,
-    as_of: pd.Timestamp,
-    params: EngineParams = DEFAULT_PARAMS,
+    market: MarketData, as_of: pd.Timestamp, params: EngineParams = DEFAULT_PARAMS
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Clean and align the prices as the build would have on ``as_of`` (nothing later is read).
+    """Clean and align the prices as a build on ``as_of`` would (nothing later is read).
+
+    The raw closes, highs and lows cut at ``as_of`` go through
+    :func:`~smallq.data.validation.clean_prices` and
+    :func:`~smallq.data.validation.align_calendar` (on the benchmark's dates up to
+    ``as_of``), then a ticker whose close on ``as_of`` moved by a spike's size is left out
+    (:func:`~smallq.data.validation.unconfirmed_moves`), as :func:`smallq.pipeline` does for
+    a build.
 
     Parameters
     ----------
-    raw : PriceData
-        Closes (and optional open/high/low/volume) as fetched, dates x tickers.
-    benchmark : Series, optional
-        Benchmark level; the calendar is the dates both have, up to ``as_of``.
+    market : MarketData
+        The data as loaded for a whole backtest (``raw_prices``, ``raw_high``, ``raw_low``,
+        ``volume`` and ``benchmark`` are read up to ``as_of``).
     as_of : Timestamp
         The decision date.
 
     Returns
     -------
     prices : DataFrame of shape (n_days, n_assets)
-        :func:`~smallq.data.validation.clean_prices` then
-        :func:`~smallq.data.validation.align_calendar` on the rows up to ``as_of``.
     volume : DataFrame of the same shape, optional
     """
 
     def upto(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame.loc[:as_of]
 
-    cut = PriceData(
-        close=raw.close.loc[:as_of],
-        open=upto(raw.open),
-        high=upto(raw.high),
-        low=upto(raw.low),
-        volume=upto(raw.volume),
-    )
-    cleaned = clean_prices(cut, params)
-    known = None if benchmark is None else benchmark.loc[:as_of]
-    prices, _, _ = align_calendar(cleaned.close, known)
-    volume = cleaned.volume
+    raw = market.raw_prices if market.raw_prices is not None else market.prices
+    known = PriceData(close=raw.loc[:as_of], high=upto(market.raw_high), low=upto(market.raw_low))
+    cleaned = clean_prices(known, params)
+    benchmark = None if market.benchmark.empty else market.benchmark.loc[:as_of]
+    prices, _, _ = align_calendar(cleaned.close, benchmark)
+    excluded, _ = unconfirmed_moves(prices, params)
+    prices = prices.drop(columns=list(excluded))
+    volume = market.volume
     if volume is not None:
         volume = volume.reindex(index=prices.index, columns=prices.columns)
     return prices, volume
@@ -160,6 +160,7 @@ def decide_weights(
     *,
     volume: pd.DataFrame | None = None,
     benchmark: pd.Series | None = None,
+    fundamentals: Fundamentals | None = None,
     params: EngineParams = DEFAULT_PARAMS,
 ) -> Decision:
     """Filter, rank, estimate and optimize at ``as_of`` (see the module docstring).
@@ -176,6 +177,8 @@ def decide_weights(
         Share volume, for the dollar-volume filter.
     benchmark : Series of shape (n_days,), optional
         Benchmark level (CAPM returns); only the window's dates are read.
+    fundamentals : Fundamentals, optional
+        Dated fundamentals; the ranking reads those dated on or before ``as_of``.
 
     Returns
     -------
@@ -203,6 +206,7 @@ def decide_weights(
         as_of,
         top_n=rule.top_n,
         per_sector=rule.per_sector,
+        fundamentals=fundamentals,
         params=params,
     )
     candidates = list(ranking.selected)

@@ -81,10 +81,9 @@ class MarketData:
         The closes as fetched, before validation, on the same dates and columns. Cleaning
         looks one day ahead (a bad print is one that reverses), so a backtest re-cleans these
         at each decision date with only the data known then.
-    raw : PriceData, optional
-        Everything as fetched (closes, open/high/low, volume), before validation: a backtest
-        cleans it cut at each decision date exactly as a build on that date would
-        (:func:`smallq.decision.prices_known_at`).
+    raw_high, raw_low : DataFrame of shape (n_days, n_assets), optional
+        The day's high and low as fetched (when the source has them), on the same dates and
+        columns, so that those re-cleanings apply the low-high range rules too.
     """
 
     prices: pd.DataFrame
@@ -95,7 +94,8 @@ class MarketData:
     fetched_at: datetime | None = None
     notes: tuple[str, ...] = ()
     raw_prices: pd.DataFrame | None = None
-    raw: PriceData | None = None
+    raw_high: pd.DataFrame | None = None
+    raw_low: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- request

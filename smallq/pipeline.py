@@ -29,10 +29,23 @@ import pandas as pd
 from smallq.allocation import allocate_shares
 from smallq.backtest import BacktestResult, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
-from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
+from smallq.data.validation import (
+    align_calendar,
+    clean_prices,
+    require_history,
+    tidy_frame,
+    unconfirmed_moves,
+)
 from smallq.decision import DecisionRule, decide_weights, history_rows
-from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
+from smallq.errors import (
+    DataError,
+    DataUnavailableError,
+    InsufficientHistoryError,
+    OptimizationError,
+    ProfileError,
+)
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
+from smallq.fundamentals import Fundamentals
 from smallq.measures import account_values
 from smallq.models import (
     MarketData,
@@ -52,7 +65,7 @@ from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
-from smallq.universe import normalise_companies
+from smallq.universe import companies_as_of, normalise_companies
 
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
 STRESS_HISTORY_START = date(1999, 6, 1)
@@ -131,16 +144,38 @@ def load_market_data(
         fetched_at=raw.fetched_at,
         notes=(*notes, *align_notes, *history_notes),
         raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
-        raw=raw,
+        raw_high=_raw_field(raw.high, prices),
+        raw_low=_raw_field(raw.low, prices),
     )
 
 
-def _universe(
-    profile: Profile, source: PriceSource
-) -> tuple[pd.DataFrame, pd.DataFrame, FilterCriteria, FilterResult]:
-    """The source's company table (raw and normalised) and the filters that need no prices."""
+def _raw_field(frame: pd.DataFrame | None, prices: pd.DataFrame) -> pd.DataFrame | None:
+    """A fetched OHLC field on the cleaned prices' dates and columns (None when absent)."""
+    if frame is None:
+        return None
+    return tidy_frame(frame).reindex(index=prices.index, columns=prices.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Universe:
+    """The source's company table (raw, and as known on the decision day) and its filters."""
+
+    raw_companies: pd.DataFrame
+    companies: pd.DataFrame
+    fundamentals: Fundamentals
+    criteria: FilterCriteria
+    first_pass: FilterResult
+
+
+def _universe(profile: Profile, source: PriceSource, as_of: date) -> _Universe:
+    """The company table as known on ``as_of`` and the filters that need no prices.
+
+    Fundamentals (and so the market-cap band) are those dated on or before ``as_of``; a
+    market cap not known by then stands in from the company table, with a note.
+    """
     raw_companies = source.fetch_companies()
-    companies = normalise_companies(raw_companies)
+    fundamentals = source.fetch_fundamentals()
+    companies, cap_note = companies_as_of(normalise_companies(raw_companies), fundamentals, as_of)
     criteria = FilterCriteria(
         sectors=profile.sectors,
         min_market_cap=profile.min_market_cap,
@@ -148,17 +183,17 @@ def _universe(
         include=profile.include,
         exclude=profile.exclude,
     )
-    return raw_companies, companies, criteria, apply_filters(companies, criteria)
+    first_pass = apply_filters(companies, criteria)
+    if cap_note and (profile.min_market_cap is not None or profile.max_market_cap is not None):
+        first_pass = replace(first_pass, notes=(*first_pass.notes, cap_note))
+    return _Universe(raw_companies, companies, fundamentals, criteria, first_pass)
 
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
     """The universe and the market data of one decision date, before the price filters."""
 
-    raw_companies: pd.DataFrame
-    companies: pd.DataFrame
-    criteria: FilterCriteria
-    first_pass: FilterResult
+    universe: _Universe
     market: MarketData
     end: date
 
@@ -171,20 +206,26 @@ def _load(
     params: EngineParams,
     require_benchmark: bool = True,
 ) -> _Loaded:
-    """The company table, the price-free filters and the prices up to the decision date."""
-    raw_companies, companies, criteria, first_pass = _universe(profile, source)
+    """The company table, the price-free filters and the prices up to the decision date.
+
+    A ticker whose decision-day close moved by a spike's size is left out with a note.
+    """
     end = decision_end(profile, source, today)
+    universe = _universe(profile, source, end)
     needed = max(history_rows(profile.lookback_days, params), params.low_vol_window_days)
-    market = load_market_data(
-        source,
-        first_pass.tickers,
-        companies,
-        start=history_start(end, needed + 5),
-        end=end,
-        params=params,
-        require_benchmark=require_benchmark,
+    market = _without_unconfirmed_moves(
+        load_market_data(
+            source,
+            universe.first_pass.tickers,
+            universe.companies,
+            start=history_start(end, needed + 5),
+            end=end,
+            params=params,
+            require_benchmark=require_benchmark,
+        ),
+        params,
     )
-    return _Loaded(raw_companies, companies, criteria, first_pass, market, end)
+    return _Loaded(universe, market, end)
 
 
 def _price_criteria(
@@ -206,9 +247,9 @@ def _early_notes(profile: Profile, loaded: _Loaded) -> list[str]:
             if late
             else []
         ),
-        *loaded.raw_companies.attrs.get("notes", ()),
+        *loaded.universe.raw_companies.attrs.get("notes", ()),
         *loaded.market.notes,
-        *loaded.first_pass.notes,
+        *loaded.universe.first_pass.notes,
     ]
 
 
@@ -233,11 +274,11 @@ def select_stocks(
     DataError, InsufficientHistoryError
     """
     loaded = _load(profile, source, today=today, params=params, require_benchmark=require_benchmark)
-    market, companies = loaded.market, loaded.companies
+    market, companies = loaded.market, loaded.universe.companies
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
         companies.loc[list(market.prices.columns)],
-        _price_criteria(profile, loaded.criteria, params),
+        _price_criteria(profile, loaded.universe.criteria, params),
         prices=market.prices,
         volume=market.volume,
         as_of=as_of,
@@ -250,6 +291,7 @@ def select_stocks(
         as_of,
         top_n=profile.top_n,
         per_sector=profile.per_sector,
+        fundamentals=loaded.universe.fundamentals,
         params=params,
     )
     notes = (*_early_notes(profile, loaded), *second_pass.notes, *ranking.notes)
@@ -268,6 +310,29 @@ def decision_rule(
         criteria=_price_criteria(profile, criteria, params),
         sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
         per_sector=profile.per_sector,
+    )
+
+
+def _without_unconfirmed_moves(market: MarketData, params: EngineParams) -> MarketData:
+    """Leave out tickers whose decision-day close moved by a spike's size, with a note."""
+    excluded, notes = unconfirmed_moves(market.prices, params)
+    if not excluded:
+        return market
+    if len(excluded) == market.prices.shape[1]:
+        raise DataUnavailableError(list(excluded), "; ".join(notes))
+    kept = [t for t in market.prices.columns if t not in excluded]
+
+    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.reindex(columns=kept)
+
+    return replace(
+        market,
+        prices=market.prices[kept],
+        volume=cut(market.volume),
+        raw_prices=cut(market.raw_prices),
+        raw_high=cut(market.raw_high),
+        raw_low=cut(market.raw_low),
+        notes=(*market.notes, *notes),
     )
 
 
@@ -302,7 +367,7 @@ def build_portfolio(
     loaded = _load(profile, source, today=today, params=params)
     market = loaded.market
     as_of = market.prices.index[-1].date()
-    rule = decision_rule(profile, loaded.criteria, profile.top_n, params)
+    rule = decision_rule(profile, loaded.universe.criteria, profile.top_n, params)
     decision = decide_weights(
         market.prices,
         market.companies,
@@ -310,6 +375,7 @@ def build_portfolio(
         as_of,
         volume=market.volume,
         benchmark=market.benchmark,
+        fundamentals=loaded.universe.fundamentals,
         params=params,
     )
     ranking, window, settings = decision.ranking, decision.window, decision.settings
@@ -428,13 +494,15 @@ def run_strategy_backtest(
         )
     if not 0 <= costs_bps <= 1_000:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    _, companies, criteria, first_pass = _universe(profile, source)
-    tickers = first_pass.tickers
+    universe = _universe(profile, source, start)
+    companies, tickers = universe.companies, universe.first_pass.tickers
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source, tickers, companies, start=history_start(start, warmup), end=end, params=params
     )
-    rule = decision_rule(profile, criteria, min(profile.top_n, market.prices.shape[1]), params)
+    rule = decision_rule(
+        profile, universe.criteria, min(profile.top_n, market.prices.shape[1]), params
+    )
     settings = rule.settings
     check_feasibility(
         list(market.prices.columns[: profile.top_n]),
@@ -450,9 +518,10 @@ def run_strategy_backtest(
         per_sector=rule.per_sector,
         sector_caps=rule.sector_caps,
         benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
         params=params,
         criteria=rule.criteria,
-        raw=market.raw,
+        market=market,
     )
     result = run_backtest(
         market.prices,

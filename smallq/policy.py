@@ -13,7 +13,8 @@ import pandas as pd
 
 from smallq.decision import Decision, DecisionRule, decide_weights, prices_known_at
 from smallq.filters import FilterCriteria
-from smallq.models import PriceData, Settings
+from smallq.fundamentals import Fundamentals
+from smallq.models import MarketData, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import Strategy
 
@@ -23,8 +24,8 @@ class PipelinePolicy:
 
     On each call, with ``prices`` holding rows up to ``as_of`` only, the policy filters,
     ranks, applies the estimation-window rule, estimates and optimizes exactly as
-    ``smallq build --as-of`` does on that date. With ``raw`` (the data as fetched) it first
-    cleans the rows up to ``as_of`` as the build would
+    ``smallq build --as-of`` does on that date. With ``market`` (the data as loaded) it first
+    cleans the raw rows up to ``as_of`` as the build would
     (:func:`smallq.decision.prices_known_at`) and uses those instead of ``prices``.
 
     ``decisions`` keeps, per call, the date, the tickers optimized and the objective used,
@@ -48,11 +49,13 @@ class PipelinePolicy:
         Largest total weight per sector name.
     benchmark : Series, optional
         Benchmark level for the CAPM returns model; rows after the decision date are unused.
+    fundamentals : Fundamentals, optional
+        Dated fundamentals; each decision ranks on those dated on or before its date.
     params : EngineParams
     criteria : FilterCriteria, optional
         The price filters of the build; defaults to the minimum history of ``params``.
-    raw : PriceData, optional
-        The data as fetched, re-cleaned at each decision date.
+    market : MarketData, optional
+        The data as loaded; its raw closes, highs and lows are re-cleaned at each decision.
     """
 
     def __init__(
@@ -66,9 +69,10 @@ class PipelinePolicy:
         per_sector: bool = False,
         sector_caps: Mapping[str, float] | None = None,
         benchmark: pd.Series | None = None,
+        fundamentals: Fundamentals | None = None,
         params: EngineParams = DEFAULT_PARAMS,
         criteria: FilterCriteria | None = None,
-        raw: PriceData | None = None,
+        market: MarketData | None = None,
     ) -> None:
         self.companies = companies
         self.rule = DecisionRule(
@@ -81,16 +85,17 @@ class PipelinePolicy:
             per_sector=per_sector,
         )
         self.benchmark = benchmark
+        self.fundamentals = fundamentals
         self.params = params
-        self.raw = raw
+        self.market = market
         self.decisions: list[tuple[pd.Timestamp, tuple[str, ...], str]] = []
         self.left_out: list[tuple[pd.Timestamp, tuple[str, ...]]] = []
 
     def decide(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> Decision:
         """The full decision on ``as_of`` (rows of ``prices`` after it are never read)."""
         volume = None
-        if self.raw is not None:
-            prices, volume = prices_known_at(self.raw, self.benchmark, as_of, self.params)
+        if self.market is not None:
+            prices, volume = prices_known_at(self.market, as_of, self.params)
         benchmark = None if self.benchmark is None else self.benchmark.loc[:as_of]
         return decide_weights(
             prices.loc[:as_of],
@@ -99,6 +104,7 @@ class PipelinePolicy:
             as_of.date(),
             volume=volume,
             benchmark=benchmark,
+            fundamentals=self.fundamentals,
             params=self.params,
         )
 
