@@ -70,7 +70,7 @@ def test_max_sharpe_weights_match_pypfopt_called_directly(moderate_report) -> No
 
 def test_historical_var_matches_hand_computation(moderate_report, sample) -> None:
     report = moderate_report
-    held = report.weights[report.weights > 0]
+    held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     prices = sample.fetch_prices(list(held.index), date(2019, 1, 1), report.as_of).close
     window = prices.iloc[-(report.profile.lookback_days + 1) :]
     daily = (window.pct_change().iloc[1:] * held).sum(axis=1).to_numpy()
