@@ -3,7 +3,8 @@
 ``smallq build --as-of D`` and a backtest's rebalance on ``D`` call :func:`decide_weights`
 with the same inputs, so they decide the same (tested on the real data to 1e-9):
 
-1. **history** – the cleaned closes known at ``D`` (:func:`prices_known_at` in a backtest,
+1. **history** – the cleaned closes known at ``D`` (:func:`prices_known_at` in a backtest's
+   :func:`smallq.backtest.policy.point_in_time`,
    the build's own cleaned fetch, which is the same computation: bad prints repaired, a
    ticker whose close on ``D`` moved by a spike's size left out), cut to the last
    :func:`history_rows` rows, so how much older history a caller fetched changes nothing;
@@ -13,8 +14,8 @@ with the same inputs, so they decide the same (tested on the real data to 1e-9):
    left out *before* the ranking, with a note naming it, and the next-ranked stock takes its
    place; the others keep their full window (one late listing never shortens it);
 4. **ranking** – :func:`smallq.ranking.rank_stocks`, the top ``top_n``;
-5. **feasibility** – :func:`smallq.constraints.check_feasibility`, the engine's one check;
-6. **estimates and weights** – :func:`smallq.forecast.estimate` and
+5. **feasibility** – :func:`smallq.constraints.feasible_limits`, the engine's one check;
+6. **estimates and weights** – :func:`smallq.forecast.forecast_moments` and
    :func:`smallq.optimize.optimize_weights` along the fallback chain.
 """
 
@@ -26,14 +27,15 @@ from datetime import date
 
 import pandas as pd
 
-from smallq.constraints import check_feasibility
+from smallq.constraints import feasible_limits
 from smallq.data.validation import align_calendar, clean_prices, unconfirmed_moves
 from smallq.filters import FilterCriteria, apply_filters
-from smallq.forecast import estimate, estimation_window
+from smallq.forecast import estimation_window, forecast_moments
 from smallq.fundamentals import Fundamentals
-from smallq.models import MarketData, OptimizationResult, PriceData, Ranking, Settings
+from smallq.models import MarketData, OptimizationResult, PriceData, Profile, Ranking, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.profile import fit_min_holdings, resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.types import Strategy
 
@@ -65,6 +67,40 @@ class DecisionRule:
     criteria: FilterCriteria
     sector_caps: Mapping[str, float] | None = None
     per_sector: bool = False
+
+    @classmethod
+    def for_profile(
+        cls,
+        profile: Profile,
+        criteria: FilterCriteria,
+        n_tickers: int,
+        params: EngineParams = DEFAULT_PARAMS,
+    ) -> DecisionRule:
+        """The profile's rule: its risk level's settings and the build's price filters.
+
+        Parameters
+        ----------
+        profile : Profile
+        criteria : FilterCriteria
+            The price-free filters of the profile; the minimum history of ``params`` and the
+            profile's minimum dollar volume are added.
+        n_tickers : int
+            Tickers available; ``min_holdings`` is lowered to ``min(top_n, n_tickers)``.
+        """
+        settings = resolve_settings(profile)
+        return cls(
+            strategy=profile.strategy,
+            top_n=profile.top_n,
+            lookback_days=profile.lookback_days,
+            settings=fit_min_holdings(settings, min(profile.top_n, n_tickers)),
+            criteria=replace(
+                criteria,
+                min_history_days=params.min_history_days,
+                min_dollar_volume=profile.min_dollar_volume,
+            ),
+            sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
+            per_sector=profile.per_sector,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,27 +247,23 @@ def decide_weights(
     )
     candidates = list(ranking.selected)
     window = eligible.window[candidates]
-    settings = rule.settings
-    if settings.min_holdings > len(candidates):
-        settings = replace(settings, min_holdings=len(candidates))
-    sector_map = _sectors(companies, candidates)
-    check_feasibility(
+    settings = fit_min_holdings(rule.settings, len(candidates))
+    limits = feasible_limits(
         candidates,
         max_weight=settings.max_weight,
         min_holdings=settings.min_holdings,
-        sector_map=sector_map,
+        sector_map=_sectors(companies, candidates),
         sector_caps=rule.sector_caps or None,
         n_observations=len(window) - 1,
     )
     level = None if benchmark is None else benchmark.reindex(window.index)
-    mu, cov = estimate(window, settings, benchmark=level, params=params)
+    mu, cov = forecast_moments(window, settings, benchmark=level, params=params)
     optimization = optimize_weights(
         mu,
         cov,
         settings,
         returns=window.pct_change().iloc[1:],
-        sector_map=sector_map,
-        sector_caps=rule.sector_caps or None,
+        limits=limits,
         chain=params.fallback_chain,
         params=params,
     )

@@ -16,7 +16,6 @@ import pandas as pd
 
 from smallq.models import NoteKind, Ranking, Report
 from smallq.performance import PerformanceMetrics
-from smallq.pipeline import BacktestReport, TrackedPortfolio
 from smallq.presentation import (
     PortfolioView,
     ScenarioView,
@@ -31,6 +30,7 @@ from smallq.presentation import (
     present_portfolio,
     signed_pct,
 )
+from smallq.results import BacktestReport, TrackedPortfolio
 
 SCHEMA = "smallq.report/1"
 
