@@ -210,7 +210,8 @@ async def backtest_command(update: Update, context: BotContext) -> None:
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
         outcome = await deps.run_blocking(backtest_blocking, deps, profile, years)
-        await send_html(context, chat_id, format_backtest(outcome.text, outcome.start, outcome.end))
+        summary = format_backtest(outcome.text, outcome.start, outcome.end, outcome.figures)
+        await send_html(context, chat_id, summary)
         await send_charts(context, chat_id, outcome.charts, outcome.end)
 
 

@@ -423,8 +423,34 @@ async def on_delete_button(update: Update, context: BotContext) -> int | None:
 
 
 async def on_stale_button(update: Update, context: BotContext) -> State | int | None:
-    """A conversation button of another step: say so and ask the current question again."""
+    """A conversation button of another step: say so and ask the current question again.
+
+    Forged data, or a button that claims to sit on the live question's message (which only
+    has buttons of the current step), is only answered.
+    """
+    query = update.callback_query
+    assert query is not None
+    draft = Draft.load(context.user_data)
+    on_live = (
+        draft is not None
+        and query.message is not None
+        and query.message.message_id == draft.message_id
+    )
+    if on_live or not _valid_button(query.data):
+        await query.answer(texts.STALE_BUTTON)
+        return None
     return await _stale(update, context)
+
+
+def _valid_button(data: str | None) -> bool:
+    """Whether conversation callback data is one the bot could have sent."""
+    parsers: dict[str, Callable[[str | None], Any]] = {
+        "sector": parse_sector_code, "risk": parse_risk, "strategy": parse_strategy,
+        "confirm": _confirm_action,
+    }  # fmt: skip
+    prefix = (data or "").partition(":")[0]
+    parse = parsers.get(prefix)
+    return parse is not None and parse(callback_value(data, prefix)) is not None
 
 
 async def save_answers(update: Update, context: BotContext) -> None:
@@ -481,7 +507,7 @@ def build_conversation() -> ConversationHandler[BotContext]:
     )
 
 
-def save_answers_handler() -> TypeHandler[Update, BotContext]:
+def save_answers_handler() -> TypeHandler[Update, BotContext, None]:
     """:func:`save_answers` for every update; register it in a group after the conversation."""
     return TypeHandler(Update, save_answers)
 

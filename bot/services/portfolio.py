@@ -134,13 +134,13 @@ def confirmed_build(deps: Deps, user_id: int, confirmation: str) -> PortfolioRec
 async def stored_build(deps: Deps, record: PortfolioRecord) -> BuildOutcome:
     """A stored build with its result charts again (from memory, else rebuilt at its date)."""
     assert record.id is not None and record.user_id is not None
-    report = deps.recent.get(record.user_id, record.id)
-    if report is None:
-        profile = replace(record.profile, as_of=record.as_of)
-        report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
-        deps.recent.put(record.user_id, record.id, report)
-    else:
-        charts = await deps.run_blocking(charts_blocking, deps, report, RESULT_CHARTS)
+    remembered = deps.recent.get(record.user_id, record.id)
+    if remembered is not None:
+        charts = await deps.run_blocking(charts_blocking, deps, remembered, RESULT_CHARTS)
+        return BuildOutcome(record.id, record, remembered, charts)
+    profile = replace(record.profile, as_of=record.as_of)
+    report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
+    deps.recent.put(record.user_id, record.id, report)
     return BuildOutcome(record.id, record, report, charts)
 
 
@@ -165,13 +165,29 @@ async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, d
 
 
 @dataclass(frozen=True, slots=True)
+class BacktestFigures:
+    """The few numbers of a backtest a phone shows (rates are fractions, values in money)."""
+
+    cagr: float
+    benchmark_cagr: float | None
+    max_drawdown: float
+    start_value: float
+    final_value: float
+
+
+@dataclass(frozen=True, slots=True)
 class BacktestOutcome:
-    """A backtest as the bot shows it: the engine's summary text, window and charts."""
+    """A backtest as the bot shows it: the engine's text, window, charts and key figures.
+
+    ``figures`` gives the short phone summary; ``text`` (the CLI's wide summary) is the
+    fallback when they are missing.
+    """
 
     text: str
     start: date
     end: date
     charts: dict[str, bytes]
+    figures: BacktestFigures | None = None
 
 
 def backtest_blocking(

@@ -61,7 +61,6 @@ START_IN_PRIVATE = (
 )
 OPEN_PRIVATE_BUTTON = "Build my portfolio in a private chat"
 NOT_YOURS = "This button belongs to the person who sent the command."
-SLOW_DOWN = "Slow down a little, please: try again in a second."
 BACKTEST_USAGE = (
     "Use <code>/backtest</code> (5 years) or <code>/backtest N</code> with N from 1 to 30 years."
 )

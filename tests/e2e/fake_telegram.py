@@ -286,12 +286,28 @@ class FakeBotApi:
         ]
 
     def photos_to(self, chat_id: int) -> list[bytes]:
-        """Bytes of photos the bot successfully sent to a chat."""
-        return [
-            c.files.get("photo", b"")
-            for c in self.calls_of("sendPhoto", chat_id)
-            if c.status == 200
-        ]
+        """Bytes of photos the bot successfully sent to a chat, alone or in albums, in order."""
+        photos: list[bytes] = []
+        for call in self.calls:
+            if call.status != 200 or call.chat_id != chat_id:
+                continue
+            if call.method == "sendPhoto":
+                photos.append(call.files.get("photo", b""))
+            elif call.method == "sendMediaGroup":
+                photos.extend(call.album)
+        return photos
+
+    def captions_to(self, chat_id: int) -> list[str]:
+        """Captions of photos the bot successfully sent to a chat, alone or in albums."""
+        captions: list[str] = []
+        for call in self.calls_of("sendPhoto", chat_id) + self.calls_of("sendMediaGroup", chat_id):
+            if call.status != 200:
+                continue
+            if call.method == "sendPhoto":
+                captions.append(call.params.get("caption", ""))
+            else:
+                captions.extend(item.get("caption", "") for item in call.json("media"))
+        return captions
 
     def answers(self) -> list[dict[str, str]]:
         """Every answerCallbackQuery call's parameters."""
