@@ -47,7 +47,7 @@ class Fault:
     """An injected failure for ``times`` matching calls of ``method``."""
 
     method: str
-    kind: str  # "429", "403", "timeout", "500"
+    kind: str  # "429", "403", "400", "timeout", "500"
     times: int = 1
     retry_after: int = 1
     delay: float = 0.0
@@ -130,6 +130,9 @@ class FakeBotApi:
                 return self._finish(call, error.code, error.body())
             if fault.kind == "403":
                 error = ApiError(403, "Forbidden: bot was blocked by the user")
+                return self._finish(call, error.code, error.body())
+            if fault.kind == "400":
+                error = ApiError(400, "Bad Request: can't parse entities: injected")
                 return self._finish(call, error.code, error.body())
             if fault.kind == "500":
                 return self._finish(call, 500, ApiError(500, "Internal Server Error").body())
