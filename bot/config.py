@@ -77,7 +77,7 @@ _HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
 def _quote(text: str) -> str:
     """A short quote of a bad value: the error stays one short line."""
-    return repr(shorten(text, 40))
+    return shorten(repr(text), 40)
 
 
 def _hhmm(name: str, text: str) -> str:
