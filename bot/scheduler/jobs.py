@@ -16,6 +16,7 @@ from typing import Any
 from telegram.ext import Application, ContextTypes
 
 from bot.context import get_deps
+from bot.ptb.membership import is_chat_admin
 from bot.scheduler.dispatch import BotSender, Dispatcher, DispatchSettings
 
 _LOG = logging.getLogger(__name__)
@@ -60,8 +61,13 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
             from bot.scheduler.digest import DigestBuilder
             from bot.scheduler.executor import make_sweep_executor
 
+            bot = application.bot
+
+            async def is_admin(chat_id: int, user_id: int) -> bool | None:
+                return await is_chat_admin(bot, chat_id, user_id)
+
             executor = make_sweep_executor(deps.config, deps.executor)
-            deps.digest_builder = DigestBuilder(deps, executor)
+            deps.digest_builder = DigestBuilder(deps, is_admin, executor)
         settings = deps.scheduler
         dispatcher = Dispatcher(
             deps.db.open(busy_timeout_s=DISPATCH_BUSY_TIMEOUT_S),
