@@ -136,12 +136,13 @@ def _sweep_executor(name: str, text: str) -> SweepExecutorKind:
         return SweepExecutorKind(text.lower())
     except ValueError as exc:
         choices = ", ".join(k.value for k in SweepExecutorKind)
-        raise InputError(f"{name} must be one of {choices}, got {text!r}", field=name) from exc
+        message = f"{name} must be one of {choices}, got {_quote(text)}"
+        raise InputError(message, field=name) from exc
 
 
 def _dask_address(name: str, text: str) -> str:
     if "://" not in text:
-        raise InputError(f"{name} must be an address like tcp://host:8786, got {text!r}",
+        raise InputError(f"{name} must be an address like tcp://host:8786, got {_quote(text)}",
                          field=name)  # fmt: skip
     return text
 

@@ -80,6 +80,7 @@ class DigestBuilder:
         self,
         deps: Deps,
         is_admin: AdminCheck | None = None,
+        *,
         sweep_executor: SweepExecutor | None = None,
     ) -> None:
         self.deps = deps

@@ -67,7 +67,7 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
                 return await is_chat_admin(bot, chat_id, user_id)
 
             executor = make_sweep_executor(deps.config, deps.executor)
-            deps.digest_builder = DigestBuilder(deps, is_admin, executor)
+            deps.digest_builder = DigestBuilder(deps, is_admin, sweep_executor=executor)
         settings = deps.scheduler
         dispatcher = Dispatcher(
             deps.db.open(busy_timeout_s=DISPATCH_BUSY_TIMEOUT_S),

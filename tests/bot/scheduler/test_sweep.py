@@ -98,7 +98,8 @@ async def run_both(
     old_deps, new_deps = make_deps(tmp_path, "a", source), make_deps(tmp_path, "b", source)
     old, new = RecordingSender(), RecordingSender()
     await sweep(old_deps, PerUser(DigestBuilder(old_deps)), old)
-    dispatcher = await sweep(new_deps, DigestBuilder(new_deps, executor), new, batch_size=7)
+    builder = DigestBuilder(new_deps, sweep_executor=executor)
+    dispatcher = await sweep(new_deps, builder, new, batch_size=7)
     return old, new, dispatcher
 
 

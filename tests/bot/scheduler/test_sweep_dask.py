@@ -34,7 +34,7 @@ N_USERS = 12
 def scheduler_address() -> Iterator[str]:
     with LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-        dashboard_address=None, silence_logs=40,
+        dashboard_address=":0", silence_logs=40,
     ) as cluster:  # fmt: skip
         yield cluster.scheduler_address
 
@@ -51,7 +51,7 @@ async def test_dask_sweep_sends_the_in_process_messages_once(
     local, remote = RecordingSender(), RecordingSender()
     await sweep(local_deps, DigestBuilder(local_deps), local)
     executor = DaskExecutor(scheduler_address)
-    builder = DigestBuilder(dask_deps, executor)
+    builder = DigestBuilder(dask_deps, sweep_executor=executor)
     builder.sweep.chunk_size = 3  # several tasks, so both workers get some
     try:
         dispatcher = await sweep(dask_deps, builder, remote)
