@@ -19,12 +19,21 @@ Limits (:mod:`smallq.constraints`, pure)
     fitted afterwards. Every result is cleaned: weights below ``params.weight_cutoff`` become
     0 and the rest are refitted, in the input ticker order (zeros kept).
     ``check_feasibility``, ``effective_upper_bound`` and ``HISTORY_MARGIN`` are re-exported.
+
+Placement on the frontier (risk levels)
+    When ``settings.frontier_fraction`` is set (a risk level without an explicit objective),
+    ``optimize_weights`` first finds the volatility range of the capped universe: ``vmin``
+    of the min-volatility portfolio and ``vmax`` of the max-return portfolio (an LP solved
+    exactly by filling the highest expected returns up to the caps). The fraction ``f``
+    becomes the target ``vmin + f * (vmax - vmin)``, solved as efficient risk (``f = 0``, or
+    a range under :data:`FLAT_RANGE`, is the min-volatility portfolio itself). The result's
+    ``placement`` records the range; the fallback chain applies as for efficient risk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cvxpy as cp
 import numpy as np
@@ -45,7 +54,7 @@ from smallq.constraints import (
 )
 from smallq.errors import DataFormatError, SolverError
 from smallq.measures import sharpe_ratio
-from smallq.models import FallbackStep, OptimizationResult, Settings
+from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, Objective, ReturnsModel
 
@@ -55,11 +64,14 @@ __all__ = [
     "check_feasibility",
     "effective_upper_bound",
     "efficient_frontier",
+    "max_return_weights",
     "optimize_weights",
 ]
 
 #: cvxpy solvers tried in order (those not installed are skipped)
 SOLVER_PREFERENCE: tuple[str, ...] = ("CLARABEL", "OSQP", "ECOS", "SCS")
+#: a volatility range (annual) narrower than this places every level at min volatility
+FLAT_RANGE: float = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,8 @@ class _Problem:
     limits: WeightLimits
     settings: Settings
     returns: pd.DataFrame | None
+    #: min volatility already known (placement), so efficient risk need not solve it again
+    floor: float | None = None
 
 
 # --------------------------------------------------------------------------- optimize
@@ -143,6 +157,13 @@ def optimize_weights(
     limits = WeightLimits.build(tickers, upper, sector_map, sector_caps)
     problem = _Problem(mu, cov, limits, settings, history)
     failures: list[FallbackStep] = []
+    placement = None
+    if settings.frontier_fraction is not None:
+        try:
+            problem, placement = _place(problem)
+        except SolverError as exc:
+            failures.append(FallbackStep(Objective.EFFICIENT_RISK, f"no placement: {exc.detail}"))
+    settings = problem.settings
     for objective in _plan(settings.objective, params.fallback_chain if chain is None else chain):
         try:
             weights, solver = _STEPS[objective](problem)
@@ -150,7 +171,7 @@ def optimize_weights(
             failures.append(FallbackStep(objective, exc.detail))
             continue
         weights = clean_weights(weights, problem.limits, params.weight_cutoff)
-        return _result(weights, problem, objective, tuple(failures), solver)
+        return _result(weights, problem, objective, tuple(failures), solver, placement)
     reasons = "; ".join(f"{f.objective.value}: {f.reason}" for f in failures)
     raise SolverError(settings.objective.value, f"every fallback step failed ({reasons})")
 
@@ -182,6 +203,7 @@ def _result(
     objective: Objective,
     fallbacks: tuple[FallbackStep, ...],
     solver: str,
+    placement: FrontierPlacement | None = None,
 ) -> OptimizationResult:
     annual_return, volatility = _performance(weights, problem)
     rf = problem.settings.risk_free_rate
@@ -195,7 +217,60 @@ def _result(
         expected_return=annual_return,
         volatility=volatility,
         sharpe=sharpe,
+        placement=placement,
     )
+
+
+def _place(problem: _Problem) -> tuple[_Problem, FrontierPlacement]:
+    """Resolve ``frontier_fraction`` into an objective and a target volatility."""
+    fraction = float(problem.settings.frontier_fraction or 0.0)
+    if not 0.0 <= fraction <= 1.0:
+        raise SolverError(Objective.EFFICIENT_RISK.value, f"fraction {fraction} not in [0, 1]")
+    low_weights, _ = _min_volatility(problem)
+    low = _performance(low_weights, problem)[1]
+    high = _performance(max_return_weights(problem.mu, problem.limits), problem)[1]
+    high = max(high, low)
+    target = low + fraction * (high - low)
+    flat = fraction <= 0.0 or high - low < FLAT_RANGE
+    settings = replace(
+        problem.settings,
+        objective=Objective.MIN_VOLATILITY if flat else Objective.EFFICIENT_RISK,
+        target_volatility=target,
+    )
+    placed = replace(problem, settings=settings, floor=low)
+    return placed, FrontierPlacement(fraction, target, low, high)
+
+
+def max_return_weights(mu: pd.Series, limits: WeightLimits) -> pd.Series:
+    """The capped maximum-return portfolio: fill the highest expected returns up to the caps.
+
+    Greedy is exact for a per-stock bound with disjoint sector caps (an LP whose constraint
+    set is a polymatroid); ties keep the order of ``mu``.
+
+    Parameters
+    ----------
+    mu : Series of shape (n_assets,)
+        Annual expected returns by ticker (every ticker in ``limits.sector_map``).
+    limits : WeightLimits
+
+    Returns
+    -------
+    Series of shape (n_assets,)
+        Weights in the order of ``mu``, summing to 1 when the limits allow 100%.
+    """
+    weights = pd.Series(0.0, index=mu.index)
+    left = 1.0
+    sector_left = dict(limits.sector_caps)
+    for ticker in mu.sort_values(ascending=False, kind="stable").index:
+        sector = limits.sector_map.get(str(ticker), "")
+        take = min(limits.upper, sector_left.get(sector, np.inf), left)
+        if take <= 0:
+            continue
+        weights[ticker] = take
+        left -= take
+        if sector in sector_left:
+            sector_left[sector] -= take
+    return weights
 
 
 def _performance(weights: pd.Series, problem: _Problem) -> tuple[float, float]:
@@ -277,8 +352,10 @@ def _efficient_risk(problem: _Problem) -> tuple[pd.Series, str]:
         raise SolverError(
             Objective.EFFICIENT_RISK.value, f"target volatility {target} is not positive"
         )
-    floor_weights, _ = _min_volatility(problem)
-    floor = _performance(floor_weights, problem)[1]
+    floor = problem.floor
+    if floor is None:
+        floor_weights, _ = _min_volatility(problem)
+        floor = _performance(floor_weights, problem)[1]
     if target < floor * (1 - CHECK_TOL):
         raise SolverError(
             Objective.EFFICIENT_RISK.value,

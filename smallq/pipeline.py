@@ -29,16 +29,25 @@ from smallq.allocation import allocate_shares
 from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
 from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
-from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
+from smallq.errors import (
+    DataError,
+    InsufficientHistoryError,
+    OptimizationError,
+    ProfileError,
+    SmallQError,
+)
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
 from smallq.forecast import covariance, expected_returns
 from smallq.measures import account_values
 from smallq.models import (
     MarketData,
+    OptimizationResult,
+    OutOfSampleRecord,
     PriceData,
     Profile,
     Ranking,
     Report,
+    RiskPlacement,
     Settings,
     StressReport,
 )
@@ -46,10 +55,11 @@ from smallq.optimize import check_feasibility, efficient_frontier, optimize_weig
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import PerformanceMetrics, TrackingReport, tracking
 from smallq.policy import PipelinePolicy
-from smallq.profile import resolve_settings
+from smallq.profile import LEVEL_MAX_WEIGHT, resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
+from smallq.types import RiskLevel
 from smallq.universe import normalise_companies
 
 #: prefixes of the notes that repeat structured fields (``optimization.fallbacks``, ``as_of``
@@ -228,6 +238,7 @@ def build_portfolio(
     today: date,
     params: EngineParams = DEFAULT_PARAMS,
     index_history: pd.Series | None = None,
+    record: bool = False,
 ) -> Report:
     """Build the full portfolio report for one profile.
 
@@ -243,6 +254,10 @@ def build_portfolio(
     index_history : Series, optional
         A long S&P 500 level history for stress windows the source does not cover;
         defaults to the source's own benchmark from 1999.
+    record : bool, default=False
+        Attach the profile's out-of-sample record (:func:`out_of_sample_record`): a
+        walk-forward backtest of the five years before the decision date. Front ends turn it
+        on; it costs one backtest.
 
     Raises
     ------
@@ -252,46 +267,18 @@ def build_portfolio(
     selection = select_stocks(profile, source, today=today, params=params)
     market, ranking = selection.market, selection.ranking
     as_of = ranking.as_of
-    candidates = list(ranking.selected)
-    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
-    if len(window) < profile.lookback_days + 1:
-        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
-    benchmark = market.benchmark.loc[window.index]
-    settings = _settings_for(profile, len(candidates))
-    sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
-    sector_caps = {str(s): c for s, c in profile.sector_caps.items()}
-    check_feasibility(
-        candidates,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        n_observations=len(window) - 1,
-    )
-    mu = expected_returns(
-        window,
-        settings.returns_model,
-        benchmark=benchmark,
-        risk_free_rate=settings.risk_free_rate,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    cov = covariance(
-        window,
-        settings.cov_model,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    returns = window.pct_change().iloc[1:]
+    estimates = estimate(profile, selection, params)
+    window, benchmark, mu, cov = estimates.window, estimates.benchmark, estimates.mu, estimates.cov
     optimization = optimize_weights(
         mu,
         cov,
-        settings,
-        returns=returns,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
+        estimates.settings,
+        returns=window.pct_change().iloc[1:],
+        sector_map=estimates.sector_map,
+        sector_caps=estimates.sector_caps,
         chain=params.fallback_chain,
     )
+    settings, placement = placed_settings(estimates.settings, optimization, profile.risk_level)
     latest = window.iloc[-1]
     allocation = allocate_shares(
         optimization.weights, latest, profile.capital, fractional=profile.fractional
@@ -312,12 +299,17 @@ def build_portfolio(
     notes = list(market.notes)
     notes += stress_notes
     notes += _cap_notes(profile, settings)
+    notes += estimates.notes
     notes += [
         f"{FALLBACK_NOTE}{s.objective.value} was not used — {s.reason}"
         for s in optimization.fallbacks
     ]
     if optimization.fallbacks:
         notes.append(f"{FALLBACK_NOTE}weights come from {optimization.objective_used.value}.")
+    out_of_sample = None
+    if record:
+        out_of_sample, record_notes = _record_or_note(profile, source, as_of, params)
+        notes += record_notes
     notes.append(_freshness_note(market, as_of))
     return Report(
         as_of=as_of,
@@ -330,12 +322,118 @@ def build_portfolio(
         allocation=allocation,
         metrics=metrics,
         stress=stress,
-        sectors=market.companies.loc[candidates, "sector"],
+        sectors=market.companies.loc[list(ranking.selected), "sector"],
         frontier=frontier,
         source=market.source,
         fetched_at=market.fetched_at,
         notes=_unique(notes),
+        risk_placement=placement,
+        out_of_sample=out_of_sample,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Estimates:
+    """The forecast stage of a build: the lookback window, its estimates and the limits.
+
+    Attributes
+    ----------
+    window : DataFrame of shape (lookback_days + 1, n_candidates)
+        Prices of the candidates over the lookback.
+    benchmark : Series of shape (lookback_days + 1,)
+    mu : Series of shape (n_candidates,)
+    cov : DataFrame of shape (n_candidates, n_candidates)
+    settings : Settings
+        The profile resolved for these candidates.
+    sector_map, sector_caps : dict, optional
+    notes : tuple of str
+        Caveats of this stage (a raised level cap).
+    """
+
+    window: pd.DataFrame
+    benchmark: pd.Series
+    mu: pd.Series
+    cov: pd.DataFrame
+    settings: Settings
+    sector_map: dict[str, str]
+    sector_caps: dict[str, float] | None
+    notes: tuple[str, ...]
+
+
+def estimate(
+    profile: Profile, selection: Selection, params: EngineParams = DEFAULT_PARAMS
+) -> Estimates:
+    """Resolve the settings for the selected candidates and estimate ``mu`` and ``cov``.
+
+    Raises
+    ------
+    InsufficientHistoryError, InfeasibleConstraintsError, ProfileError
+        When the lookback or the limits cannot work for these candidates.
+    """
+    market, ranking = selection.market, selection.ranking
+    candidates = list(ranking.selected)
+    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
+    if len(window) < profile.lookback_days + 1:
+        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
+    benchmark = market.benchmark.loc[window.index]
+    settings = _settings_for(profile, len(candidates))
+    sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
+    sector_caps = {str(s): c for s, c in profile.sector_caps.items()} or None
+    check_feasibility(
+        candidates,
+        max_weight=settings.max_weight,
+        min_holdings=settings.min_holdings,
+        sector_map=sector_map,
+        sector_caps=sector_caps,
+        n_observations=len(window) - 1,
+    )
+    mu = expected_returns(
+        window,
+        settings.returns_model,
+        benchmark=benchmark,
+        risk_free_rate=settings.risk_free_rate,
+        periods_per_year=params.periods_per_year,
+        span=params.ema_span_days,
+    )
+    cov = covariance(
+        window,
+        settings.cov_model,
+        periods_per_year=params.periods_per_year,
+        span=params.ema_span_days,
+    )
+    notes = []
+    if profile.max_weight is None and settings.max_weight > LEVEL_MAX_WEIGHT + 1e-12:
+        notes.append(
+            f"Max weight raised from {LEVEL_MAX_WEIGHT:.0%} to {settings.max_weight:.1%} "
+            f"(1/{len(candidates)}) so {len(candidates)} stocks can fill the portfolio; every "
+            "risk level then holds the same equal-weight mix."
+        )
+    return Estimates(
+        window, benchmark, mu, cov, settings, sector_map, sector_caps, tuple(notes)
+    )
+
+
+def placed_settings(
+    settings: Settings, optimization: OptimizationResult, level: RiskLevel
+) -> tuple[Settings, RiskPlacement | None]:
+    """The settings as placement resolved them, and where the portfolio sits."""
+    frontier = optimization.placement
+    if frontier is None:
+        return settings, None
+    resolved = replace(
+        settings,
+        objective=optimization.objective_requested,
+        target_volatility=frontier.target_volatility,
+    )
+    placement = RiskPlacement(
+        level=int(level),
+        levels=len(RiskLevel),
+        volatility=optimization.volatility,
+        min_volatility=frontier.min_volatility,
+        max_volatility=frontier.max_volatility,
+        target_volatility=frontier.target_volatility,
+    )
+    return resolved, placement
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,6 +560,90 @@ def run_strategy_backtest(
     )
 
 
+#: years of walk-forward record attached to every recommendation
+OUT_OF_SAMPLE_YEARS: int = 5
+#: a record shorter than this many calendar days is not shown (a note says why)
+MIN_RECORD_DAYS: int = 365
+
+
+def out_of_sample_record(
+    profile: Profile,
+    source: PriceSource,
+    as_of: date,
+    *,
+    years: int = OUT_OF_SAMPLE_YEARS,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> OutOfSampleRecord:
+    """The profile's walk-forward record over the ``years`` before ``as_of``.
+
+    The same profile (strategy, risk level, limits) is backtested with monthly rebalancing
+    and 10 bp costs, each decision seeing only prices up to its own day
+    (:func:`run_strategy_backtest`), from ``as_of`` minus ``years`` (or the first day with a
+    full lookback before it, when the data starts later) to ``as_of``.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When the data leaves less than a year of record before ``as_of``.
+    SmallQError
+        Any error of the backtest, with a ``user_message()``.
+    """
+    wanted = _years_before(as_of, years)
+    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    index = source.fetch_benchmark(history_start(wanted, warmup), as_of)
+    earliest = index.index[warmup].date() if len(index) > warmup else as_of
+    start = max(wanted, earliest)
+    if (as_of - start).days < MIN_RECORD_DAYS:
+        raise InsufficientHistoryError(
+            max(len(index) - warmup, 0),
+            params.periods_per_year,
+            "history for a walk-forward record",
+            f"The first decision needs {warmup} trading days of prices and the record at "
+            f"least a year after it, before {as_of:%Y-%m-%d}.",
+        )
+    backtest = run_strategy_backtest(
+        replace(profile, as_of=None), source, start=start, end=as_of, params=params
+    )
+    mine, index_metrics = backtest.metrics, backtest.benchmark_metrics
+    span = (backtest.end - backtest.start).days / 365.25
+    note = ""
+    if start > wanted:
+        note = (
+            f"Only {span:.1f} of the {years} years before {as_of:%Y-%m-%d}: the data starts too "
+            f"late for an earlier first decision ({warmup} trading days of prices needed)."
+        )
+    return OutOfSampleRecord(
+        start=backtest.start,
+        end=backtest.end,
+        years=span,
+        cagr=mine.cagr,
+        volatility=mine.volatility,
+        max_drawdown=mine.max_drawdown,
+        benchmark_cagr=index_metrics.cagr,
+        benchmark_volatility=index_metrics.volatility,
+        benchmark_max_drawdown=index_metrics.max_drawdown,
+        note=note,
+    )
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _record_or_note(
+    profile: Profile, source: PriceSource, as_of: date, params: EngineParams
+) -> tuple[OutOfSampleRecord | None, list[str]]:
+    """The out-of-sample record, or a note saying why there is none."""
+    try:
+        record = out_of_sample_record(profile, source, as_of, params=params)
+    except SmallQError as exc:
+        return None, [f"No out-of-sample record: {exc.user_message()}"]
+    return record, [record.note] if record.note else []
+
+
 @dataclass(frozen=True, slots=True)
 class TrackedPortfolio:
     """A built portfolio's holdings valued from its build date to the latest data.
@@ -572,7 +754,7 @@ def _cash_notes(result: BacktestResult, profile: Profile, whole_shares: bool) ->
 
 
 def _settings_for(profile: Profile, n_candidates: int) -> Settings:
-    settings = resolve_settings(profile)
+    settings = resolve_settings(profile, n_candidates)
     if settings.min_holdings > n_candidates:
         settings = replace(settings, min_holdings=n_candidates)
     return settings
