@@ -179,18 +179,22 @@ class FrontierPlacement:
     Attributes
     ----------
     fraction : float
-        Share of the volatility range asked for: 0.0 is the min-volatility portfolio, 1.0
-        the max-return portfolio.
+        Share of the volatility range used: 0.0 is the min-volatility portfolio, 1.0 the
+        max-return portfolio.
     target_volatility : float
         ``min_volatility + fraction * (max_volatility - min_volatility)`` (annual).
     min_volatility, max_volatility : float
         Annual volatility of the capped min-volatility and max-return portfolios.
+    requested_fraction : float
+        The level's own fraction; ``fraction`` is above it only when the VaR guard moved the
+        portfolio up so that its historical VaR is not below a calmer level's.
     """
 
     fraction: float
     target_volatility: float
     min_volatility: float
     max_volatility: float
+    requested_fraction: float
 
 
 @dataclass(frozen=True, slots=True)

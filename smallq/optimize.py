@@ -28,6 +28,14 @@ Placement on the frontier (risk levels)
     becomes the target ``vmin + f * (vmax - vmin)``, solved as efficient risk (``f = 0``, or
     a range under :data:`FLAT_RANGE`, is the min-volatility portfolio itself). The result's
     ``placement`` records the range; the fallback chain applies as for efficient risk.
+
+    Volatility is then ordered across levels by construction; the historical 1-day 95% VaR
+    (a quantile, not a convex measure) usually is but need not be. When daily ``returns`` are
+    given, a **VaR guard** walks the level ladder (:data:`smallq.profile.LEVEL_FRACTIONS`)
+    up to ``f``: a level whose VaR is below that of a calmer level is moved up the frontier in
+    steps of :data:`GUARD_STEP` until its VaR is at least the calmer one's (if even the
+    max-return portfolio is calmer in VaR, the level stays where it was). So a higher level
+    never has a lower volatility nor, where the frontier allows, a lower historical VaR.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ from smallq.errors import DataFormatError, SolverError
 from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.profile import LEVEL_FRACTIONS
+from smallq.risk import portfolio_returns, value_at_risk
 from smallq.types import CovModel, Objective, ReturnsModel
 
 __all__ = [
@@ -72,6 +82,8 @@ __all__ = [
 SOLVER_PREFERENCE: tuple[str, ...] = ("CLARABEL", "OSQP", "ECOS", "SCS")
 #: a volatility range (annual) narrower than this places every level at min volatility
 FLAT_RANGE: float = 1e-4
+#: how far up the frontier (share of the range) the VaR guard moves a level per step
+GUARD_STEP: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,15 +242,53 @@ def _place(problem: _Problem) -> tuple[_Problem, FrontierPlacement]:
     low = _performance(low_weights, problem)[1]
     high = _performance(max_return_weights(problem.mu, problem.limits), problem)[1]
     high = max(high, low)
-    target = low + fraction * (high - low)
     flat = fraction <= 0.0 or high - low < FLAT_RANGE
+    used = fraction if flat else _guarded_fraction(problem, fraction, low, high, low_weights)
+    target = low + used * (high - low)
     settings = replace(
         problem.settings,
         objective=Objective.MIN_VOLATILITY if flat else Objective.EFFICIENT_RISK,
         target_volatility=target,
     )
     placed = replace(problem, settings=settings, floor=low)
-    return placed, FrontierPlacement(fraction, target, low, high)
+    return placed, FrontierPlacement(used, target, low, high, fraction)
+
+
+def _guarded_fraction(
+    problem: _Problem, fraction: float, low: float, high: float, low_weights: pd.Series
+) -> float:
+    """The VaR guard (module docstring): the fraction actually used for ``fraction``."""
+    if problem.returns is None:
+        return fraction
+    ladder = sorted({f for f in LEVEL_FRACTIONS if 0.0 < f < fraction} | {fraction})
+    floor = _historical_var(low_weights, problem)
+    previous = 0.0
+    try:
+        for step in ladder:
+            used = max(step, previous)
+            var = _historical_var(_at_fraction(problem, used, low, high), problem)
+            probe = used
+            while var < floor and probe < 1.0:
+                probe = min(1.0, probe + GUARD_STEP)
+                probed = _historical_var(_at_fraction(problem, probe, low, high), problem)
+                if probed >= floor:
+                    used, var = probe, probed
+            floor, previous = max(floor, var), used
+    except SolverError:
+        return fraction
+    return previous
+
+
+def _at_fraction(problem: _Problem, fraction: float, low: float, high: float) -> pd.Series:
+    target = low + fraction * (high - low)
+    weights, _ = _solve(problem, Objective.EFFICIENT_RISK, lambda ef: ef.efficient_risk(target))
+    return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+
+def _historical_var(weights: pd.Series, problem: _Problem) -> float:
+    """1-day historical 95% VaR of the weights over the problem's daily returns."""
+    assert problem.returns is not None
+    return value_at_risk(portfolio_returns(problem.returns, weights), 0.95)
 
 
 def max_return_weights(mu: pd.Series, limits: WeightLimits) -> pd.Series:

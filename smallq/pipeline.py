@@ -38,6 +38,7 @@ from smallq.errors import (
 )
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
 from smallq.forecast import covariance, expected_returns
+from smallq.levels import LevelComparison, level_outcomes
 from smallq.measures import account_values
 from smallq.models import (
     MarketData,
@@ -434,6 +435,57 @@ def placed_settings(
         target_volatility=frontier.target_volatility,
     )
     return resolved, placement
+
+
+def compare_levels(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams = DEFAULT_PARAMS,
+    index_history: pd.Series | None = None,
+) -> LevelComparison:
+    """The five risk levels of the profile's universe, side by side (no report per level).
+
+    The selection and estimates are those of :func:`build_portfolio` for the same profile
+    (its own risk level and objective are ignored: every level is placed on the frontier).
+
+    Raises
+    ------
+    SmallQError
+        Any selection, data or optimization error, with a ``user_message()``.
+    """
+    levelled = replace(profile, objective=None)
+    selection = select_stocks(levelled, source, today=today, params=params)
+    as_of = selection.ranking.as_of
+    estimates = estimate(levelled, selection, params)
+    candidates = list(selection.ranking.selected)
+    history, history_notes = _stress_prices(source, candidates, estimates.window, as_of, params)
+    long_index = _index_history(source, index_history, selection.market.benchmark, as_of)
+    outcomes = level_outcomes(
+        estimates.mu,
+        estimates.cov,
+        estimates.settings,
+        returns=estimates.window.pct_change().iloc[1:],
+        history=history,
+        index_history=long_index,
+        sector_map=estimates.sector_map,
+        sector_caps=estimates.sector_caps,
+        params=params,
+    )
+    frontier = next((o.placement for o in outcomes if o.placement is not None), None)
+    low = frontier.min_volatility if frontier else min(o.volatility for o in outcomes)
+    high = frontier.max_volatility if frontier else max(o.volatility for o in outcomes)
+    return LevelComparison(
+        as_of=as_of,
+        capital=profile.capital,
+        currency=profile.currency,
+        candidates=tuple(candidates),
+        min_volatility=low,
+        max_volatility=high,
+        outcomes=outcomes,
+        notes=_unique([*selection.market.notes, *estimates.notes, *history_notes]),
+    )
 
 
 @dataclass(frozen=True, slots=True)

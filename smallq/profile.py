@@ -82,6 +82,10 @@ RISK_TABLE: Mapping[RiskLevel, RiskPolicy] = {
 }
 
 
+#: the frontier fractions of the levels, level 1 first
+LEVEL_FRACTIONS: tuple[float, ...] = tuple(p.frontier_fraction for p in RISK_TABLE.values())
+
+
 def level_max_weight(n_candidates: int, requested: float | None = None) -> float:
     """The per-stock cap of the risk levels for ``n_candidates`` stocks.
 
