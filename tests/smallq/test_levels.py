@@ -8,6 +8,7 @@ acceptance property runs over at least 50 random universes and dates on the samp
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import date
 
@@ -212,8 +213,8 @@ def _assert_property(prices: pd.DataFrame, seed: int) -> None:
         if not feasible:
             continue
         checked += 1
-        vol_ok = all(b >= a - VOL_TOL for a, b in zip(vols, vols[1:], strict=False))
-        var_ok = all(b >= a - VAR_TOL for a, b in zip(vars_, vars_[1:], strict=False))
+        vol_ok = all(b >= a - VOL_TOL for a, b in itertools.pairwise(vols))
+        var_ok = all(b >= a - VAR_TOL for a, b in itertools.pairwise(vars_))
         if not (vol_ok and var_ok):
             failures += 1
             print(window.index[-1].date(), list(window.columns), vols, vars_)
@@ -252,8 +253,8 @@ def test_risk_levels_order_the_user_facing_builds() -> None:
         assert placement is not None and placement.level == int(level)
         assert placement.min_volatility <= placement.volatility + 1e-9
         assert placement.volatility <= placement.max_volatility + 1e-6
-    assert all(b >= a - VOL_TOL for a, b in zip(vols, vols[1:], strict=False)), vols
-    assert all(b >= a - VAR_TOL for a, b in zip(var95, var95[1:], strict=False)), var95
+    assert all(b >= a - VOL_TOL for a, b in itertools.pairwise(vols)), vols
+    assert all(b >= a - VAR_TOL for a, b in itertools.pairwise(var95)), var95
 
 
 # --------------------------------------------------------------------------- level table

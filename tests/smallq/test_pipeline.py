@@ -57,12 +57,24 @@ def test_report_invariants(moderate_report) -> None:
     assert report.metrics.risk_contributions.sum() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_max_sharpe_weights_match_pypfopt_called_directly(moderate_report) -> None:
+def test_moderate_weights_match_pypfopt_efficient_risk_called_directly(moderate_report) -> None:
     report = moderate_report
-    assert report.optimization.objective_used is Objective.MAX_SHARPE
+    assert report.optimization.objective_used is Objective.EFFICIENT_RISK
     cap = min(report.settings.max_weight, 1 / report.settings.min_holdings)
+    low = EfficientFrontier(report.mu, report.cov, weight_bounds=(0, cap))
+    low.min_volatility()
+    placement = report.risk_placement
+    assert placement is not None and placement.level == 3
+    assert placement.min_volatility == pytest.approx(low.portfolio_performance()[1], abs=1e-6)
+    frontier = report.optimization.placement
+    assert frontier is not None and frontier.requested_fraction == 0.5 <= frontier.fraction
+    assert report.settings.target_volatility == pytest.approx(
+        placement.min_volatility
+        + frontier.fraction * (placement.max_volatility - placement.min_volatility)
+    )
+    assert report.optimization.volatility == pytest.approx(placement.volatility)
     ef = EfficientFrontier(report.mu, report.cov, weight_bounds=(0, cap))
-    direct = pd.Series(ef.max_sharpe(risk_free_rate=report.settings.risk_free_rate))
+    direct = pd.Series(ef.efficient_risk(report.settings.target_volatility))
     diff = (direct.reindex(report.weights.index).fillna(0) - report.weights).abs().max()
     assert diff < 1e-4
 
@@ -176,6 +188,7 @@ def test_every_expected_return_negative_falls_back_and_says_so() -> None:
         risk_level=RiskLevel.MODERATE,
         lookback_days=600,
         max_weight=0.4,
+        objective="max_sharpe",
     )
     report = build_portfolio(profile, source, today=TODAY, params=FAST)
     assert (report.mu < profile.risk_free_rate).all()
