@@ -154,6 +154,8 @@ class Deps:
         default_factory=lambda: ThreadPoolExecutor(2, "smallq-storage")
     )
     run_backtest: Callable[..., Any] | None = None
+    #: ``smallq.pipeline.compare_levels`` (the money table of the risk question); None skips it
+    compare_levels: Callable[..., Any] | None = None
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
     recent: RecentReports = field(default_factory=RecentReports)

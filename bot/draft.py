@@ -27,6 +27,11 @@ class Draft:
     risk: int | None = None
     strategy: str = Strategy.MOMENTUM.value
     message_id: int | None = None
+    #: answers of the "Help me choose" questions (Horizon / DrawdownReaction values)
+    horizon: str | None = None
+    reaction: str | None = None
+    #: the risk question as last shown (its level table is costly to recompute)
+    risk_text: str | None = None
 
     @classmethod
     def load(cls, user_data: dict[Any, Any] | None) -> Draft | None:

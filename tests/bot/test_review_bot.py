@@ -276,7 +276,7 @@ async def test_delete_no_mid_conversation_keeps_the_questions(tmp_path: Path) ->
         await h.text("/delete")
         await h.press("delete:no")
         await h.text("10000")  # still the capital question
-        assert h.texts()[-1] == texts.RISK_PROMPT
+        assert h.texts()[-1] == texts.risk_prompt(None)
 
 
 async def test_403_during_a_reply_marks_the_chat_unreachable(tmp_path: Path) -> None:
