@@ -7,7 +7,7 @@ see :mod:`smallq.profile`) and described by the figures a person can weigh:
 * ``volatility``: annual ex-ante volatility (ordered from level 1 to 5 by construction);
 * ``var_95``: 1-day historical 95% VaR of the weights over the lookback returns;
 * ``monte_carlo_p5``: 5th percentile of the 1-year bootstrap Monte Carlo return (the same
-  simulation, seed and paths as the build's report);
+  draws, seed and paths as the build's report; :func:`bootstrap_percentile`);
 * ``crisis_2008``: the weights replayed buy-and-hold through the 2008 crisis window (or
   estimated through beta to the index where the prices do not cover it).
 
@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from smallq.models import FrontierPlacement, Settings
@@ -29,8 +30,8 @@ from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.profile import RISK_TABLE
 from smallq.risk import portfolio_returns, value_at_risk
-from smallq.stress import HISTORICAL_WINDOWS, StressWindow, historical_scenarios, monte_carlo
-from smallq.types import MonteCarloMethod, Objective, RiskLevel, VarMethod
+from smallq.stress import HISTORICAL_WINDOWS, StressWindow, historical_scenarios
+from smallq.types import Objective, RiskLevel, VarMethod
 
 #: the crisis replayed for every level ("a 2008-like year")
 CRISIS_2008: StressWindow = next(w for w in HISTORICAL_WINDOWS if w.start == date(2007, 10, 9))
@@ -106,6 +107,36 @@ class LevelComparison:
     notes: tuple[str, ...]
 
 
+def bootstrap_percentile(
+    daily: pd.Series, quantile: float, *, params: EngineParams = DEFAULT_PARAMS
+) -> float:
+    """A quantile of the 1-year bootstrap Monte Carlo return, without the value fan.
+
+    The draws are those of :func:`smallq.stress.monte_carlo` with ``MonteCarloMethod.BOOTSTRAP``
+    and the same seed, paths and horizon, so the result equals its ``percentiles[quantile]``
+    (only the terminal values are kept, which is what makes it cheap).
+
+    Parameters
+    ----------
+    daily : Series of shape (n_days,)
+        Daily portfolio returns (rebalanced daily).
+    quantile : float
+        For example 0.05.
+    params : EngineParams
+        ``mc_paths``, ``mc_horizon_days`` and ``seed``.
+
+    Returns
+    -------
+    float
+        The terminal-return quantile (negative is a loss).
+    """
+    values = daily.to_numpy(dtype=float)
+    rng = np.random.default_rng(params.seed)
+    draws = rng.integers(0, values.size, size=(params.mc_paths, params.mc_horizon_days))
+    terminal = np.cumprod(1.0 + np.maximum(values[draws], -1.0), axis=1)[:, -1] - 1.0
+    return float(np.quantile(terminal, quantile))
+
+
 def level_outcomes(
     mu: pd.Series,
     cov: pd.DataFrame,
@@ -165,14 +196,7 @@ def level_outcomes(
         )
         weights = result.weights
         held = weights[weights > 0]
-        simulation = monte_carlo(
-            held,
-            returns,
-            method=MonteCarloMethod.BOOTSTRAP,
-            n_paths=params.mc_paths,
-            horizon_days=params.mc_horizon_days,
-            seed=params.seed,
-        )
+        daily = portfolio_returns(returns, held)
         replay = historical_scenarios(
             held, history[list(held.index)], index_history, windows=(CRISIS_2008,)
         )
@@ -184,10 +208,8 @@ def level_outcomes(
                 objective_used=result.objective_used,
                 expected_return=result.expected_return,
                 volatility=result.volatility,
-                var_95=value_at_risk(
-                    portfolio_returns(returns, held), 0.95, method=VarMethod.HISTORICAL
-                ),
-                monte_carlo_p5=simulation.percentiles[0.05],
+                var_95=value_at_risk(daily, 0.95, method=VarMethod.HISTORICAL),
+                monte_carlo_p5=bootstrap_percentile(daily, 0.05, params=params),
                 crisis_2008=replay[0].portfolio_return if replay else None,
                 crisis_estimated=bool(replay) and replay[0].estimated,
                 placement=result.placement,

@@ -60,7 +60,8 @@ from smallq.constraints import (
     max_reachable_return,
     within_limits,
 )
-from smallq.errors import DataFormatError, SolverError
+from smallq.errors import DataFormatError, SmallQError, SolverError
+from smallq.fastopt import efficient_risk_qp
 from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -95,6 +96,8 @@ class _Problem:
     returns: pd.DataFrame | None
     #: min volatility already known (placement), so efficient risk need not solve it again
     floor: float | None = None
+    #: weights the placement already solved for its objective (fast path), and their solver
+    placed: tuple[pd.Series, str] | None = None
 
 
 # --------------------------------------------------------------------------- optimize
@@ -172,7 +175,7 @@ def optimize_weights(
     placement = None
     if settings.frontier_fraction is not None:
         try:
-            problem, placement = _place(problem)
+            problem, placement = _place(problem, fast=params.fast_placement)
         except SolverError as exc:
             failures.append(FallbackStep(Objective.EFFICIENT_RISK, f"no placement: {exc.detail}"))
     settings = problem.settings
@@ -233,56 +236,138 @@ def _result(
     )
 
 
-def _place(problem: _Problem) -> tuple[_Problem, FrontierPlacement]:
+def _place(problem: _Problem, *, fast: bool = False) -> tuple[_Problem, FrontierPlacement]:
     """Resolve ``frontier_fraction`` into an objective and a target volatility."""
     fraction = float(problem.settings.frontier_fraction or 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise SolverError(Objective.EFFICIENT_RISK.value, f"fraction {fraction} not in [0, 1]")
-    low_weights, _ = _min_volatility(problem)
+    solve_at: _SolveAt = _FastAt(problem) if fast else _ReferenceAt(problem)
+    low_weights = solve_at.min_volatility()
     low = _performance(low_weights, problem)[1]
     high = _performance(max_return_weights(problem.mu, problem.limits), problem)[1]
     high = max(high, low)
     flat = fraction <= 0.0 or high - low < FLAT_RANGE
-    used = fraction if flat else _guarded_fraction(problem, fraction, low, high, low_weights)
+    used, weights = fraction, low_weights  # type: tuple[float, pd.Series | None]
+    if not flat:
+        try:
+            used, weights = _guarded(problem, fraction, (low, high), low_weights, solve_at)
+        except SolverError:  # the chain's efficient-risk step solves it again, or falls back
+            weights = None
     target = low + used * (high - low)
     settings = replace(
         problem.settings,
         objective=Objective.MIN_VOLATILITY if flat else Objective.EFFICIENT_RISK,
         target_volatility=target,
     )
-    placed = replace(problem, settings=settings, floor=low)
-    return placed, FrontierPlacement(used, target, low, high, fraction)
+    placed = None if weights is None else (weights, solve_at.solver)
+    problem = replace(problem, settings=settings, floor=low, placed=placed)
+    return problem, FrontierPlacement(used, target, low, high, fraction)
 
 
-def _guarded_fraction(
-    problem: _Problem, fraction: float, low: float, high: float, low_weights: pd.Series
-) -> float:
-    """The VaR guard (module docstring): the fraction actually used for ``fraction``."""
+class _SolveAt:
+    """Min-volatility and efficient-risk weights of one problem (reference or fast path)."""
+
+    def __init__(self, problem: _Problem) -> None:
+        self.problem = problem
+        self.solver = "daqp"
+
+    def min_volatility(self) -> pd.Series:
+        raise NotImplementedError
+
+    def efficient_risk(self, target: float) -> pd.Series:
+        raise NotImplementedError
+
+
+class _ReferenceAt(_SolveAt):
+    """PyPortfolioOpt; one EfficientFrontier re-solved for each target (a cvxpy parameter)."""
+
+    def __init__(self, problem: _Problem) -> None:
+        super().__init__(problem)
+        self._frontier: EfficientFrontier | None = None
+
+    def min_volatility(self) -> pd.Series:
+        weights, self.solver = _min_volatility(self.problem)
+        return clean_weights(weights, self.problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+    def efficient_risk(self, target: float) -> pd.Series:
+        problem, frontier = self.problem, self._frontier
+        if frontier is not None:
+            try:
+                frontier.efficient_risk(target)
+                weights = pd.Series(np.asarray(frontier.weights, dtype=float), problem.mu.index)
+                if within_limits(weights, problem.limits, CHECK_TOL):
+                    return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+            except (PypfoptOptimizationError, cp.error.SolverError, ValueError):
+                pass
+        kept: list[EfficientFrontier] = []
+
+        def call(ef: EfficientFrontier) -> object:
+            kept.append(ef)
+            return ef.efficient_risk(target)
+
+        weights, self.solver = _solve(problem, Objective.EFFICIENT_RISK, call)
+        self._frontier = kept[-1]
+        return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+
+class _FastAt(_SolveAt):
+    """daqp (:func:`smallq.fastopt.efficient_risk_qp`); failures become SolverError."""
+
+    def __init__(self, problem: _Problem) -> None:
+        super().__init__(problem)
+        limits = problem.limits
+        sectors = np.array([limits.sector_map.get(str(t), "") for t in problem.mu.index])
+        self._groups = tuple((sectors == s, cap) for s, cap in limits.sector_caps.items())
+
+    def min_volatility(self) -> pd.Series:
+        return self.efficient_risk(0.0)
+
+    def efficient_risk(self, target: float) -> pd.Series:
+        problem = self.problem
+        try:
+            raw = efficient_risk_qp(
+                problem.mu.to_numpy(),
+                problem.cov.to_numpy(),
+                target_volatility=target,
+                max_weight=problem.limits.upper,
+                groups=self._groups,
+            )
+        except SmallQError as exc:
+            raise SolverError(Objective.EFFICIENT_RISK.value, f"fast path: {exc}") from exc
+        weights = pd.Series(raw, index=problem.mu.index)
+        return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+
+def _guarded(
+    problem: _Problem,
+    fraction: float,
+    volatility_range: tuple[float, float],
+    low_weights: pd.Series,
+    solve_at: _SolveAt,
+) -> tuple[float, pd.Series]:
+    """The VaR guard (module docstring): the fraction used for ``fraction`` and its weights."""
+    low, high = volatility_range
+
+    def at(share: float) -> pd.Series:
+        return solve_at.efficient_risk(low + share * (high - low))
+
     if problem.returns is None:
-        return fraction
+        return fraction, at(fraction)
     ladder = sorted({f for f in LEVEL_FRACTIONS if 0.0 < f < fraction} | {fraction})
     floor = _historical_var(low_weights, problem)
-    previous = 0.0
-    try:
-        for step in ladder:
-            used = max(step, previous)
-            var = _historical_var(_at_fraction(problem, used, low, high), problem)
-            probe = used
-            while var < floor and probe < 1.0:
-                probe = min(1.0, probe + GUARD_STEP)
-                probed = _historical_var(_at_fraction(problem, probe, low, high), problem)
-                if probed >= floor:
-                    used, var = probe, probed
-            floor, previous = max(floor, var), used
-    except SolverError:
-        return fraction
-    return previous
-
-
-def _at_fraction(problem: _Problem, fraction: float, low: float, high: float) -> pd.Series:
-    target = low + fraction * (high - low)
-    weights, _ = _solve(problem, Objective.EFFICIENT_RISK, lambda ef: ef.efficient_risk(target))
-    return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+    previous, weights = 0.0, low_weights
+    for step in ladder:
+        used = max(step, previous)
+        weights = at(used)
+        var = _historical_var(weights, problem)
+        probe = used
+        while var < floor and probe < 1.0:
+            probe = min(1.0, probe + GUARD_STEP)
+            probed = at(probe)
+            if _historical_var(probed, problem) >= floor:
+                used, weights, var = probe, probed, _historical_var(probed, problem)
+        floor, previous = max(floor, var), used
+    return previous, weights
 
 
 def _historical_var(weights: pd.Series, problem: _Problem) -> float:
@@ -393,10 +478,14 @@ def _max_sharpe(problem: _Problem) -> tuple[pd.Series, str]:
 
 
 def _min_volatility(problem: _Problem) -> tuple[pd.Series, str]:
+    if problem.placed is not None and problem.settings.objective is Objective.MIN_VOLATILITY:
+        return problem.placed
     return _solve(problem, Objective.MIN_VOLATILITY, lambda ef: ef.min_volatility())
 
 
 def _efficient_risk(problem: _Problem) -> tuple[pd.Series, str]:
+    if problem.placed is not None and problem.settings.objective is Objective.EFFICIENT_RISK:
+        return problem.placed
     target = float(problem.settings.target_volatility)
     if not (np.isfinite(target) and target > 0):
         raise SolverError(

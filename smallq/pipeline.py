@@ -448,7 +448,8 @@ def compare_levels(
     """The five risk levels of the profile's universe, side by side (no report per level).
 
     The selection and estimates are those of :func:`build_portfolio` for the same profile
-    (its own risk level and objective are ignored: every level is placed on the frontier).
+    (its own risk level and objective are ignored: every level is placed on the frontier),
+    placed with the fast path (``fast_placement``), equal to the build's to about 1e-5.
 
     Raises
     ------
@@ -471,7 +472,7 @@ def compare_levels(
         index_history=long_index,
         sector_map=estimates.sector_map,
         sector_caps=estimates.sector_caps,
-        params=params,
+        params=replace(params, fast_placement=True),
     )
     frontier = next((o.placement for o in outcomes if o.placement is not None), None)
     low = frontier.min_volatility if frontier else min(o.volatility for o in outcomes)
@@ -629,9 +630,10 @@ def out_of_sample_record(
     """The profile's walk-forward record over the ``years`` before ``as_of``.
 
     The same profile (strategy, risk level, limits) is backtested with monthly rebalancing
-    and 10 bp costs, each decision seeing only prices up to its own day
-    (:func:`run_strategy_backtest`), from ``as_of`` minus ``years`` (or the first day with a
-    full lookback before it, when the data starts later) to ``as_of``.
+    and 10 bp costs (risk levels placed with the fast path, ``fast_placement``), each
+    decision seeing only prices up to its own day (:func:`run_strategy_backtest`), from
+    ``as_of`` minus ``years`` (or the first day with a full lookback before it, when the data
+    starts later) to ``as_of``.
 
     Raises
     ------
@@ -654,7 +656,11 @@ def out_of_sample_record(
             f"least a year after it, before {as_of:%Y-%m-%d}.",
         )
     backtest = run_strategy_backtest(
-        replace(profile, as_of=None), source, start=start, end=as_of, params=params
+        replace(profile, as_of=None),
+        source,
+        start=start,
+        end=as_of,
+        params=replace(params, fast_placement=True),
     )
     mine, index_metrics = backtest.metrics, backtest.benchmark_metrics
     span = (backtest.end - backtest.start).days / 365.25
