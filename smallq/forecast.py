@@ -29,6 +29,8 @@ import pandas as pd
 from sklearn.covariance import ledoit_wolf
 
 from smallq.errors import DataFormatError, DataUnavailableError, InsufficientHistoryError
+from smallq.models import Settings
+from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, ReturnsModel
 
 #: fewest daily returns any estimator accepts
@@ -206,3 +208,52 @@ def _exp_cov(values: np.ndarray, span: int) -> np.ndarray:
     demeaned = values - values.mean(axis=0)
     result: np.ndarray = (demeaned * weights[:, None]).T @ demeaned / weights.sum()
     return result
+
+
+def forecast_moments(
+    prices: pd.DataFrame,
+    settings: Settings,
+    *,
+    benchmark: pd.Series | None = None,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Expected returns and covariance with the models and rate that ``settings`` name.
+
+    The one estimation step of the build and of the backtest policy.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        The estimation window of adjusted closes.
+    settings : Settings
+        Supplies ``returns_model``, ``cov_model`` and ``risk_free_rate``.
+    benchmark : Series of shape (n_days,), optional
+        Benchmark level on the window's dates; required for ``CAPM``.
+    params : EngineParams, default=DEFAULT_PARAMS
+        Supplies ``periods_per_year`` and ``ema_span_days``.
+
+    Returns
+    -------
+    mu : Series of shape (n_assets,)
+    cov : DataFrame of shape (n_assets, n_assets)
+
+    Raises
+    ------
+    DataUnavailableError, InsufficientHistoryError, DataFormatError
+        As :func:`expected_returns` and :func:`covariance`.
+    """
+    mu = expected_returns(
+        prices,
+        settings.returns_model,
+        benchmark=benchmark,
+        risk_free_rate=settings.risk_free_rate,
+        periods_per_year=params.periods_per_year,
+        span=params.ema_span_days,
+    )
+    cov = covariance(
+        prices,
+        settings.cov_model,
+        periods_per_year=params.periods_per_year,
+        span=params.ema_span_days,
+    )
+    return mu, cov

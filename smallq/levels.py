@@ -25,6 +25,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from smallq.constraints import WeightLimits
 from smallq.models import FrontierPlacement, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -147,6 +148,7 @@ def level_outcomes(
     index_history: pd.Series,
     sector_map: Mapping[str, str] | None = None,
     sector_caps: Mapping[str, float] | None = None,
+    limits: WeightLimits | None = None,
     params: EngineParams = DEFAULT_PARAMS,
 ) -> tuple[LevelOutcome, ...]:
     """Place every risk level on the same universe and measure it.
@@ -168,6 +170,8 @@ def level_outcomes(
         Long index level history for the replay's beta estimate.
     sector_map, sector_caps : mapping, optional
         Sector limits as in :func:`smallq.optimize.optimize_weights`.
+    limits : WeightLimits, optional
+        Limits already checked for these tickers (then the sector arguments are unused).
     params : EngineParams
         Monte Carlo paths, horizon and seed; the fallback chain.
 
@@ -193,6 +197,7 @@ def level_outcomes(
             sector_caps=sector_caps,
             chain=params.fallback_chain,
             params=params,
+            limits=limits,
         )
         weights = result.weights
         held = weights[weights > 0]

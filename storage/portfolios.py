@@ -2,28 +2,61 @@
 
 * ``portfolios``: one row per build: the profile and resolved settings (JSON), the data's
   ``as_of`` date, source and fetch time, the objective requested and used, the fallback path
-  and solver, the risk metrics and stress summary (JSON) and the notes shown to the user.
+  and solver, the risk metrics (JSON), the presentation and the notes shown to the user.
 * ``holdings``: one row per (portfolio, ticker): target and achieved weight, shares, price,
   amount. Tickers with a target weight but no shares bought are kept with ``shares = 0``.
 
+Tables: migration ``0101_portfolios_holdings`` in :mod:`storage.migrations`.
 :func:`record_from_report` turns a :class:`~smallq.models.Report` into the plain
-:class:`PortfolioRecord` that is stored, read back and shown (the bot renders only records).
+:class:`PortfolioRecord` that is stored, read back and shown; front ends render its
+``view`` (a :class:`~smallq.presentation.PortfolioView`, built once from the report).
+
+The ``stress`` column holds the serialised view (``{"schema": "smallq.view/1", ...}``).
+Rows written before views existed hold only the stress summary there, and notes as plain
+strings; they are read back by presenting their stored columns with the same code
+(:func:`smallq.presentation.assemble_view`), so old and new builds show the same way.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-from dataclasses import asdict, dataclass, replace
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 
+import pandas as pd
 import sqlite_utils
 
 from smallq.errors import StorageError
-from smallq.models import Profile, Report
-from storage.codec import dumps, loads, profile_from_dict, profile_to_dict
-from storage.db import transaction, utc_now_iso
+from smallq.models import (
+    MonteCarloResult,
+    Note,
+    Profile,
+    Report,
+    RiskMetrics,
+    ScenarioResult,
+    StressReport,
+    VarEstimate,
+)
+from smallq.presentation import (
+    HoldingView,
+    OptimizerSummary,
+    PortfolioView,
+    assemble_view,
+    present_portfolio,
+)
+from smallq.types import MonteCarloMethod, VarMethod
+from storage.codec import (
+    dumps,
+    loads,
+    notes_from_json,
+    notes_to_json,
+    profile_from_dict,
+    profile_to_dict,
+    view_from_json,
+)
+from storage.db import Row, query_all, query_one, transaction, utc_now_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +103,9 @@ class PortfolioRecord:
     metrics: dict[str, Any]
     var: tuple[VarRecord, ...]
     risk_contributions: tuple[tuple[str, float], ...]
-    stress: dict[str, Any]
+    view: PortfolioView
     holdings: tuple[HoldingRecord, ...]
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
     id: int | None = None
     user_id: int | None = None
     created_at: str | None = None
@@ -132,7 +165,7 @@ def record_from_report(report: Report) -> PortfolioRecord:
             for v in metrics.var
         ),
         risk_contributions=tuple((str(t), float(s)) for t, s in metrics.risk_contributions.items()),
-        stress=_stress_summary(report),
+        view=present_portfolio(report),
         holdings=_holdings(report),
         notes=tuple(report.notes),
     )
@@ -161,32 +194,6 @@ def _holdings(report: Report) -> tuple[HoldingRecord, ...]:
     return tuple(rows)
 
 
-def _stress_summary(report: Report) -> dict[str, Any]:
-    scenarios = [
-        {
-            "name": s.name,
-            "kind": s.kind,
-            "portfolio_return": float(s.portfolio_return),
-            "benchmark_return": None if s.benchmark_return is None else float(s.benchmark_return),
-            "estimated": bool(s.estimated),
-            "note": s.note,
-        }
-        for s in report.stress.scenarios
-    ]
-    monte_carlo = [
-        {
-            "method": str(m.method.value),
-            "n_paths": int(m.n_paths),
-            "horizon_days": int(m.horizon_days),
-            "mean_return": float(m.mean_return),
-            "percentiles": {str(k): float(v) for k, v in m.percentiles.items()},
-            "loss_probabilities": {str(k): float(v) for k, v in m.loss_probabilities.items()},
-        }
-        for m in report.stress.monte_carlo
-    ]
-    return {"scenarios": scenarios, "monte_carlo": monte_carlo}
-
-
 def _opt_str(value: object) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -197,50 +204,6 @@ def _plain(value: object) -> object:
     if hasattr(value, "value"):
         return value.value  # enums
     return float(value) if isinstance(value, float) else value
-
-
-# --------------------------------------------------------------------------- schema
-def create_portfolio_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0101: ``portfolios`` and ``holdings``."""
-    db.execute(
-        """CREATE TABLE portfolios (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            created_at TEXT NOT NULL,
-            as_of TEXT NOT NULL,
-            source TEXT NOT NULL,
-            fetched_at TEXT,
-            profile TEXT NOT NULL,
-            settings TEXT NOT NULL,
-            capital REAL NOT NULL,
-            currency TEXT NOT NULL,
-            cash_left REAL NOT NULL,
-            fractional INTEGER NOT NULL,
-            objective_requested TEXT NOT NULL,
-            objective_used TEXT NOT NULL,
-            fallbacks TEXT NOT NULL,
-            solver TEXT NOT NULL,
-            metrics TEXT NOT NULL,
-            var TEXT NOT NULL,
-            risk_contributions TEXT NOT NULL,
-            stress TEXT NOT NULL,
-            notes TEXT NOT NULL
-        )"""
-    )
-    db.execute("CREATE INDEX portfolios_user ON portfolios(user_id, id)")
-    db.execute(
-        """CREATE TABLE holdings (
-            portfolio_id INTEGER NOT NULL REFERENCES portfolios(id) ON DELETE CASCADE,
-            ticker TEXT NOT NULL,
-            sector TEXT,
-            target_weight REAL NOT NULL,
-            weight REAL NOT NULL,
-            shares REAL NOT NULL,
-            price REAL,
-            amount REAL NOT NULL,
-            PRIMARY KEY (portfolio_id, ticker)
-        )"""
-    )
 
 
 _COLUMNS = (
@@ -287,8 +250,8 @@ class PortfolioRepository:
                         dumps(r.metrics),
                         dumps([asdict(v) for v in r.var]),
                         dumps(r.risk_contributions),
-                        dumps(r.stress),
-                        dumps(r.notes),
+                        dumps(r.view.to_dict()),
+                        dumps(notes_to_json(r.notes)),
                     ),
                 )
                 portfolio_id = int(cursor.lastrowid or 0)
@@ -315,74 +278,154 @@ class PortfolioRepository:
 
     def get(self, portfolio_id: int) -> PortfolioRecord | None:
         """One build by id, or ``None``."""
-        row = self.db.execute(
-            f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,)
-        ).fetchone()
+        row = query_one(self.db, f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,))
         return self._record(row) if row else None
 
     def latest(self, user_id: int) -> PortfolioRecord | None:
         """The user's most recent build, or ``None``."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             f"SELECT {_COLUMNS} FROM portfolios WHERE user_id = ? ORDER BY id DESC LIMIT 1",
             (user_id,),
-        ).fetchone()
+        )
         return self._record(row) if row else None
 
     def list_ids(self, user_id: int, limit: int = 20) -> list[int]:
         """Ids of the user's builds, newest first."""
-        rows = self.db.execute(
+        rows = query_all(
+            self.db,
             "SELECT id FROM portfolios WHERE user_id = ? ORDER BY id DESC LIMIT ?",
             (user_id, limit),
-        ).fetchall()
-        return [int(r[0]) for r in rows]
+        )
+        return [int(r["id"]) for r in rows]
 
     def count(self, user_id: int | None = None) -> int:
         """Number of stored builds (of one user, or of everyone)."""
         if user_id is None:
-            return int(self.db.execute("SELECT count(*) FROM portfolios").fetchone()[0])
-        return int(
-            self.db.execute(
-                "SELECT count(*) FROM portfolios WHERE user_id = ?", (user_id,)
-            ).fetchone()[0]
-        )
+            row = query_one(self.db, "SELECT count(*) AS n FROM portfolios")
+        else:
+            row = query_one(
+                self.db, "SELECT count(*) AS n FROM portfolios WHERE user_id = ?", (user_id,)
+            )
+        return int(row["n"]) if row else 0
 
-    def _record(self, row: tuple[Any, ...]) -> PortfolioRecord:
-        holdings = self.db.execute(
+    def _record(self, row: Row) -> PortfolioRecord:
+        holdings = query_all(
+            self.db,
             "SELECT ticker, sector, target_weight, weight, shares, price, amount "
             "FROM holdings WHERE portfolio_id = ? ORDER BY target_weight DESC, ticker",
-            (row[0],),
-        ).fetchall()
-        record = PortfolioRecord(
-            as_of=date.fromisoformat(row[3]),
-            source=row[4],
-            fetched_at=row[5],
-            profile=profile_from_dict(loads(row[6])),
-            settings=loads(row[7], {}),
-            capital=float(row[8]),
-            currency=row[9],
-            cash_left=float(row[10]),
-            fractional=bool(row[11]),
-            objective_requested=row[12],
-            objective_used=row[13],
-            fallbacks=tuple((str(a), str(b)) for a, b in loads(row[14], [])),
-            solver=row[15],
-            metrics={k: _nan_if_none(v) for k, v in loads(row[16], {}).items()},
+            (row["id"],),
+        )
+        parts: dict[str, Any] = dict(
+            as_of=date.fromisoformat(row["as_of"]),
+            source=row["source"],
+            fetched_at=row["fetched_at"],
+            profile=profile_from_dict(loads(row["profile"])),
+            settings=loads(row["settings"], {}),
+            capital=float(row["capital"]),
+            currency=row["currency"],
+            cash_left=float(row["cash_left"]),
+            fractional=bool(row["fractional"]),
+            objective_requested=row["objective_requested"],
+            objective_used=row["objective_used"],
+            fallbacks=tuple((str(a), str(b)) for a, b in loads(row["fallbacks"], [])),
+            solver=row["solver"],
+            metrics={k: _nan_if_none(v) for k, v in loads(row["metrics"], {}).items()},
             var=tuple(
                 VarRecord(**{k: _nan_if_none(v) for k, v in item.items()})
-                for item in loads(row[17], [])
+                for item in loads(row["var"], [])
             ),
-            risk_contributions=tuple((str(t), _nan_if_none(s)) for t, s in loads(row[18], [])),
-            stress=loads(row[19], {}),
+            risk_contributions=tuple(
+                (str(t), _nan_if_none(s)) for t, s in loads(row["risk_contributions"], [])
+            ),
             holdings=tuple(
-                HoldingRecord(
-                    h[0], h[1], h[2], h[3], h[4], math.nan if h[5] is None else h[5], h[6]
-                )
-                for h in holdings
+                HoldingRecord(**(h | {"price": _nan_if_none(h["price"])})) for h in holdings
             ),
-            notes=tuple(loads(row[20], [])),
+            notes=notes_from_json(loads(row["notes"], [])),
         )
-        return replace(record, id=int(row[0]), user_id=int(row[1]), created_at=row[2])
+        stored = loads(row["stress"], {})
+        view = view_from_json(stored) if isinstance(stored, dict) else None
+        return PortfolioRecord(
+            **parts,
+            view=view or _legacy_view(parts, stored if isinstance(stored, dict) else {}),
+            id=int(row["id"]),
+            user_id=int(row["user_id"]),
+            created_at=row["created_at"],
+        )
 
 
 def _nan_if_none(value: Any) -> Any:
     return math.nan if value is None else value
+
+
+def _legacy_view(parts: dict[str, Any], stress: dict[str, Any]) -> PortfolioView:
+    """Present a row stored before views existed, from its columns, with the engine's code."""
+    metrics = parts["metrics"]
+    risk = RiskMetrics(
+        **{name: float(metrics.get(name, math.nan)) for name in _METRIC_FIELDS},
+        var=tuple(
+            VarEstimate(VarMethod(v.method), v.confidence, v.horizon_days, v.var, v.cvar)
+            for v in parts["var"]
+            if v.method in {m.value for m in VarMethod}
+        ),
+        risk_contributions=pd.Series(dict(parts["risk_contributions"]), dtype=float),
+    )
+    scenarios = tuple(
+        ScenarioResult(
+            name=str(s["name"]),
+            kind=str(s.get("kind", "")),
+            portfolio_return=float(_nan_if_none(s.get("portfolio_return"))),
+            benchmark_return=s.get("benchmark_return"),
+            estimated=bool(s.get("estimated", False)),
+            note=str(s.get("note", "")),
+        )
+        for s in stress.get("scenarios", [])
+    )
+    monte_carlo = tuple(
+        MonteCarloResult(
+            method=MonteCarloMethod(m["method"]),
+            n_paths=int(m["n_paths"]),
+            horizon_days=int(m["horizon_days"]),
+            mean_return=float(_nan_if_none(m.get("mean_return"))),
+            percentiles=_float_keys(m.get("percentiles", {})),
+            loss_probabilities=_float_keys(m.get("loss_probabilities", {})),
+            fan=pd.DataFrame(),
+        )
+        for m in stress.get("monte_carlo", [])
+        if m.get("method") in {k.value for k in MonteCarloMethod}
+    )
+    capital = float(parts["capital"])
+    return assemble_view(
+        as_of=parts["as_of"],
+        source=parts["source"],
+        fetched_at=datetime.fromisoformat(parts["fetched_at"]) if parts["fetched_at"] else None,
+        profile=parts["profile"],
+        optimizer=OptimizerSummary(
+            parts["objective_requested"],
+            parts["objective_used"],
+            parts["solver"],
+            parts["fallbacks"],
+        ),
+        capital=capital,
+        cash=float(parts["cash_left"]),
+        holdings=[
+            HoldingView(
+                ticker=h.ticker,
+                name=None,
+                sector=h.sector,
+                shares=h.shares,
+                price=h.price,
+                amount=h.amount,
+                target_weight=h.target_weight,
+                achieved_weight=h.amount / capital if capital > 0 else math.nan,
+            )
+            for h in parts["holdings"]
+        ],
+        metrics=risk,
+        stress=StressReport(scenarios=scenarios, monte_carlo=monte_carlo),
+        notes=parts["notes"],
+    )
+
+
+def _float_keys(values: dict[str, Any]) -> dict[float, float]:
+    return {float(k): float(_nan_if_none(v)) for k, v in values.items()}

@@ -5,8 +5,12 @@ The canned report is for handler-flow tests only; end-to-end tests use the real 
 
 from __future__ import annotations
 
+import asyncio
 import math
+import sqlite3
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +29,8 @@ from bot.deps import ConnectionFactory, Deps
 from smallq.models import (
     Allocation,
     MonteCarloResult,
+    Note,
+    NoteKind,
     OptimizationResult,
     Profile,
     Ranking,
@@ -122,7 +128,7 @@ def make_report(
         optimization=optimization, allocation=allocation, metrics=metrics, stress=stress,
         sectors=pd.Series("Information Technology", index=list(tickers)),
         frontier=None, source="sample", fetched_at=datetime(2024, 1, 2, 3, 4, tzinfo=UTC),
-        notes=notes,
+        notes=tuple(Note(NoteKind.DATA, n) for n in notes),
     )  # fmt: skip
 
 
@@ -214,3 +220,34 @@ class Harness:
     def last_answer(self) -> dict[str, str]:
         """The last answerCallbackQuery parameters."""
         return self.api.answers()[-1]
+
+
+class Heartbeat:
+    """Measures the longest gap between event-loop turns while a block runs."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self._done = asyncio.Event()
+
+    async def _beat(self) -> None:
+        last = time.monotonic()
+        while not self._done.is_set():
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            self.gaps.append(now - last)
+            last = now
+
+    async def __aenter__(self) -> Heartbeat:
+        self._task = asyncio.create_task(self._beat())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._done.set()
+        await self._task
+
+
+def hold_write_lock(path: Path, seconds: float) -> None:
+    """Another connection takes the write lock and releases it after ``seconds``."""
+    other = sqlite3.connect(str(path), check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(seconds, lambda: (other.commit(), other.close())).start()

@@ -19,6 +19,7 @@ from smallq.errors import (
     TooFewCandidatesError,
     UnknownSectorError,
 )
+from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.profile import make_profile
@@ -195,7 +196,9 @@ def test_every_expected_return_negative_falls_back_and_says_so() -> None:
     assert report.optimization.objective_used is Objective.MIN_VOLATILITY
     assert report.optimization.fallbacks[0].objective is Objective.MAX_SHARPE
     assert "risk-free" in report.optimization.fallbacks[0].reason
-    assert any("Fallback" in note for note in report.notes)
+    fallback_notes = [n for n in report.notes if n.kind is NoteKind.FALLBACK]
+    assert fallback_notes[0].get("objective") == "max_sharpe"
+    assert fallback_notes[-1].get("objective_used") == "min_volatility"
     assert report_to_dict(report)["fallbacks"][0]["step"] == "max_sharpe"
 
 
@@ -205,3 +208,70 @@ def test_too_short_history() -> None:
     with pytest.raises(InsufficientHistoryError) as info:
         build_portfolio(profile, source, today=TODAY, params=FAST)
     assert "trading days" in info.value.user_message()
+
+
+def _count_feasibility_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wrap check_feasibility wherever an engine module holds it; return the calls' log."""
+    import sys
+
+    from smallq import constraints
+
+    original = constraints.check_feasibility
+    calls: list[str] = []
+
+    def counted(*args: object, **kwargs: object) -> None:
+        calls.append(repr(args[0]))
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("smallq") and getattr(module, "check_feasibility", None) is original:
+            monkeypatch.setattr(module, "check_feasibility", counted)
+    return calls
+
+
+def test_a_build_checks_feasibility_once(
+    sample: SampleSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_feasibility_checks(monkeypatch)
+    profile = make_profile(
+        sectors="tech,health,staples", capital=10_000.0, sector_caps={"health": 0.5}
+    )
+    report = build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert len(calls) == 1
+    assert report.frontier is not None
+
+
+def test_an_infeasible_build_fails_before_estimating_with_the_same_message(
+    sample: SampleSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smallq import pipeline
+
+    calls = _count_feasibility_checks(monkeypatch)
+
+    def no_estimates(*args: object, **kwargs: object) -> None:
+        raise AssertionError("estimated moments for an infeasible build")
+
+    monkeypatch.setattr(pipeline, "forecast_moments", no_estimates)
+    profile = make_profile(sectors="tech", capital=10_000.0, risk_level="moderate")
+    with pytest.raises(InfeasibleConstraintsError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert len(calls) == 1
+    assert info.value.user_message() == (
+        "These settings cannot all hold: 3 stocks at most 25.0% each cover only 75.0%. "
+        "Raise the max weight to at least 1/3 = 33.3% or add stocks."
+    )
+
+
+def test_sector_caps_that_cannot_reach_full_weight_keep_their_message(
+    sample: SampleSource,
+) -> None:
+    profile = make_profile(
+        sectors="tech,health", capital=10_000.0, sector_caps={"tech": 0.1, "health": 0.2}
+    )
+    with pytest.raises(InfeasibleConstraintsError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert info.value.user_message() == (
+        "These settings cannot all hold: the sector caps (Information Technology ≤ 10%, "
+        "Health Care ≤ 20%) with at most 25.0% per stock allow only 30.0% in total. "
+        "Raise the sector caps or the max weight, or add stocks from other sectors."
+    )

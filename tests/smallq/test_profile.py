@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -11,11 +12,14 @@ from smallq.profile import (
     RISK_TABLE,
     DrawdownReaction,
     Horizon,
+    cap_notes,
+    fit_min_holdings,
     make_profile,
     parse_capital,
     parse_sectors,
     resolve_settings,
     suggest_level,
+    validate_backtest_request,
 )
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector
 
@@ -173,3 +177,26 @@ def test_questionnaire_mapping(
     horizon: Horizon, reaction: DrawdownReaction, level: int
 ) -> None:
     assert suggest_level(horizon, reaction) == RiskLevel(level)
+
+
+def test_min_holdings_is_lowered_to_the_candidates_and_the_cap_note_says_why() -> None:
+    profile = make_profile(sectors="tech", capital=1000.0, risk_level="conservative")
+    assert resolve_settings(profile).min_holdings == 1  # levels: the 25% cap alone
+    settings = replace(resolve_settings(profile), max_weight=0.15, min_holdings=7)  # 1/7 = 14.3%
+    assert fit_min_holdings(settings, 3).min_holdings == 3
+    assert fit_min_holdings(settings, 10) is settings
+    assert [note.text for note in cap_notes(profile, settings)] == [
+        "Max weight 15% lowered to 14.3% so the portfolio holds at least 7 stocks "
+        "(conservative risk)."
+    ]
+    assert cap_notes(profile, fit_min_holdings(settings, 3)) == []
+
+
+def test_backtest_request_needs_ordered_dates_and_sane_costs() -> None:
+    from datetime import date
+
+    validate_backtest_request(date(2020, 1, 1), date(2021, 1, 1), 10.0)
+    with pytest.raises(ProfileError, match="after the start date"):
+        validate_backtest_request(date(2021, 1, 1), date(2021, 1, 1), 10.0)
+    with pytest.raises(ProfileError, match="basis points"):
+        validate_backtest_request(date(2020, 1, 1), date(2021, 1, 1), 1_001.0)

@@ -1,0 +1,294 @@
+"""Message texts: pure functions from portfolio views (and records holding one) to Telegram HTML.
+
+A build is rendered only from its :class:`~smallq.presentation.PortfolioView`; numbers are
+formatted by :mod:`smallq.presentation.formatting`, like the CLI's.
+
+Every dynamic value is HTML-escaped. Long texts are built from blocks (complete HTML
+fragments) that :func:`split_blocks` packs into messages of at most 4096 characters; a
+holdings table is cut into several ``<pre>`` blocks rather than split inside a tag.
+Captions are plain text cut to 1024 characters by :func:`caption`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from html import escape
+
+from smallq.models import Note, NoteKind, Report
+from smallq.presentation import HoldingView, PortfolioView, figure_text, present_portfolio
+from smallq.presentation import money as money  # the one formatter, for the bot's other texts
+from smallq.presentation import num as num
+from smallq.presentation import pct as pct
+from storage.portfolios import PortfolioRecord
+
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+STALE_AFTER_DAYS = 5
+DISCLAIMER = "<i>This is an educational model, not investment advice.</i>"
+
+
+# --------------------------------------------------------------------------- formatting
+def split_blocks(blocks: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Pack blocks, joined by blank lines, into messages of at most ``limit`` characters.
+
+    A block longer than ``limit`` is cut at line breaks (and a line longer than ``limit``
+    at ``limit``); only plain-text blocks can be that long.
+    """
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in _fit(block, limit):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                messages.append(current)
+                current = piece
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _fit(block: str, limit: int) -> list[str]:
+    if len(block) <= limit:
+        return [block]
+    pieces: list[str] = []
+    current = ""
+    for line in block.split("\n"):
+        while len(line) > limit:
+            pieces.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            pieces.append(current)
+            current = line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
+    """Plain-text photo caption cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def pre_blocks(
+    lines: Sequence[str], header: str | None = None, limit: int = MESSAGE_LIMIT - 96
+) -> list[str]:
+    """Lines in ``<pre>`` blocks of at most ``limit`` characters; ``header`` tops each block."""
+    top = [escape(header)] if header is not None else []
+    budget = limit - len("<pre></pre>") - sum(len(t) + 1 for t in top)
+    blocks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        text = escape(line)[: max(budget - 1, 1)]
+        if current and size + len(text) + 1 > budget:
+            blocks.append("<pre>" + "\n".join(top + current) + "</pre>")
+            current, size = [], 0
+        current.append(text)
+        size += len(text) + 1
+    if current or not blocks:
+        blocks.append("<pre>" + "\n".join(top + current) + "</pre>")
+    return blocks
+
+
+# --------------------------------------------------------------------------- portfolio
+def format_report(report: Report, *, today: date | None = None) -> list[str]:
+    """The result messages of a fresh build."""
+    return render_portfolio(present_portfolio(report), today=today)
+
+
+def format_portfolio(
+    record: PortfolioRecord, *, today: date | None = None, title: str = "Your portfolio"
+) -> list[str]:
+    """The result messages of a stored build (its view)."""
+    return render_portfolio(record.view, today=today, title=title)
+
+
+def render_portfolio(
+    view: PortfolioView, *, today: date | None = None, title: str = "Your portfolio"
+) -> list[str]:
+    """Holdings, cash, key figures, VaR/CVaR in money on the capital, notes and the disclaimer."""
+    cur = view.currency
+    head = (
+        f"<b>{escape(title)}</b> · {escape(view.profile.risk_label)} risk, "
+        f"{escape(view.profile.strategy.replace('_', ' '))}\n"
+        f"Capital {money(view.capital, cur)} · invested {money(view.invested, cur)} · "
+        f"cash left <b>{money(view.cash, cur)}</b>"
+    )
+    blocks = [head, *holdings_blocks(view.holdings, cur, view.profile.fractional)]
+    blocks.append(key_figures(view))
+    blocks.append(var_lines(view))
+    notes = portfolio_notes(view, today=today)
+    if notes:
+        blocks.append("<b>Notes</b>\n" + "\n".join(f"• {escape(n.text)}" for n in notes))
+    blocks.append(DISCLAIMER)
+    return split_blocks(blocks)
+
+
+def holdings_blocks(
+    holdings: Sequence[HoldingView], currency: str = "USD", fractional: bool = False
+) -> list[str]:
+    """The holdings table (target weights) as one or more ``<pre>`` blocks."""
+    header = f"{'Ticker':<7}{'Weight':>7}{'Shares':>10}{'Amount':>13}"
+    rows = [
+        f"{h.ticker[:7]:<7}{pct(h.target_weight):>7}"
+        f"{(f'{h.shares:.4f}' if fractional else f'{h.shares:,.0f}'):>10}"
+        f"{money(h.amount, currency):>13}"
+        for h in holdings
+    ]
+    if not rows:
+        return ["No holdings."]
+    return pre_blocks(rows, header)
+
+
+def key_figures(view: PortfolioView) -> str:
+    """Expected return, volatility, Sharpe and beta."""
+    return (
+        f"Expected return <b>{_figure(view, 'expected_return')}</b> a year · "
+        f"volatility <b>{_figure(view, 'volatility')}</b>\n"
+        f"Sharpe <b>{_figure(view, 'sharpe')}</b> · beta <b>{_figure(view, 'beta')}</b>"
+    )
+
+
+def var_lines(view: PortfolioView) -> str:
+    """1-day historical VaR and CVaR at 95% and 99%, in money on the view's base, explained."""
+    lines = [
+        f"<b>1-day risk</b> on your {escape(view.var_base.value)} of "
+        f"{money(view.capital, view.currency)} (historical):"
+    ]
+    for level in (95, 99):
+        try:
+            var, cvar = view.figure(f"var_{level}_amount"), view.figure(f"cvar_{level}_amount")
+        except KeyError:
+            continue
+        lines.append(
+            f"VaR {level}%: {money(var.value, view.currency)} · "
+            f"CVaR {money(cvar.value, view.currency)}"
+        )
+    if len(lines) == 1:
+        lines.append("not available")
+    else:
+        lines.append(
+            f"<i>VaR 95%: {escape(view.figure('var_95_amount').explanation.lower())} "
+            f"CVaR: {escape(view.figure('cvar_95_amount').explanation.lower())}</i>"
+        )
+    return "\n".join(lines)
+
+
+def portfolio_notes(view: PortfolioView, *, today: date | None = None) -> list[Note]:
+    """Fallbacks, engine notes, data freshness and staleness, in the bot's words."""
+    notes: list[Note] = []
+    opt = view.optimizer
+    if opt.fallbacks:
+        path = " → ".join([*(o for o, _ in opt.fallbacks), opt.objective_used])
+        reasons = "; ".join(f"{o}: {r}" for o, r in opt.fallbacks)
+        notes.append(
+            Note(NoteKind.FALLBACK, f"The optimizer fell back ({path}) because {reasons}.")
+        )
+    # the fallback path and the data date are written above and below from the view's fields
+    notes.extend(view.notes_except(NoteKind.FALLBACK, NoteKind.FRESHNESS))
+    fresh = f"Prices as of {view.as_of.isoformat()} from the {view.source} source"
+    if view.fetched_at is not None:
+        fresh += f", fetched {view.fetched_at:%Y-%m-%d %H:%M} UTC"
+    notes.append(Note(NoteKind.FRESHNESS, fresh + "."))
+    if today is not None and (today - view.as_of).days > STALE_AFTER_DAYS:
+        days = (today - view.as_of).days
+        notes.append(Note(NoteKind.STALE, f"These prices are {days} days old."))
+    return notes
+
+
+def _figure(view: PortfolioView, key: str) -> str:
+    try:
+        return figure_text(view.figure(key), view.currency)
+    except KeyError:
+        return "n/a"
+
+
+# --------------------------------------------------------------------------- risk, stress
+def format_risk(record: PortfolioRecord) -> list[str]:
+    """/risk of a stored build."""
+    return render_risk(record.view)
+
+
+def render_risk(view: PortfolioView) -> list[str]:
+    """Every VaR/CVaR estimate in money on the capital, drawdown, realised figures, risk shares."""
+    cur = view.currency
+    blocks = [
+        f"<b>Risk of your portfolio of {view.as_of.isoformat()}</b> "
+        f"(capital {money(view.capital, cur)}, {money(view.invested, cur)} invested)",
+        key_figures(view),
+        f"Realised return {_figure(view, 'realized_return')} · realised volatility "
+        f"{_figure(view, 'realized_volatility')} a year\n"
+        f"Max drawdown {_figure(view, 'max_drawdown')} · effective holdings "
+        f"{_figure(view, 'effective_holdings')}",
+    ]
+    rows = [f"{'Method':<14}{'Conf':>5}{'Days':>5}{'VaR':>12}{'CVaR':>12}"]
+    for v in sorted(view.var_table, key=lambda v: (v.horizon_days, v.confidence, v.method)):
+        rows.append(
+            f"{v.method_label[:14]:<14}{v.confidence:>5.0%}{v.horizon_days:>5}"
+            f"{money(v.var_amount, cur):>12}{money(v.cvar_amount, cur):>12}"
+        )
+    blocks.append(
+        f"<b>Value at risk</b> in money on your {escape(view.var_base.value)} of "
+        f"{money(view.capital, cur)}: VaR 95% is the loss of one day (or period) in twenty; "
+        "CVaR is the average loss on those worst days"
+    )
+    blocks += pre_blocks(rows[1:], rows[0])
+    shares = view.risk_contributions
+    if shares:
+        blocks.append(
+            "<b>Share of risk</b>\n" + escape(", ".join(f"{t} {pct(s)}" for t, s in shares[:10]))
+        )
+    blocks.append(DISCLAIMER)
+    return split_blocks(blocks)
+
+
+def format_stress(record: PortfolioRecord) -> list[str]:
+    """/stress of a stored build."""
+    return render_stress(record.view)
+
+
+def render_stress(view: PortfolioView) -> list[str]:
+    """Scenario returns in money on the capital, and Monte Carlo percentiles."""
+    cur = view.currency
+    blocks = [f"<b>Stress tests of your portfolio of {view.as_of.isoformat()}</b>"]
+    if view.scenarios:
+        lines = [
+            f"• {escape(s.name)}{' (estimated)' if s.estimated else ''}: "
+            f"{pct(s.portfolio_return)} ({money(s.amount, cur)})"
+            for s in view.scenarios
+        ]
+        blocks.append(
+            f"<b>Scenarios</b> (money on your {escape(view.var_base.value)} of "
+            f"{money(view.capital, cur)})\n" + "\n".join(lines)
+        )
+    for mc in view.monte_carlo:
+        shown = ", ".join(f"{q:.0%}: {pct(v)}" for q, v in mc.percentiles)
+        losses = ", ".join(f"P(loss > {x:.0%}) = {pct(p)}" for x, p in mc.loss_probabilities)
+        blocks.append(
+            f"<b>Monte Carlo</b> ({escape(mc.method_label)}, {mc.n_paths:,} paths, "
+            f"{mc.horizon_days} days): return percentiles {escape(shown)}\n{escape(losses)}"
+        )
+    if len(blocks) == 1:
+        blocks.append("No stress results were stored for this portfolio.")
+    blocks.append(DISCLAIMER)
+    return split_blocks(blocks)
+
+
+def format_performance(summary: str, since: date) -> list[str]:
+    """The engine's tracking summary (plain text) in ``<pre>``, after a title."""
+    blocks = [f"<b>Your portfolio since {since.isoformat()}</b> against the S&amp;P 500"]
+    blocks += pre_blocks(summary.strip().split("\n"))
+    return split_blocks(blocks)
+
+
+def format_backtest(summary: str, start: date, end: date) -> list[str]:
+    """The engine's backtest summary (plain text, with its own disclaimer) in ``<pre>``."""
+    blocks = [f"<b>Backtest {start.isoformat()} → {end.isoformat()}</b> (monthly rebalancing)"]
+    blocks += pre_blocks(summary.strip().split("\n"))
+    return split_blocks(blocks)

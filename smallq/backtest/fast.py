@@ -1,0 +1,480 @@
+"""Fast path for backtests: rolling moments updated in place and small dense QPs via daqp.
+
+Max Sharpe with a per-asset cap uses the Cornuejols–Tütüncü transformation, the same
+problem PyPortfolioOpt's ``EfficientFrontier.max_sharpe`` builds in cvxpy::
+
+    minimise   yᵀ Σ y
+    subject to (μ − r_f)ᵀ y = 1,   y ≥ 0,   y_i ≤ cap · Σ_j y_j,        w = y / Σ y
+
+Min volatility is the plain QP ``min wᵀΣw s.t. Σw = 1, 0 ≤ w ≤ cap``. Efficient risk
+(:func:`efficient_risk_qp`, max ``μᵀw`` at ``wᵀΣw ≤ σ²``, the risk levels' placement) is the
+mean-variance QP ``min ½ wᵀΣw − t μᵀw`` with ``t`` found by bisection so that the volatility
+hits the target (volatility never decreases in ``t``; where the constraint binds its KKT point
+is that QP's solution), optionally with sector caps. All are solved by
+daqp (a dual active-set solver) called directly, warm-started from the previous solution's
+Lagrange multipliers: between weekly rebalances the active set barely changes, so a warm
+solve usually needs one or two iterations. This module is an adapter: daqp is imported
+only here and its failures become :mod:`smallq.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import daqp
+import numpy as np
+import pandas as pd
+
+from smallq.errors import (
+    DataUnavailableError,
+    InfeasibleConstraintsError,
+    InputError,
+    InsufficientHistoryError,
+    SolverError,
+    UnknownOptionError,
+)
+from smallq.types import Objective
+
+#: daqp exit flags >= 1 mean optimal (1) or optimal with soft constraints (2)
+_INFEASIBLE_FLAGS = (-1,)
+
+
+class RollingMoments:
+    """Sums of returns and of their cross-products over a sliding window.
+
+    The sums are updated as rows enter and leave the window (``O(k n²)`` for ``k`` new
+    rows instead of ``O(window n²)``). They are kept around a fixed shift (the mean of
+    the first rows seen) so that ``Σ rrᵀ − n m mᵀ`` does not lose precision.
+
+    Parameters
+    ----------
+    window : int
+        Number of most recent return rows kept.
+    """
+
+    def __init__(self, window: int) -> None:
+        if window < 2:
+            raise InputError(f"the rolling window must be at least 2, got {window}", field="window")
+        self.window = window
+        self._start = 0
+        self._count = 0
+        # sized on the first push: ring buffer of shifted rows, shift, sums
+        self._rows = np.empty((0, 0))
+        self._shift = np.empty(0)
+        self._sum = np.empty(0)
+        self._cross = np.empty((0, 0))
+
+    @property
+    def n_observations(self) -> int:
+        """Rows currently in the window."""
+        return self._count
+
+    def push(self, returns: np.ndarray) -> None:
+        """Add rows (oldest first), dropping the oldest rows beyond the window.
+
+        Parameters
+        ----------
+        returns : ndarray of shape (n_new, n_assets)
+            Finite periodic returns.
+        """
+        new = np.atleast_2d(np.asarray(returns, dtype=float))[-self.window :]
+        if self._rows.size == 0:
+            self._shift = new.mean(axis=0)
+            n_assets = new.shape[1]
+            self._rows = np.empty((self.window, n_assets))
+            self._sum = np.zeros(n_assets)
+            self._cross = np.zeros((n_assets, n_assets))
+        shifted = new - self._shift
+        n_drop = max(0, self._count + len(shifted) - self.window)
+        if n_drop:
+            old = self._rows[(self._start + np.arange(n_drop)) % self.window]
+            self._sum -= old.sum(axis=0)
+            self._cross -= old.T @ old
+            self._start = (self._start + n_drop) % self.window
+            self._count -= n_drop
+        slots = (self._start + self._count + np.arange(len(shifted))) % self.window
+        self._rows[slots] = shifted
+        self._count += len(shifted)
+        self._sum += shifted.sum(axis=0)
+        self._cross += shifted.T @ shifted
+
+    def mean(self) -> np.ndarray:
+        """Mean return per asset, shape (n_assets,)."""
+        self._require_data()
+        mean: np.ndarray = self._shift + self._sum / self._count
+        return mean
+
+    def cov(self) -> np.ndarray:
+        """Sample covariance (``ddof=1``), shape (n_assets, n_assets)."""
+        self._require_data()
+        centred = self._sum / self._count
+        cov = (self._cross - self._count * np.outer(centred, centred)) / (self._count - 1)
+        symmetric: np.ndarray = (cov + cov.T) / 2.0
+        return symmetric
+
+    def _require_data(self) -> None:
+        if self._count < 2:
+            raise InsufficientHistoryError(self._count, 2, "returns in the rolling window")
+
+
+@dataclass(frozen=True, slots=True)
+class QpSolution:
+    """Weights from one fast solve.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (n_assets,)
+        Long-only, summing to 1.
+    duals : ndarray
+        daqp's Lagrange multipliers, the warm start of the next solve.
+    iterations : int
+        Active-set iterations daqp needed.
+    """
+
+    weights: np.ndarray
+    duals: np.ndarray
+    iterations: int
+
+
+def _check_cap(n_assets: int, max_weight: float) -> None:
+    if not 0 < max_weight <= 1:
+        raise InfeasibleConstraintsError(
+            "max_weight", f"the cap {max_weight} is not in (0, 1]", "Use a cap between 0 and 1."
+        )
+    if max_weight * n_assets < 1 - 1e-12:
+        raise InfeasibleConstraintsError(
+            "max_weight",
+            f"{n_assets} assets capped at {max_weight:.0%} cannot add up to 100%",
+            "Raise the per-asset cap or add assets.",
+        )
+
+
+def _solve(
+    cov: np.ndarray,
+    constraints: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray],
+    warm_start: np.ndarray | None,
+    objective: Objective,
+    linear: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    upper, lower, sense = bounds
+    n_assets = cov.shape[0]
+    dual = warm_start if warm_start is not None and len(warm_start) == len(upper) else None
+    # daqp takes writable C arrays: pass copies, so cached templates and callers' data stay intact
+    x, _, flag, info = daqp.solve(
+        np.array(cov, dtype=float, order="C"),
+        np.zeros(n_assets) if linear is None else np.array(linear, dtype=float),
+        np.array(constraints, dtype=float, order="C"),
+        upper.copy(),
+        lower.copy(),
+        sense.copy(),
+        dual_start=None if dual is None else np.array(dual, dtype=float),
+    )
+    if flag in _INFEASIBLE_FLAGS:
+        raise InfeasibleConstraintsError(
+            str(objective), "daqp found the problem infeasible", "Relax the weight cap."
+        )
+    if flag < 1:
+        raise SolverError(str(objective), f"daqp exit flag {flag}")
+    return np.asarray(x), np.asarray(info["lam"]), int(info["iterations"])
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    weights = np.clip(x, 0.0, None)
+    normalised: np.ndarray = weights / weights.sum()
+    return normalised
+
+
+@functools.lru_cache(maxsize=16)
+def _max_sharpe_template(
+    n_assets: int, max_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Constraint rows and bounds of the transformed problem (row 0 is set per solve).
+
+    Rows: ``(μ − r_f)ᵀ y = 1`` then ``y_i − cap · Σy ≤ 0``; simple bounds ``y ≥ 0`` first.
+    """
+    constraints = np.vstack([np.zeros((1, n_assets)), np.eye(n_assets) - max_weight])
+    upper = np.concatenate([np.full(n_assets, np.inf), [1.0], np.zeros(n_assets)])
+    lower = np.concatenate([np.zeros(n_assets), [1.0], np.full(n_assets, -np.inf)])
+    sense = np.zeros(2 * n_assets + 1, dtype=np.int32)
+    sense[n_assets] = 5  # equality
+    for array in (constraints, upper, lower, sense):
+        array.setflags(write=False)
+    return constraints, upper, lower, sense
+
+
+def max_sharpe_qp(
+    mu: np.ndarray,
+    cov: np.ndarray,
+    *,
+    risk_free_rate: float,
+    max_weight: float,
+    warm_start: np.ndarray | None = None,
+) -> QpSolution:
+    """Long-only maximum Sharpe ratio weights with a per-asset cap.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_assets,)
+        Expected returns, in the same (e.g. annual) units as ``cov`` and ``risk_free_rate``.
+    cov : ndarray of shape (n_assets, n_assets)
+        Covariance matrix (positive semidefinite).
+    risk_free_rate : float
+        Risk-free rate (fraction, same period as ``mu``).
+    max_weight : float
+        Per-asset cap, e.g. 0.10.
+    warm_start : ndarray, optional
+        ``duals`` of a previous solve of the same size.
+
+    Returns
+    -------
+    QpSolution
+
+    Raises
+    ------
+    InfeasibleConstraintsError
+        When no asset beats the risk-free rate, or the cap cannot be met.
+    SolverError
+        When daqp fails for another reason.
+    """
+    n_assets = len(mu)
+    _check_cap(n_assets, max_weight)
+    excess = np.asarray(mu, dtype=float) - risk_free_rate
+    if excess.max() <= 0:
+        raise InfeasibleConstraintsError(
+            "max_sharpe",
+            "no asset is expected to beat the risk-free rate",
+            "Use min volatility instead.",
+        )
+    template, upper, lower, sense = _max_sharpe_template(n_assets, max_weight)
+    constraints = template.copy()
+    constraints[0] = excess
+    x, duals, iterations = _solve(
+        cov, constraints, (upper, lower, sense), warm_start, Objective.MAX_SHARPE
+    )
+    return QpSolution(_normalise(x), duals, iterations)
+
+
+def min_volatility_qp(
+    cov: np.ndarray, *, max_weight: float, warm_start: np.ndarray | None = None
+) -> QpSolution:
+    """Long-only minimum variance weights with a per-asset cap.
+
+    Parameters
+    ----------
+    cov : ndarray of shape (n_assets, n_assets)
+    max_weight : float
+    warm_start : ndarray, optional
+
+    Returns
+    -------
+    QpSolution
+
+    Raises
+    ------
+    InfeasibleConstraintsError, SolverError
+    """
+    n_assets = cov.shape[0]
+    _check_cap(n_assets, max_weight)
+    constraints = np.ones((1, n_assets))
+    upper = np.r_[np.full(n_assets, max_weight), 1.0]
+    lower = np.r_[np.zeros(n_assets), 1.0]
+    sense = np.zeros(n_assets + 1, dtype=np.int32)
+    sense[n_assets] = 5
+    x, duals, iterations = _solve(
+        cov, constraints, (upper, lower, sense), warm_start, Objective.MIN_VOLATILITY
+    )
+    return QpSolution(_normalise(x), duals, iterations)
+
+
+def _capped_qp(
+    cov: np.ndarray,
+    linear: np.ndarray,
+    max_weight: float,
+    groups: tuple[tuple[np.ndarray, float], ...],
+) -> np.ndarray:
+    """``min ½ wᵀΣw + linearᵀw`` with ``Σw = 1``, ``0 ≤ w ≤ cap`` and group caps."""
+    n_assets = cov.shape[0]
+    rows = [np.ones(n_assets), *[mask.astype(float) for mask, _ in groups]]
+    constraints = np.vstack(rows)
+    upper = np.r_[np.full(n_assets, max_weight), 1.0, [cap for _, cap in groups]]
+    lower = np.r_[np.zeros(n_assets), 1.0, np.full(len(groups), -np.inf)]
+    sense = np.zeros(n_assets + len(rows), dtype=np.int32)
+    sense[n_assets] = 5
+    x, _, _ = _solve(
+        cov, constraints, (upper, lower, sense), None, Objective.EFFICIENT_RISK, linear
+    )
+    return _normalise(x)
+
+
+def efficient_risk_qp(
+    mu: np.ndarray,
+    cov: np.ndarray,
+    *,
+    target_volatility: float,
+    max_weight: float,
+    groups: tuple[tuple[np.ndarray, float], ...] = (),
+    tol: float = 1e-12,
+) -> np.ndarray:
+    """Long-only maximum expected return at a volatility target, with caps (fast path).
+
+    Equal to PyPortfolioOpt's ``EfficientFrontier.efficient_risk`` (the reference path in
+    :mod:`smallq.optimize`) to solver precision; see the module docstring for the method.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_assets,)
+        Annual expected returns.
+    cov : ndarray of shape (n_assets, n_assets)
+        Annual covariance (positive definite, e.g. Ledoit-Wolf).
+    target_volatility : float
+        Annual volatility target; below the minimum the min-volatility weights are returned,
+        above the max-return portfolio's the (approximate) max-return weights.
+    max_weight : float
+        Per-asset cap.
+    groups : tuple of (ndarray of bool of shape (n_assets,), float)
+        Sector masks and their caps.
+    tol : float, default=1e-12
+        Bisection stops when the volatility is this close to the target.
+
+    Returns
+    -------
+    ndarray of shape (n_assets,)
+        Weights summing to 1.
+
+    Raises
+    ------
+    InfeasibleConstraintsError, SolverError
+        When daqp cannot solve the QP.
+    """
+    mu = np.asarray(mu, dtype=float)
+    cov = np.asarray(cov, dtype=float)
+    _check_cap(len(mu), max_weight)
+
+    def at(t: float) -> tuple[np.ndarray, float]:
+        weights = _capped_qp(cov, -t * mu, max_weight, groups)
+        return weights, float(np.sqrt(max(weights @ cov @ weights, 0.0)))
+
+    low_t, (weights, vol) = 0.0, at(0.0)
+    if vol >= target_volatility - tol:
+        return weights
+    high_t = 1.0
+    while True:
+        weights, vol = at(high_t)
+        if vol >= target_volatility or high_t > 1e9:
+            break
+        low_t, high_t = high_t, high_t * 4.0
+    if vol < target_volatility:
+        return weights
+    for _ in range(200):
+        mid = (low_t + high_t) / 2.0
+        weights, vol = at(mid)
+        if abs(vol - target_volatility) <= tol or high_t - low_t <= 1e-15 * high_t:
+            break
+        low_t, high_t = (mid, high_t) if vol < target_volatility else (low_t, mid)
+    return weights
+
+
+class FastPolicy:
+    """Backtest policy: sample mean and covariance over a lookback, then a fast QP.
+
+    Call it with prices up to the decision date (the :data:`smallq.backtest.simulator.Policy`
+    signature). Moments are annualised like PyPortfolioOpt's
+    ``mean_historical_return(compounding=False)`` and ``sample_cov``. When called on
+    successive slices of the same frame, the moments are updated incrementally and the
+    solver is warm-started; any other frame triggers a fresh computation. Max Sharpe falls
+    back to min volatility when no asset beats the risk-free rate; ``fallbacks`` lists
+    those dates.
+
+    Parameters
+    ----------
+    objective : Objective
+        ``MAX_SHARPE`` or ``MIN_VOLATILITY``.
+    lookback_days : int
+        Return observations used (prices needed: ``lookback_days + 1``).
+    max_weight, risk_free_rate : float
+        Per-asset cap and annual risk-free rate (fractions).
+    periods_per_year : int
+    incremental, warm_start : bool, default=True
+        Switches for the two speed-ups (the benchmark measures each); turning them off
+        gives the same weights, computed from scratch.
+    """
+
+    def __init__(
+        self,
+        objective: Objective = Objective.MAX_SHARPE,
+        *,
+        lookback_days: int = 252,
+        max_weight: float = 0.10,
+        risk_free_rate: float = 0.02,
+        periods_per_year: int = 252,
+        incremental: bool = True,
+        warm_start: bool = True,
+    ) -> None:
+        if objective not in (Objective.MAX_SHARPE, Objective.MIN_VOLATILITY):
+            raise UnknownOptionError("fast objective", objective, ["max_sharpe", "min_volatility"])
+        self.objective = objective
+        self.lookback_days = lookback_days
+        self.max_weight = max_weight
+        self.risk_free_rate = risk_free_rate
+        self.periods_per_year = periods_per_year
+        self.incremental = incremental
+        self.warm_start = warm_start
+        self.iterations: list[int] = []
+        self.fallbacks: list[tuple[pd.Timestamp, str]] = []
+        self._moments = RollingMoments(lookback_days)
+        self._seen: tuple[int, pd.Index, np.ndarray] | None = None
+        self._duals: np.ndarray | None = None
+
+    def __call__(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
+        """Target weights from ``prices`` (rows up to ``as_of`` only)."""
+        self._update_moments(prices)
+        mu = self._moments.mean() * self.periods_per_year
+        cov = self._moments.cov() * self.periods_per_year
+        if self.objective is Objective.MAX_SHARPE:
+            try:
+                solution = max_sharpe_qp(
+                    mu,
+                    cov,
+                    risk_free_rate=self.risk_free_rate,
+                    max_weight=self.max_weight,
+                    warm_start=self._duals,
+                )
+            except InfeasibleConstraintsError as exc:
+                self.fallbacks.append((as_of, exc.detail))
+                solution = min_volatility_qp(cov, max_weight=self.max_weight)
+        else:
+            solution = min_volatility_qp(cov, max_weight=self.max_weight, warm_start=self._duals)
+        self._duals = solution.duals if self.warm_start else None
+        self.iterations.append(solution.iterations)
+        return pd.Series(solution.weights, index=prices.columns, name=as_of)
+
+    def _update_moments(self, prices: pd.DataFrame) -> None:
+        """Push the returns not seen yet (all of the lookback window on a fresh frame)."""
+        n_rows, columns = len(prices), prices.columns
+        if n_rows < self.lookback_days + 1:
+            raise InsufficientHistoryError(
+                n_rows, self.lookback_days + 1, "prices for the lookback"
+            )
+        first = n_rows - self.lookback_days - 1
+        seen = self._seen
+        incremental = False
+        if (
+            self.incremental
+            and seen is not None
+            and seen[1].equals(columns)
+            and first <= seen[0] - 1 < n_rows
+        ):
+            tail = prices.iloc[seen[0] - 1 :].to_numpy(dtype=float)
+            incremental = np.array_equal(tail[0], seen[2])
+        if not incremental:
+            tail = prices.iloc[first:].to_numpy(dtype=float)
+            self._moments = RollingMoments(self.lookback_days)
+            self._duals = None
+        if not np.isfinite(tail).all():
+            bad = columns[~np.isfinite(tail).all(axis=0)]
+            raise DataUnavailableError(list(bad), "the fast path needs a complete lookback window")
+        if len(tail) > 1:
+            self._moments.push(tail[1:] / tail[:-1] - 1.0)
+        self._seen = (n_rows, columns, tail[-1].copy())
