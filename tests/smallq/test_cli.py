@@ -44,7 +44,7 @@ def test_build_json_and_charts(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     record = document["out_of_sample"]
     assert record["end"] == document["as_of"] and record["years"] == pytest.approx(5, abs=0.01)
     assert {"cagr", "volatility", "max_drawdown", "benchmark_cagr"} <= set(record)
-    assert "not a forecast" in document["metrics"]["expected_return_basis"]
+    assert "not a forecast" in document["expected_return_basis"]
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == sorted(
         [

@@ -94,5 +94,5 @@ def test_too_little_history_is_a_note_in_the_report_not_an_error() -> None:
         _profile(as_of=as_of), _source(), today=date(2030, 1, 1), params=FAST, record=True
     )
     assert report.out_of_sample is None
-    assert any(n.startswith("No out-of-sample record: Not enough") for n in report.notes)
+    assert any(n.text.startswith("No out-of-sample record: Not enough") for n in report.notes)
     assert report_to_dict(report)["out_of_sample"] is None

@@ -252,7 +252,10 @@ def test_an_infeasible_build_fails_before_estimating_with_the_same_message(
         raise AssertionError("estimated moments for an infeasible build")
 
     monkeypatch.setattr(pipeline, "forecast_moments", no_estimates)
-    profile = make_profile(sectors="tech", capital=10_000.0, risk_level="moderate")
+    # an explicit cap: the levels' own 25% would be raised to 1/3 for three stocks
+    profile = make_profile(
+        sectors="tech", capital=10_000.0, risk_level="moderate", max_weight=0.25
+    )
     with pytest.raises(InfeasibleConstraintsError) as info:
         build_portfolio(profile, sample, today=TODAY, params=FAST)
     assert len(calls) == 1
@@ -275,3 +278,12 @@ def test_sector_caps_that_cannot_reach_full_weight_keep_their_message(
         "Health Care ≤ 20%) with at most 25.0% per stock allow only 30.0% in total. "
         "Raise the sector caps or the max weight, or add stocks from other sectors."
     )
+
+
+def test_three_stocks_fill_the_portfolio_at_every_level_with_a_note(sample: SampleSource) -> None:
+    """The levels' 25% cap is raised to 1/3 when only three stocks are left."""
+    profile = make_profile(sectors="tech", capital=10_000.0, risk_level="aggressive")
+    report = build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert report.settings.max_weight == pytest.approx(1 / 3)
+    assert np.allclose(report.weights.to_numpy(), 1 / 3, atol=1e-6)
+    assert any("raised from 25% to 33.3% (1/3)" in n.text for n in report.notes)
