@@ -32,10 +32,11 @@ Placement on the frontier (risk levels)
     Volatility is then ordered across levels by construction; the historical 1-day 95% VaR
     (a quantile, not a convex measure) usually is but need not be. When daily ``returns`` are
     given, a **VaR guard** walks the level ladder (:data:`smallq.profile.LEVEL_FRACTIONS`)
-    up to ``f``: a level whose VaR is below that of a calmer level is moved up the frontier in
-    steps of :data:`GUARD_STEP` until its VaR is at least the calmer one's (if even the
-    max-return portfolio is calmer in VaR, the level stays where it was). So a higher level
-    never has a lower volatility nor, where the frontier allows, a lower historical VaR.
+    up to ``f`` on the daqp fast path: a level whose VaR is below that of a calmer level is
+    moved up the frontier in steps of :data:`GUARD_STEP` until its VaR is at least the
+    calmer one's (if even the max-return portfolio is calmer in VaR, the level stays where it
+    was); PyPortfolioOpt then solves the chosen target. So a higher level never has a lower
+    volatility nor, where the frontier allows, a lower historical VaR.
 """
 
 from __future__ import annotations
@@ -253,10 +254,17 @@ def _place(problem: _Problem, *, fast: bool = False) -> tuple[_Problem, Frontier
     flat = fraction <= 0.0 or high - low < FLAT_RANGE
     used, weights = fraction, low_weights  # type: tuple[float, pd.Series | None]
     if not flat:
-        try:
-            used, weights = _guarded(problem, fraction, (low, high), low_weights, solve_at)
-        except SolverError:  # the chain's efficient-risk step solves it again, or falls back
-            weights = None
+        # the ladder is walked on the fast path either way (equal to the reference to 1e-5);
+        # the reference path then solves only the chosen target with PyPortfolioOpt
+        walkers = (solve_at,) if fast else (_FastAt(problem), solve_at)
+        for walker in walkers:
+            try:
+                used, weights = _guarded(problem, fraction, (low, high), low_weights, walker)
+                break
+            except SolverError:
+                used, weights = fraction, None
+        if not fast:
+            weights = None  # the chain's efficient-risk step solves (or falls back)
     target = low + used * (high - low)
     settings = replace(
         problem.settings,
