@@ -18,7 +18,9 @@ from bot.deps import ConnectionFactory
 from bot.main import make_deps
 from bot.ptb.redaction import configure_logging
 from smallq import pipeline
+from smallq.profile import make_profile
 from storage.portfolios import PortfolioRepository
+from storage.users import UserRepository
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import TOKEN, Chatter, e2e_config, is_png, running_bot, settle
 
@@ -224,6 +226,10 @@ async def test_engine_error_is_explained_and_edit_recovers(
 ) -> None:
     api = server.api
     config = e2e_config(tmp_path, server)
+    # a saved 25% max weight (/settings): three tech stocks cannot fill 100% (without it the
+    # risk levels raise their cap to 1/3 and the build succeeds)
+    saved = make_profile(sectors="tech", capital=10_000.0, max_weight=0.25)
+    UserRepository(ConnectionFactory(config.db_path)()).save_profile(9601, saved)
     async with running_bot(config):
         user = Chatter(api, 9601)
         await user.answer_questions(sectors=("IT",), capital="10000", risk=3)
