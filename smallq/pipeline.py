@@ -36,9 +36,9 @@ import pandas as pd
 from smallq.allocation import allocate_shares
 from smallq.backtest import RebalanceRule, run_backtest
 from smallq.backtest.policy import PipelinePolicy, point_in_time
-from smallq.constraints import WeightLimits, feasible_limits
 from smallq.data.base import PriceSource
 from smallq.data.market import (
+    Universe,
     benchmark_notes,
     data_end,
     decision_end,
@@ -50,9 +50,9 @@ from smallq.data.market import (
     load_universe,
 )
 from smallq.data.validation import clean_prices
+from smallq.decision import DecisionRule, decide_weights, history_rows
 from smallq.errors import InsufficientHistoryError, ProfileError, SmallQError
 from smallq.filters import apply_filters
-from smallq.forecast import forecast_moments
 from smallq.levels import LevelComparison, level_outcomes
 from smallq.measures import account_values
 from smallq.models import (
@@ -67,21 +67,19 @@ from smallq.models import (
     Settings,
     StressReport,
 )
-from smallq.optimize import optimize_weights, report_frontier
+from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
 from smallq.profile import (
     LEVEL_MAX_WEIGHT,
     cap_notes,
-    fit_min_holdings,
-    resolve_settings,
     validate_backtest_request,
 )
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
-from smallq.types import RiskLevel
+from smallq.types import ProgressCallback, RiskLevel
 
 __all__ = [
     "BacktestReport",
@@ -114,22 +112,10 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    end = decision_end(profile, source, today)
-    universe = load_universe(profile, source, end)
-    companies, criteria, first_pass = universe.companies, universe.criteria, universe.first_pass
-    needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
-    market = drop_unconfirmed_moves(
-        load_market_data(
-            source,
-            first_pass.tickers,
-            companies,
-            start=history_start(end, needed + 5),
-            end=end,
-            params=params,
-            require_benchmark=require_benchmark,
-        ),
-        params,
+    universe, market, end = _decision_data(
+        profile, source, today=today, params=params, require_benchmark=require_benchmark
     )
+    companies, criteria = universe.companies, universe.criteria
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
         companies.loc[list(market.prices.columns)],
@@ -153,16 +139,50 @@ def select_stocks(
         fundamentals=universe.fundamentals,
         params=params,
     )
+    notes = [*_data_notes(profile, universe, market, end), *second_pass.notes, *ranking.notes]
+    return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+
+
+def _decision_data(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams,
+    require_benchmark: bool = True,
+) -> tuple[Universe, MarketData, date]:
+    """The universe and the cleaned prices up to the decision date, and that date.
+
+    Enough history for every stage of a decision (:func:`smallq.decision.history_rows`); a
+    ticker whose decision-day close moved by a spike's size is left out with a note.
+    """
+    end = decision_end(profile, source, today)
+    universe = load_universe(profile, source, end)
+    needed = max(history_rows(profile.lookback_days, params), params.low_vol_window_days)
+    market = drop_unconfirmed_moves(
+        load_market_data(
+            source,
+            universe.first_pass.tickers,
+            universe.companies,
+            start=history_start(end, needed + 5),
+            end=end,
+            params=params,
+            require_benchmark=require_benchmark,
+        ),
+        params,
+    )
+    return universe, market, end
+
+
+def _data_notes(profile: Profile, universe: Universe, market: MarketData, end: date) -> list[str]:
     notes = [
         *universe.raw_companies.attrs.get("notes", ()),
         *market.notes,
-        *first_pass.notes,
-        *second_pass.notes,
-        *ranking.notes,
+        *universe.first_pass.notes,
     ]
     if profile.as_of is not None and profile.as_of > end:
         notes.insert(0, f"As-of date {profile.as_of} is after the data's last day; using {end}.")
-    return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+    return notes
 
 
 def build_portfolio(
@@ -198,27 +218,33 @@ def build_portfolio(
     SmallQError
         Any subclass; each carries a ``user_message()``.
     """
-    selection = select_stocks(profile, source, today=today, params=params)
-    market, ranking = selection.market, selection.ranking
-    as_of = ranking.as_of
-    candidates = list(ranking.selected)
-    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
-    if len(window) < profile.lookback_days + 1:
-        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
-    benchmark = market.benchmark.loc[window.index]
-    returns = window.pct_change().iloc[1:]
-    settings = fit_min_holdings(resolve_settings(profile, len(candidates)), len(candidates))
-    limits = _feasible_limits(profile, settings, market, candidates, returns)
-    mu, cov = forecast_moments(window, settings, benchmark=benchmark, params=params)
-    optimization = optimize_weights(
-        mu, cov, settings, returns=returns, limits=limits, chain=params.fallback_chain
+    universe, market, end = _decision_data(profile, source, today=today, params=params)
+    as_of = market.prices.index[-1].date()
+    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
+    decision = decide_weights(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
+        params=params,
     )
+    ranking, window, settings = decision.ranking, decision.window, decision.settings
+    mu, cov, optimization = decision.mu, decision.cov, decision.optimization
     settings, placement = placed_settings(settings, optimization, profile.risk_level)
+    candidates = list(window.columns)
+    benchmark = market.benchmark.loc[window.index]
+    data_notes = [*_data_notes(profile, universe, market, end), *decision.notes, *ranking.notes]
+    market = replace(market, notes=_unique(data_notes))
     allocation = allocate_shares(
         optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
     )
+    # the figures describe what was bought, with its cash (earning nothing), not the targets
+    bought = allocation.achieved_weights[allocation.achieved_weights > 0]
     metrics = compute_risk_metrics(
-        optimization.weights,
+        bought,
         window,
         benchmark,
         mu,
@@ -227,7 +253,7 @@ def build_portfolio(
         periods_per_year=params.periods_per_year,
     )
     stress, stress_notes = _stress(
-        optimization.weights, window, benchmark, market, source, index_history, as_of, params
+        bought, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
@@ -318,8 +344,8 @@ def compare_levels(
 ) -> LevelComparison:
     """The five risk levels of the profile's universe, side by side (no report per level).
 
-    The selection, estimates and limits are those of :func:`build_portfolio` for the same
-    profile (its own risk level and objective are ignored: every level is placed on the
+    The decision (selection, estimates, limits) is that of :func:`build_portfolio` for the
+    same profile (its own risk level and objective are ignored: every level is placed on the
     frontier), placed with the fast path (``fast_placement``), equal to the build's to about
     1e-5.
 
@@ -329,32 +355,44 @@ def compare_levels(
         Any selection, data or optimization error, with a ``user_message()``.
     """
     levelled = replace(profile, objective=None)
-    selection = select_stocks(levelled, source, today=today, params=params)
-    market, as_of = selection.market, selection.ranking.as_of
-    candidates = list(selection.ranking.selected)
-    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
-    if len(window) < profile.lookback_days + 1:
-        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
-    returns = window.pct_change().iloc[1:]
-    settings = fit_min_holdings(resolve_settings(levelled, len(candidates)), len(candidates))
-    limits = _feasible_limits(levelled, settings, market, candidates, returns)
-    benchmark = market.benchmark.loc[window.index]
-    mu, cov = forecast_moments(window, settings, benchmark=benchmark, params=params)
+    fast = replace(params, fast_placement=True)
+    universe, market, end = _decision_data(levelled, source, today=today, params=params)
+    as_of = market.prices.index[-1].date()
+    rule = DecisionRule.for_profile(levelled, universe.criteria, levelled.top_n, params)
+    decision = decide_weights(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
+        params=fast,
+    )
+    window, settings = decision.window, decision.settings
+    candidates = list(window.columns)
     history, history_notes = load_stress_history(source, candidates, window, as_of, params)
+    sectors = market.companies.loc[candidates, "sector"]
     outcomes = level_outcomes(
-        mu,
-        cov,
+        decision.mu,
+        decision.cov,
         settings,
-        returns=returns,
+        returns=window.pct_change().iloc[1:],
         history=history,
         index_history=load_index_history(source, index_history, market.benchmark, as_of),
-        limits=limits,
-        params=replace(params, fast_placement=True),
+        sector_map={str(t): str(s) for t, s in sectors.items()},
+        sector_caps=rule.sector_caps,
+        params=fast,
     )
     frontier = next((o.placement for o in outcomes if o.placement is not None), None)
     low = frontier.min_volatility if frontier else min(o.volatility for o in outcomes)
     high = frontier.max_volatility if frontier else max(o.volatility for o in outcomes)
-    notes = [*market.notes, *[n.text for n in level_cap_notes(levelled, settings, len(candidates))]]
+    notes = [
+        *_data_notes(levelled, universe, market, end),
+        *decision.notes,
+        *[n.text for n in level_cap_notes(levelled, settings, len(candidates))],
+        *history_notes,
+    ]
     return LevelComparison(
         as_of=as_of,
         capital=profile.capital,
@@ -363,7 +401,7 @@ def compare_levels(
         min_volatility=low,
         max_volatility=high,
         outcomes=outcomes,
-        notes=_unique([*notes, *history_notes]),
+        notes=_unique(notes),
     )
 
 
@@ -459,28 +497,6 @@ def _record_or_note(
     return record, [Note(NoteKind.DATA, record.note, (("years", f"{record.years:.2f}"),))]
 
 
-def _feasible_limits(
-    profile: Profile,
-    settings: Settings,
-    market: MarketData,
-    candidates: list[str],
-    returns: pd.DataFrame,
-) -> WeightLimits:
-    """The build's one feasibility check, before estimating: the limits every stage uses.
-
-    The history requirement counts the complete rows of daily returns, the rows the
-    estimators and the optimizer use.
-    """
-    return feasible_limits(
-        candidates,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map={t: str(market.companies.at[t, "sector"]) for t in candidates},
-        sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
-        n_observations=len(returns.dropna(how="any")),
-    )
-
-
 def run_strategy_backtest(
     profile: Profile,
     source: PriceSource,
@@ -491,11 +507,13 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
+    on_progress: ProgressCallback | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
+    ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
     ------
@@ -507,7 +525,7 @@ def run_strategy_backtest(
     rule = RebalanceRule.parse(rebalance)
     validate_backtest_request(start, end, costs_bps)
     universe = load_universe(profile, source, start)
-    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source,
         universe.first_pass.tickers,
@@ -516,7 +534,9 @@ def run_strategy_backtest(
         end=end,
         params=params,
     )
-    policy = PipelinePolicy.for_profile(profile, market, universe.fundamentals, params)
+    policy = PipelinePolicy.for_profile(
+        profile, market, universe.fundamentals, params, criteria=universe.criteria
+    )
     settings = policy.settings
     result = run_backtest(
         market.prices,
@@ -527,6 +547,7 @@ def run_strategy_backtest(
         costs_bps=costs_bps,
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
+        on_progress=on_progress,
     )
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
@@ -539,6 +560,7 @@ def run_strategy_backtest(
         "backtest carries survivorship bias."
     )
     notes += result.cash_notes(profile.currency)
+    notes += policy.left_out_notes()
     if fallbacks:
         notes.append(
             f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "

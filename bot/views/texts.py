@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.views.draft import Draft
 from bot.views.keyboards import SECTOR_CODES, STRATEGY_LABELS
+from smallq.choice import SectorCheck
 from smallq.models import Profile, Report
 from smallq.presentation import money, pct
 from smallq.profile import LEVEL_MAX_WEIGHT, RISK_TABLE
@@ -51,6 +52,8 @@ HELP = "\n".join(
 
 SECTORS_PROMPT = "Which sectors? Tap to select one or more, then <b>Done</b>."
 SECTORS_EMPTY = "Select at least one sector first."
+SECTORS_COUNTS_HINT = "The number beside each sector is how many of its stocks are in the data."
+SECTORS_TOO_FEW_SHORT = "Too few stocks for every risk level: add a sector."
 CAPITAL_PROMPT = "How much do you want to invest, in USD? For example <code>10000</code>."
 CAPITAL_NOT_TEXT = "Please type the amount as text, for example <code>10000</code>."
 RISK_PROMPT = "How much risk can you take?"
@@ -92,6 +95,22 @@ def welcome(first_name: str | None) -> str:
     return (
         f"Hi{name}! I'll build a stock portfolio in four quick steps: sectors, capital, "
         f"risk level and strategy. /cancel stops at any time.\n\n{SECTORS_PROMPT}"
+    )
+
+
+def sectors_too_few(check: SectorCheck) -> str:
+    """Why Done was refused: the chosen sectors are too small for some risk levels, what to add."""
+    levels = ", ".join(str(level.value) for level in check.short_levels)
+    plural = "s" if len(check.short_levels) > 1 else ""
+    more = check.needed - check.n_stocks
+    examples = " or ".join(f"{escape(s.value)} ({n} stocks)" for s, n in check.suggestions)
+    return (
+        f"These sectors have {check.n_stocks} stock{'' if check.n_stocks == 1 else 's'} in the "
+        f"data, but risk level{plural} {levels} need{'' if plural else 's'} at least "
+        f"{check.needed}, so that no single stock takes too large a share. Add a sector with "
+        f"at least {more} more stock{'' if more == 1 else 's'}"
+        + (f", for example {examples}" if examples else "")
+        + ", then press <b>Done</b>."
     )
 
 

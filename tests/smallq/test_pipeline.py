@@ -82,7 +82,7 @@ def test_moderate_weights_match_pypfopt_efficient_risk_called_directly(moderate_
 
 def test_historical_var_matches_hand_computation(moderate_report, sample) -> None:
     report = moderate_report
-    held = report.weights[report.weights > 0]
+    held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     prices = sample.fetch_prices(list(held.index), date(2019, 1, 1), report.as_of).close
     window = prices.iloc[-(report.profile.lookback_days + 1) :]
     daily = (window.pct_change().iloc[1:] * held).sum(axis=1).to_numpy()
@@ -244,14 +244,14 @@ def test_a_build_checks_feasibility_once(
 def test_an_infeasible_build_fails_before_estimating_with_the_same_message(
     sample: SampleSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smallq import pipeline
+    from smallq import decision  # the build's decision stage estimates the moments
 
     calls = _count_feasibility_checks(monkeypatch)
 
     def no_estimates(*args: object, **kwargs: object) -> None:
         raise AssertionError("estimated moments for an infeasible build")
 
-    monkeypatch.setattr(pipeline, "forecast_moments", no_estimates)
+    monkeypatch.setattr(decision, "forecast_moments", no_estimates)
     # an explicit cap: the levels' own 25% would be raised to 1/3 for three stocks
     profile = make_profile(
         sectors="tech", capital=10_000.0, risk_level="moderate", max_weight=0.25
