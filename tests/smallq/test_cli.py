@@ -40,7 +40,8 @@ def test_build_json_and_charts(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     placement = document["risk_placement"]
     assert placement["level"] == 3 and placement["levels"] == 5
     assert placement["min_volatility"] <= placement["volatility"] <= placement["max_volatility"]
-    assert placement["volatility"] == pytest.approx(document["metrics"]["volatility"], abs=1e-9)
+    # the placement is the optimizer's target; the metrics describe the whole shares bought
+    assert placement["volatility"] == pytest.approx(document["metrics"]["volatility"], abs=0.01)
     record = document["out_of_sample"]
     assert record["end"] == document["as_of"] and record["years"] == pytest.approx(5, abs=0.01)
     assert {"cagr", "volatility", "max_drawdown", "benchmark_cagr"} <= set(record)
