@@ -174,6 +174,49 @@ def max_drawdown(returns: pd.Series) -> tuple[float, int, bool]:
     return float(depths[trough]), last - peak, recovered
 
 
+def worst_drawdowns(returns: pd.Series, n: int = 5) -> pd.DataFrame:
+    """The ``n`` deepest separate drawdowns (peak → trough → recovery), deepest first.
+
+    Parameters
+    ----------
+    returns : Series of shape (n_days,)
+        Simple periodic returns with a DatetimeIndex; NaNs are dropped.
+    n : int, default=5
+
+    Returns
+    -------
+    DataFrame of shape (<= n, 5)
+        Columns ``peak``, ``trough``, ``recovery`` (NaT while not recovered), ``depth``
+        (positive fraction) and ``days`` (periods from the peak to the recovery or the end).
+    """
+    clean = returns.dropna()
+    wealth = pd.concat(
+        [pd.Series([1.0], index=clean.index[:1] - pd.Timedelta(days=1)), (1.0 + clean).cumprod()]
+    )
+    values = wealth.to_numpy()
+    rows: list[dict[str, object]] = []
+    peak = 0
+    for i in range(1, len(values) + 1):
+        at_end = i == len(values)
+        if not at_end and values[i] < values[peak]:
+            continue
+        if i - peak > 1:
+            trough = peak + int(np.argmin(values[peak:i]))
+            rows.append(
+                {
+                    "peak": wealth.index[peak],
+                    "trough": wealth.index[trough],
+                    "recovery": pd.NaT if at_end else wealth.index[i],
+                    "depth": float(1.0 - values[trough] / values[peak]),
+                    "days": (i - 1 if at_end else i) - peak,
+                }
+            )
+        peak = i
+    table = pd.DataFrame(rows, columns=["peak", "trough", "recovery", "depth", "days"])
+    table = table[table["depth"] > 0]
+    return table.sort_values("depth", ascending=False, ignore_index=True).head(n)
+
+
 def monthly_returns(returns: pd.Series) -> pd.Series:
     """Compounded return of each calendar month, indexed by monthly ``Period``."""
     clean = returns.dropna()

@@ -19,7 +19,7 @@ This is the only engine module that wires adapters together; it holds no clock:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -373,11 +373,14 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
+    progress: Callable[[float], None] | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.policy.PipelinePolicy`); between rebalances the weights drift.
+    ``progress``, when given, is called at each decision with the share of the period done
+    (0 to 1) and once with 1.0 at the end (front ends draw a progress bar from it).
 
     Raises
     ------
@@ -418,7 +421,7 @@ def run_strategy_backtest(
     )
     result = run_backtest(
         market.prices,
-        _point_in_time(policy, market, params),
+        _point_in_time(policy, market, params, _progress_span(progress, start, end)),
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
@@ -426,6 +429,8 @@ def run_strategy_backtest(
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
     )
+    if progress is not None:
+        progress(1.0)
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
     )
@@ -542,7 +547,26 @@ def _price_index_note(benchmark: pd.Series) -> list[str]:
     ]
 
 
-def _point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> Policy:
+def _progress_span(
+    progress: Callable[[float], None] | None, start: date, end: date
+) -> Callable[[pd.Timestamp], None] | None:
+    """Turn a decision date into the share of ``[start, end]`` done, for ``progress``."""
+    if progress is None:
+        return None
+    span = max((end - start).days, 1)
+
+    def report(when: pd.Timestamp) -> None:
+        progress(min(max((when.date() - start).days / span, 0.0), 1.0))
+
+    return report
+
+
+def _point_in_time(
+    policy: Policy,
+    market: MarketData,
+    params: EngineParams,
+    on_decision: Callable[[pd.Timestamp], None] | None = None,
+) -> Policy:
     """Feed the policy prices cleaned with only what was known at each decision date.
 
     The simulator values the book on fully cleaned prices (valuation is not a decision), but
@@ -552,6 +576,8 @@ def _point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> 
     raw = market.raw_prices if market.raw_prices is not None else market.prices
 
     def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
+        if on_decision is not None:
+            on_decision(when)
         history = clean_prices(PriceData(close=raw.loc[:when]), params).close
         return policy(history.ffill(limit=5), when)
 

@@ -214,3 +214,20 @@ def test_too_short_histories_raise() -> None:
         pf.tracking(
             pd.Series([1.0, 1.1], pd.bdate_range("2023-01-02", periods=2)), one, risk_free_rate=0.0
         )
+
+
+def test_worst_drawdowns_by_hand_and_against_max_drawdown() -> None:
+    from smallq.performance import max_drawdown, worst_drawdowns
+
+    days = pd.bdate_range("2024-01-01", periods=9)
+    # wealth 1.0 → 1.1 → 0.99 (-10%) → 1.1 (recovered) → 1.21 → 0.847 (-30%) → 0.9 ...
+    wealth = pd.Series([1.1, 0.99, 1.1, 1.21, 0.847, 0.9, 1.0, 1.0, 0.95], index=days)
+    returns = wealth.pct_change().fillna(0.1)
+    table = worst_drawdowns(returns, n=5)
+    assert list(table["depth"].round(6)) == [0.3, 0.1]
+    assert table.loc[0, "peak"] == days[3] and table.loc[0, "trough"] == days[4]
+    assert pd.isna(table.loc[0, "recovery"]) and table.loc[0, "days"] == 5
+    assert table.loc[1, "recovery"] == days[2] and table.loc[1, "days"] == 2
+    depth, length, recovered = max_drawdown(returns)
+    assert table.loc[0, "depth"] == pytest.approx(depth)
+    assert (table.loc[0, "days"], recovered) == (length, False)
