@@ -235,6 +235,20 @@ def monthly_table(returns: pd.Series) -> pd.DataFrame:
     return table.reindex(columns=range(1, 13))
 
 
+def yearly_returns(returns: pd.Series) -> pd.Series:
+    """Compounded return of each calendar year (partial first and last years as they are)."""
+    months = monthly_returns(returns)
+    return ((1.0 + months).groupby(months.index.year).prod() - 1.0).rename("yearly_return")
+
+
+def rolling_volatility(
+    returns: pd.Series, window: int = 126, periods_per_year: int = 252
+) -> pd.Series:
+    """Annualised volatility over a trailing ``window`` of periods (NaN until it is full)."""
+    clean = returns.dropna()
+    return (clean.rolling(window).std(ddof=1) * np.sqrt(periods_per_year)).rename("volatility")
+
+
 # --------------------------------------------------------------------------- against a benchmark
 def alpha_beta(
     returns: pd.Series,

@@ -231,3 +231,18 @@ def test_worst_drawdowns_by_hand_and_against_max_drawdown() -> None:
     depth, length, recovered = max_drawdown(returns)
     assert table.loc[0, "depth"] == pytest.approx(depth)
     assert (table.loc[0, "days"], recovered) == (length, False)
+
+
+def test_yearly_returns_and_rolling_volatility_by_hand() -> None:
+    from smallq.performance import rolling_volatility, yearly_returns
+
+    days = pd.bdate_range("2023-12-27", "2024-01-05")
+    returns = pd.Series(0.01, index=days)
+    yearly = yearly_returns(returns)
+    n2023 = int((days.year == 2023).sum())
+    assert yearly.loc[2023] == pytest.approx(1.01**n2023 - 1)
+    assert yearly.loc[2024] == pytest.approx(1.01 ** (len(days) - n2023) - 1)
+    noisy = pd.Series(np.random.default_rng(0).normal(0, 0.01, 300))
+    rolled = rolling_volatility(noisy, window=50)
+    assert rolled.iloc[:49].isna().all()
+    assert rolled.iloc[-1] == pytest.approx(noisy.iloc[-50:].std(ddof=1) * np.sqrt(252))
