@@ -26,7 +26,7 @@ def equity_frame(report: BacktestReport, capital: float) -> pd.DataFrame:
 
 def drawdown_table(report: BacktestReport) -> pd.DataFrame:
     """The five worst drawdowns of the strategy."""
-    table = performance.worst_drawdowns(report.result.returns(), n=5)
+    table = performance.worst_drawdowns(report.result.returns, n=5)
     return pd.DataFrame(
         {
             "Peak": table["peak"].dt.strftime("%Y-%m-%d"),
@@ -76,16 +76,16 @@ def render_tearsheet(report: BacktestReport, capital: float) -> None:
     )  # fmt: skip
     st.subheader("Five worst drawdowns")
     st.dataframe(drawdown_table(report), hide_index=True, width="stretch")
-    yearly = pd.DataFrame({"Strategy": performance.yearly_returns(result.returns())})
-    bench = result.benchmark_returns()
+    yearly = pd.DataFrame({"Strategy": performance.yearly_returns(result.returns)})
+    bench = result.benchmark_returns
     if bench is not None:
         yearly["S&P 500"] = performance.yearly_returns(bench)
     st.altair_chart(charts.grouped_bars(yearly, title="Yearly returns"), width="stretch")
     rolling = pd.DataFrame(
         {
-            "Volatility": performance.rolling_volatility(result.returns(), ROLLING_DAYS),
+            "Volatility": performance.rolling_volatility(result.returns, ROLLING_DAYS),
             "Sharpe": performance.rolling_sharpe(
-                result.returns(), ROLLING_DAYS, risk_free_rate=report.settings.risk_free_rate
+                result.returns, ROLLING_DAYS, risk_free_rate=report.settings.risk_free_rate
             ),
         }
     ).dropna()
@@ -98,7 +98,7 @@ def render_tearsheet(report: BacktestReport, capital: float) -> None:
         width="stretch",
     )
     st.altair_chart(
-        charts.monthly_heatmap(performance.monthly_table(result.returns())),
+        charts.monthly_heatmap(performance.monthly_table(result.returns)),
         width="stretch",
     )
     st.subheader("Parameters")
