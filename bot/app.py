@@ -15,7 +15,7 @@ from bot import jobs
 from bot.config import BotConfig
 from bot.context import DEPS_KEY, context_types, get_deps
 from bot.deps import Deps
-from bot.handlers import channels, commands, trading
+from bot.handlers import channels, commands, dashboard, trading
 from bot.handlers.conversation import build_conversation
 from bot.handlers.errors import error_handler
 from bot.persistence import SqlitePersistence
@@ -87,6 +87,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     commands.register(application)
     trading.register(application)
     channels.register(application)
+    dashboard.register(application)
     jobs.register(application)
     application.add_error_handler(error_handler)
 

@@ -48,6 +48,9 @@ class BotConfig:
     drift_threshold: float = 0.05
     digest_day: int = 0
     digest_time: str = "09:00"
+    #: /dashboard: the dashboard's public base URL and the secret that signs its links
+    dashboard_url: str = ""
+    dashboard_secret: str = field(default="", repr=False)
 
     @property
     def file_url(self) -> str:
@@ -119,6 +122,8 @@ def load_config(
         ),
         digest_day=_int("SMALLQ_DIGEST_DAY", get("SMALLQ_DIGEST_DAY", "0"), 0, 6),
         digest_time=_hhmm("SMALLQ_DIGEST_TIME", get("SMALLQ_DIGEST_TIME", "09:00")),
+        dashboard_url=get("SMALLQ_DASHBOARD_URL").rstrip("/"),
+        dashboard_secret=get("SMALLQ_DASHBOARD_SECRET"),
     )
 
 

@@ -1,0 +1,56 @@
+"""/dashboard: a button that opens the web dashboard signed in as this user (15 minutes).
+
+The link carries ``smallq.signin.sign_token``'s token; the secret never leaves the process
+and the link is never logged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CommandHandler, filters
+
+from bot.context import BotContext
+from bot.replies import reply_html
+from smallq.errors import SignInError
+from smallq.signin import signed_link
+from storage.users import UserRepository
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
+
+PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+NOT_SET_UP = "The web dashboard is not set up on this bot."
+OPEN = (
+    "Your dashboard: builds, paper holdings, tracking against the S&amp;P 500, alert limits "
+    "and your schedule. The button signs you in for 15 minutes; do not share it."
+)
+
+
+async def dashboard_command(update: Update, context: BotContext) -> None:
+    """Reply with a button that opens the dashboard signed in as this user."""
+    deps, user = context.deps, update.effective_user
+    assert user is not None
+    try:
+        link = signed_link(
+            deps.config.dashboard_url, user.id, deps.config.dashboard_secret, now=deps.clock()
+        )
+    except SignInError:
+        link = None
+    if link is None or not deps.config.dashboard_url:
+        await reply_html(update, context, NOT_SET_UP)
+        return
+
+    def touch(db: sqlite_utils.Database) -> None:
+        UserRepository(db).touch(user.id, username=user.username, first_name=user.first_name)
+
+    await deps.run_storage(touch)
+    button = InlineKeyboardButton("Open my dashboard", url=link)
+    await reply_html(update, context, OPEN, InlineKeyboardMarkup([[button]]))
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Add /dashboard (private chats only: the link signs this user in)."""
+    application.add_handler(CommandHandler("dashboard", dashboard_command, filters=PRIVATE))
