@@ -106,18 +106,12 @@ def holdings_frame(holdings: Sequence[HoldingRecord]) -> pd.DataFrame:
 def render_holdings(record: PortfolioRecord) -> None:
     """The holdings table and the capital = invested + cash line."""
     frame = holdings_frame(record.holdings)
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "Shares": st.column_config.NumberColumn(format="%.4f" if record.fractional else "%d"),
-            "Price": st.column_config.NumberColumn(format="$%.2f"),
-            "Dollars": st.column_config.NumberColumn(format="$%,.2f"),
-            "Target": st.column_config.NumberColumn("Target %", format="%.1f%%"),
-            "Bought": st.column_config.NumberColumn("Bought %", format="%.1f%%"),
-        },
-    )
+    shares = "{:,.4f}" if record.fractional else "{:,.0f}"
+    styled = frame.style.hide(axis="index").format(
+        {"Shares": shares, "Price": "${:,.2f}", "Dollars": "${:,.2f}", "Target": "{:.1f}%",
+         "Bought": "{:.1f}%"}
+    )  # fmt: skip
+    st.table(styled)
     invested = float(frame["Dollars"].sum()) if len(frame) else 0.0
     st.caption(
         f"Invested {money(invested, record.currency)} + cash left "

@@ -89,6 +89,6 @@ def every_text(at: AppTest) -> str:
         for element in getattr(at, kind):
             parts.append(str(getattr(element, "value", "")))
             parts.append(str(getattr(element, "label", "")))
-    for frame in at.dataframe:
+    for frame in [*at.dataframe, *at.table]:
         parts.append(frame.value.to_string())
     return "\n".join(parts)

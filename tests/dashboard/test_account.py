@@ -27,7 +27,7 @@ def test_without_a_token_only_the_public_pages_work(seeded: Seeded) -> None:
     at = open_account(None)
     assert not at.exception and not at.error
     assert "/dashboard" in at.info[0].value
-    assert not at.dataframe
+    assert not at.dataframe and not at.table
 
 
 def test_a_valid_link_shows_only_the_users_own_rows(seeded: Seeded) -> None:
@@ -57,7 +57,7 @@ def test_bad_links_are_refused_and_show_no_data(seeded: Seeded, make: object) ->
     at = open_account(make())  # type: ignore[operator]
     assert not at.exception
     assert at.error and "link" in at.error[0].value
-    assert not at.dataframe and not at.get("selectbox")
+    assert not at.dataframe and not at.table and not at.get("selectbox")
 
 
 def test_queries_are_scoped_by_user_id(seeded: Seeded) -> None:

@@ -28,7 +28,7 @@ def engine_report(risk: int, capital: float = 10_000):  # type: ignore[no-untype
 def test_holdings_sum_to_capital_less_cash_and_cards_match_the_engine() -> None:
     at = app().run()
     assert not at.exception and not at.error
-    holdings = at.dataframe[0].value
+    holdings = at.table[0].value
     report = engine_report(3)
     alloc = report.allocation
     assert holdings["Dollars"].sum() + alloc.cash_left == pytest.approx(10_000)
@@ -54,13 +54,13 @@ def test_holdings_sum_to_capital_less_cash_and_cards_match_the_engine() -> None:
 
 def test_moving_the_risk_level_rebuilds_quickly() -> None:
     at = app().run()
-    before = set(at.dataframe[0].value["Ticker"])
+    before = set(at.table[0].value["Ticker"])
     at.select_slider(key="in_risk").set_value(1)
     started = time.perf_counter()
     at.run()
     elapsed = time.perf_counter() - started
     assert not at.exception and not at.error
-    after = at.dataframe[0].value
+    after = at.table[0].value
     assert set(after["Ticker"]) != before
     assert after["Target"].max() <= 15.0 + 1e-6  # conservative: at most 15% per stock
     assert elapsed < 5.0, f"risk change took {elapsed:.2f}s"
@@ -75,7 +75,7 @@ def test_bad_capital_shows_an_error_and_no_exception(capital: str, message: str)
     at.text_input(key="in_capital").set_value(capital).run()
     assert not at.exception
     assert at.error and message in at.error[0].value.lower()
-    assert not at.dataframe
+    assert not at.table
 
 
 def test_no_sector_shows_an_error() -> None:
