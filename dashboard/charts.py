@@ -75,17 +75,27 @@ def correlation(matrix: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(cells, text).properties(height=HEIGHT, title="Correlation of the holdings")
 
 
+def series_colors(names: list[str]) -> alt.Scale:
+    """Our series in strong colours, the S&P 500 always grey."""
+    strong = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c"]
+    ours = iter(strong)
+    return alt.Scale(
+        domain=names, range=[THEIRS if n == "S&P 500" else next(ours, OURS) for n in names]
+    )
+
+
 def lines(frame: pd.DataFrame, *, title: str, value_format: str = MONEY) -> alt.Chart:
     """Several series over time; ``frame`` is indexed by date with one column per series."""
     long = frame.rename_axis("date").reset_index().melt("date", var_name="series")
-    axis = alt.Axis(format=value_format.replace("$", "$") if value_format else None)
+    axis = alt.Axis(format=value_format)
     return (
         alt.Chart(long)
         .mark_line()
         .encode(
             alt.X("date:T", title=None),
             alt.Y("value:Q", title=None, axis=axis, scale=alt.Scale(zero=False)),
-            alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2),
+                      scale=series_colors([str(c) for c in frame.columns])),
             tooltip=["date:T", "series:N", alt.Tooltip("value:Q", format=value_format)],
         )
         .properties(title=title, height=HEIGHT)
@@ -104,8 +114,8 @@ def grouped_bars(frame: pd.DataFrame, *, title: str, value_format: str = PERCENT
             alt.X("category:N", title=None),
             alt.XOffset("series:N"),
             alt.Y("value:Q", title=None, axis=alt.Axis(format=value_format)),
-            alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom"),
-                      scale=alt.Scale(range=[OURS, THEIRS])),
+            alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2),
+                      scale=series_colors([str(c) for c in frame.columns])),
             tooltip=["category:N", "series:N", alt.Tooltip("value:Q", format=value_format)],
         )
         .properties(title=title, height=HEIGHT)
@@ -153,7 +163,8 @@ def fan(bands: pd.DataFrame, *, title: str) -> alt.LayerChart:
     frame = frame.reset_index()
     x = alt.X("day:Q", title="Trading days ahead")
     outer = alt.Chart(frame).mark_area(opacity=0.2, color=OURS).encode(
-        x, alt.Y("p05:Q", title=None, axis=alt.Axis(format=MONEY)), alt.Y2("p95:Q")
+        x, alt.Y("p05:Q", title=None, axis=alt.Axis(format=MONEY), scale=alt.Scale(zero=False)),
+        alt.Y2("p95:Q"),
     )
     inner = alt.Chart(frame).mark_area(opacity=0.35, color=OURS).encode(
         x, alt.Y("p25:Q"), alt.Y2("p75:Q")

@@ -20,7 +20,7 @@ from dashboard import charts
 from smallq.errors import SmallQError
 from smallq.models import MonteCarloResult, Report
 from smallq.report import money, pct
-from smallq.types import Objective
+from smallq.types import Objective, Sector
 from storage.portfolios import HoldingRecord, PortfolioRecord, record_from_report
 
 OBJECTIVE_LABELS: dict[str, str] = {
@@ -85,13 +85,21 @@ def risk_figures(report: Report) -> list[Figure]:
     ]  # fmt: skip
 
 
+def _short_sector(name: str | None) -> str:
+    """"Tech", "Health", … (the table fits a phone)."""
+    try:
+        return Sector(name).short if name else ""
+    except ValueError:
+        return str(name)
+
+
 def holdings_frame(holdings: Sequence[HoldingRecord]) -> pd.DataFrame:
     """One row per holding: shares, price, dollars, target vs bought weight."""
     return pd.DataFrame(
         [
             {
                 "Ticker": h.ticker,
-                "Sector": h.sector or "",
+                "Sector": _short_sector(h.sector),
                 "Shares": h.shares,
                 "Price": h.price,
                 "Dollars": h.amount,

@@ -37,7 +37,7 @@ def test_a_valid_link_shows_only_the_users_own_rows(seeded: Seeded) -> None:
     text = every_text(at)
     options = at.selectbox(key="account_build").options
     assert len(options) == 1 and options[0].startswith(f"#{seeded.alice_portfolio} ")
-    assert "AAPL" in text and "Information Technology" in text
+    assert "AAPL" in text and "Tech" in text
     assert "Financials" not in text and "Energy" not in text  # Bob's build
     assert "Since you built it" in text and "Value now" in text  # tracking vs the S&P 500
     assert "Paper holdings" in text and "Trades" in text
