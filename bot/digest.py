@@ -32,8 +32,10 @@ from bot.paper import (
 )
 from bot.scheduling import Frequency
 from bot.trading_texts import NO_ACCOUNT, assessment_blocks, chat_digest_blocks, plan_buttons
-from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
+from smallq.charts.backtest import tracking_chart
 from smallq.errors import DataUnavailableError
+from smallq.measures import account_values
+from smallq.performance import TrackingReport, tracking
 from smallq.profile import make_profile
 from storage.portfolios import PortfolioRecord
 from storage.subscriptions import ChatLink, ChatRepository, ScheduleRepository
@@ -41,13 +43,17 @@ from storage.subscriptions import ChatLink, ChatRepository, ScheduleRepository
 
 @dataclass(frozen=True, slots=True)
 class ModelPerformance:
-    """A model portfolio's weights and its value against the benchmark (both start at 100)."""
+    """A model portfolio's weights and its value against the benchmark (both start at 100).
+
+    ``portfolio`` and ``benchmark`` are ``tracking``'s growth series times 100.
+    """
 
     title: str
     weights: pd.Series
     portfolio: pd.Series
     benchmark: pd.Series
     as_of: date
+    tracking: TrackingReport
 
 
 class DigestBuilder:
@@ -137,25 +143,18 @@ def model_performance(deps: Deps, record: PortfolioRecord | None) -> ModelPerfor
         raise DataUnavailableError(list(weights.index), "no recent prices for the digest")
     held = weights.reindex(close.columns).dropna()
     held = held / held.sum()
-    portfolio = (close[held.index] / close[held.index].iloc[0] * held).sum(axis=1) * 100
-    bench = source.fetch_benchmark(close.index[0].date(), day).reindex(close.index).ffill()
-    benchmark = bench / bench.iloc[0] * 100
-    return ModelPerformance(title, held, portfolio, benchmark, close.index[-1].date())
+    units = held * 100 / close[held.index].iloc[0]  # buy and hold, worth 100 on the first day
+    bench = source.fetch_benchmark(close.index[0].date(), day)
+    tracked = tracking(
+        account_values(units, close), bench, risk_free_rate=deps.params.risk_free_rate,
+        periods_per_year=deps.params.periods_per_year,
+    )  # fmt: skip
+    return ModelPerformance(
+        title, held, tracked.growth * 100, tracked.benchmark_growth * 100,
+        tracked.growth.index[-1].date(), tracked,
+    )  # fmt: skip
 
 
 def performance_chart(model: ModelPerformance) -> bytes:
-    """PNG: the portfolio and the S&P 500, both starting at 100."""
-    fig = new_figure()
-    ax = fig.add_subplot()
-    ax.plot(
-        model.portfolio.index, model.portfolio.values, color=PALETTE[0], lw=2.2, label=model.title
-    )
-    ax.plot(
-        model.benchmark.index, model.benchmark.values, color=PALETTE[9], lw=1.8, label="S&P 500"
-    )
-    ax.axhline(100, color="#9ca3af", lw=1, ls="--")
-    ax.set_title(f"{model.title} vs S&P 500 (start = 100)", fontsize=14, loc="left")
-    ax.legend(fontsize=11, loc="upper left")
-    fig.autofmt_xdate()
-    style_axes(ax)
-    return figure_to_png(fig)
+    """PNG: the portfolio's growth against the S&P 500 (the engine's tracking chart)."""
+    return tracking_chart(model.tracking, title=f"{model.title} vs S&P 500")

@@ -1,4 +1,7 @@
-"""Message texts: pure functions from records and reports to Telegram HTML.
+"""Message texts: pure functions from portfolio views (and records holding one) to Telegram HTML.
+
+A build is rendered only from its :class:`~smallq.presentation.PortfolioView`; numbers are
+formatted by :mod:`smallq.presentation.formatting`, like the CLI's.
 
 Every dynamic value is HTML-escaped. Long texts are built from blocks (complete HTML
 fragments) that :func:`split_blocks` packs into messages of at most 4096 characters; a
@@ -8,14 +11,16 @@ Captions are plain text cut to 1024 characters by :func:`caption`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from datetime import date
 from html import escape
 
-from smallq.models import Report
-from smallq.pipeline import FALLBACK_NOTE, FRESHNESS_NOTE
-from storage.portfolios import HoldingRecord, PortfolioRecord, record_from_report
+from smallq.models import Note, NoteKind, Report
+from smallq.presentation import HoldingView, PortfolioView, figure_text, present_portfolio
+from smallq.presentation import money as money  # the one formatter, for the bot's other texts
+from smallq.presentation import num as num
+from smallq.presentation import pct as pct
+from storage.portfolios import PortfolioRecord
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -24,23 +29,6 @@ DISCLAIMER = "<i>This is an educational model, not investment advice.</i>"
 
 
 # --------------------------------------------------------------------------- formatting
-def money(amount: float, currency: str = "USD") -> str:
-    """``$1,234.56`` for USD, else ``1,234.56 EUR``."""
-    if not math.isfinite(amount):
-        return "n/a"
-    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {escape(currency)}"
-
-
-def pct(value: float, digits: int = 1) -> str:
-    """A fraction as a percentage (0.123 -> ``12.3%``); NaN -> ``n/a``."""
-    return f"{value * 100:.{digits}f}%" if math.isfinite(value) else "n/a"
-
-
-def num(value: float, digits: int = 2) -> str:
-    """A plain number; NaN -> ``n/a``."""
-    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
-
-
 def split_blocks(blocks: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     """Pack blocks, joined by blank lines, into messages of at most ``limit`` characters.
 
@@ -111,35 +99,41 @@ def pre_blocks(
 # --------------------------------------------------------------------------- portfolio
 def format_report(report: Report, *, today: date | None = None) -> list[str]:
     """The result messages of a fresh build."""
-    return format_portfolio(record_from_report(report), today=today)
+    return render_portfolio(present_portfolio(report), today=today)
 
 
 def format_portfolio(
     record: PortfolioRecord, *, today: date | None = None, title: str = "Your portfolio"
 ) -> list[str]:
-    """Holdings, cash, key figures, VaR/CVaR in money, notes and the disclaimer."""
-    invested = record.capital - record.cash_left
+    """The result messages of a stored build (its view)."""
+    return render_portfolio(record.view, today=today, title=title)
+
+
+def render_portfolio(
+    view: PortfolioView, *, today: date | None = None, title: str = "Your portfolio"
+) -> list[str]:
+    """Holdings, cash, key figures, VaR/CVaR in money on the capital, notes and the disclaimer."""
+    cur = view.currency
     head = (
-        f"<b>{escape(title)}</b> · {escape(record.profile.risk_level.label)} risk, "
-        f"{escape(record.profile.strategy.value.replace('_', ' '))}\n"
-        f"Capital {money(record.capital, record.currency)} · invested "
-        f"{money(invested, record.currency)} · cash left "
-        f"<b>{money(record.cash_left, record.currency)}</b>"
+        f"<b>{escape(title)}</b> · {escape(view.profile.risk_label)} risk, "
+        f"{escape(view.profile.strategy.replace('_', ' '))}\n"
+        f"Capital {money(view.capital, cur)} · invested {money(view.invested, cur)} · "
+        f"cash left <b>{money(view.cash, cur)}</b>"
     )
-    blocks = [head, *holdings_blocks(record.holdings, record.currency, record.fractional)]
-    blocks.append(key_figures(record))
-    blocks.append(var_lines(record))
-    notes = portfolio_notes(record, today=today)
+    blocks = [head, *holdings_blocks(view.holdings, cur, view.profile.fractional)]
+    blocks.append(key_figures(view))
+    blocks.append(var_lines(view))
+    notes = portfolio_notes(view, today=today)
     if notes:
-        blocks.append("<b>Notes</b>\n" + "\n".join(f"• {escape(n)}" for n in notes))
+        blocks.append("<b>Notes</b>\n" + "\n".join(f"• {escape(n.text)}" for n in notes))
     blocks.append(DISCLAIMER)
     return split_blocks(blocks)
 
 
 def holdings_blocks(
-    holdings: Sequence[HoldingRecord], currency: str = "USD", fractional: bool = False
+    holdings: Sequence[HoldingView], currency: str = "USD", fractional: bool = False
 ) -> list[str]:
-    """The holdings table as one or more ``<pre>`` blocks."""
+    """The holdings table (target weights) as one or more ``<pre>`` blocks."""
     header = f"{'Ticker':<7}{'Weight':>7}{'Shares':>10}{'Amount':>13}"
     rows = [
         f"{h.ticker[:7]:<7}{pct(h.target_weight):>7}"
@@ -152,82 +146,100 @@ def holdings_blocks(
     return pre_blocks(rows, header)
 
 
-def key_figures(record: PortfolioRecord) -> str:
+def key_figures(view: PortfolioView) -> str:
     """Expected return, volatility, Sharpe and beta."""
-    m = record.metrics
     return (
-        f"Expected return <b>{pct(m.get('expected_return', math.nan))}</b> a year · "
-        f"volatility <b>{pct(m.get('volatility', math.nan))}</b>\n"
-        f"Sharpe <b>{num(m.get('sharpe', math.nan))}</b> · "
-        f"beta <b>{num(m.get('beta', math.nan))}</b>"
+        f"Expected return <b>{_figure(view, 'expected_return')}</b> a year · "
+        f"volatility <b>{_figure(view, 'volatility')}</b>\n"
+        f"Sharpe <b>{_figure(view, 'sharpe')}</b> · beta <b>{_figure(view, 'beta')}</b>"
     )
 
 
-def var_lines(record: PortfolioRecord) -> str:
-    """1-day historical VaR and CVaR at 95% and 99%, in money on the invested amount."""
-    invested = record.capital - record.cash_left
-    lines = [f"<b>1-day risk</b> on {money(invested, record.currency)} invested (historical):"]
-    for confidence in (0.95, 0.99):
-        estimate = record.var_at(confidence, 1, "historical")
-        if estimate is None:
+def var_lines(view: PortfolioView) -> str:
+    """1-day historical VaR and CVaR at 95% and 99%, in money on the view's base, explained."""
+    lines = [
+        f"<b>1-day risk</b> on your {escape(view.var_base.value)} of "
+        f"{money(view.capital, view.currency)} (historical):"
+    ]
+    for level in (95, 99):
+        try:
+            var, cvar = view.figure(f"var_{level}_amount"), view.figure(f"cvar_{level}_amount")
+        except KeyError:
             continue
         lines.append(
-            f"VaR {confidence:.0%}: {money(estimate.var * invested, record.currency)} · "
-            f"CVaR {money(estimate.cvar * invested, record.currency)}"
+            f"VaR {level}%: {money(var.value, view.currency)} · "
+            f"CVaR {money(cvar.value, view.currency)}"
         )
     if len(lines) == 1:
         lines.append("not available")
+    else:
+        lines.append(
+            f"<i>VaR 95%: {escape(view.figure('var_95_amount').explanation.lower())} "
+            f"CVaR: {escape(view.figure('cvar_95_amount').explanation.lower())}</i>"
+        )
     return "\n".join(lines)
 
 
-def portfolio_notes(record: PortfolioRecord, *, today: date | None = None) -> list[str]:
-    """Fallbacks, unbought tickers, engine notes and data freshness (plain text)."""
-    notes: list[str] = []
-    if record.fallbacks:
-        path = " → ".join([*(o for o, _ in record.fallbacks), record.objective_used])
-        reasons = "; ".join(f"{o}: {r}" for o, r in record.fallbacks)
-        notes.append(f"The optimizer fell back ({path}) because {reasons}.")
-    unbought = [h.ticker for h in record.holdings if h.shares <= 0]
-    if unbought:
-        notes.append(f"Not bought (a whole share does not fit its weight): {', '.join(unbought)}.")
-    # the fallback path and the data date are rendered here from the record's fields
-    notes.extend(n for n in record.notes if not n.startswith((FALLBACK_NOTE, FRESHNESS_NOTE)))
-    fresh = f"Prices as of {record.as_of.isoformat()} from the {record.source} source"
-    if record.fetched_at:
-        fresh += f", fetched {record.fetched_at[:16].replace('T', ' ')} UTC"
-    notes.append(fresh + ".")
-    if today is not None and (today - record.as_of).days > STALE_AFTER_DAYS:
-        notes.append(f"These prices are {(today - record.as_of).days} days old.")
+def portfolio_notes(view: PortfolioView, *, today: date | None = None) -> list[Note]:
+    """Fallbacks, engine notes, data freshness and staleness, in the bot's words."""
+    notes: list[Note] = []
+    opt = view.optimizer
+    if opt.fallbacks:
+        path = " → ".join([*(o for o, _ in opt.fallbacks), opt.objective_used])
+        reasons = "; ".join(f"{o}: {r}" for o, r in opt.fallbacks)
+        notes.append(
+            Note(NoteKind.FALLBACK, f"The optimizer fell back ({path}) because {reasons}.")
+        )
+    # the fallback path and the data date are written above and below from the view's fields
+    notes.extend(view.notes_except(NoteKind.FALLBACK, NoteKind.FRESHNESS))
+    fresh = f"Prices as of {view.as_of.isoformat()} from the {view.source} source"
+    if view.fetched_at is not None:
+        fresh += f", fetched {view.fetched_at:%Y-%m-%d %H:%M} UTC"
+    notes.append(Note(NoteKind.FRESHNESS, fresh + "."))
+    if today is not None and (today - view.as_of).days > STALE_AFTER_DAYS:
+        days = (today - view.as_of).days
+        notes.append(Note(NoteKind.STALE, f"These prices are {days} days old."))
     return notes
+
+
+def _figure(view: PortfolioView, key: str) -> str:
+    try:
+        return figure_text(view.figure(key), view.currency)
+    except KeyError:
+        return "n/a"
 
 
 # --------------------------------------------------------------------------- risk, stress
 def format_risk(record: PortfolioRecord) -> list[str]:
-    """Every stored VaR/CVaR estimate in money, drawdown, realised figures, risk shares."""
-    invested = record.capital - record.cash_left
-    m = record.metrics
+    """/risk of a stored build."""
+    return render_risk(record.view)
+
+
+def render_risk(view: PortfolioView) -> list[str]:
+    """Every VaR/CVaR estimate in money on the capital, drawdown, realised figures, risk shares."""
+    cur = view.currency
     blocks = [
-        f"<b>Risk of your portfolio of {record.as_of.isoformat()}</b> "
-        f"({money(invested, record.currency)} invested)",
-        key_figures(record),
-        f"Realised return {pct(m.get('realized_return', math.nan))} · realised volatility "
-        f"{pct(m.get('realized_volatility', math.nan))} a year\n"
-        f"Max drawdown {pct(m.get('max_drawdown', math.nan))} · effective holdings "
-        f"{num(m.get('effective_holdings', math.nan), 1)}",
+        f"<b>Risk of your portfolio of {view.as_of.isoformat()}</b> "
+        f"(capital {money(view.capital, cur)}, {money(view.invested, cur)} invested)",
+        key_figures(view),
+        f"Realised return {_figure(view, 'realized_return')} · realised volatility "
+        f"{_figure(view, 'realized_volatility')} a year\n"
+        f"Max drawdown {_figure(view, 'max_drawdown')} · effective holdings "
+        f"{_figure(view, 'effective_holdings')}",
     ]
-    rows = [f"{'Method':<15}{'Conf':>5}{'Days':>5}{'VaR':>12}{'CVaR':>12}"]
-    for v in sorted(record.var, key=lambda v: (v.horizon_days, v.confidence, v.method)):
+    rows = [f"{'Method':<14}{'Conf':>5}{'Days':>5}{'VaR':>12}{'CVaR':>12}"]
+    for v in sorted(view.var_table, key=lambda v: (v.horizon_days, v.confidence, v.method)):
         rows.append(
-            f"{v.method[:15]:<15}{v.confidence:>5.0%}{v.horizon_days:>5}"
-            f"{money(v.var * invested, record.currency):>12}"
-            f"{money(v.cvar * invested, record.currency):>12}"
+            f"{v.method_label[:14]:<14}{v.confidence:>5.0%}{v.horizon_days:>5}"
+            f"{money(v.var_amount, cur):>12}{money(v.cvar_amount, cur):>12}"
         )
     blocks.append(
-        "<b>Value at risk</b> (the loss not exceeded at the confidence; CVaR is the "
-        "average loss beyond it)"
+        f"<b>Value at risk</b> in money on your {escape(view.var_base.value)} of "
+        f"{money(view.capital, cur)}: VaR 95% is the loss of one day (or period) in twenty; "
+        "CVaR is the average loss on those worst days"
     )
     blocks += pre_blocks(rows[1:], rows[0])
-    shares = sorted(record.risk_contributions, key=lambda item: -item[1])
+    shares = view.risk_contributions
     if shares:
         blocks.append(
             "<b>Share of risk</b>\n" + escape(", ".join(f"{t} {pct(s)}" for t, s in shares[:10]))
@@ -237,35 +249,30 @@ def format_risk(record: PortfolioRecord) -> list[str]:
 
 
 def format_stress(record: PortfolioRecord) -> list[str]:
-    """Scenario returns and Monte Carlo percentiles, in money on the invested amount."""
-    invested = record.capital - record.cash_left
-    blocks = [f"<b>Stress tests of your portfolio of {record.as_of.isoformat()}</b>"]
-    scenarios = record.stress.get("scenarios", [])
-    if scenarios:
-        lines = []
-        for s in scenarios:
-            change = s["portfolio_return"] if s["portfolio_return"] is not None else math.nan
-            mark = " (estimated)" if s.get("estimated") else ""
-            lines.append(
-                f"• {escape(s['name'])}{mark}: {pct(change)} "
-                f"({money(change * invested, record.currency)})"
-            )
-        blocks.append("<b>Scenarios</b>\n" + "\n".join(lines))
-    for mc in record.stress.get("monte_carlo", []):
-        pcts = mc.get("percentiles", {})
-        shown = ", ".join(
-            f"{float(q):.0%}: {pct(v if v is not None else math.nan)}"
-            for q, v in sorted(pcts.items(), key=lambda kv: float(kv[0]))
-        )
-        losses = ", ".join(
-            f"P(loss > {float(x):.0%}) = {pct(p if p is not None else math.nan)}"
-            for x, p in sorted(
-                mc.get("loss_probabilities", {}).items(), key=lambda kv: float(kv[0])
-            )
-        )
+    """/stress of a stored build."""
+    return render_stress(record.view)
+
+
+def render_stress(view: PortfolioView) -> list[str]:
+    """Scenario returns in money on the capital, and Monte Carlo percentiles."""
+    cur = view.currency
+    blocks = [f"<b>Stress tests of your portfolio of {view.as_of.isoformat()}</b>"]
+    if view.scenarios:
+        lines = [
+            f"• {escape(s.name)}{' (estimated)' if s.estimated else ''}: "
+            f"{pct(s.portfolio_return)} ({money(s.amount, cur)})"
+            for s in view.scenarios
+        ]
         blocks.append(
-            f"<b>Monte Carlo</b> ({escape(mc['method'])}, {mc['n_paths']:,} paths, "
-            f"{mc['horizon_days']} days): return percentiles {escape(shown)}\n{escape(losses)}"
+            f"<b>Scenarios</b> (money on your {escape(view.var_base.value)} of "
+            f"{money(view.capital, cur)})\n" + "\n".join(lines)
+        )
+    for mc in view.monte_carlo:
+        shown = ", ".join(f"{q:.0%}: {pct(v)}" for q, v in mc.percentiles)
+        losses = ", ".join(f"P(loss > {x:.0%}) = {pct(p)}" for x, p in mc.loss_probabilities)
+        blocks.append(
+            f"<b>Monte Carlo</b> ({escape(mc.method_label)}, {mc.n_paths:,} paths, "
+            f"{mc.horizon_days} days): return percentiles {escape(shown)}\n{escape(losses)}"
         )
     if len(blocks) == 1:
         blocks.append("No stress results were stored for this portfolio.")

@@ -23,6 +23,7 @@ from bot.deps import Deps
 from smallq.alerts import Alert, AlertThresholds, check_alerts, thresholds_for
 from smallq.data.base import PriceSource
 from smallq.errors import DataError, DataUnavailableError, SmallQError
+from smallq.measures import account_value
 from smallq.models import Profile
 from smallq.rebalance import RebalancePlan, needs_rebalance, plan_rebalance, plan_to_shares
 from storage.ledger import LedgerRepository, PaperAccount
@@ -231,7 +232,7 @@ def check_holdings_blocking(deps: Deps, inputs: AssessInputs) -> tuple[Assessmen
         history, inputs.shares, inputs.cash, as_of=day, thresholds=inputs.thresholds
     )
     last = history.ffill().iloc[-1].dropna() if not history.empty else pd.Series(dtype=float)
-    value = inputs.cash + float((inputs.shares.reindex(last.index) * last).sum())
+    value = account_value(inputs.shares, last, inputs.cash)
     return Assessment(day, value, alerts, None, False, inputs.drift_threshold), last
 
 
@@ -268,8 +269,7 @@ class Valuation:
     @property
     def positions_value(self) -> float:
         """Sum of shares times the latest price (positions without a price count 0)."""
-        shares = self.account.shares
-        return float((shares.reindex(self.prices.index).fillna(0) * self.prices).sum())
+        return account_value(self.account.shares, self.prices)
 
 
 async def value_account(deps: Deps, user_id: int) -> Valuation | None:

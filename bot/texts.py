@@ -6,8 +6,8 @@ from html import escape
 
 from bot.draft import Draft
 from bot.keyboards import SECTOR_CODES, STRATEGY_LABELS
-from bot.messages import money, pct
 from smallq.models import Profile
+from smallq.presentation import money, pct
 from smallq.profile import RISK_TABLE
 from smallq.types import Strategy
 

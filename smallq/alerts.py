@@ -1,15 +1,18 @@
 """Risk alerts on a user's holdings: pure rules that return :class:`Alert` values.
 
 The portfolio checked is the account as held: ``value_t = cash + sum_i shares_i * price_i,t``
-over the last ``lookback_days`` prices (forward-filled), and its daily returns. Rules:
+(:func:`smallq.measures.account_values`) over the last ``lookback_days`` prices
+(forward-filled), and its daily returns. Rules:
 
 * ``VAR`` / ``CVAR``: historical one-day VaR / CVaR at ``confidence`` (as
   :func:`smallq.risk.value_at_risk`) above the limit;
-* ``DRAWDOWN``: the current fall from the highest value in the window beyond the limit;
+* ``DRAWDOWN``: the current fall from the highest value in the window beyond the limit
+  (the last point of :func:`smallq.measures.drawdown` of the window's returns);
 * ``VOL_SPIKE``: volatility of the last ``short_vol_days`` returns over that of the last
   ``long_vol_days`` above a ratio;
-* ``CONCENTRATION``: effective holdings ``1 / sum(w**2)`` of the invested part below a
-  minimum, or the largest position above a share of the whole account (cash included);
+* ``CONCENTRATION``: effective holdings (:func:`smallq.measures.effective_holdings`) of the
+  invested part below a minimum, or the largest position above a share of the whole account
+  (cash included);
 * ``STALE_DATA``: a holding's last price is more than ``stale_days`` weekdays before
   ``as_of`` (exchange holidays are not modelled); ``MISSING_DATA``: no price at all.
 
@@ -42,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from smallq.errors import InputError
+from smallq.measures import account_values, drawdown, effective_holdings
 from smallq.risk import cvar, value_at_risk
 from smallq.types import RiskLevel
 
@@ -168,20 +172,6 @@ def parse_threshold(name: str, text: str) -> tuple[str, float]:
 
 
 # --------------------------------------------------------------------------- evaluation
-def account_values(prices: pd.DataFrame, shares: pd.Series, cash: float) -> pd.Series:
-    """Daily account value ``cash + sum(shares * prices)`` (prices forward-filled).
-
-    Parameters
-    ----------
-    prices : DataFrame of shape (n_days, n_assets)
-    shares : Series by ticker
-        Tickers absent from ``prices`` are ignored (see ``MISSING_DATA``).
-    """
-    held = shares[(shares != 0) & shares.index.isin(prices.columns)]
-    filled = prices[held.index].ffill().dropna(how="any")
-    return (filled * held.astype(float)).sum(axis=1) + float(cash)
-
-
 def check_alerts(
     prices: pd.DataFrame,
     shares: pd.Series,
@@ -213,13 +203,13 @@ def check_alerts(
         return ()
     prices = prices.loc[prices.index <= pd.Timestamp(as_of)]
     alerts: list[Alert | None] = [*_data_alerts(prices, held, as_of, thresholds)]
-    values = account_values(prices, held, cash).iloc[-(thresholds.lookback_days + 1) :]
+    values = account_values(held, prices, cash).iloc[-(thresholds.lookback_days + 1) :]
     returns = values.pct_change().dropna()
     if len(returns) >= MIN_RETURNS:
         alerts += [_var_alert(returns, thresholds, float(values.iloc[-1]))]
         alerts += [_vol_alert(returns, thresholds)]
     if len(values) >= 2:
-        alerts.append(_drawdown_alert(values, thresholds))
+        alerts.append(_drawdown_alert(values, returns, thresholds))
     alerts.append(_concentration_alert(prices, held, cash, thresholds))
     return tuple(a for a in alerts if a is not None)
 
@@ -272,9 +262,9 @@ def _vol_alert(returns: pd.Series, th: AlertThresholds) -> Alert | None:
     )
 
 
-def _drawdown_alert(values: pd.Series, th: AlertThresholds) -> Alert | None:
+def _drawdown_alert(values: pd.Series, returns: pd.Series, th: AlertThresholds) -> Alert | None:
     peak = float(values.max())
-    depth = 1.0 - float(values.iloc[-1]) / peak if peak > 0 else 0.0
+    depth = float(drawdown(returns).iloc[-1]) if peak > 0 and len(returns) else 0.0
     if depth <= th.drawdown_limit:
         return None
     return Alert(
@@ -296,7 +286,7 @@ def _concentration_alert(
     invested = float(amounts.sum())
     if invested <= 0:
         return None
-    effective = 1.0 / float(((amounts / invested) ** 2).sum())
+    effective = effective_holdings(amounts / invested)
     top_share = float(amounts.max()) / (invested + float(cash))
     top = str(amounts.idxmax())
     if top_share > th.max_weight:

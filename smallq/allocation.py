@@ -2,10 +2,10 @@
 
 Whole-share methods:
 
-* ``"greedy"``: buy ``floor(w_i C / p_i)`` shares, then spend the leftover cash one share at a
-  time on the ticker with the largest shortfall ``w_i C - amount_i`` whose price still fits;
-  stop when no ticker with a positive shortfall fits (buying further would overshoot a
-  target, so that cash is left uninvested).
+* ``"greedy"``: :func:`smallq.measures.whole_shares` with ``top_up``: buy ``floor(w_i C / p_i)``
+  shares, then spend the leftover cash one share at a time on the ticker with the largest
+  shortfall ``w_i C - amount_i`` whose price still fits; stop when no ticker with a positive
+  shortfall fits (buying further would overshoot a target, so that cash is left uninvested).
 * ``"lp"``: a mixed-integer program (``scipy.optimize.milp``) minimising
   ``sum_i |shares_i p_i - w_i C| + cash_left``, the L1 distance of the holdings (cash
   included) from the targets. If the solver fails the greedy result is returned and
@@ -31,6 +31,7 @@ from smallq.errors import (
     InvalidCapitalError,
     UnknownOptionError,
 )
+from smallq.measures import whole_shares
 from smallq.models import Allocation
 
 METHODS: tuple[str, ...] = ("greedy", "lp")
@@ -96,7 +97,7 @@ def allocate_shares(
         cheapest = float(cost.min())
         if capital < cheapest:
             raise AllocationError(capital, cheapest)
-        shares, used = _greedy(held, cost, capital), "greedy"
+        shares, used = whole_shares(held, cost, capital, top_up=True), "greedy"
         if method == "lp":
             solved = _lp(held, cost, capital)
             if solved is not None:
@@ -133,22 +134,6 @@ def _fractional(held: pd.Series, cost: pd.Series, capital: float) -> pd.Series:
         worst = (shares * cost).idxmax()
         shares[worst] = max(shares[worst] - FRACTIONAL_STEP, 0.0)
     return shares
-
-
-def _greedy(held: pd.Series, cost: pd.Series, capital: float) -> pd.Series:
-    goal = held.to_numpy() * capital
-    price = cost.to_numpy()
-    shares = np.floor(goal / price).astype(np.int64)
-    left = capital - float(shares @ price)
-    while True:
-        shortfall = goal - shares * price
-        candidates = (price <= left) & (shortfall > 0)
-        if not candidates.any():
-            break
-        pick = int(np.argmax(np.where(candidates, shortfall, -np.inf)))
-        shares[pick] += 1
-        left -= price[pick]
-    return pd.Series(shares, index=held.index)
 
 
 def _lp(held: pd.Series, cost: pd.Series, capital: float) -> pd.Series | None:

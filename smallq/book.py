@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from smallq.errors import DataUnavailableError
+from smallq.measures import account_value, drift, whole_shares
 
 __all__ = ["Book", "Rebalance", "Trade"]
 
@@ -91,6 +92,7 @@ class Book:
         n_days, n_assets = self.prices.shape
         self.shares = np.zeros(n_assets)
         self.cash = self.initial
+        self.marked = self.initial  # account value at the last mark
         self.equity = np.empty(n_days)
         self.held = np.zeros((n_days, n_assets))
         self.cash_weight = np.empty(n_days)
@@ -101,14 +103,12 @@ class Book:
     def mark(self, k: int) -> None:
         """Value the holdings at the close of date ``k``, before its trades."""
         self.values = self.shares * self.prices[k]
-        self.equity[k] = self.cash + self.values.sum()
+        self.marked = account_value(self.shares, self.prices[k], self.cash)
+        self.equity[k] = self.marked
 
     def drift(self) -> float:
-        """Total variation distance between held and target weights, cash included."""
-        equity = self.cash + self.values.sum()
-        held = self.values / equity
-        cash_gap = abs(self.cash / equity - (1.0 - self.target.sum()))
-        return float((np.abs(held - self.target).sum() + cash_gap) / 2.0)
+        """Drift (:func:`smallq.measures.drift`) of the held weights from the target."""
+        return drift(self.values / self.marked, self.target)
 
     def trade(self, k: int, target: np.ndarray) -> None:
         """Trade to ``target`` (weights aligned to the price columns) at the close of ``k``."""
@@ -117,7 +117,7 @@ class Book:
         if unpriced.any():
             tickers = [self.names[i] for i in np.flatnonzero(unpriced)]
             raise DataUnavailableError(tickers, f"no price on {self.dates[k]:%Y-%m-%d}")
-        equity = self.cash + self.values.sum()
+        equity = self.marked
         if self.capital is None:
             new_shares = _fractional_shares(self.values, price, target, equity, self.cost_rate)
         else:
@@ -153,7 +153,7 @@ class Book:
     def record(self, k: int) -> None:
         """Store the weights and cash weight held after the trades of date ``k``."""
         values = self.shares * self.prices[k]
-        equity = self.cash + values.sum()
+        equity = account_value(self.shares, self.prices[k], self.cash)
         self.held[k] = values / equity
         self.cash_weight[k] = self.cash / equity
 
@@ -186,24 +186,23 @@ def _whole_shares(
 ) -> np.ndarray:
     """Whole-share counts near ``target`` whose purchases and costs fit in the cash.
 
-    The budget shrinks by any shortfall until the trade is funded; a last greedy pass
+    Counts are :func:`smallq.measures.whole_shares` of a budget that starts at the account
+    value; the budget shrinks by any shortfall until the trade is funded; a last greedy pass
     removes one share at a time from the largest position (each removal raises cash).
     """
-    safe = np.where(price > 0, price, np.inf)
-    equity = cash + float(shares @ price)
-    budget = equity
+    budget = account_value(shares, price, cash)
 
     def cash_after(new: np.ndarray) -> float:
         delta = new - shares
         return cash - float(delta @ price) - cost_rate * float(np.abs(delta) @ price)
 
-    new = np.floor(target * budget / safe)
+    new: np.ndarray = whole_shares(target, price, budget)
     for _ in range(20):
         left = cash_after(new)
         if left >= 0:
             return new
         budget += left
-        new = np.floor(target * max(budget, 0.0) / safe)
+        new = whole_shares(target, price, max(budget, 0.0))
     while cash_after(new) < 0 and new.any():
         i = int(np.argmax(new * price))
         new[i] -= 1

@@ -18,6 +18,7 @@ adapters (``smallq.data``, ``smallq.optimize``, ``storage``) with ``raise X(...)
     │   ├── InsufficientHistoryError    too few observations (n_observations, required)
     │   ├── DataFormatError             a CSV/frame with the wrong shape or columns (path, detail)
     │   └── FundamentalsMissingError    a factor lacks fundamentals (tickers, factor)
+    │       └── FundamentalsNotKnownYetError  none dated on or before the decision (as_of)
     ├── SelectionError
     │   └── TooFewCandidatesError       a filter left too few stocks (filter_name, remaining)
     ├── OptimizationError
@@ -31,6 +32,7 @@ adapters (``smallq.data``, ``smallq.optimize``, ``storage``) with ``raise X(...)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 
 class SmallQError(Exception):
@@ -182,6 +184,47 @@ class FundamentalsMissingError(DataError):
         return (
             f"The {self.factor} strategy needs fundamentals (P/E, P/B, dividend yield), "
             "which this data source does not have. Try momentum or low volatility."
+        )
+
+
+class FundamentalsNotKnownYetError(FundamentalsMissingError):
+    """A factor needs fundamentals at a date, but all the source has is dated later (or undated).
+
+    Using them would score the past with figures from the future, so the ranking is refused.
+    """
+
+    def __init__(
+        self,
+        factor: str,
+        tickers: Sequence[str],
+        as_of: date,
+        available: str,
+        first_date: date | None,
+    ) -> None:
+        self.as_of = as_of
+        self.available = available
+        self.first_date = first_date
+        super().__init__(factor, tickers)
+        self.args = (
+            f"{factor} at {as_of.isoformat()}: no fundamentals dated on or before it "
+            f"({available})",
+        )
+
+    def user_message(self) -> str:
+        when = f"{self.as_of:%Y-%m-%d}"
+        if self.first_date is None:
+            why = (
+                f"the only fundamentals here are {self.available}: they may be later than "
+                f"{when}, so using them would score that date with figures from the future"
+            )
+        else:
+            why = (
+                f"the fundamentals here are {self.available}, so none was known on {when}; "
+                "using them would score that date with figures from the future"
+            )
+        return (
+            f"The {self.factor} ranking on {when} needs P/E, P/B and dividend yields known by "
+            f"then, but {why}. Try momentum or low volatility, which use prices only."
         )
 
 

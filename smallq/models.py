@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 import pandas as pd
 
@@ -80,6 +81,9 @@ class MarketData:
         The closes as fetched, before validation, on the same dates and columns. Cleaning
         looks one day ahead (a bad print is one that reverses), so a backtest re-cleans these
         at each decision date with only the data known then.
+    raw_high, raw_low : DataFrame of shape (n_days, n_assets), optional
+        The day's high and low as fetched (when the source has them), on the same dates and
+        columns, so that those re-cleanings apply the low-high range rules too.
     """
 
     prices: pd.DataFrame
@@ -90,6 +94,8 @@ class MarketData:
     fetched_at: datetime | None = None
     notes: tuple[str, ...] = ()
     raw_prices: pd.DataFrame | None = None
+    raw_high: pd.DataFrame | None = None
+    raw_low: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- request
@@ -338,6 +344,43 @@ class StressReport:
     monte_carlo: tuple[MonteCarloResult, ...]
 
 
+# --------------------------------------------------------------------------- notes
+class NoteKind(StrEnum):
+    """What a note of a build is about; front ends choose what to show by kind, never by text."""
+
+    DATA = "data"  # prices, companies, filters, ranking: what was dropped, repaired or skipped
+    CONSTRAINT = "constraint"  # a limit the user asked for was adjusted
+    STRESS = "stress"  # a stress window the data does not cover
+    FALLBACK = "fallback"  # an optimizer step that did not produce the weights, and why
+    FRESHNESS = "freshness"  # where the prices come from and their last date
+    ALLOCATION = "allocation"  # what whole shares could not buy
+    STALE = "stale"  # the prices are old at the time of showing (set by a front end)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A caveat the user should see.
+
+    Attributes
+    ----------
+    kind : NoteKind
+        What the note is about.
+    text : str
+        One plain-text sentence for people.
+    fields : tuple of (str, str)
+        The structured values the text was written from (``("objective", "max_sharpe")``),
+        so that front ends can render the note their own way.
+    """
+
+    kind: NoteKind
+    text: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def get(self, name: str) -> str | None:
+        """The value of one field, or ``None``."""
+        return dict(self.fields).get(name)
+
+
 # --------------------------------------------------------------------------- report
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -355,6 +398,8 @@ class Report:
         Points on the efficient frontier under the same bounds.
     sectors : Series by ticker
         Sector of each candidate.
+    notes : tuple of Note
+        Every caveat, each with its kind (see :class:`NoteKind`).
     """
 
     as_of: date
@@ -371,7 +416,7 @@ class Report:
     frontier: pd.DataFrame | None
     source: str
     fetched_at: datetime | None
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
 
     @property
     def candidates(self) -> tuple[str, ...]:

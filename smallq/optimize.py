@@ -44,6 +44,7 @@ from smallq.constraints import (
     within_limits,
 )
 from smallq.errors import DataFormatError, SolverError
+from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, Objective, ReturnsModel
@@ -189,7 +190,7 @@ def _result(
 ) -> OptimizationResult:
     annual_return, volatility = _performance(weights, problem)
     rf = problem.settings.risk_free_rate
-    sharpe = (annual_return - rf) / volatility if volatility > 0 else float("nan")
+    sharpe = sharpe_ratio(annual_return, volatility, rf)
     return OptimizationResult(
         weights=weights,
         objective_requested=problem.settings.objective,
@@ -198,7 +199,7 @@ def _result(
         solver=solver,
         expected_return=annual_return,
         volatility=volatility,
-        sharpe=float(sharpe),
+        sharpe=sharpe,
     )
 
 

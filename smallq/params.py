@@ -29,8 +29,10 @@ class EngineParams:
     #: factor scores are clipped to these cross-sectional quantiles before z-scoring
     winsor_lower: float = 0.05
     winsor_upper: float = 0.95
-    #: a single-day move beyond this that reverses the next day is treated as a bad print
-    spike_threshold: float = 0.35
+    #: a close at least (1 + this) times both neighbouring closes, or both neighbours at least
+    #: (1 + this) times it, with the neighbours within half of this of each other, is a bad
+    #: print (a one-day round trip); a decision-day move of this size leaves the ticker out
+    spike_threshold: float = 0.20
     #: EMA span (days) for exponentially weighted returns and covariance
     ema_span_days: int = 180
     default_returns_model: ReturnsModel = ReturnsModel.MEAN

@@ -4,17 +4,15 @@ Every function takes simple periodic returns (daily by default, ``periods_per_ye
 and an **annual** risk-free rate, converted to a per-period rate ``rf / periods_per_year``.
 Definitions (they follow empyrical-reloaded, which the tests use as the reference):
 
-* **CAGR**: ``Π(1 + r) ** (periods_per_year / n) − 1``.
-* **Volatility**: ``std(r, ddof=1) · √periods_per_year``.
-* **Sharpe**: ``mean(r − rf_p) / std(r − rf_p, ddof=1) · √periods_per_year``.
+* **CAGR**, **volatility**, **Sharpe** and **max drawdown** (depth and period) are those of
+  :mod:`smallq.measures`; the realised Sharpe is
+  ``mean(r − rf_p) / std(r − rf_p, ddof=1) · √periods_per_year``.
 * **Sortino**: ``mean(r − MAR) · periods_per_year / DD`` with the minimum acceptable return
   ``MAR = rf_p`` and the downside deviation
   ``DD = sqrt(mean(min(r − MAR, 0)²)) · √periods_per_year`` averaged over **all** periods
   (not only the losing ones), as in empyrical.
-* **Max drawdown**: the largest fall of wealth ``Π(1 + r)`` (starting at 1.0) from its
-  running peak, a **positive** fraction. Its **duration** counts trading periods from
-  that peak to the recovery (the first period back at the peak), or to the last period
-  when the drawdown is not recovered.
+* **Max drawdown duration** counts trading periods from the peak to the recovery (the first
+  period back at the peak), or to the last period when the drawdown is not recovered.
 * **Calmar**: ``CAGR / max drawdown``.
 * **Alpha and beta**: the CAPM regression ``r − rf_p = α + β (b − rf_p) + ε`` by least
   squares; alpha is compounded to a year, ``(1 + α) ** periods_per_year − 1``.
@@ -34,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from smallq.errors import DataFormatError, InsufficientHistoryError
+from smallq.measures import annual_volatility, cagr, max_drawdown, sharpe_ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,25 +106,6 @@ class TrackingReport:
 
 
 # --------------------------------------------------------------------------- single series
-def cagr(returns: pd.Series, periods_per_year: int = 252) -> float:
-    """Compound annual growth rate of ``returns`` (Series of shape (n_periods,))."""
-    r = _values(returns)
-    return float(np.prod(1.0 + r) ** (periods_per_year / len(r)) - 1.0)
-
-
-def annual_volatility(returns: pd.Series, periods_per_year: int = 252) -> float:
-    """Annualised standard deviation (``ddof=1``)."""
-    return float(np.std(_values(returns), ddof=1) * math.sqrt(periods_per_year))
-
-
-def sharpe_ratio(
-    returns: pd.Series, risk_free_rate: float = 0.0, periods_per_year: int = 252
-) -> float:
-    """Annualised Sharpe ratio; NaN when the returns do not vary."""
-    excess = _values(returns) - risk_free_rate / periods_per_year
-    return _ratio(float(excess.mean()), float(np.std(excess, ddof=1))) * math.sqrt(periods_per_year)
-
-
 def downside_deviation(
     returns: pd.Series, risk_free_rate: float = 0.0, periods_per_year: int = 252
 ) -> float:
@@ -141,37 +121,6 @@ def sortino_ratio(
     excess = _values(returns) - risk_free_rate / periods_per_year
     deviation = downside_deviation(returns, risk_free_rate, periods_per_year)
     return _ratio(excess.mean() * periods_per_year, deviation)
-
-
-def drawdown(returns: pd.Series) -> pd.Series:
-    """Fall from the running peak of wealth after each period, positive fractions."""
-    wealth = (1.0 + returns.dropna()).cumprod()
-    peak = np.maximum(wealth.cummax(), 1.0)
-    return (1.0 - wealth / peak).rename("drawdown")
-
-
-def max_drawdown(returns: pd.Series) -> tuple[float, int, bool]:
-    """Deepest drawdown, its duration in periods, and whether it was recovered.
-
-    Returns
-    -------
-    depth : float
-        Positive fraction (0 when wealth never fell).
-    duration : int
-        Periods from the peak to the recovery, or to the last period if not recovered.
-    recovered : bool
-    """
-    wealth = np.r_[1.0, np.cumprod(1.0 + _values(returns))]
-    peaks = np.maximum.accumulate(wealth)
-    depths = 1.0 - wealth / peaks
-    trough = int(np.argmax(depths))
-    if depths[trough] <= 0:
-        return 0.0, 0, True
-    peak = int(np.flatnonzero(wealth[: trough + 1] == peaks[trough])[-1])
-    after = np.flatnonzero(wealth[trough:] >= peaks[trough])
-    recovered = len(after) > 0
-    last = trough + int(after[0]) if recovered else len(wealth) - 1
-    return float(depths[trough]), last - peak, recovered
 
 
 def worst_drawdowns(returns: pd.Series, n: int = 5) -> pd.DataFrame:
@@ -333,9 +282,10 @@ def performance_metrics(
     joined = pd.concat([returns, benchmark_returns], axis=1, join="inner").dropna()
     _require(len(joined))
     r, b = joined.iloc[:, 0], joined.iloc[:, 1]
-    depth, days, recovered = max_drawdown(r)
+    fall = max_drawdown(r)
     months = monthly_returns(r)
     growth = cagr(r, periods_per_year)
+    volatility = annual_volatility(r, periods_per_year)
     alpha, beta = alpha_beta(r, b, risk_free_rate, periods_per_year)
     return PerformanceMetrics(
         start=r.index[0],
@@ -343,13 +293,13 @@ def performance_metrics(
         n_periods=len(r),
         total_return=float(np.prod(1.0 + r.to_numpy()) - 1.0),
         cagr=growth,
-        volatility=annual_volatility(r, periods_per_year),
-        sharpe=sharpe_ratio(r, risk_free_rate, periods_per_year),
+        volatility=volatility,
+        sharpe=sharpe_ratio(float(r.mean()) * periods_per_year, volatility, risk_free_rate),
         sortino=sortino_ratio(r, risk_free_rate, periods_per_year),
-        calmar=_ratio(growth, depth),
-        max_drawdown=depth,
-        max_drawdown_days=days,
-        max_drawdown_recovered=recovered,
+        calmar=_ratio(growth, fall.depth),
+        max_drawdown=fall.depth,
+        max_drawdown_days=fall.duration,
+        max_drawdown_recovered=fall.recovered,
         alpha=alpha,
         beta=beta,
         information_ratio=information_ratio(r, b, periods_per_year),

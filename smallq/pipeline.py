@@ -22,18 +22,35 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import TypeVar
 
 import pandas as pd
 
 from smallq.allocation import allocate_shares
 from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
 from smallq.data.base import PriceSource
-from smallq.data.validation import align_calendar, clean_prices, require_history, tidy_frame
-from smallq.errors import DataError, InsufficientHistoryError, OptimizationError, ProfileError
+from smallq.data.validation import (
+    align_calendar,
+    clean_prices,
+    require_history,
+    tidy_frame,
+    unconfirmed_moves,
+)
+from smallq.errors import (
+    DataError,
+    DataUnavailableError,
+    InsufficientHistoryError,
+    OptimizationError,
+    ProfileError,
+)
 from smallq.filters import FilterCriteria, FilterResult, apply_filters
 from smallq.forecast import covariance, expected_returns
+from smallq.fundamentals import Fundamentals
+from smallq.measures import account_values
 from smallq.models import (
     MarketData,
+    Note,
+    NoteKind,
     PriceData,
     Profile,
     Ranking,
@@ -49,12 +66,7 @@ from smallq.profile import resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
-from smallq.universe import normalise_companies
-
-#: prefixes of the notes that repeat structured fields (``optimization.fallbacks``, ``as_of``
-#: and ``fetched_at``); presenters that render those fields themselves may skip these notes
-FALLBACK_NOTE = "Fallback: "
-FRESHNESS_NOTE = "Prices from "
+from smallq.universe import companies_as_of, normalise_companies
 
 #: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
 STRESS_HISTORY_START = date(1999, 6, 1)
@@ -133,15 +145,38 @@ def load_market_data(
         fetched_at=raw.fetched_at,
         notes=(*notes, *align_notes, *history_notes),
         raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
+        raw_high=_raw_field(raw.high, prices),
+        raw_low=_raw_field(raw.low, prices),
     )
 
 
-def _universe(
-    profile: Profile, source: PriceSource
-) -> tuple[pd.DataFrame, pd.DataFrame, FilterCriteria, FilterResult]:
-    """The source's company table (raw and normalised) and the filters that need no prices."""
+def _raw_field(frame: pd.DataFrame | None, prices: pd.DataFrame) -> pd.DataFrame | None:
+    """A fetched OHLC field on the cleaned prices' dates and columns (None when absent)."""
+    if frame is None:
+        return None
+    return tidy_frame(frame).reindex(index=prices.index, columns=prices.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Universe:
+    """The source's company table (raw, and as known on the decision day) and its filters."""
+
+    raw_companies: pd.DataFrame
+    companies: pd.DataFrame
+    fundamentals: Fundamentals
+    criteria: FilterCriteria
+    first_pass: FilterResult
+
+
+def _universe(profile: Profile, source: PriceSource, as_of: date) -> _Universe:
+    """The company table as known on ``as_of`` and the filters that need no prices.
+
+    Fundamentals (and so the market-cap band) are those dated on or before ``as_of``; a
+    market cap not known by then stands in from the company table, with a note.
+    """
     raw_companies = source.fetch_companies()
-    companies = normalise_companies(raw_companies)
+    fundamentals = source.fetch_fundamentals()
+    companies, cap_note = companies_as_of(normalise_companies(raw_companies), fundamentals, as_of)
     criteria = FilterCriteria(
         sectors=profile.sectors,
         min_market_cap=profile.min_market_cap,
@@ -149,7 +184,10 @@ def _universe(
         include=profile.include,
         exclude=profile.exclude,
     )
-    return raw_companies, companies, criteria, apply_filters(companies, criteria)
+    first_pass = apply_filters(companies, criteria)
+    if cap_note and (profile.min_market_cap is not None or profile.max_market_cap is not None):
+        first_pass = replace(first_pass, notes=(*first_pass.notes, cap_note))
+    return _Universe(raw_companies, companies, fundamentals, criteria, first_pass)
 
 
 def select_stocks(
@@ -170,17 +208,26 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    raw_companies, companies, criteria, first_pass = _universe(profile, source)
     end = decision_end(profile, source, today)
+    universe = _universe(profile, source, end)
+    raw_companies, companies, criteria, first_pass = (
+        universe.raw_companies,
+        universe.companies,
+        universe.criteria,
+        universe.first_pass,
+    )
     needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
-    market = load_market_data(
-        source,
-        first_pass.tickers,
-        companies,
-        start=history_start(end, needed + 5),
-        end=end,
-        params=params,
-        require_benchmark=require_benchmark,
+    market = _without_unconfirmed_moves(
+        load_market_data(
+            source,
+            first_pass.tickers,
+            companies,
+            start=history_start(end, needed + 5),
+            end=end,
+            params=params,
+            require_benchmark=require_benchmark,
+        ),
+        params,
     )
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
@@ -202,6 +249,7 @@ def select_stocks(
         as_of,
         top_n=profile.top_n,
         per_sector=profile.per_sector,
+        fundamentals=universe.fundamentals,
         params=params,
     )
     late = profile.as_of is not None and profile.as_of > end
@@ -218,6 +266,29 @@ def select_stocks(
         *ranking.notes,
     )
     return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+
+
+def _without_unconfirmed_moves(market: MarketData, params: EngineParams) -> MarketData:
+    """Leave out tickers whose decision-day close moved by a spike's size, with a note."""
+    excluded, notes = unconfirmed_moves(market.prices, params)
+    if not excluded:
+        return market
+    if len(excluded) == market.prices.shape[1]:
+        raise DataUnavailableError(list(excluded), "; ".join(notes))
+    kept = [t for t in market.prices.columns if t not in excluded]
+
+    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.reindex(columns=kept)
+
+    return replace(
+        market,
+        prices=market.prices[kept],
+        volume=cut(market.volume),
+        raw_prices=cut(market.raw_prices),
+        raw_high=cut(market.raw_high),
+        raw_low=cut(market.raw_low),
+        notes=(*market.notes, *notes),
+    )
 
 
 def build_portfolio(
@@ -308,15 +379,21 @@ def build_portfolio(
         optimization.weights, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = _frontier(mu, cov, settings, params)
-    notes = list(market.notes)
-    notes += stress_notes
+    notes = [Note(NoteKind.DATA, text) for text in market.notes]
+    notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
     notes += _cap_notes(profile, settings)
     notes += [
-        f"{FALLBACK_NOTE}{s.objective.value} was not used — {s.reason}"
+        Note(
+            NoteKind.FALLBACK,
+            f"Fallback: {s.objective.value} was not used — {s.reason}",
+            (("objective", s.objective.value), ("reason", s.reason)),
+        )
         for s in optimization.fallbacks
     ]
     if optimization.fallbacks:
-        notes.append(f"{FALLBACK_NOTE}weights come from {optimization.objective_used.value}.")
+        used = optimization.objective_used.value
+        text = f"Fallback: weights come from {used}."
+        notes.append(Note(NoteKind.FALLBACK, text, (("objective_used", used),)))
     notes.append(_freshness_note(market, as_of))
     return Report(
         as_of=as_of,
@@ -396,8 +473,8 @@ def run_strategy_backtest(
         )
     if not 0 <= costs_bps <= 1_000:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    _, companies, _, first_pass = _universe(profile, source)
-    tickers = first_pass.tickers
+    universe = _universe(profile, source, start)
+    companies, tickers = universe.companies, universe.first_pass.tickers
     warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
     market = load_market_data(
         source, tickers, companies, start=history_start(start, warmup), end=end, params=params
@@ -417,6 +494,7 @@ def run_strategy_backtest(
         per_sector=profile.per_sector,
         sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
         benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
         params=params,
     )
     result = run_backtest(
@@ -517,7 +595,7 @@ def track_portfolio(
         )
     cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
-    values = (prices * pd.Series(held)).sum(axis=1) + cash
+    values = account_values(pd.Series(held, dtype=float), prices, cash)
     benchmark = source.fetch_benchmark(since, end)
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
@@ -570,16 +648,26 @@ def _point_in_time(
     """Feed the policy prices cleaned with only what was known at each decision date.
 
     The simulator values the book on fully cleaned prices (valuation is not a decision), but
-    the bad-print rule looks at the next day, so decisions re-clean the raw closes cut at
-    the decision date; short gaps are carried forward at most five days.
+    the bad-print rules look at the next day, so decisions re-clean the raw closes (and the
+    day's high and low) cut at the decision date: the decision day's close is moved into its
+    range, and a ticker whose decision-day move is of a spike's size is left out of that
+    decision (:func:`smallq.data.validation.unconfirmed_moves`), as in the build. Short gaps
+    are carried forward at most five days.
     """
     raw = market.raw_prices if market.raw_prices is not None else market.prices
+
+    def cut(frame: pd.DataFrame | None, when: pd.Timestamp) -> pd.DataFrame | None:
+        return None if frame is None else frame.loc[:when]
 
     def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
         if on_decision is not None:
             on_decision(when)
-        history = clean_prices(PriceData(close=raw.loc[:when]), params).close
-        return policy(history.ffill(limit=5), when)
+        known = PriceData(
+            close=raw.loc[:when], high=cut(market.raw_high, when), low=cut(market.raw_low, when)
+        )
+        history = clean_prices(known, params).close.ffill(limit=5)
+        excluded, _ = unconfirmed_moves(history, params)
+        return policy(history.drop(columns=list(excluded)), when)
 
     return decide
 
@@ -647,15 +735,21 @@ def _stress_prices(
     return longer, [f"Stress history: {note}" for note in cleaned.notes]
 
 
-def _cap_notes(profile: Profile, settings: Settings) -> list[str]:
+def _cap_notes(profile: Profile, settings: Settings) -> list[Note]:
     """Say when the minimum number of holdings lowers the max weight the user asked for."""
     effective = min(settings.max_weight, 1.0 / settings.min_holdings)
     if effective >= settings.max_weight - 1e-12:
         return []
-    return [
+    text = (
         f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
         f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
-    ]
+    )
+    fields = (
+        ("max_weight", repr(settings.max_weight)),
+        ("effective_max_weight", repr(effective)),
+        ("min_holdings", str(settings.min_holdings)),
+    )
+    return [Note(NoteKind.CONSTRAINT, text, fields)]
 
 
 def _index_history(
@@ -683,12 +777,19 @@ def _frontier(
         return None
 
 
-def _freshness_note(market: MarketData, as_of: date) -> str:
+def _freshness_note(market: MarketData, as_of: date) -> Note:
     fetched = (
         f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
     )
-    return f"{FRESHNESS_NOTE}{market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    fields = [("source", market.source), ("as_of", as_of.isoformat())]
+    if market.fetched_at is not None:
+        fields.append(("fetched_at", market.fetched_at.isoformat()))
+    text = f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
+    return Note(NoteKind.FRESHNESS, text, tuple(fields))
 
 
-def _unique(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+_Item = TypeVar("_Item", str, Note)
+
+
+def _unique(items: list[_Item] | tuple[_Item, ...]) -> tuple[_Item, ...]:
     return tuple(dict.fromkeys(item for item in items if item))

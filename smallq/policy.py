@@ -14,6 +14,7 @@ import pandas as pd
 
 from smallq.errors import InsufficientHistoryError
 from smallq.forecast import covariance, expected_returns
+from smallq.fundamentals import Fundamentals
 from smallq.models import Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -52,6 +53,8 @@ class PipelinePolicy:
         Largest total weight per sector name.
     benchmark : Series, optional
         Benchmark level for the CAPM returns model; rows after the decision date are unused.
+    fundamentals : Fundamentals, optional
+        Dated fundamentals; each decision ranks on those dated on or before its date.
     params : EngineParams
     """
 
@@ -66,6 +69,7 @@ class PipelinePolicy:
         per_sector: bool = False,
         sector_caps: Mapping[str, float] | None = None,
         benchmark: pd.Series | None = None,
+        fundamentals: Fundamentals | None = None,
         params: EngineParams = DEFAULT_PARAMS,
     ) -> None:
         self.companies = companies
@@ -76,6 +80,7 @@ class PipelinePolicy:
         self.per_sector = per_sector
         self.sector_caps = dict(sector_caps) if sector_caps else None
         self.benchmark = benchmark
+        self.fundamentals = fundamentals
         self.params = params
         self.decisions: list[tuple[pd.Timestamp, tuple[str, ...], str]] = []
 
@@ -89,6 +94,7 @@ class PipelinePolicy:
             as_of.date(),
             top_n=self.top_n,
             per_sector=self.per_sector,
+            fundamentals=self.fundamentals,
             params=self.params,
         )
         window = history[list(ranking.selected)].iloc[-(self.lookback_days + 1) :]

@@ -6,8 +6,13 @@ Each factor is a pure function returning a Series by ticker where **higher is be
 * :func:`value_score` -- mean z-score of earnings yield, book-to-price and dividend yield;
 * :func:`low_volatility` -- minus the annualised volatility of daily returns.
 
-:func:`rank_stocks` slices prices to ``as_of`` **first**, so nothing after the decision date can
-change a ranking. Every factor is winsorised at cross-sectional quantiles (:func:`winsorize`)
+:func:`rank_stocks` slices prices to ``as_of`` **first**, and reads fundamentals only through
+:meth:`smallq.fundamentals.Fundamentals.as_of` (per ticker the latest row dated on or before the
+decision day), so nothing after the decision date can change a ranking. The company table
+gives sectors only: its fundamental columns are undated and never ranked on. When the
+candidates' fundamentals are all dated after the decision (or undated), value and composite
+are refused with :class:`~smallq.errors.FundamentalsNotKnownYetError` rather than scored
+with later figures. Every factor is winsorised at cross-sectional quantiles (:func:`winsorize`)
 and z-scored (:func:`zscore`, population ``ddof=0``: the candidates are the whole cross-section,
 not a sample of it); the score is the equal-weight mean of the z-scores available per stock.
 """
@@ -15,6 +20,7 @@ not a sample of it); the score is the equal-weight mean of the z-scores availabl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
 from typing import TypeVar
@@ -25,10 +31,12 @@ import pandas as pd
 from smallq.errors import (
     DataFormatError,
     FundamentalsMissingError,
+    FundamentalsNotKnownYetError,
     InsufficientHistoryError,
     ProfileError,
     TooFewCandidatesError,
 )
+from smallq.fundamentals import Fundamentals
 from smallq.models import Ranking
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import Strategy
@@ -231,6 +239,7 @@ def rank_stocks(
     *,
     top_n: int,
     per_sector: bool = False,
+    fundamentals: Fundamentals | None = None,
     params: EngineParams = DEFAULT_PARAMS,
 ) -> Ranking:
     """Rank the tickers of ``prices`` by a strategy's factors as of a date.
@@ -241,16 +250,19 @@ def rank_stocks(
         Daily closes of the candidates; sliced to rows on or before ``as_of`` before anything
         else. Tickers without any price by then are left out with a note.
     companies : DataFrame indexed by ticker
-        Company table (sector and fundamentals); tickers missing from it have no sector.
+        Company table; only its ``sector`` is read (tickers missing from it have no sector).
     strategy : Strategy
         Momentum, value, low volatility, or the equal-weight composite of the three (value is
-        left out of the composite, with a note, when no candidate has fundamentals).
+        left out of the composite, with a note, when the source has no fundamentals at all).
     as_of : date
         Decision date; ``Ranking.as_of`` is the last trading day on or before it.
     top_n : int
         Stocks selected overall, or per sector when ``per_sector``.
     per_sector : bool
         Select the best ``top_n`` of each sector (companies without a sector form one group).
+    fundamentals : Fundamentals, optional
+        Dated fundamentals; value reads ``fundamentals.as_of(Ranking.as_of)`` only. ``None``
+        means the source has none.
     params : EngineParams
         Lookbacks, winsorisation quantiles and annualisation.
 
@@ -267,6 +279,9 @@ def rank_stocks(
         When fewer than ``lookback + 1`` rows exist up to ``as_of`` for momentum or low volatility.
     FundamentalsMissingError
         For the value strategy when no candidate has fundamentals.
+    FundamentalsNotKnownYetError
+        For value and composite when the candidates have fundamentals, but none dated on or
+        before the decision day.
     TooFewCandidatesError
         When no ticker can be scored.
     """
@@ -275,7 +290,8 @@ def rank_stocks(
     strategy = Strategy.parse(strategy)
     past = _up_to(prices, as_of)
     _require_rows(past, 1, "price history")
-    raw, notes = _raw_factors(past, companies, strategy, params)
+    known = _known_fundamentals(fundamentals, past.index[-1].date())
+    raw, notes = _raw_factors(past, known, strategy, params)
     if raw.empty:
         hint = "Choose other stocks, an earlier start or another strategy."
         raise TooFewCandidatesError(strategy.value, 0, 1, hint)
@@ -286,7 +302,7 @@ def rank_stocks(
 
 
 def _raw_factors(
-    past: pd.DataFrame, companies: pd.DataFrame, strategy: Strategy, params: EngineParams
+    past: pd.DataFrame, known: _Known, strategy: Strategy, params: EngineParams
 ) -> tuple[pd.DataFrame, list[str]]:
     """Raw factor values of the scorable tickers (rows) and notes on those left out."""
     factors, last = STRATEGY_FACTORS[strategy], past.index[-1]
@@ -305,19 +321,51 @@ def _raw_factors(
     notes += _left_out(short, "not enough price history for the strategy")
     raw = raw.drop(index=short)
     if VALUE in factors:
-        raw, value_notes = _with_value(raw, companies, strategy, params)
+        raw, value_notes = _with_value(raw, known, strategy, params)
         notes += value_notes
     return raw[[f for f in factors if f in raw.columns]], notes
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The fundamentals known on the decision day, and what the source holds overall."""
+
+    as_of: date
+    table: pd.DataFrame
+    source: Fundamentals | None
+
+
+def _known_fundamentals(fundamentals: Fundamentals | None, as_of: date) -> _Known:
+    table = fundamentals.as_of(as_of) if fundamentals is not None else pd.DataFrame()
+    return _Known(as_of, table, fundamentals)
+
+
+def _refuse_future(known: _Known, tickers: pd.Index, strategy: Strategy) -> None:
+    """Raise when the candidates have fundamentals, but only dated after the decision."""
+    source = known.source
+    if source is None:
+        return
+    history = source.history
+    rows = history[history["ticker"].isin(tickers)].drop(columns=["date", "ticker"])
+    if rows.notna().any(axis=None):
+        raise FundamentalsNotKnownYetError(
+            strategy.value,
+            [str(t) for t in tickers],
+            known.as_of,
+            source.describe(),
+            source.first_date,
+        )
+
+
 def _with_value(
-    raw: pd.DataFrame, companies: pd.DataFrame, strategy: Strategy, params: EngineParams
+    raw: pd.DataFrame, known: _Known, strategy: Strategy, params: EngineParams
 ) -> tuple[pd.DataFrame, list[str]]:
     """Add the value column over ``raw``'s tickers (drops unscorable ones for pure value)."""
-    table = companies.reindex(raw.index)
+    table = known.table.reindex(raw.index)
     try:
         value = value_score(table, lower=params.winsor_lower, upper=params.winsor_upper)
     except FundamentalsMissingError:
+        _refuse_future(known, raw.index, strategy)
         if strategy is Strategy.VALUE:
             raise
         return raw, ["Value was left out of the composite: no fundamentals for these stocks."]
@@ -327,11 +375,15 @@ def _with_value(
     if len(partial):
         notes.append(f"Value uses only the fundamentals available for {_listing(partial)}.")
     missing = value.index[value.isna()]
+    day = f"{known.as_of:%Y-%m-%d}"
     if strategy is Strategy.VALUE:
-        notes += _left_out(missing, "no fundamentals")
+        notes += _left_out(missing, f"no fundamentals dated on or before {day}")
         return raw.assign(value=value).drop(index=missing), notes
     if len(missing):
-        notes.append(f"No fundamentals for {_listing(missing)}: scored without value.")
+        notes.append(
+            f"No fundamentals dated on or before {day} for {_listing(missing)}: "
+            "scored without value."
+        )
     return raw.assign(value=value), notes
 
 

@@ -2,10 +2,14 @@
 
 Conventions
 -----------
-* Weights are fractions of the **total account value** ``V = cash + sum(shares * prices)``;
-  cash is the remainder. A target that sums to 1 targets zero cash.
-* ``drift = (sum_i |w_current_i - w_target_i| + |cash_current - cash_target|) / 2``: the share
-  of the account that sits in the wrong place (0 = on target, 1 = nothing in common).
+* Weights are fractions of the **total account value** ``V = cash + sum(shares * prices)``
+  (:func:`smallq.measures.account_weights`); cash is the remainder. A target that sums to 1
+  targets zero cash.
+* ``drift`` is :func:`smallq.measures.drift`: ``(sum_i |w_current_i - w_target_i| +
+  |cash_current - cash_target|) / 2``, the share of the account that sits in the wrong place
+  (0 = on target, 1 = nothing in common).
+* Target shares are :func:`smallq.measures.whole_shares` of the account value,
+  ``floor(w_target * V / price + 1e-9)``.
 * ``turnover`` is one-way: ``(sum of buy values + sum of sell values) / (2 V)``; switching
   fully from one set of stocks to another is 1.0.
 * Fees are ``value * costs_bps / 10_000`` on every order, paid from cash.
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from smallq.errors import DataUnavailableError, InputError
+from smallq.measures import account_weights, drift, whole_shares
 
 _TOL = 1e-9
 
@@ -97,46 +102,6 @@ class RebalancePlan:
         return tuple(o for o in self.orders if o.side is Side.BUY)
 
 
-def account_weights(shares: pd.Series, cash: float, prices: pd.Series) -> tuple[pd.Series, float]:
-    """Weights of each position in the whole account (cash included in the total).
-
-    Parameters
-    ----------
-    shares : Series by ticker
-        Share counts; zero rows are allowed.
-    cash : float
-        Cash, not negative.
-    prices : Series by ticker
-        Must cover every ticker with shares.
-
-    Returns
-    -------
-    tuple of (Series by ticker, float)
-        Weights and the account value ``cash + sum(shares * prices)``.
-
-    Raises
-    ------
-    DataUnavailableError
-        When a held ticker has no finite positive price.
-    """
-    held = shares[shares != 0]
-    _check_prices(prices, list(held.index))
-    values = held.astype(float) * prices.reindex(held.index).astype(float)
-    total = float(cash) + float(values.sum())
-    if total <= 0:
-        return values * 0.0, total
-    return values / total, total
-
-
-def drift_between(current_weights: pd.Series, target_weights: pd.Series) -> float:
-    """Half the total absolute gap between two weight vectors, their cash lines included."""
-    index = current_weights.index.union(target_weights.index)
-    cur = current_weights.reindex(index, fill_value=0.0).astype(float)
-    tgt = target_weights.reindex(index, fill_value=0.0).astype(float)
-    cash_gap = abs((1.0 - cur.sum()) - (1.0 - tgt.sum()))
-    return float((cur - tgt).abs().sum() + cash_gap) / 2.0
-
-
 def plan_rebalance(
     current_shares: pd.Series,
     cash: float,
@@ -148,7 +113,7 @@ def plan_rebalance(
 ) -> RebalancePlan:
     """Plan whole-share orders from current holdings toward target weights.
 
-    Target shares are ``floor(w_target * V / price)`` with ``V`` the account value at
+    Target shares are :func:`smallq.measures.whole_shares` of the account value ``V`` at
     ``prices``; then :func:`plan_to_shares` turns the gap into orders.
 
     Parameters
@@ -183,9 +148,8 @@ def plan_rebalance(
         raise InputError("Target weights must be non-negative and sum to at most 1.")
     held = current_shares[current_shares != 0]
     _check_prices(prices, list(held.index.union(target.index)))
-    _, value = account_weights(held, cash, prices)
-    px = prices.reindex(target.index).astype(float)
-    wanted = np.floor(target * value / px + _TOL).astype(int)
+    _, value = account_weights(held, prices, cash)
+    wanted = whole_shares(target, prices, value, tolerance=_TOL)
     return plan_to_shares(
         held,
         cash,
@@ -231,7 +195,7 @@ def plan_to_shares(
     available = cash + sum(o.value - o.fee for o in sells)
     buys = _buy_orders((tgt - cur).clip(lower=0), px, rate, min_trade_value, available)
     orders = tuple(sells + buys)
-    cur_w, value = account_weights(cur, cash, px)
+    cur_w, value = account_weights(cur, px, cash)
     if target_weights is None:
         target_weights = tgt.astype(float) * px / value if value > 0 else tgt * 0.0
     after = cur.copy()
@@ -246,8 +210,8 @@ def plan_to_shares(
         current_weights=cur_w[cur_w != 0],
         target_weights=target_weights[target_weights != 0],
         post_weights=post_w[post_w != 0],
-        drift=drift_between(cur_w, target_weights),
-        drift_after=drift_between(post_w, target_weights),
+        drift=drift(cur_w, target_weights),
+        drift_after=drift(post_w, target_weights),
         turnover=traded / (2.0 * value) if value > 0 else 0.0,
         fees=fees,
         cash_before=float(cash),

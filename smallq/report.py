@@ -1,7 +1,10 @@
-"""Presenting a :class:`~smallq.models.Report`: the stable JSON document and the CLI text.
+"""Rendering for the terminal and JSON: builds, rankings, backtests and tracking.
 
-The JSON document (``schema: smallq.report/1``) keeps every rate as a fraction and every
-loss as a positive fraction. Its keys are documented in the README ("JSON output").
+A build is rendered from its :class:`~smallq.presentation.PortfolioView` (the same view the
+bot and the dashboard render); numbers become text only through
+:mod:`smallq.presentation.formatting`. The JSON document (``schema: smallq.report/1``) keeps
+every rate as a fraction and every loss as a positive fraction; its keys are documented in
+the README ("JSON output").
 """
 
 from __future__ import annotations
@@ -11,10 +14,22 @@ from typing import Any
 
 import pandas as pd
 
-from smallq.models import Ranking, Report, ScenarioResult
+from smallq.models import NoteKind, Ranking, Report
 from smallq.performance import PerformanceMetrics
-from smallq.pipeline import FALLBACK_NOTE, BacktestReport, TrackedPortfolio
-from smallq.types import VarMethod
+from smallq.pipeline import BacktestReport, TrackedPortfolio
+from smallq.presentation import (
+    PortfolioView,
+    ScenarioView,
+    Unit,
+    figure_text,
+    money,
+    note_to_dict,
+    num,
+    pct,
+    points,
+    present_portfolio,
+    signed_pct,
+)
 
 SCHEMA = "smallq.report/1"
 
@@ -49,12 +64,13 @@ def ranking_to_records(ranking: Ranking) -> list[dict[str, Any]]:
     return records
 
 
-def _scenario(result: ScenarioResult) -> dict[str, Any]:
+def _scenario(result: ScenarioView) -> dict[str, Any]:
     return {
         "name": result.name,
         "kind": result.kind,
         "portfolio_return": _num(result.portfolio_return),
         "benchmark_return": _num(result.benchmark_return),
+        "amount": _num(result.amount),
         "estimated": result.estimated,
         "start": result.start.isoformat() if result.start else None,
         "end": result.end.isoformat() if result.end else None,
@@ -62,15 +78,16 @@ def _scenario(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def report_to_dict(report: Report) -> dict[str, Any]:
-    """The stable JSON document for ``smallq build --json``."""
-    metrics = report.metrics
+def report_to_dict(report: Report, view: PortfolioView | None = None) -> dict[str, Any]:
+    """The stable JSON document for ``smallq build --json``.
+
+    The figures, VaR table, stress results and notes come from ``view`` (built from
+    ``report`` when not given), so the JSON says what the CLI and the bot show.
+    """
+    view = present_portfolio(report) if view is None else view
     opt = report.optimization
     alloc = report.allocation
     profile = report.profile
-    hist = {
-        (e.confidence, e.horizon_days): e for e in metrics.var if e.method == VarMethod.HISTORICAL
-    }
     return {
         "schema": SCHEMA,
         "as_of": report.as_of.isoformat(),
@@ -104,70 +121,80 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "prices": _series(alloc.prices),
         "amounts": _series(alloc.amounts),
         "achieved_weights": _series(alloc.achieved_weights),
-        "capital": alloc.capital,
-        "cash_left": _num(alloc.cash_left),
+        "holdings": [
+            {
+                "ticker": h.ticker,
+                "name": h.name,
+                "sector": h.sector,
+                "shares": _num(h.shares),
+                "price": _num(h.price),
+                "amount": _num(h.amount),
+                "target_weight": _num(h.target_weight),
+                "achieved_weight": _num(h.achieved_weight),
+            }
+            for h in view.holdings
+        ],
+        "capital": view.capital,
+        "invested": _num(view.invested),
+        "cash_left": _num(view.cash),
+        "var_base": view.var_base.value,
         "objective_requested": opt.objective_requested.value,
         "objective_used": opt.objective_used.value,
         "solver": opt.solver,
         "fallbacks": [{"step": f.objective.value, "reason": f.reason} for f in opt.fallbacks],
-        "metrics": {
-            "expected_return": _num(metrics.expected_return),
-            "volatility": _num(metrics.volatility),
-            "sharpe": _num(metrics.sharpe),
-            "beta": _num(metrics.beta),
-            "var_95": _num(hist[(0.95, 1)].var),
-            "cvar_95": _num(hist[(0.95, 1)].cvar),
-            "var_99": _num(hist[(0.99, 1)].var),
-            "cvar_99": _num(hist[(0.99, 1)].cvar),
-            "max_drawdown": _num(metrics.max_drawdown),
-            "realized_return": _num(metrics.realized_return),
-            "realized_volatility": _num(metrics.realized_volatility),
-            "effective_holdings": _num(metrics.effective_holdings),
-            "risk_contributions": _series(metrics.risk_contributions),
-            "var_table": [
-                {
-                    "method": e.method.value,
-                    "confidence": e.confidence,
-                    "horizon_days": e.horizon_days,
-                    "var": _num(e.var),
-                    "cvar": _num(e.cvar),
-                }
-                for e in metrics.var
-            ],
-        },
+        "metrics": _metrics(report, view),
+        "figures": [
+            {
+                "key": f.key,
+                "label": f.label,
+                "value": _num(f.value),
+                "unit": f.unit.value,
+                "base": None if f.base is None else f.base.value,
+                "explanation": f.explanation,
+            }
+            for f in view.figures
+        ],
         "stress": {
-            "scenarios": [_scenario(s) for s in report.stress.scenarios],
+            "scenarios": [_scenario(s) for s in view.scenarios],
             "monte_carlo": [
                 {
-                    "method": mc.method.value,
+                    "method": mc.method,
                     "n_paths": mc.n_paths,
                     "horizon_days": mc.horizon_days,
                     "mean_return": _num(mc.mean_return),
-                    "percentiles": {f"{k:g}": _num(v) for k, v in mc.percentiles.items()},
-                    "loss_probabilities": {
-                        f"{k:g}": _num(v) for k, v in mc.loss_probabilities.items()
-                    },
+                    "percentiles": {f"{k:g}": _num(v) for k, v in mc.percentiles},
+                    "loss_probabilities": {f"{k:g}": _num(v) for k, v in mc.loss_probabilities},
                 }
-                for mc in report.stress.monte_carlo
+                for mc in view.monte_carlo
             ],
         },
-        "notes": list(report.notes),
+        "notes": [n.text for n in view.notes],
+        "note_details": [note_to_dict(n) for n in view.notes],
     }
 
 
+def _metrics(report: Report, view: PortfolioView) -> dict[str, Any]:
+    metrics: dict[str, Any] = {
+        f.key: _num(f.value) for f in view.figures if not f.key.endswith("_amount")
+    }
+    metrics["risk_contributions"] = _series(report.metrics.risk_contributions)
+    metrics["var_table"] = [
+        {
+            "method": row.method,
+            "confidence": row.confidence,
+            "horizon_days": row.horizon_days,
+            "var": _num(row.var),
+            "cvar": _num(row.cvar),
+            "var_amount": _num(row.var_amount),
+            "cvar_amount": _num(row.cvar_amount),
+            "base": row.base.value,
+        }
+        for row in view.var_table
+    ]
+    return metrics
+
+
 # --------------------------------------------------------------------------- text
-def pct(value: float | None, digits: int = 1) -> str:
-    """Format a fraction as a percentage ("12.3%"); None/NaN as "n/a"."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value * 100:.{digits}f}%"
-
-
-def money(value: float, currency: str = "USD") -> str:
-    """Format an amount ("12,345.67 USD")."""
-    return f"{value:,.2f} {currency}"
-
-
 def format_ranking(ranking: Ranking, *, limit: int | None = None) -> str:
     """A readable ranked table for the terminal."""
     table = ranking.table if limit is None else ranking.table.head(limit)
@@ -201,69 +228,87 @@ def _fmt_factor(column: str, value: float) -> str:
     return pct(value) if column in ("momentum", "low_vol") else f"{value:.3f}"
 
 
-def format_report(report: Report) -> str:
-    """The human-readable report printed by ``smallq build``."""
-    cur = report.profile.currency
-    alloc, metrics, opt = report.allocation, report.metrics, report.optimization
+def format_report(report: Report, view: PortfolioView | None = None) -> str:
+    """The human-readable report printed by ``smallq build`` (rendered from the view)."""
+    return format_view(present_portfolio(report) if view is None else view)
+
+
+def format_view(view: PortfolioView) -> str:
+    """A portfolio view as terminal text: holdings, figures, VaR table, stress, notes."""
+    cur, opt = view.currency, view.optimizer
     lines = [
-        f"smallQ portfolio — {report.profile.risk_level.label} risk, "
-        f"{report.profile.strategy.value} strategy, as of {report.as_of:%Y-%m-%d}",
-        f"Sectors: {', '.join(s.value for s in report.profile.sectors)}",
-        f"Capital: {money(report.profile.capital, cur)}   Objective: {opt.objective_used.value}"
+        f"smallQ portfolio — {view.profile.risk_label} risk, "
+        f"{view.profile.strategy} strategy, as of {view.as_of:%Y-%m-%d}",
+        f"Sectors: {', '.join(view.profile.sectors)}",
+        f"Capital: {money(view.capital, cur)}   Objective: {opt.objective_used}"
         f" (solver {opt.solver})",
         "",
-        f"{'ticker':<7} {'sector':<24} {'weight':>7} {'shares':>9} {'price':>10} {'amount':>13}",
+        f"{'ticker':<7} {'sector':<24} {'target':>7} {'bought':>7} {'shares':>9} {'price':>10} "
+        f"{'amount':>14}",
     ]
-    for ticker, weight in opt.weights.sort_values(ascending=False).items():
-        if weight <= 0:
-            continue
-        shares = alloc.shares.get(ticker, 0)
-        amount = alloc.amounts.get(ticker, 0.0)
-        sector = str(report.sectors.get(ticker, ""))[:24]
-        shares_text = f"{shares:.4f}" if alloc.fractional else f"{int(shares)}"
+    for h in view.holdings:
+        shares_text = f"{h.shares:.4f}" if view.profile.fractional else f"{h.shares:.0f}"
         lines.append(
-            f"{ticker!s:<7} {sector:<24} {pct(weight):>7} {shares_text:>9} "
-            f"{alloc.prices.get(ticker, float('nan')):>10.2f} {amount:>13,.2f}"
+            f"{h.ticker:<7} {(h.sector or '')[:24]:<24} {pct(h.target_weight):>7} "
+            f"{pct(h.achieved_weight):>7} {shares_text:>9} {num(h.price):>10} "
+            f"{money(h.amount, cur):>14}"
         )
     lines += [
-        f"Cash left: {money(alloc.cash_left, cur)}",
+        f"Invested: {money(view.invested, cur)}   Cash left: {money(view.cash, cur)}",
         "",
-        f"Expected return {pct(metrics.expected_return)}  Volatility {pct(metrics.volatility)}  "
-        f"Sharpe {metrics.sharpe:.2f}  Beta {metrics.beta:.2f}",
-        f"Max drawdown (lookback) {pct(metrics.max_drawdown)}  "
-        f"Effective holdings {metrics.effective_holdings:.1f}",
+        *_figure_lines(view),
         "",
-        "Value at risk and CVaR (expected shortfall), as a loss of the capital:",
+        f"Value at risk and CVaR (expected shortfall): losses as a share of the portfolio, "
+        f"and in {cur} on the {view.var_base.value} of {money(view.capital, cur)}:",
         f"  {'method':<15} {'level':>5} {'days':>4} {'VaR':>7} {'VaR ' + cur:>14} "
         f"{'CVaR':>7} {'CVaR ' + cur:>14}",
     ]
-    capital = report.profile.capital
-    for estimate in sorted(
-        metrics.var, key=lambda e: (list(VarMethod).index(e.method), e.horizon_days, e.confidence)
-    ):
-        lines.append(
-            f"  {estimate.method.value:<15} {estimate.confidence:>5.0%} {estimate.horizon_days:>4} "
-            f"{pct(estimate.var, 2):>7} {estimate.var * capital:>14,.2f} "
-            f"{pct(estimate.cvar, 2):>7} {estimate.cvar * capital:>14,.2f}"
-        )
-    lines += ["", "Stress tests:"]
-    for scenario in report.stress.scenarios:
+    lines += [
+        f"  {row.method_label:<15} {row.confidence:>5.0%} {row.horizon_days:>4} "
+        f"{pct(row.var, 2):>7} {money(row.var_amount, cur):>14} "
+        f"{pct(row.cvar, 2):>7} {money(row.cvar_amount, cur):>14}"
+        for row in view.var_table
+    ]
+    lines += ["", f"Stress tests (in {cur} on the {view.var_base.value}):"]
+    for scenario in view.scenarios:
         flag = " (estimated via beta)" if scenario.estimated else ""
-        lines.append(f"  {scenario.name:<36} {pct(scenario.portfolio_return):>8}{flag}")
-    for mc in report.stress.monte_carlo:
-        p5 = mc.percentiles.get(0.05)
         lines.append(
-            f"  Monte Carlo {mc.method.value:<10} 1y: 5th pct {pct(p5)}, "
-            f"P(loss) {pct(mc.loss_probabilities.get(0.0))}, "
-            f"P(loss>20%) {pct(mc.loss_probabilities.get(0.2))}"
+            f"  {scenario.name:<36} {pct(scenario.portfolio_return):>8} "
+            f"{money(scenario.amount, cur):>14}{flag}"
+        )
+    for mc in view.monte_carlo:
+        lines.append(
+            f"  Monte Carlo ({mc.method_label}), {mc.horizon_days} days: "
+            f"5th percentile {pct(mc.percentile(0.05))}, "
+            f"P(loss) {pct(mc.loss_probability(0.0))}, "
+            f"P(loss>20%) {pct(mc.loss_probability(0.2))}"
         )
     if opt.fallbacks:
-        lines += ["", "Fallbacks:"] + [f"  {f.objective.value}: {f.reason}" for f in opt.fallbacks]
-    notes = [n for n in report.notes if not (opt.fallbacks and n.startswith(FALLBACK_NOTE))]
+        lines += ["", "Fallbacks:"] + [f"  {step}: {reason}" for step, reason in opt.fallbacks]
+    notes = view.notes_except(NoteKind.FALLBACK) if opt.fallbacks else view.notes
     if notes:
-        lines += ["", "Notes:"] + [f"  - {n}" for n in notes]
+        lines += ["", "Notes:"] + [f"  - {n.text}" for n in notes]
     lines += ["", "This is not investment advice."]
     return "\n".join(lines)
+
+
+def _figure_lines(view: PortfolioView) -> list[str]:
+    """Each headline figure with its value, then what each one means."""
+    shown = [
+        f
+        for f in view.figures
+        if not (f.unit is Unit.FRACTION and f.key.startswith(("var_", "cvar_")))
+    ]  # a VaR share is shown beside its amount
+    width = max((len(f.label) for f in shown), default=0)
+    lines = []
+    for figure in shown:
+        value = figure_text(figure, view.currency)
+        if figure.unit is Unit.MONEY:
+            value += f" ({pct(view.figure(figure.key.removesuffix('_amount')).value, 2)})"
+        lines.append(f"{figure.label:<{width}}  {value}")
+    lines += ["", "What these figures mean:"]
+    lines += [f"  {f.label}: {f.explanation}" for f in shown]
+    return lines
 
 
 # --------------------------------------------------------------------------- backtest
@@ -371,9 +416,9 @@ def format_tracking(tracked: TrackedPortfolio, *, currency: str = "USD") -> str:
     first, last = float(tracked.values.iloc[0]), float(tracked.values.iloc[-1])
     lines = [
         f"Since {tracked.since:%Y-%m-%d} (to {tracked.end:%Y-%m-%d}): portfolio "
-        f"{report.total_return:+.1%} ({money(first, currency)} → {money(last, currency)}), "
-        f"S&P 500 {report.benchmark_total_return:+.1%}, "
-        f"difference {report.excess_return * 100:+.1f} points",
+        f"{signed_pct(report.total_return)} ({money(first, currency)} → "
+        f"{money(last, currency)}), S&P 500 {signed_pct(report.benchmark_total_return)}, "
+        f"difference {points(report.excess_return)}",
         "",
         f"{'':<24} {'portfolio':>10} {'S&P 500':>10}",
     ]
@@ -390,4 +435,4 @@ def _cell(value: object, is_pct: bool) -> str:
         return pct(float(value))  # type: ignore[arg-type]
     if isinstance(value, int):
         return str(value)
-    return f"{float(value):.2f}"  # type: ignore[arg-type]
+    return num(float(value))  # type: ignore[arg-type]

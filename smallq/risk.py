@@ -1,4 +1,6 @@
-"""Risk measures of a fixed-weight portfolio: VaR/CVaR, beta, drawdown, risk contributions.
+"""Risk measures of a fixed-weight portfolio: VaR/CVaR, beta, risk contributions, the report.
+
+Sharpe, drawdown, CAGR, volatility and effective holdings come from :mod:`smallq.measures`.
 
 Pure functions on pandas objects (numpy/scipy only). Conventions:
 
@@ -42,6 +44,7 @@ from smallq.errors import (
     InputError,
     InsufficientHistoryError,
 )
+from smallq.measures import annual_volatility, cagr, effective_holdings, max_drawdown, sharpe_ratio
 from smallq.models import RiskMetrics, VarEstimate
 from smallq.types import VarMethod
 
@@ -271,22 +274,6 @@ def beta(portfolio_returns: pd.Series, benchmark_returns: pd.Series) -> float:
     return float(np.cov(y, x, ddof=1)[0, 1] / variance)
 
 
-def drawdown_series(returns: pd.Series) -> pd.Series:
-    """Drawdown after each period: ``value / running peak - 1`` (zero or negative).
-
-    The value starts at 1.0 before the first return, and that start counts as a peak.
-    """
-    wealth = (1.0 + returns.dropna()).cumprod()
-    peak = wealth.cummax().clip(lower=1.0)
-    return (wealth / peak - 1.0).rename("drawdown")
-
-
-def max_drawdown(returns: pd.Series) -> float:
-    """Worst peak-to-trough loss of the compounded returns, as a positive fraction (0 if none)."""
-    drawdowns = drawdown_series(returns)
-    return 0.0 if drawdowns.empty else float(-drawdowns.min())
-
-
 def risk_contributions(weights: pd.Series, cov: pd.DataFrame) -> pd.Series:
     """Share of portfolio variance from each holding: ``w_i (cov w)_i / (w' cov w)``.
 
@@ -307,29 +294,6 @@ def risk_contributions(weights: pd.Series, cov: pd.DataFrame) -> pd.Series:
     if variance <= 0.0:
         raise DataFormatError("cov", "portfolio variance is not positive")
     return pd.Series(w * marginal / variance, index=weights.index, name="risk_contribution")
-
-
-def effective_holdings(weights: pd.Series) -> float:
-    """Effective number of holdings ``1 / sum(w**2)`` (inverse Herfindahl index)."""
-    return float(1.0 / np.sum(np.square(weights.to_numpy(dtype=float))))
-
-
-def annualised_return(returns: pd.Series, periods_per_year: int = 252) -> float:
-    """Geometric annual return ``prod(1 + r) ** (periods_per_year / n) - 1``."""
-    values = _clean(returns, 1)
-    return float(np.prod(1.0 + values) ** (periods_per_year / values.size) - 1.0)
-
-
-def annualised_volatility(returns: pd.Series, periods_per_year: int = 252) -> float:
-    """Sample standard deviation (ddof=1) times ``sqrt(periods_per_year)``."""
-    return float(np.std(_clean(returns, 2), ddof=1) * math.sqrt(periods_per_year))
-
-
-def sharpe_ratio(annual_return: float, annual_volatility: float, risk_free_rate: float) -> float:
-    """``(annual_return - risk_free_rate) / annual_volatility`` (NaN for zero volatility)."""
-    if annual_volatility <= 0.0:
-        return float("nan")
-    return (annual_return - risk_free_rate) / annual_volatility
 
 
 def compute_risk_metrics(
@@ -382,9 +346,9 @@ def compute_risk_metrics(
         volatility=volatility,
         sharpe=sharpe_ratio(expected, volatility, risk_free_rate),
         beta=beta(daily, benchmark.pct_change(fill_method=None)),
-        realized_return=annualised_return(daily, periods_per_year),
-        realized_volatility=annualised_volatility(daily, periods_per_year),
-        max_drawdown=max_drawdown(daily),
+        realized_return=cagr(daily, periods_per_year),
+        realized_volatility=annual_volatility(daily, periods_per_year),
+        max_drawdown=max_drawdown(daily).depth,
         var=var_table(daily),
         risk_contributions=contributions,
         effective_holdings=effective_holdings(weights),

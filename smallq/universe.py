@@ -14,17 +14,27 @@ Decisions
   not a number raises :class:`~smallq.errors.DataFormatError`. ``dividend_yield`` is expected as
   a fraction (0.0233 is 2.33%); adapters convert percentages before calling.
 * A missing ``name`` is replaced by the ticker.
+
+Point in time (:func:`companies_as_of`): the company table's figures are replaced by the
+fundamentals dated on or before the decision day (latest per ticker). P/E, P/B and dividend
+yield not known by then become ``NaN``. A market cap not known by then keeps the company
+table's figure, which is later (or undated), and the returned note says so: the market-cap
+band is a coarse eligibility screen, so a later size is used as an approximation rather
+than refusing every size filter before the snapshot; the notes name it. Sectors are taken as
+they are today: the data holds no sector history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from smallq.data.validation import normalise_ticker
 from smallq.errors import DataFormatError, UnknownSectorError
+from smallq.fundamentals import FUNDAMENTAL_COLUMNS, Fundamentals
 from smallq.models import COMPANY_COLUMNS
 from smallq.types import Sector
 
@@ -125,6 +135,49 @@ def tickers_in_sectors(companies: pd.DataFrame, sectors: Sequence[Sector]) -> tu
         for ticker, value in companies["sector"].items()
         if _sector_or_none(value) in wanted
     )
+
+
+def companies_as_of(
+    companies: pd.DataFrame, fundamentals: Fundamentals, as_of: date
+) -> tuple[pd.DataFrame, str]:
+    """The company table as known on ``as_of`` (rules in the module docstring).
+
+    Parameters
+    ----------
+    companies : DataFrame of shape (n_companies, 6)
+        A table from :func:`normalise_companies`. Not modified.
+    fundamentals : Fundamentals
+        The source's dated fundamentals.
+    as_of : date
+        The decision day.
+
+    Returns
+    -------
+    companies : DataFrame of shape (n_companies, 6)
+        Same index and columns; ``pe``, ``pb``, ``dividend_yield`` and ``market_cap`` from the
+        latest row dated on or before ``as_of`` (P/E, P/B, yield ``NaN`` when none).
+    market_cap_note : str
+        Names the stocks whose market cap is not known on ``as_of`` and says which later
+        figure stands in; ``""`` when every known market cap is point in time.
+    """
+    known = fundamentals.as_of(as_of).reindex(companies.index)
+    table = companies.copy()
+    for column in FUNDAMENTAL_COLUMNS:
+        if column != "market_cap":
+            table[column] = known[column].astype("float64")
+    dated_cap = known["market_cap"].astype("float64")
+    later = companies.index[dated_cap.isna() & companies["market_cap"].notna()]
+    table["market_cap"] = dated_cap.where(dated_cap.notna(), companies["market_cap"])
+    if not len(later):
+        return table, ""
+    more = f" and {len(later) - 10} more" if len(later) > 10 else ""
+    shown = ", ".join(map(str, later[:10])) + more
+    note = (
+        f"Market caps of {len(later)} stock(s) are not known on {as_of:%Y-%m-%d} ({shown}); "
+        f"the market-cap filter used the company table's later figures "
+        f"(the fundamentals are {fundamentals.describe()})."
+    )
+    return table, note
 
 
 # --------------------------------------------------------------------------- helpers

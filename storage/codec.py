@@ -3,6 +3,10 @@
 A :class:`~smallq.models.Profile` is stored as a JSON object of its fields: enums as their
 values, tuples as lists, ``sector_caps`` keyed by sector value, ``as_of`` as ISO date.
 Unknown keys in stored JSON are ignored, so old rows survive new profile fields.
+
+A :class:`~smallq.models.Note` is stored as ``{"kind", "text", "fields"}``. Rows written
+before notes had kinds hold plain strings; :func:`notes_from_json` reads those once, by the
+two prefixes the engine used then, and nothing after it looks at a note's text.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from datetime import date
 from typing import Any
 
 from smallq.errors import StorageError
-from smallq.models import Profile
+from smallq.models import Note, NoteKind, Profile
+from smallq.presentation import VIEW_SCHEMA, PortfolioView, note_from_dict, note_to_dict
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector, Strategy
 
 _ENUM_FIELDS: dict[str, Any] = {
@@ -73,6 +78,44 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
         return Profile(**values)
     except (KeyError, ValueError, TypeError) as exc:
         raise StorageError(f"stored profile is unreadable: {exc}") from exc
+
+
+#: how notes stored as plain strings (before kinds) began; read only by notes_from_json
+_LEGACY_NOTE_PREFIXES = (("Fallback: ", NoteKind.FALLBACK), ("Prices from ", NoteKind.FRESHNESS))
+
+
+def notes_to_json(notes: tuple[Note, ...]) -> list[dict[str, Any]]:
+    """Notes as JSON-ready objects."""
+    return [note_to_dict(n) for n in notes]
+
+
+def notes_from_json(items: list[Any] | None) -> tuple[Note, ...]:
+    """Notes written by :func:`notes_to_json`, or plain strings of rows stored before kinds."""
+    notes = []
+    for item in items or ():
+        if isinstance(item, dict):
+            notes.append(note_from_dict(item))
+            continue
+        text = str(item)
+        kind = next((k for p, k in _LEGACY_NOTE_PREFIXES if text.startswith(p)), NoteKind.DATA)
+        notes.append(Note(kind, text))
+    return tuple(notes)
+
+
+def view_from_json(data: dict[str, Any]) -> PortfolioView | None:
+    """A stored :class:`~smallq.presentation.PortfolioView`, or None for an older document.
+
+    Raises
+    ------
+    StorageError
+        When the document claims to be a view but cannot be read.
+    """
+    if data.get("schema") != VIEW_SCHEMA:
+        return None
+    try:
+        return PortfolioView.from_dict(data)
+    except ValueError as exc:
+        raise StorageError(f"stored portfolio view is unreadable: {exc}") from exc
 
 
 def dumps(value: Any) -> str:

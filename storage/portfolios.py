@@ -2,27 +2,59 @@
 
 * ``portfolios``: one row per build: the profile and resolved settings (JSON), the data's
   ``as_of`` date, source and fetch time, the objective requested and used, the fallback path
-  and solver, the risk metrics and stress summary (JSON) and the notes shown to the user.
+  and solver, the risk metrics (JSON), the presentation and the notes shown to the user.
 * ``holdings``: one row per (portfolio, ticker): target and achieved weight, shares, price,
   amount. Tickers with a target weight but no shares bought are kept with ``shares = 0``.
 
 :func:`record_from_report` turns a :class:`~smallq.models.Report` into the plain
-:class:`PortfolioRecord` that is stored, read back and shown (the bot renders only records).
+:class:`PortfolioRecord` that is stored, read back and shown; front ends render its
+``view`` (a :class:`~smallq.presentation.PortfolioView`, built once from the report).
+
+The ``stress`` column holds the serialised view (``{"schema": "smallq.view/1", ...}``).
+Rows written before views existed hold only the stress summary there, and notes as plain
+strings; they are read back by presenting their stored columns with the same code
+(:func:`smallq.presentation.assemble_view`), so old and new builds show the same way.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-from dataclasses import asdict, dataclass, replace
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 
+import pandas as pd
 import sqlite_utils
 
 from smallq.errors import StorageError
-from smallq.models import Profile, Report
-from storage.codec import dumps, loads, profile_from_dict, profile_to_dict
+from smallq.models import (
+    MonteCarloResult,
+    Note,
+    Profile,
+    Report,
+    RiskMetrics,
+    ScenarioResult,
+    StressReport,
+    VarEstimate,
+)
+from smallq.presentation import (
+    HoldingView,
+    OptimizerSummary,
+    PortfolioView,
+    assemble_view,
+    present_portfolio,
+)
+from smallq.types import MonteCarloMethod, VarMethod
+from storage.codec import (
+    dumps,
+    loads,
+    notes_from_json,
+    notes_to_json,
+    profile_from_dict,
+    profile_to_dict,
+    view_from_json,
+)
 from storage.db import transaction, utc_now_iso
 
 
@@ -70,9 +102,9 @@ class PortfolioRecord:
     metrics: dict[str, Any]
     var: tuple[VarRecord, ...]
     risk_contributions: tuple[tuple[str, float], ...]
-    stress: dict[str, Any]
+    view: PortfolioView
     holdings: tuple[HoldingRecord, ...]
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
     id: int | None = None
     user_id: int | None = None
     created_at: str | None = None
@@ -132,7 +164,7 @@ def record_from_report(report: Report) -> PortfolioRecord:
             for v in metrics.var
         ),
         risk_contributions=tuple((str(t), float(s)) for t, s in metrics.risk_contributions.items()),
-        stress=_stress_summary(report),
+        view=present_portfolio(report),
         holdings=_holdings(report),
         notes=tuple(report.notes),
     )
@@ -159,32 +191,6 @@ def _holdings(report: Report) -> tuple[HoldingRecord, ...]:
         )
     rows.sort(key=lambda h: (-h.target_weight, h.ticker))
     return tuple(rows)
-
-
-def _stress_summary(report: Report) -> dict[str, Any]:
-    scenarios = [
-        {
-            "name": s.name,
-            "kind": s.kind,
-            "portfolio_return": float(s.portfolio_return),
-            "benchmark_return": None if s.benchmark_return is None else float(s.benchmark_return),
-            "estimated": bool(s.estimated),
-            "note": s.note,
-        }
-        for s in report.stress.scenarios
-    ]
-    monte_carlo = [
-        {
-            "method": str(m.method.value),
-            "n_paths": int(m.n_paths),
-            "horizon_days": int(m.horizon_days),
-            "mean_return": float(m.mean_return),
-            "percentiles": {str(k): float(v) for k, v in m.percentiles.items()},
-            "loss_probabilities": {str(k): float(v) for k, v in m.loss_probabilities.items()},
-        }
-        for m in report.stress.monte_carlo
-    ]
-    return {"scenarios": scenarios, "monte_carlo": monte_carlo}
 
 
 def _opt_str(value: object) -> str | None:
@@ -287,8 +293,8 @@ class PortfolioRepository:
                         dumps(r.metrics),
                         dumps([asdict(v) for v in r.var]),
                         dumps(r.risk_contributions),
-                        dumps(r.stress),
-                        dumps(r.notes),
+                        dumps(r.view.to_dict()),
+                        dumps(notes_to_json(r.notes)),
                     ),
                 )
                 portfolio_id = int(cursor.lastrowid or 0)
@@ -360,7 +366,7 @@ class PortfolioRepository:
             "FROM holdings WHERE portfolio_id = ? ORDER BY target_weight DESC, ticker",
             (row[0],),
         ).fetchall()
-        record = PortfolioRecord(
+        parts: dict[str, Any] = dict(
             as_of=date.fromisoformat(row[3]),
             source=row[4],
             fetched_at=row[5],
@@ -380,17 +386,97 @@ class PortfolioRepository:
                 for item in loads(row[17], [])
             ),
             risk_contributions=tuple((str(t), _nan_if_none(s)) for t, s in loads(row[18], [])),
-            stress=loads(row[19], {}),
             holdings=tuple(
                 HoldingRecord(
                     h[0], h[1], h[2], h[3], h[4], math.nan if h[5] is None else h[5], h[6]
                 )
                 for h in holdings
             ),
-            notes=tuple(loads(row[20], [])),
+            notes=notes_from_json(loads(row[20], [])),
         )
-        return replace(record, id=int(row[0]), user_id=int(row[1]), created_at=row[2])
+        stored = loads(row[19], {})
+        view = view_from_json(stored) if isinstance(stored, dict) else None
+        return PortfolioRecord(
+            **parts,
+            view=view or _legacy_view(parts, stored if isinstance(stored, dict) else {}),
+            id=int(row[0]),
+            user_id=int(row[1]),
+            created_at=row[2],
+        )
 
 
 def _nan_if_none(value: Any) -> Any:
     return math.nan if value is None else value
+
+
+def _legacy_view(parts: dict[str, Any], stress: dict[str, Any]) -> PortfolioView:
+    """Present a row stored before views existed, from its columns, with the engine's code."""
+    metrics = parts["metrics"]
+    risk = RiskMetrics(
+        **{name: float(metrics.get(name, math.nan)) for name in _METRIC_FIELDS},
+        var=tuple(
+            VarEstimate(VarMethod(v.method), v.confidence, v.horizon_days, v.var, v.cvar)
+            for v in parts["var"]
+            if v.method in {m.value for m in VarMethod}
+        ),
+        risk_contributions=pd.Series(dict(parts["risk_contributions"]), dtype=float),
+    )
+    scenarios = tuple(
+        ScenarioResult(
+            name=str(s["name"]),
+            kind=str(s.get("kind", "")),
+            portfolio_return=float(_nan_if_none(s.get("portfolio_return"))),
+            benchmark_return=s.get("benchmark_return"),
+            estimated=bool(s.get("estimated", False)),
+            note=str(s.get("note", "")),
+        )
+        for s in stress.get("scenarios", [])
+    )
+    monte_carlo = tuple(
+        MonteCarloResult(
+            method=MonteCarloMethod(m["method"]),
+            n_paths=int(m["n_paths"]),
+            horizon_days=int(m["horizon_days"]),
+            mean_return=float(_nan_if_none(m.get("mean_return"))),
+            percentiles=_float_keys(m.get("percentiles", {})),
+            loss_probabilities=_float_keys(m.get("loss_probabilities", {})),
+            fan=pd.DataFrame(),
+        )
+        for m in stress.get("monte_carlo", [])
+        if m.get("method") in {k.value for k in MonteCarloMethod}
+    )
+    capital = float(parts["capital"])
+    return assemble_view(
+        as_of=parts["as_of"],
+        source=parts["source"],
+        fetched_at=datetime.fromisoformat(parts["fetched_at"]) if parts["fetched_at"] else None,
+        profile=parts["profile"],
+        optimizer=OptimizerSummary(
+            parts["objective_requested"],
+            parts["objective_used"],
+            parts["solver"],
+            parts["fallbacks"],
+        ),
+        capital=capital,
+        cash=float(parts["cash_left"]),
+        holdings=[
+            HoldingView(
+                ticker=h.ticker,
+                name=None,
+                sector=h.sector,
+                shares=h.shares,
+                price=h.price,
+                amount=h.amount,
+                target_weight=h.target_weight,
+                achieved_weight=h.amount / capital if capital > 0 else math.nan,
+            )
+            for h in parts["holdings"]
+        ],
+        metrics=risk,
+        stress=StressReport(scenarios=scenarios, monte_carlo=monte_carlo),
+        notes=parts["notes"],
+    )
+
+
+def _float_keys(values: dict[str, Any]) -> dict[float, float]:
+    return {float(k): float(_nan_if_none(v)) for k, v in values.items()}

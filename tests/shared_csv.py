@@ -4,8 +4,9 @@
 
 * ``prices.csv`` — ``sp500_5yr_ohlcv_2013-2018.csv.gz`` (505 stocks, daily OHLCV, long form)
   decompressed with its header's ``Name`` column renamed ``ticker`` (rows unchanged);
-* ``companies.csv`` — ``sp500_financials_2018-02-08.csv.gz`` as ticker, name, sector,
-  market_cap, pe, pb, dividend_yield (the source's percent yield divided by 100);
+* ``companies.csv`` — ``sp500_financials_2018-02-08.csv.gz`` as date (2018-02-08, the day the
+  snapshot was taken), ticker, name, sector, market_cap, pe, pb, dividend_yield (the source's
+  percent yield divided by 100);
 * ``benchmark.csv`` — SPY adjusted closes from ``pypfopt_spy_prices_1993-2019.csv.gz``
   on 2013-02-08..2018-02-07 (the same 1,259 dates as the prices).
 
@@ -31,6 +32,8 @@ PRICES_FILE = "sp500_5yr_ohlcv_2013-2018.csv.gz"
 FINANCIALS_FILE = "sp500_financials_2018-02-08.csv.gz"
 SPY_FILE = "pypfopt_spy_prices_1993-2019.csv.gz"
 FIRST_DATE, LAST_DATE = "2013-02-08", "2018-02-07"
+#: the day the fundamentals snapshot was taken (the day after the last price)
+SNAPSHOT_DATE = "2018-02-08"
 
 
 def build_shared_csv_dir(shared_data: Path, target: Path) -> Path:
@@ -44,6 +47,7 @@ def build_shared_csv_dir(shared_data: Path, target: Path) -> Path:
     fin = pd.read_csv(shared_data / FINANCIALS_FILE)
     companies = pd.DataFrame(
         {
+            "date": SNAPSHOT_DATE,
             "ticker": fin["Symbol"],
             "name": fin["Name"],
             "sector": fin["Sector"],

@@ -14,13 +14,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentF
 
 from smallq.backtest import BacktestResult
 from smallq.charts.style import PALETTE, figure_to_png, new_figure, style_axes
-from smallq.performance import (
-    TrackingReport,
-    drawdown,
-    monthly_table,
-    rolling_beta,
-    rolling_sharpe,
-)
+from smallq.measures import drawdown
+from smallq.performance import TrackingReport, monthly_table, rolling_beta, rolling_sharpe
 
 STRATEGY_COLOR, BENCHMARK_COLOR = PALETTE[0], "#6b7280"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

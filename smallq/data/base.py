@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 
 
@@ -50,7 +51,19 @@ class PriceSource(Protocol):
         ...
 
     def fetch_companies(self) -> pd.DataFrame:
-        """Company table indexed by ``ticker`` with :data:`smallq.models.COMPANY_COLUMNS`."""
+        """Company table indexed by ``ticker`` with :data:`smallq.models.COMPANY_COLUMNS`.
+
+        Its fundamental columns are a convenience for display; the engine ranks and filters on
+        :meth:`fetch_fundamentals`, which are dated.
+        """
+        ...
+
+    def fetch_fundamentals(self) -> Fundamentals:
+        """The source's dated fundamentals (a history, or a snapshot dated the day it was taken).
+
+        Callers read them with :meth:`Fundamentals.as_of`: per ticker, the latest row dated
+        on or before the decision day. An undated snapshot carries NaT and is never used.
+        """
         ...
 
 

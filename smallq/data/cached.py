@@ -11,6 +11,10 @@
 * When the provider raises a :class:`~smallq.errors.DataError`, cached series (even stale
   ones) still serve, with a note saying that they are stale and since when; with nothing
   cached the error is re-raised.
+* Fundamentals: a live source (``last_date()`` is None, e.g. Yahoo) reports current figures,
+  so its fundamentals are the company table served (fresh, cached in memory or in the SQLite
+  company cache) dated the day that table was fetched; a local source (sample, CSV) dates its
+  own and is asked directly.
 * The benchmark is cached the same way under the ticker ``^BENCH``; its notes and fetch time
   are in ``series.attrs["notes"]`` and ``series.attrs["fetched_at"]``. Companies are kept in
   memory for ``max_age`` (same stale rule, notes in ``attrs["notes"]``).
@@ -29,6 +33,7 @@ import pandas as pd
 from smallq.data.base import CompanyCache, PriceCache, PriceSource
 from smallq.data.validation import normalise_tickers
 from smallq.errors import DataError, DataUnavailableError, StorageError
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 
 BENCHMARK_KEY = "^BENCH"
@@ -119,6 +124,25 @@ class CachedPriceSource:
         DataError
             The provider's error when it fails and no table was fetched before.
         """
+        return self._companies_fetched()[0].copy()
+
+    def fetch_fundamentals(self) -> Fundamentals:
+        """Dated fundamentals (see the module doc for live and local sources).
+
+        Raises
+        ------
+        DataError
+            The provider's error when it fails and nothing usable is cached.
+        """
+        if self._source.last_date() is not None:
+            return self._source.fetch_fundamentals()
+        table, fetched_at = self._companies_fetched()
+        return Fundamentals.from_snapshot(
+            table, _utc(fetched_at).date(), f"{self.name} company table of {_when(fetched_at)}"
+        )
+
+    def _companies_fetched(self) -> tuple[pd.DataFrame, datetime]:
+        """The company table to serve and when it was fetched (stale rule in the module doc)."""
         now = _utc(self._now())
         if self._companies is None and self._company_cache is not None:
             self._companies = self._company_cache.load(self.name)
@@ -126,9 +150,9 @@ class CachedPriceSource:
             self._companies is not None
             and now - _utc(self._companies[1]) <= self._companies_max_age
         ):
-            return self._companies[0].copy()
+            return self._companies
         try:
-            return self.refresh_companies()
+            return self.refresh_companies(), now
         except DataError:
             if self._companies is None:
                 raise
@@ -138,7 +162,7 @@ class CachedPriceSource:
                 *stale.attrs.get("notes", ()),
                 f"Company data could not be refreshed; using the copy from {_when(fetched_at)}",
             )
-            return stale
+            return stale, fetched_at
 
     def refresh_companies(self) -> pd.DataFrame:
         """Download the company table now and store it (memory and the company cache).

@@ -10,10 +10,15 @@ case-insensitive, spaces and punctuation count as ``_``):
       they stay consistent with it (as yfinance's ``auto_adjust`` does); volume is kept as is.
     * wide: a ``date`` column plus one close column per ticker.
 ``companies.csv`` (optional): ``ticker,name,sector`` optionally ``market_cap,pe,pb,
-    dividend_yield`` (a fraction: 0.0233 is 2.33%). Sectors are resolved with
+    dividend_yield`` (a fraction: 0.0233 is 2.33%) and ``date``, the day those figures were
+    taken (a snapshot; without ``date`` they are undated and never ranked on). Sectors are
+    resolved with
     :meth:`Sector.parse`, so the pre-2018 "Telecommunication Services" becomes Communication
     Services. Without this file every ticker gets ``name`` = ticker and ``sector`` NaN, and a
     sector filter then finds no candidates: add companies.csv to use sectors.
+``fundamentals.csv`` (optional): a dated history, ``date,ticker,pe,pb,dividend_yield``
+    optionally ``market_cap``; one row per (date, ticker). When present it is the source of
+    :meth:`CsvSource.fetch_fundamentals` and companies.csv's figures are not used for ranking.
 ``benchmark.csv`` (optional): ``date,close`` (or ``adj_close``, or one value column whose name
     becomes the series name). Without it :meth:`CsvSource.fetch_benchmark` raises
     ``DataUnavailableError(["benchmark"])``.
@@ -41,6 +46,7 @@ from smallq.data.validation import (
     tidy_frame,
 )
 from smallq.errors import DataError, DataFormatError, DataUnavailableError, UnknownSectorError
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 from smallq.types import Sector
 
@@ -72,6 +78,7 @@ class CsvSource:
         self._prices: PriceData | None = None
         self._benchmark: pd.Series | None = None
         self._companies: pd.DataFrame | None = None
+        self._fundamentals: Fundamentals | None = None
 
     @property
     def benchmark_name(self) -> str:
@@ -161,6 +168,22 @@ class CsvSource:
             self._companies = self._read_companies()
         return self._companies.copy()
 
+    def fetch_fundamentals(self) -> Fundamentals:
+        """Dated fundamentals: fundamentals.csv when present, else companies.csv's snapshot.
+
+        companies.csv's figures are dated by its ``date`` column; without one they are an
+        undated snapshot, which the engine never ranks on. Without either file: none.
+
+        Raises
+        ------
+        DataFormatError
+            When either file is malformed (a bad date, a repeated (date, ticker), a dividend
+            yield above 1).
+        """
+        if self._fundamentals is None:
+            self._fundamentals = self._read_fundamentals()
+        return self._fundamentals
+
     # ------------------------------------------------------------------ files
     def _path(self, stem: str) -> Path:
         for name in (f"{stem}.csv", f"{stem}.csv.gz"):
@@ -184,6 +207,22 @@ class CsvSource:
                 raise DataUnavailableError(["benchmark"], f"no benchmark.csv in {self.directory}")
             self._benchmark = _parse_benchmark(_read_csv(path), path)
         return self._benchmark
+
+    def _read_fundamentals(self) -> Fundamentals:
+        history = self._path("fundamentals")
+        if history.is_file():
+            raw = _read_csv(history, aliases=_COMPANY_ALIASES)
+            for column in ("date", "ticker"):
+                if column not in raw:
+                    raise DataFormatError(str(history), f"no {column!r} column")
+            return Fundamentals.from_rows(_dated_rows(raw, history), history.name)
+        path = self._path("companies")
+        if not path.is_file():
+            return Fundamentals.empty(f"{self.directory.name}: no companies.csv")
+        raw = _read_csv(path, aliases=_COMPANY_ALIASES)
+        if "ticker" not in raw:
+            raise DataFormatError(str(path), "no 'ticker' column")
+        return Fundamentals.from_rows(_dated_rows(raw, path), path.name)
 
     def _read_companies(self) -> pd.DataFrame:
         tickers = self._load_prices().close.columns
@@ -209,6 +248,17 @@ class CsvSource:
 
 
 # --------------------------------------------------------------------------- parsing
+def _dated_rows(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``raw`` with normalised tickers and parsed dates (NaT where ``date`` is absent)."""
+    rows = raw.copy()
+    rows["ticker"] = [normalise_ticker(t) for t in rows["ticker"]]
+    if "date" in rows:
+        rows["date"] = _parse_dates(rows["date"], path)
+    else:
+        rows["date"] = pd.NaT
+    return rows
+
+
 def _column_key(name: object) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
 

@@ -20,6 +20,7 @@ from smallq.data.validation import (
     tidy_frame,
 )
 from smallq.errors import DataUnavailableError
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 
 
@@ -35,6 +36,9 @@ class FrameSource:
     companies : DataFrame
         Company table (``ticker`` column or index, name, sector, ...).
     volume : DataFrame of shape (n_days, n_assets), optional
+    fundamentals : Fundamentals, optional
+        Dated fundamentals. By default the company table's figures, undated (never ranked on:
+        a test that ranks on value passes them dated).
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class FrameSource:
         *,
         volume: pd.DataFrame | None = None,
         name: str = "memory",
+        fundamentals: Fundamentals | None = None,
     ) -> None:
         self.name = name
         self.benchmark_name = str(benchmark.name) if benchmark.name is not None else "benchmark"
@@ -55,7 +60,15 @@ class FrameSource:
             companies.set_index("ticker") if "ticker" in companies.columns else companies
         )
         self._volume = tidy_frame(volume) if volume is not None else None
-        self.calls: dict[str, int] = {"prices": 0, "benchmark": 0, "companies": 0}
+        self._fundamentals = fundamentals or Fundamentals.from_snapshot(
+            self._companies, None, f"{name} company table"
+        )
+        self.calls: dict[str, int] = {
+            "prices": 0,
+            "benchmark": 0,
+            "companies": 0,
+            "fundamentals": 0,
+        }
 
     def last_date(self) -> date | None:
         """The last date with prices."""
@@ -89,3 +102,8 @@ class FrameSource:
         """The company table."""
         self.calls["companies"] += 1
         return self._companies.copy()
+
+    def fetch_fundamentals(self) -> Fundamentals:
+        """The dated fundamentals given (by default the company table's, undated)."""
+        self.calls["fundamentals"] += 1
+        return self._fundamentals

@@ -4,7 +4,10 @@
 CVX GE HD JNJ JPM KO LLY MRK MSFT PEP PFE PG RRC UNH WMT XOM from 1990-01-02 to 2022-12-28;
 ``load_sp500_index()`` holds the S&P 500 price index on the same dates. Both ship inside the
 skfolio wheel, so the demo and the tests run without a network. The company table comes from
-``sample_companies.csv`` next to this module (approximate end-2022 public figures).
+``sample_companies.csv`` next to this module (approximate end-2022 public figures). Its
+``date`` column dates the snapshot (2022-12-30, after the last price of 2022-12-28), so value
+and composite rankings are refused on every date of the sample: there are no fundamentals
+known by then.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from smallq.data.validation import (
     tidy_frame,
 )
 from smallq.errors import DataFormatError, DataUnavailableError, UnknownSectorError
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 from smallq.types import Sector
 
@@ -41,6 +45,7 @@ class SampleSource:
         self._prices: pd.DataFrame | None = None
         self._index: pd.Series | None = None
         self._companies: pd.DataFrame | None = None
+        self._fundamentals: Fundamentals | None = None
 
     # ------------------------------------------------------------------ PriceSource
     def fetch_prices(self, tickers: Sequence[str], start: date, end: date) -> PriceData:
@@ -92,8 +97,14 @@ class SampleSource:
     def fetch_companies(self) -> pd.DataFrame:
         """The 20-stock company table (see ``sample_companies.csv``)."""
         if self._companies is None:
-            self._companies = _read_companies()
+            self._companies, self._fundamentals = _read_companies()
         return self._companies.copy()
+
+    def fetch_fundamentals(self) -> Fundamentals:
+        """The company table's figures, dated by its ``date`` column (2022-12-30)."""
+        if self._fundamentals is None:
+            self._companies, self._fundamentals = _read_companies()
+        return self._fundamentals
 
     # ------------------------------------------------------------------ loading
     def _load_prices(self) -> pd.DataFrame:
@@ -121,8 +132,14 @@ class SampleSource:
         )
 
 
-def _read_companies() -> pd.DataFrame:
-    """Parse the packaged company table; sectors are validated against :class:`Sector`."""
+def _read_companies() -> tuple[pd.DataFrame, Fundamentals]:
+    """Parse the packaged company table and its dated fundamentals.
+
+    Raises
+    ------
+    DataFormatError
+        On a sector that :class:`Sector` does not know, or a missing ``date`` column.
+    """
     path = resources.files("smallq.data").joinpath(COMPANIES_FILE)
     with resources.as_file(path) as file:
         rows = pd.read_csv(file, comment="#", index_col="ticker")
@@ -130,4 +147,8 @@ def _read_companies() -> pd.DataFrame:
         rows["sector"] = [Sector.parse(s).value for s in rows["sector"]]
     except (UnknownSectorError, KeyError) as exc:
         raise DataFormatError(COMPANIES_FILE, f"bad sector column: {exc}") from exc
-    return company_table(rows)
+    table = company_table(rows)
+    if "date" not in rows.columns:
+        raise DataFormatError(COMPANIES_FILE, "no 'date' column dating the snapshot")
+    dated = table.assign(date=rows["date"].to_numpy()).reset_index()
+    return table, Fundamentals.from_rows(dated, COMPANIES_FILE)

@@ -3,25 +3,40 @@
 Pure functions on pandas objects: no I/O, no clock, inputs never mutated. Every repaired or
 dropped value is reported in the returned notes, which users see.
 
-Cleaning rules of :func:`clean_prices`:
+Cleaning rules of :func:`clean_prices` (a rule at day ``t`` reads nothing beyond the next
+valid close after ``t``; on the last row, which has none, nothing beyond that row):
 
 1. A non-finite or non-positive close is a bad print. Non-positive open/high/low and negative
    volume are set to NaN.
 2. OHLC contradictions (when high and low exist). ``high < low``: high and low are set to NaN.
    An open outside ``[low, high]`` by more than ``ohlc_tolerance``: the open is set to NaN.
-   A close outside ``[low, high]`` by more than ``ohlc_tolerance``: that day's range is
-   unreliable, so high and low are set to NaN; the close itself is a bad print only when the
-   *next* close is back inside the range (LNT 2016-05-19: close 17.87, range 35.09-35.79, next
-   close 35.91). Otherwise the close is kept: on spin-off days (SPG 2014-05-28, WRK 2016-05-13)
-   the close is right and the range is stale.
-3. A spike is a single-day log move beyond ``log(1 + params.spike_threshold)`` followed by a
-   move of the opposite sign beyond the same threshold that brings the price back within half
-   that threshold of the day before (a round trip). It is a bad print. A jump that does not
-   reverse (EBAY 2015-07-20, the PayPal spin-off, -57%) is a real move and is left alone.
+   A close outside ``[low, high]`` by more than ``ohlc_tolerance``:
+
+   * on a day with a next close, that day's range is unreliable, so high and low are set to
+     NaN; the close itself is a bad print only when the *next* close is back inside the range
+     (LNT 2016-05-19: close 17.87, range 35.09-35.79, next close 35.91). Otherwise the close
+     is kept: on spin-off days (SPG 2014-05-28, WRK 2016-05-13) the close is right and the
+     range is stale;
+   * on the last row (the decision day: no next close to tell which is wrong) the close is
+     repaired into the range: set to the nearer of low and high, a price the stock traded
+     at that day.
+3. A spike is a close ``c[t]`` that is at least ``1 + params.spike_threshold`` times both
+   neighbouring valid closes ``c[t-1]`` and ``c[t+1]`` (a peak), or that both neighbours are
+   at least that multiple of (a trough), while the neighbours agree: ``|c[t+1] / c[t-1] - 1|
+   <= spike_threshold / 2``. With the default 20% this catches one-day round trips such as
+   +26%/-20%, +34.5%/-25% and -20%/+25%. It is a bad print. A jump that does not reverse
+   (EBAY 2015-07-20, the PayPal spin-off, -57%; VRTX +62% 2013-04-19; AMD +52% 2016-04-22)
+   is a real move and is left alone. The last row has no next close, so it is never a spike
+   here: :func:`unconfirmed_moves` handles it.
 4. Every bad close is replaced by the previous valid close (set to NaN, then forward-filled),
    so that day's move is recorded as zero; a bad print with no earlier close stays NaN.
    That day's open, high and low are set to NaN.
 5. Duplicate dates keep the last row; tickers left without any valid close are dropped.
+
+The decision day: :func:`unconfirmed_moves` names the tickers whose last close moved by a
+spike's size (at least ``1 + spike_threshold`` times, or at most ``1 / (1 + spike_threshold)``
+times, the previous valid close). Without a next close such a move cannot be told from a bad
+print, so the build and every backtest decision leave those tickers out, with a note.
 """
 
 from __future__ import annotations
@@ -41,6 +56,8 @@ from smallq.params import DEFAULT_PARAMS, EngineParams
 _OHLCV = ("open", "high", "low", "volume")
 _CLASS_SHARE = re.compile(r"^([A-Z0-9]+)[./]([A-Z])$")
 _MAX_DATES_SHOWN = 3
+#: slack on the spike limits so that a move of exactly the threshold counts despite rounding
+_EDGE = 1e-9
 
 
 # --------------------------------------------------------------------------- shape helpers
@@ -137,7 +154,8 @@ def clean_prices(
             frames[name] = frames[name].mask(frames[name].le(0) | np.isinf(frames[name]))
     if "volume" in frames:
         frames["volume"] = frames["volume"].mask(frames["volume"].lt(0))
-    bad_ohlc = _check_ohlc(close, frames, ohlc_tolerance, notes)
+    bad_ohlc, repaired = _check_ohlc(close, frames, ohlc_tolerance, notes)
+    close = close.where(repaired.isna(), repaired)
     spikes = _spikes(close.mask(nonpositive | bad_ohlc), params.spike_threshold)
     notes += _notes(
         spikes, close, "one-day spike that reversed the next day", "replaced by the previous close"
@@ -157,19 +175,30 @@ def clean_prices(
 
 def _check_ohlc(
     close: pd.DataFrame, frames: dict[str, pd.DataFrame], tolerance: float, notes: list[str]
-) -> pd.DataFrame:
-    """Fix open/high/low contradictions in ``frames`` in place; return the bad-close mask."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fix open/high/low contradictions in ``frames`` in place.
+
+    Returns the bad-close mask (rows with a next close) and the closes repaired into the
+    day's range on the last row (NaN elsewhere).
+    """
+    none = pd.DataFrame(False, index=close.index, columns=close.columns)
     if "high" not in frames or "low" not in frames:
-        return pd.DataFrame(False, index=close.index, columns=close.columns)
+        return none, close.where(none)
     high, low = frames["high"], frames["low"]
     upper, lower = high * (1 + tolerance), low * (1 - tolerance)
     inverted = high.lt(low)
     outside = (close.gt(upper) | close.lt(lower)) & ~inverted
+    last = none.copy()
+    last.iloc[-1:] = True
     next_close = close.shift(-1)
-    bad_close = outside & next_close.le(upper) & next_close.ge(lower)
+    bad_close = outside & ~last & next_close.le(upper) & next_close.ge(lower)
+    repaired = close.clip(lower=low, upper=high).where(outside & last)
     notes += _notes(inverted, close, "high below low", "high and low ignored")
     notes += _notes(
-        outside & ~bad_close, close, "close outside the day's low-high range", "range ignored"
+        outside & ~last & ~bad_close,
+        close,
+        "close outside the day's low-high range",
+        "range ignored",
     )
     notes += _notes(
         bad_close,
@@ -177,29 +206,80 @@ def _check_ohlc(
         "close outside the day's low-high range and back inside it the next day",
         "replaced by the previous close",
     )
+    notes += _notes(
+        outside & last,
+        close,
+        "close outside the day's low-high range on the last day (no next close to check)",
+        "moved to the nearer end of the range",
+    )
     if "open" in frames:
         bad_open = (frames["open"].gt(upper) | frames["open"].lt(lower)) & ~inverted
         notes += _notes(bad_open, close, "open outside the day's low-high range", "open ignored")
         frames["open"] = frames["open"].mask(bad_open)
-    frames["high"] = high.mask(inverted | outside)
-    frames["low"] = low.mask(inverted | outside)
-    return bad_close
+    frames["high"] = high.mask(inverted | (outside & ~last))
+    frames["low"] = low.mask(inverted | (outside & ~last))
+    return bad_close, repaired
 
 
 def _spikes(close: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Cells whose close is a one-day round trip beyond ``threshold`` (NaN cells are skipped)."""
-    limit = float(np.log1p(threshold))
+    """Cells whose close is a one-day round trip of at least ``threshold`` (rule 3).
+
+    NaN cells are skipped: the neighbours are the nearest valid closes. The last row has no
+    next close and is never a spike.
+    """
+    limit = float(np.log1p(threshold)) - _EDGE
+    low_band, high_band = np.log1p(-threshold / 2) - _EDGE, np.log1p(threshold / 2) + _EDGE
     log_price = pd.DataFrame(np.log(close.to_numpy()), index=close.index, columns=close.columns)
     before = log_price.shift(1).ffill()
     after = log_price.shift(-1).bfill()
     move_in, move_out = log_price - before, after - log_price
+    net = after - before
     result = (
-        move_in.abs().gt(limit)
-        & move_out.abs().gt(limit)
+        move_in.abs().ge(limit)
+        & move_out.abs().ge(limit)
         & (move_in * move_out).lt(0)
-        & (after - before).abs().lt(limit / 2)
+        & net.ge(low_band)
+        & net.le(high_band)
     )
     return result.fillna(False).astype(bool)
+
+
+def unconfirmed_moves(
+    prices: pd.DataFrame, params: EngineParams = DEFAULT_PARAMS
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Tickers whose last close is a one-day move of a spike's size (no next close to check).
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Cleaned closes up to and including the decision day (the last row).
+    params : EngineParams
+        ``spike_threshold`` (a fraction): a last close at least ``1 + spike_threshold`` times
+        the previous valid close, or at most ``1 / (1 + spike_threshold)`` times it, counts.
+
+    Returns
+    -------
+    tickers : tuple of str
+        The tickers to leave out of the decision, in column order.
+    notes : tuple of str
+        One note per ticker with the move and the date.
+    """
+    if len(prices) < 2:
+        return (), ()
+    last = prices.iloc[-1]
+    previous = prices.iloc[:-1].ffill().iloc[-1]
+    ratio = (last / previous.where(previous > 0)).astype("float64")
+    limit = float(np.log1p(params.spike_threshold)) - _EDGE
+    moved = np.abs(np.log(ratio.to_numpy())) >= limit
+    tickers = tuple(str(t) for t in prices.columns[np.nan_to_num(moved, nan=0.0).astype(bool)])
+    day = f"{prices.index[-1]:%Y-%m-%d}"
+    notes = tuple(
+        f"{t}: the close on the decision day {day} moved {ratio[t] - 1:+.1%} in one day; "
+        "without the next close such a move cannot be told from a bad print, so it was "
+        "left out of this decision"
+        for t in tickers
+    )
+    return tickers, notes
 
 
 def _notes(mask: pd.DataFrame, close: pd.DataFrame, reason: str, action: str) -> list[str]:

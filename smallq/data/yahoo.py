@@ -9,7 +9,9 @@ returns silently empty data.
 
 The company table is the S&P 500 list of ``pytickersymbols`` (its industry tags mapped to the
 11 GICS sectors) with market cap, trailing P/E, P/B and dividend yield from ``Ticker.info``.
-Per-ticker failures leave NaN; they are listed in ``companies.attrs["notes"]``.
+Per-ticker failures leave NaN; they are listed in ``companies.attrs["notes"]``. Those figures
+are current: :meth:`YahooSource.fetch_fundamentals` dates them the day they were fetched, so
+value and composite rankings work for today and are refused for earlier dates.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from yfinance.exceptions import YFException, YFRateLimitError
 
 from smallq.data.validation import company_table, normalise_ticker, normalise_tickers, tidy_frame
 from smallq.errors import DataFormatError, DataUnavailableError, UnknownSectorError
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 from smallq.types import Sector
 
@@ -82,6 +85,8 @@ class YahooSource:
         Returns the S&P 500 stock records; defaults to pytickersymbols.
     info_workers : int
         Threads fetching ``Ticker.info``.
+    today : callable
+        Returns today's date (the date of the fundamentals fetched now).
     """
 
     name = "yahoo"
@@ -98,6 +103,7 @@ class YahooSource:
         info_fetcher: InfoFetcher | None = None,
         constituents: ConstituentsFn | None = None,
         info_workers: int = 8,
+        today: Callable[[], date] = date.today,
     ) -> None:
         self._download = download or yf.download
         self._sleep = sleep
@@ -107,6 +113,8 @@ class YahooSource:
         self._info_fetcher = info_fetcher or _yahoo_info
         self._constituents = constituents or _sp500_constituents
         self._info_workers = max(1, info_workers)
+        self._today = today
+        self._last_companies: tuple[pd.DataFrame, date] | None = None
 
     # ------------------------------------------------------------------ PriceSource
     def last_date(self) -> date | None:
@@ -221,7 +229,24 @@ class YahooSource:
             table.attrs["notes"] = (
                 f"No fundamentals from Yahoo for {len(failed)} stocks ({shown})",
             )
+        self._last_companies = (table, self._today())
         return table
+
+    def fetch_fundamentals(self) -> Fundamentals:
+        """Today's Yahoo fundamentals, dated today (the company table fetched today is reused).
+
+        Raises
+        ------
+        DataUnavailableError
+            As :meth:`fetch_companies`.
+        """
+        last = self._last_companies
+        if last is None or last[1] != self._today():
+            taken_on = self._today()
+            table = self.fetch_companies()
+        else:
+            table, taken_on = last
+        return Fundamentals.from_snapshot(table, taken_on, "Yahoo Finance")
 
     # ------------------------------------------------------------------ internals
     def _download_batch(

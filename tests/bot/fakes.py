@@ -25,6 +25,8 @@ from bot.deps import ConnectionFactory, Deps
 from smallq.models import (
     Allocation,
     MonteCarloResult,
+    Note,
+    NoteKind,
     OptimizationResult,
     Profile,
     Ranking,
@@ -122,7 +124,7 @@ def make_report(
         optimization=optimization, allocation=allocation, metrics=metrics, stress=stress,
         sectors=pd.Series("Information Technology", index=list(tickers)),
         frontier=None, source="sample", fetched_at=datetime(2024, 1, 2, 3, 4, tzinfo=UTC),
-        notes=notes,
+        notes=tuple(Note(NoteKind.DATA, n) for n in notes),
     )  # fmt: skip
 
 

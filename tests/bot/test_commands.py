@@ -64,8 +64,8 @@ async def test_portfolio_and_risk_show_the_stored_build(tmp_path: Path) -> None:
         assert shown.startswith("<b>Your portfolio of 20") and "AAPL" in shown
         await h.text("/risk")
         risk = h.texts()[-1]
-        # canned historical 1-day VaR 95% is 0.019 of the invested 9,870
-        assert "$187.53" in risk and "parametric" in risk and "Max drawdown 35.0%" in risk
+        # canned historical 1-day VaR 95% is 0.019 of the capital 10,000 (the one VaR base)
+        assert "$190.00" in risk and "normal curve" in risk and "Max drawdown 35.0%" in risk
 
 
 async def test_stress_uses_recent_report_then_rebuilds_at_stored_date(tmp_path: Path) -> None:

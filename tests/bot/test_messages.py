@@ -34,9 +34,11 @@ from bot.messages import (
     split_blocks,
 )
 from bot.texts import profile_text, summary
+from smallq.models import Note, NoteKind
+from smallq.presentation import HoldingView
 from smallq.profile import make_profile
 from smallq.types import RiskLevel, Sector
-from storage.portfolios import HoldingRecord, record_from_report
+from storage.portfolios import record_from_report
 from tests.bot.fakes import make_report
 from tests.e2e.fake_telegram import check_html
 
@@ -51,11 +53,13 @@ def test_report_text_has_holdings_cash_figures_and_disclaimer() -> None:
                      "not investment advice", "Prices as of 2022-12-28 from the sample source",
                      "fetched 2024-01-02 03:04 UTC"):  # fmt: skip
         assert expected in text, expected
-    invested = 10_000 - 130
-    # historical 1-day VaR/CVaR of the canned report: 0.02*conf and 0.03*conf of invested
+    capital = 10_000  # the one VaR base: the capital, not the $9,870 invested
+    # historical 1-day VaR/CVaR of the canned report: 0.02*conf and 0.03*conf of the capital
     for conf in (0.95, 0.99):
-        var, cvar = 0.02 * conf * invested, 0.03 * conf * invested
+        var, cvar = 0.02 * conf * capital, 0.03 * conf * capital
         assert f"VaR {conf:.0%}: {money(var)} · CVaR {money(cvar)}" in text
+    assert "on your capital of $10,000.00" in text
+    assert "one day in twenty, expect to lose at least this much" in text
 
 
 def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
@@ -75,10 +79,11 @@ def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
 
 def test_long_portfolio_is_split_into_valid_messages() -> None:
     record = record_from_report(make_report(PROFILE))
-    holdings = tuple(HoldingRecord(f"T{i:03d}", "Energy", 0.01, 0.0099, 3.0, 33.0, 99.0)
+    holdings = tuple(HoldingView(f"T{i:03d}", None, "Energy", 3.0, 33.0, 99.0, 0.01, 0.0099)
                      for i in range(100))  # fmt: skip
-    notes = tuple(f"note {i} " + "x" * 300 for i in range(15))
-    messages = format_portfolio(replace(record, holdings=holdings, notes=notes))
+    notes = tuple(Note(NoteKind.DATA, f"note {i} " + "x" * 300) for i in range(15))
+    view = replace(record.view, holdings=holdings, notes=notes)
+    messages = format_portfolio(replace(record, view=view))
     assert len(messages) > 2
     for text in messages:
         assert len(text) <= MESSAGE_LIMIT
@@ -114,11 +119,13 @@ def test_risk_and_stress_texts() -> None:
     record = record_from_report(make_report(PROFILE))
     (risk,) = format_risk(record)
     check_html(risk)
-    invested = record.capital - record.cash_left
-    assert money(0.02 * 0.99 * math.sqrt(10) * invested) in risk  # 10-day 99% historical
+    capital = record.capital  # money on the capital, as in the result and the CLI
+    assert money(0.02 * 0.99 * math.sqrt(10) * capital) in risk  # 10-day 99% historical
+    assert "skew" not in risk and "normal curve" in risk  # method names for people
     (stress,) = format_stress(record)
     check_html(stress)
-    assert "2008 crisis: -40.0% (" + money(-0.4 * invested) + ")" in stress
+    assert "2008 crisis: -40.0% (" + money(-0.4 * capital) + ")" in stress
+    assert money(-0.4 * capital) == "-$4,000.00"
     assert "Rates +2% (estimated)" in stress and "2,000 paths" in stress
 
 
@@ -180,26 +187,41 @@ def test_draft_to_profile_keeps_base_settings() -> None:
         Draft(sectors=[], capital=100.0).to_profile()
 
 
-def test_engine_notes_that_repeat_the_records_fields_are_not_shown_twice() -> None:
-    from dataclasses import replace as dc_replace
-
+def test_engine_notes_that_repeat_the_views_fields_are_not_shown_twice() -> None:
     from bot.messages import portfolio_notes
-    from smallq.pipeline import FALLBACK_NOTE, FRESHNESS_NOTE
-    from storage.portfolios import record_from_report
-    from tests.bot.fakes import make_report
 
     profile = make_profile(sectors="tech", capital=10_000.0)
     record = record_from_report(make_report(profile, fallback=True))
-    record = dc_replace(
-        record,
-        notes=(
-            f"{FALLBACK_NOTE}max_sharpe was not used — every return below rf",
-            f"{FRESHNESS_NOTE}sample up to 2022-12-28.",
-            "AAPL: 1 missing day(s) filled with the previous close",
-        ),
+    notes = (
+        Note(NoteKind.FALLBACK, "max_sharpe was not used", (("objective", "max_sharpe"),)),
+        Note(NoteKind.FRESHNESS, "Sample data up to 2022-12-28."),
+        Note(NoteKind.DATA, "AAPL: 1 missing day(s) filled with the previous close"),
     )
-    notes = portfolio_notes(record)
-    assert not [n for n in notes if n.startswith((FALLBACK_NOTE, FRESHNESS_NOTE))]
-    assert "AAPL: 1 missing day(s) filled with the previous close" in notes
-    assert sum("fell back" in n for n in notes) == 1
-    assert sum(n.startswith("Prices as of") for n in notes) == 1
+    shown = portfolio_notes(replace(record.view, notes=notes))
+    texts = [n.text for n in shown]
+    assert "max_sharpe was not used" not in texts and "Sample data up to 2022-12-28." not in texts
+    assert "AAPL: 1 missing day(s) filled with the previous close" in texts
+    assert sum("fell back" in t for t in texts) == 1
+    assert sum(t.startswith("Prices as of") for t in texts) == 1
+    assert [n.kind for n in shown] == [NoteKind.FALLBACK, NoteKind.DATA, NoteKind.FRESHNESS]
+
+
+def test_var_money_is_one_number_in_cli_json_and_bot() -> None:
+    """Same build, same VaR in money on the same base (the capital) in every front end."""
+    from smallq.report import format_report as cli_text
+    from smallq.report import report_to_dict
+
+    report = make_report(PROFILE)  # 10,000 capital, 9,870 invested
+    expected = money(0.02 * 0.95 * 10_000)  # the canned 1-day historical VaR 95% is 1.9%
+    on_invested = money(0.02 * 0.95 * 9_870)
+    assert (expected, on_invested) == ("$190.00", "$187.53")
+    (html,) = format_report(report)
+    stored = format_portfolio(record_from_report(report))
+    text = cli_text(report)
+    document = report_to_dict(report)
+    json_amount = next(f for f in document["figures"] if f["key"] == "var_95_amount")["value"]
+    assert f"VaR 95%: {expected}" in html and on_invested not in html
+    assert stored == [html]
+    assert expected in text and on_invested not in text
+    assert money(json_amount) == expected and document["var_base"] == "capital"
+    assert "capital" in html and "on the capital" in text

@@ -257,7 +257,7 @@ async def test_commands_after_a_build_with_real_engine(
                 timeout=30,
             )
     texts = api.texts_to(9701)
-    assert any("CAGR" in t for t in texts) and any("parametric" in t for t in texts)
+    assert any("CAGR" in t for t in texts) and any("normal curve" in t for t in texts)
     assert all(is_png(p) for p in user.photos()) and len(user.photos()) == 7
     captions = [c.params["caption"].split(" · ")[0] for c in api.calls_of("sendPhoto", 9701)]
     assert captions[3:] == ["Monte Carlo: value paths", "Stress scenarios", "Equity", "Drawdown"]

@@ -12,12 +12,12 @@ import pytest
 from smallq.alerts import (
     RISK_LIMITS,
     AlertKind,
-    account_values,
     check_alerts,
     parse_threshold,
     thresholds_for,
 )
 from smallq.errors import InputError
+from smallq.measures import account_values
 from smallq.types import RiskLevel
 
 LOOSE = thresholds_for(
@@ -88,7 +88,7 @@ def test_drawdown_is_current_fall_from_window_high_with_cash() -> None:
         {"AAA": [100.0, 120.0, 90.0]}, index=pd.bdate_range("2024-01-01", periods=3)
     )
     # value = 10 * price + 300: 1300, 1500, 1200 -> 1 - 1200/1500 = 20%
-    values = account_values(prices, pd.Series({"AAA": 10}), 300.0)
+    values = account_values(pd.Series({"AAA": 10}), prices, 300.0)
     assert values.tolist() == [1300.0, 1500.0, 1200.0]
     th = thresholds_for(RiskLevel.MODERATE, {**_loose(), "drawdown_limit": 0.19})
     (alert,) = check_alerts(

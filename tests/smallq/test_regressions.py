@@ -21,6 +21,7 @@ from smallq.cli import main
 from smallq.data.csv import CsvSource
 from smallq.data.memory import FrameSource
 from smallq.errors import SmallQError
+from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio, run_strategy_backtest, select_stocks
 from smallq.profile import make_profile
@@ -106,7 +107,7 @@ def test_uncovered_stress_windows_are_named_in_the_notes() -> None:
         _profile(), FrameSource(prices, index, companies), today=TODAY, params=FAST
     )
     assert not [s for s in report.stress.scenarios if s.kind == "historical"]
-    text = " ".join(report.notes).lower()
+    text = " ".join(n.text for n in report.notes if n.kind is NoteKind.STRESS).lower()
     assert "2008" in text or "window" in text
 
 

@@ -182,17 +182,6 @@ def test_beta_matches_ols_regression() -> None:
     assert shifted == pytest.approx(slope2, abs=1e-10)
 
 
-def test_drawdown_on_hand_series() -> None:
-    returns = pd.Series([0.10, -0.20, 0.05, 0.25, -0.10])
-    # wealth: 1.1, 0.88, 0.924, 1.155, 1.0395; peaks 1.1, 1.1, 1.1, 1.155, 1.155
-    expected = [0.0, 0.88 / 1.1 - 1, 0.924 / 1.1 - 1, 0.0, 1.0395 / 1.155 - 1]
-    np.testing.assert_allclose(risk.drawdown_series(returns).to_numpy(), expected, atol=1e-12)
-    assert risk.max_drawdown(returns) == pytest.approx(0.2, abs=1e-12)
-    # a loss on the first day counts from the starting value 1.0
-    assert risk.max_drawdown(pd.Series([-0.1, 0.05])) == pytest.approx(0.1, abs=1e-12)
-    assert risk.max_drawdown(pd.Series([0.01, 0.02])) == 0.0
-
-
 def test_risk_contributions_two_asset_hand_case() -> None:
     cov = pd.DataFrame([[0.04, 0.006], [0.006, 0.01]], index=["A", "B"], columns=["A", "B"])
     weights = pd.Series({"A": 0.6, "B": 0.4})
@@ -210,17 +199,6 @@ def test_risk_contributions_sum_to_one_random() -> None:
     cov = pd.DataFrame(a @ a.T / 8 + np.eye(8) * 0.01, index=names, columns=names)
     weights = pd.Series(rng.dirichlet(np.ones(8)), index=names)
     assert risk.risk_contributions(weights, cov).sum() == pytest.approx(1.0, abs=1e-12)
-
-
-def test_simple_helpers() -> None:
-    assert risk.effective_holdings(pd.Series([0.5, 0.25, 0.25])) == pytest.approx(1 / 0.375)
-    returns = pd.Series([0.01, -0.02, 0.03, 0.0])
-    growth = 1.01 * 0.98 * 1.03
-    assert risk.annualised_return(returns, 252) == pytest.approx(growth**63 - 1, rel=1e-12)
-    assert risk.annualised_volatility(returns, 252) == pytest.approx(
-        np.std([0.01, -0.02, 0.03, 0.0], ddof=1) * math.sqrt(252), rel=1e-12
-    )
-    assert risk.sharpe_ratio(0.10, 0.20, 0.02) == pytest.approx(0.4)
 
 
 def test_compute_risk_metrics_against_independent_pieces() -> None:

@@ -112,7 +112,8 @@ def test_portfolios_add_get_latest(db: sqlite_utils.Database) -> None:
     assert latest is not None and latest.id == second and latest.user_id == 7
     assert latest.capital == 20_000 and latest.holdings == record.holdings
     assert latest.var == record.var and latest.metrics == record.metrics
-    assert latest.stress == record.stress and latest.profile == record.profile
+    assert latest.view == record.view and latest.profile == record.profile
+    assert latest.notes == record.notes
     assert repo.get(first) is not None and repo.get(999) is None
     assert repo.latest(8) is None
 

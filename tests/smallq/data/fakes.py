@@ -9,6 +9,7 @@ import pandas as pd
 
 from smallq.data.base import PriceSource
 from smallq.errors import DataError
+from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 
 
@@ -46,3 +47,7 @@ class CountingSource:
     def fetch_companies(self) -> pd.DataFrame:
         self._record("companies", (), None, None)
         return self.inner.fetch_companies()
+
+    def fetch_fundamentals(self) -> Fundamentals:
+        self._record("fundamentals", (), None, None)
+        return self.inner.fetch_fundamentals()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from smallq.data.validation import (
     normalise_index,
     normalise_ticker,
     require_history,
+    unconfirmed_moves,
 )
 from smallq.errors import DataUnavailableError, InsufficientHistoryError
 from smallq.models import COMPANY_COLUMNS, PriceData
@@ -89,13 +91,57 @@ def test_partial_reversal_is_not_a_spike() -> None:
 
 
 def test_spike_threshold_comes_from_params() -> None:
-    # +34% and back is below the default 35% threshold; +36% is above it
-    below = closes(A=[100.0, 134.0, 100.0, 100.0])
-    above = closes(A=[100.0, 136.0, 100.0, 100.0])
-    assert clean_prices(PriceData(close=below)).close["A"].iloc[1] == 134.0
+    # +18% and back is below the default 20% threshold; +21% is above it
+    below = closes(A=[100.0, 118.0, 100.0, 100.0])
+    above = closes(A=[100.0, 121.0, 100.0, 100.0])
+    assert clean_prices(PriceData(close=below)).close["A"].iloc[1] == 118.0
     assert clean_prices(PriceData(close=above)).close["A"].iloc[1] == 100.0
     loose = dataclasses.replace(DEFAULT_PARAMS, spike_threshold=0.5)
-    assert clean_prices(PriceData(close=above), loose).close["A"].iloc[1] == 136.0
+    assert clean_prices(PriceData(close=above), loose).close["A"].iloc[1] == 121.0
+
+
+@pytest.mark.parametrize(
+    ("move_in", "move_out"),
+    [(0.26, -0.20), (0.345, -0.25), (-0.20, 0.25), (-0.25, 0.333), (0.20, -1 / 6), (0.60, -0.375)],
+)
+def test_one_day_round_trips_of_20_to_35_percent_are_bad_prints(
+    move_in: float, move_out: float
+) -> None:
+    spike = 100.0 * (1 + move_in)
+    after = spike * (1 + move_out)
+    cleaned = clean_prices(PriceData(close=closes(A=[100.0, 100.0, spike, after, after])))
+    assert cleaned.close["A"].iloc[2] == 100.0
+    assert any("one-day spike" in n for n in cleaned.notes)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        [100.0, 100.0, 119.0, 100.0, 100.0],  # +19% and back: below the 20% threshold
+        [100.0, 100.0, 162.0, 150.0, 151.0],  # VRTX-like +62% that stays (-7% the next day)
+        [100.0, 100.0, 152.0, 145.0, 146.0],  # AMD-like +52% that stays
+        [100.0, 100.0, 126.0, 112.0, 112.0],  # +26% then -11%: back only halfway
+    ],
+)
+def test_one_way_moves_and_small_round_trips_are_kept(path: list[float]) -> None:
+    raw = closes(A=path)
+    cleaned = clean_prices(PriceData(close=raw))
+    assert cleaned.close["A"].tolist() == path
+    assert cleaned.notes == ()
+
+
+def test_the_last_row_is_never_a_spike_and_its_move_is_unconfirmed() -> None:
+    raw = closes(A=[100.0, 101.0, 130.0], B=[50.0, 50.5, 51.0], C=[20.0, 20.0, 15.0])
+    cleaned = clean_prices(PriceData(close=raw))
+    pd.testing.assert_frame_equal(cleaned.close, raw, check_freq=False, check_names=False)
+    tickers, notes = unconfirmed_moves(cleaned.close)
+    assert tickers == ("A", "C")  # +28.7% and -25%; B moved +1%
+    assert "2024-01-03" in notes[0] and "+28.7%" in notes[0] and "left out" in notes[0]
+
+
+def test_unconfirmed_moves_use_the_previous_valid_close() -> None:
+    raw = closes(A=[100.0, np.nan, 125.0], B=[100.0, 100.0, 119.0])
+    assert unconfirmed_moves(raw)[0] == ("A",)
 
 
 def test_spike_across_a_missing_day_uses_neighbouring_valid_closes() -> None:
@@ -256,7 +302,7 @@ def test_require_history_raises_when_nothing_is_left() -> None:
 @pytest.mark.shared_data
 def test_real_bad_prints_are_repaired_and_spin_offs_kept(shared_csv_source: CsvSource) -> None:
     raw = shared_csv_source.fetch_prices(
-        ["LNT", "EBAY", "NWL", "SPG", "BAX", "NI", "AAPL"],
+        ["LNT", "EBAY", "NWL", "SPG", "BAX", "NI", "AAPL", "VRTX", "AMD", "FLR", "MPC", "MRO"],
         pd.Timestamp("2013-01-01").date(),
         pd.Timestamp("2018-12-31").date(),
     )
@@ -265,15 +311,48 @@ def test_real_bad_prints_are_repaired_and_spin_offs_kept(shared_csv_source: CsvS
     # LNT 2016-05-19: close 17.87 against a low of 35.085 -> previous close 35.35
     assert before.loc["2016-05-19", "LNT"] == 17.87
     assert close.loc["2016-05-19", "LNT"] == before.loc["2016-05-18", "LNT"] == 35.35
-    # NWL 2017-09-14: a whole OHLC row at 31 between closes of 44.22 and 43.20
-    assert close.loc["2017-09-14", "NWL"] == 44.22
-    # spin-offs do not reverse: EBAY -57% (PayPal), BAX (Baxalta), NI (CPG), SPG range stale
+    # 2017-09-14: whole OHLC rows from another level, undone the next day (NWL -30%, FLR +26%,
+    # MPC +22%, MRO +35%); the old 35% rule caught only NWL
+    for ticker, previous in {"NWL": 44.22, "FLR": 40.14, "MPC": 53.21, "MRO": 11.91}.items():
+        assert close.loc["2017-09-14", ticker] == previous
+    # real one-way moves and spin-offs are kept: VRTX +62%, AMD +52%, EBAY -57% (PayPal),
+    # BAX (Baxalta), NI (CPG), SPG's stale range
+    assert close.loc["2013-04-19", "VRTX"] == before.loc["2013-04-19", "VRTX"]
+    assert close.loc["2016-04-22", "AMD"] == before.loc["2016-04-22", "AMD"]
     assert close.loc["2015-07-20", "EBAY"] == 28.57
     assert close.loc["2014-05-28", "SPG"] == 165.42
     changed = (close != before) & before.notna()
-    assert sorted(changed.stack()[lambda s: s].index.get_level_values(1)) == ["LNT", "NWL"]
+    assert sorted(changed.stack()[lambda s: s].index.get_level_values(1)) == [
+        "FLR",
+        "LNT",
+        "MPC",
+        "MRO",
+        "NWL",
+    ]
     assert any(n.startswith("LNT:") for n in cleaned.notes)
-    assert not any(n.startswith(("EBAY:", "BAX:", "NI:")) for n in cleaned.notes)
+    assert not any(n.startswith(("EBAY:", "BAX:", "NI:", "VRTX:", "AMD:")) for n in cleaned.notes)
+
+
+@pytest.mark.shared_data
+def test_real_bad_prints_on_the_decision_day_never_become_the_price(
+    shared_csv_source: CsvSource,
+) -> None:
+    start = pd.Timestamp("2016-01-04").date()
+    # LNT 2016-05-19 as the last day: the close is moved into the day's range, not kept
+    lnt = clean_prices(shared_csv_source.fetch_prices(["LNT"], start, date(2016, 5, 19)))
+    assert lnt.close["LNT"].iloc[-1] == pytest.approx(35.085, abs=1e-9)  # the day's low
+    assert unconfirmed_moves(lnt.close)[0] == ()  # 35.085 vs 35.35: -0.75%
+    # close-only data (no range): the -49% move cannot be confirmed; LNT is left out
+    lnt_raw = shared_csv_source.fetch_prices(["LNT"], start, date(2016, 5, 19))
+    close_only = PriceData(close=lnt_raw.close)
+    assert unconfirmed_moves(clean_prices(close_only).close)[0] == ("LNT",)
+    # NWL 2017-09-14 as the last day: a whole bad OHLC row, the close inside its range
+    nwl = clean_prices(shared_csv_source.fetch_prices(["NWL"], start, date(2017, 9, 14)))
+    assert nwl.close["NWL"].iloc[-1] == 30.81
+    assert unconfirmed_moves(nwl.close)[0] == ("NWL",)
+    # the next day the same row is a confirmed round trip and repaired
+    later = clean_prices(shared_csv_source.fetch_prices(["NWL"], start, date(2017, 9, 15)))
+    assert later.close.loc["2017-09-14", "NWL"] == 44.22
 
 
 @pytest.mark.shared_data
@@ -285,7 +364,14 @@ def test_real_universe_cleaning_touches_only_known_defects(shared_csv_source: Cs
     )
     cleaned = clean_prices(data)
     changed = (cleaned.close != data.close) & data.close.notna()
-    assert int(changed.to_numpy().sum()) == 2  # LNT 2016-05-19 and NWL 2017-09-14
+    hits = changed.stack()[lambda s: s].index
+    assert sorted((f"{d:%Y-%m-%d}", t) for d, t in hits) == [
+        ("2016-05-19", "LNT"),
+        ("2017-09-14", "FLR"),
+        ("2017-09-14", "MPC"),
+        ("2017-09-14", "MRO"),
+        ("2017-09-14", "NWL"),
+    ]
     flagged = {n.split(":")[0] for n in cleaned.notes}
     # the README lists these OHLC contradictions; IP, UA and O's close are within 1%
     assert {"LNT", "AOS", "SPG", "WRK", "CHK", "CHD", "DHR", "O", "NWL"} <= flagged

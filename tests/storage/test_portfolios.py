@@ -1,0 +1,83 @@
+"""Portfolio rows: the stored view, and rows written before views and note kinds existed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from bot.messages import format_portfolio, format_risk, format_stress
+from smallq.models import NoteKind
+from smallq.profile import make_profile
+from storage.codec import dumps
+from storage.db import connect
+from storage.portfolios import PortfolioRepository, record_from_report
+from storage.users import UserRepository
+from tests.bot.fakes import make_report
+
+PROFILE = make_profile(sectors="IT", capital=10_000)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite_utils.Database:
+    return connect(tmp_path / "t.db")
+
+
+def _old_stress_summary(report) -> dict:  # type: ignore[no-untyped-def]
+    """The ``stress`` column as it was written before views (copied from the old code)."""
+    return {
+        "scenarios": [
+            {"name": s.name, "kind": s.kind, "portfolio_return": s.portfolio_return,
+             "benchmark_return": s.benchmark_return, "estimated": s.estimated, "note": s.note}
+            for s in report.stress.scenarios
+        ],
+        "monte_carlo": [
+            {"method": m.method.value, "n_paths": m.n_paths, "horizon_days": m.horizon_days,
+             "mean_return": m.mean_return,
+             "percentiles": {str(k): v for k, v in m.percentiles.items()},
+             "loss_probabilities": {str(k): v for k, v in m.loss_probabilities.items()}}
+            for m in report.stress.monte_carlo
+        ],
+    }  # fmt: skip
+
+
+def test_a_stored_view_reads_back_equal(db: sqlite_utils.Database) -> None:
+    UserRepository(db).touch(7)
+    repo = PortfolioRepository(db)
+    record = record_from_report(make_report(PROFILE, fallback=True, notes=("Dropped X",)))
+    loaded = repo.get(repo.add(7, record))
+    assert loaded is not None
+    assert loaded.view == record.view and loaded.notes == record.notes
+    assert [n.kind for n in loaded.notes] == [NoteKind.DATA]
+
+
+def test_rows_stored_before_views_load_and_show_the_same(db: sqlite_utils.Database) -> None:
+    UserRepository(db).touch(7)
+    repo = PortfolioRepository(db)
+    report = make_report(PROFILE, fallback=True, notes=("Dropped XYZ: too short",))
+    record = record_from_report(report)
+    pid = repo.add(7, record)
+    old_notes = [
+        "Dropped XYZ: too short",
+        "Fallback: max_sharpe was not used — all returns below the risk-free rate",
+        "Prices from sample up to 2022-12-28, fetched 2024-01-02 03:04 UTC.",
+    ]
+    db.execute(
+        "UPDATE portfolios SET stress = ?, notes = ? WHERE id = ?",
+        (dumps(_old_stress_summary(report)), dumps(old_notes), pid),
+    )
+    db.conn.commit()
+    old = repo.get(pid)
+    assert old is not None
+    assert [n.kind for n in old.notes] == [NoteKind.DATA, NoteKind.FALLBACK, NoteKind.FRESHNESS]
+    assert [n.text for n in old.notes] == old_notes
+    view = old.view
+    assert view.figure("var_95_amount").value == pytest.approx(0.02 * 0.95 * 10_000, rel=1e-12)
+    assert [s.amount for s in view.scenarios] == pytest.approx([-0.4 * 10_000, -0.08 * 10_000])
+    assert view.monte_carlo[0].percentile(0.05) == -0.2
+    assert [h.ticker for h in view.holdings] == ["AAPL", "MSFT", "JNJ"]
+    # shown exactly as a fresh build: same figures, same notes once the kinds are known
+    assert format_portfolio(old) == format_portfolio(record)
+    assert format_risk(old) == format_risk(record)
+    assert format_stress(old) == format_stress(record)
