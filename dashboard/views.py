@@ -1,16 +1,15 @@
 """Every rendering of a portfolio in the dashboard, in one place.
 
-Pages call these with engine results; nothing here computes a measure. Until the shared
-presentation view (``smallq.presentation``) lands, the figures come from the pipeline's
-:class:`~smallq.models.Report` and holdings from :func:`storage.portfolios.record_from_report`
-(the same rows the bot stores and shows), formatted by ``smallq.report.money``/``pct``.
+Pages call these with engine results; nothing here computes a measure. A build is shown
+through the shared :class:`~smallq.presentation.PortfolioView` (the same view the CLI and the
+bot render: figures with their units and explanations, holdings with target and bought
+weights, scenarios in money) and formatted by ``smallq.presentation``'s ``money``/``pct``.
+A stored build carries the same view (``PortfolioRecord.view``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,10 +17,18 @@ import streamlit as st
 
 from dashboard import charts
 from smallq.errors import SmallQError
-from smallq.models import MonteCarloResult, Report
-from smallq.report import money, pct
+from smallq.models import MonteCarloResult, Note, Report
+from smallq.presentation import (
+    Figure,
+    MonteCarloView,
+    PortfolioView,
+    figure_text,
+    money,
+    pct,
+    present_portfolio,
+)
 from smallq.types import Objective, Sector
-from storage.portfolios import HoldingRecord, PortfolioRecord, record_from_report
+from storage.portfolios import PortfolioRecord
 
 OBJECTIVE_LABELS: dict[str, str] = {
     Objective.MAX_SHARPE: "Max Sharpe",
@@ -34,55 +41,27 @@ OBJECTIVE_LABELS: dict[str, str] = {
     Objective.HYBRID: "Hybrid (50% max Sharpe + 50% HRP)",
 }
 
+#: the risk cards, in order: money first (what a bad day costs), then the rates and ratios
+CARD_KEYS: tuple[str, ...] = (
+    "var_95_amount", "cvar_95_amount", "var_99_amount", "cvar_99_amount",
+    "expected_return", "volatility", "max_drawdown", "sharpe", "beta",
+)  # fmt: skip
+
 
 def show_error(exc: SmallQError) -> None:
     """The error's sentence for people; never a traceback."""
     st.error(exc.user_message())
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """One risk card: ``value`` in ``unit`` on ``base``, with a one-line explanation."""
-
-    label: str
-    value: float
-    unit: str
-    base: str
-    explanation: str
-
-    @property
-    def text(self) -> str:
-        """The value as shown."""
-        if self.unit == "USD":
-            return money(self.value, self.unit)
-        return f"{self.value:.2f}" if math.isfinite(self.value) else "n/a"
+def present(report: Report) -> PortfolioView:
+    """The shared view of a build (what every front end renders)."""
+    return present_portfolio(report)
 
 
-def risk_figures(report: Report) -> list[Figure]:
-    """The risk cards of a build, in dollars where a dollar figure exists."""
-    capital, m = report.profile.capital, report.metrics
-    cur = report.profile.currency
-    var, var10 = m.var_at(0.95, 1), m.var_at(0.99, 10)
-    return [
-        Figure("Expected gain in a year", m.expected_return * capital, cur, "capital",
-               f"The forecast return ({pct(m.expected_return)}) on your capital; not a promise."),
-        Figure("Typical yearly swing", m.volatility * capital, cur, "capital",
-               f"Volatility {pct(m.volatility)}: in about 2 years of 3 the result lands within "
-               "this distance of the expected gain."),
-        Figure("Bad day (VaR 95%)", var.var * capital, cur, "capital",
-               f"On 1 day in 20 you could lose this much or more ({pct(var.var, 2)})."),
-        Figure("Average bad day (CVaR 95%)", var.cvar * capital, cur, "capital",
-               f"When such a bad day comes, the loss averages this ({pct(var.cvar, 2)})."),
-        Figure("Bad two weeks (VaR 99%, 10 days)", var10.var * capital, cur, "capital",
-               f"In 1 of 100 two-week spans the loss could pass this ({pct(var10.var, 2)})."),
-        Figure("Worst fall in the lookback", m.max_drawdown * capital, cur, "capital",
-               f"These weights fell {pct(m.max_drawdown)} from a peak in the last "
-               f"{report.profile.lookback_days} trading days."),
-        Figure("Sharpe ratio", m.sharpe, "ratio", "",
-               "Return above cash per unit of risk; above 1 is good."),
-        Figure("Beta to the S&P 500", m.beta, "ratio", "",
-               "1.0 moves with the market; 0.8 moves about 80% as much."),
-    ]  # fmt: skip
+def risk_cards(view: PortfolioView) -> list[Figure]:
+    """The figures shown as cards (those the view has, in :data:`CARD_KEYS` order)."""
+    keys = {figure.key for figure in view.figures}
+    return [view.figure(key) for key in CARD_KEYS if key in keys]
 
 
 def _short_sector(name: str | None) -> str:
@@ -93,8 +72,8 @@ def _short_sector(name: str | None) -> str:
         return str(name)
 
 
-def holdings_frame(holdings: Sequence[HoldingRecord]) -> pd.DataFrame:
-    """One row per holding: shares, price, dollars, target vs bought weight."""
+def holdings_frame(view: PortfolioView) -> pd.DataFrame:
+    """One row per holding: shares, price, dollars, target vs bought weight (in %)."""
     return pd.DataFrame(
         [
             {
@@ -104,36 +83,37 @@ def holdings_frame(holdings: Sequence[HoldingRecord]) -> pd.DataFrame:
                 "Price": h.price,
                 "Dollars": h.amount,
                 "Target": h.target_weight * 100,
-                "Bought": h.weight * 100,
+                "Bought": h.achieved_weight * 100,
             }
-            for h in holdings
-        ]
+            for h in view.holdings
+        ],
+        columns=["Ticker", "Sector", "Shares", "Price", "Dollars", "Target", "Bought"],
     )
 
 
-def render_holdings(record: PortfolioRecord) -> None:
+def render_holdings(view: PortfolioView) -> None:
     """The holdings table and the capital = invested + cash line."""
-    frame = holdings_frame(record.holdings)
-    shares = "{:,.4f}" if record.fractional else "{:,.0f}"
+    frame = holdings_frame(view)
+    shares = "{:,.4f}" if view.profile.fractional else "{:,.0f}"
+    dollars = lambda value: money(value, view.currency)  # noqa: E731
     styled = frame.style.hide(axis="index").format(
-        {"Shares": shares, "Price": "${:,.2f}", "Dollars": "${:,.2f}", "Target": "{:.1f}%",
+        {"Shares": shares, "Price": dollars, "Dollars": dollars, "Target": "{:.1f}%",
          "Bought": "{:.1f}%"}
     )  # fmt: skip
     st.table(styled)
-    invested = float(frame["Dollars"].sum()) if len(frame) else 0.0
     st.caption(
-        f"Invested {money(invested, record.currency)} + cash left "
-        f"{money(record.cash_left, record.currency)} = capital "
-        f"{money(record.capital, record.currency)}"
+        f"Invested {money(view.invested, view.currency)} + cash left "
+        f"{money(view.cash, view.currency)} = capital {money(view.capital, view.currency)}"
     )
 
 
-def render_cards(figures: list[Figure]) -> None:
-    """Risk cards, two per row (readable on a phone)."""
+def render_cards(view: PortfolioView) -> None:
+    """Risk cards, two per row (one per row on a phone), each with its explanation."""
+    figures = risk_cards(view)
     for start in range(0, len(figures), 2):
         for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
             with column:
-                st.metric(figure.label, figure.text, help=figure.explanation)
+                st.metric(figure.label, figure_text(figure, view.currency))
                 st.caption(figure.explanation)
 
 
@@ -171,32 +151,32 @@ def render_frontier(report: Report, benchmark: tuple[float, float] | None) -> No
     st.altair_chart(chart, width="stretch")
 
 
-def render_notes(notes: Sequence[str]) -> None:
+def render_notes(notes: Sequence[Note]) -> None:
     """Caveats the user should see, folded away."""
     if notes:
         with st.expander(f"Notes ({len(notes)})"):
             for note in notes:
-                st.markdown(f"- {note}")
+                st.markdown(f"- {note.text}")
 
 
 def render_build(report: Report, benchmark: tuple[float, float] | None) -> None:
     """The Build page's result: holdings, risk cards, frontier, correlations, notes."""
-    opt = report.optimization
+    view = present_portfolio(report)
+    opt = view.optimizer
     st.subheader("Your portfolio")
     used = OBJECTIVE_LABELS.get(opt.objective_used, opt.objective_used)
-    st.caption(f"As of {report.as_of:%Y-%m-%d} · {used} · data: {report.source}")
+    st.caption(f"As of {view.as_of:%Y-%m-%d} · {used} · data: {view.source}")
     if opt.fallbacks:
         st.warning(
-            f"{OBJECTIVE_LABELS.get(opt.objective_requested)} was not possible "
-            f"({opt.fallbacks[0].reason}); the weights come from "
-            f"{OBJECTIVE_LABELS.get(opt.objective_used)}."
+            f"{OBJECTIVE_LABELS.get(opt.objective_requested, opt.objective_requested)} was not "
+            f"possible ({opt.fallbacks[0][1]}); the weights come from {used}."
         )
-    render_holdings(record_from_report(report))
+    render_holdings(view)
     st.subheader("Risk in dollars")
-    render_cards(risk_figures(report))
+    render_cards(view)
     render_frontier(report, benchmark)
     st.altair_chart(charts.correlation(correlation_matrix(report)), width="stretch")
-    render_notes(report.notes)
+    render_notes(view.notes)
 
 
 # --------------------------------------------------------------------------- compare
@@ -204,15 +184,16 @@ def compare_frame(items: Sequence[tuple[str, Report, object]]) -> pd.DataFrame:
     """Ex-ante and out-of-sample figures, one column per portfolio."""
     rows: dict[str, dict[str, str]] = {}
     for label, report, tracked in items:
-        m, cur = report.metrics, report.profile.currency
+        view = present_portfolio(report)
+        cur = view.currency
         column = {
-            "Construction": OBJECTIVE_LABELS.get(report.optimization.objective_used, ""),
-            "Holdings": str(int((report.weights > 0).sum())),
-            "Expected return": pct(m.expected_return),
-            "Volatility": pct(m.volatility),
-            "Sharpe": f"{m.sharpe:.2f}",
-            "VaR 95% (1 day)": money(m.var_at(0.95).var * report.profile.capital, cur),
-            "Largest weight": pct(float(report.weights.max())),
+            "Construction": OBJECTIVE_LABELS.get(view.optimizer.objective_used, ""),
+            "Holdings": str(len(view.holdings)),
+            **{
+                view.figure(key).label: figure_text(view.figure(key), cur)
+                for key in ("expected_return", "volatility", "sharpe", "var_95_amount")
+            },
+            "Largest weight": pct(max(h.target_weight for h in view.holdings)),
         }
         record = getattr(tracked, "tracking", None)
         if record is not None:
@@ -250,47 +231,46 @@ def render_compare(items: Sequence[tuple[str, Report, object]]) -> None:
 
 
 # --------------------------------------------------------------------------- stress
-def scenario_frame(report: Report) -> pd.DataFrame:
-    """Every stress scenario in dollars of the capital (negative is a loss)."""
-    capital = report.profile.capital
+def scenario_frame(view: PortfolioView) -> pd.DataFrame:
+    """Every stress scenario in money on the view's base (negative is a loss)."""
     return pd.DataFrame(
         [
             {
                 "name": s.name + (" (estimated)" if s.estimated else ""),
-                "dollars": s.portfolio_return * capital,
+                "dollars": s.amount,
                 "return": s.portfolio_return,
                 "S&P 500": s.benchmark_return,
             }
-            for s in report.stress.scenarios
+            for s in view.scenarios
         ]
     )
 
 
-def monte_carlo_of(report: Report, method: str) -> MonteCarloResult:
+def monte_carlo_of(view: PortfolioView, method: str) -> MonteCarloView:
     """The simulation of one method."""
-    return next(mc for mc in report.stress.monte_carlo if mc.method.value == method)
+    return next(mc for mc in view.monte_carlo if mc.method == method)
 
 
-def loss_probability_text(report: Report, simulation: MonteCarloResult, loss: float) -> str:
+def loss_probability_text(view: PortfolioView, simulation: MonteCarloView, loss: float) -> str:
     """"Probability of losing more than X% (…$) in a year: P"."""
-    probability = simulation.loss_probabilities[loss]
-    dollars = money(loss * report.profile.capital, report.profile.currency)
+    probability = simulation.loss_probability(loss)
+    dollars = money(loss * view.capital, view.currency)
     return (
         f"Probability of losing more than {loss:.0%} ({dollars}) in a year: "
         f"**{pct(probability)}**"
     )
 
 
-def render_stress(report: Report) -> None:
-    """Scenarios in dollars."""
-    frame = scenario_frame(report)
+def render_stress(view: PortfolioView) -> None:
+    """Scenarios in money."""
+    frame = scenario_frame(view)
     st.altair_chart(
         charts.horizontal_bars(frame, title="What these holdings would have done"),
         width="stretch",
     )
     table = frame.assign(
         **{
-            "Dollars": frame["dollars"].map(lambda v: money(v, report.profile.currency)),
+            "Dollars": frame["dollars"].map(lambda v: money(v, view.currency)),
             "Return": frame["return"].map(pct),
             "S&P 500": frame["S&P 500"].map(lambda v: pct(v) if v is not None else "n/a"),
         }
@@ -298,9 +278,12 @@ def render_stress(report: Report) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
 
 
-def render_fan(report: Report, simulation: MonteCarloResult) -> None:
-    """Monte Carlo bands of the capital over a year."""
-    bands = simulation.fan * report.profile.capital
+def render_fan(report: Report, method: str) -> None:
+    """Monte Carlo bands of the capital over a year (the fan stays on the engine's result)."""
+    simulation: MonteCarloResult = next(
+        mc for mc in report.stress.monte_carlo if mc.method.value == method
+    )
+    bands = simulation.fan * report.allocation.capital
     st.altair_chart(
         charts.fan(bands, title=f"One year of {simulation.n_paths:,} simulated paths"),
         width="stretch",
@@ -317,9 +300,9 @@ def render_tracking(record: PortfolioRecord, tracked: object) -> None:
     report = tracked.tracking  # type: ignore[attr-defined]
     values = tracked.values  # type: ignore[attr-defined]
     frame = pd.DataFrame(
-        {"Your portfolio": values, "S&P 500": report.benchmark_growth * record.capital}
+        {"Your portfolio": values, "S&P 500": report.benchmark_growth * record.view.capital}
     )
-    cur = record.currency
+    cur = record.view.currency
     left, right, third = st.columns(3)
     left.metric("Value now", money(float(values.iloc[-1]), cur), pct(report.total_return))
     right.metric("S&P 500", pct(report.benchmark_total_return))

@@ -27,9 +27,9 @@ if not account.builds:
     st.info("You have no portfolio yet. Send /start to the bot to build one.")
     st.stop()
 record = account_views.pick_build(account.builds)
-views.render_holdings(record)
+views.render_holdings(record.view)
 tracked = services.track(
-    {h.ticker: h.shares for h in record.holdings}, record.cash_left, record.as_of
+    {h.ticker: h.shares for h in record.view.holdings}, record.view.cash, record.as_of
 )
 views.render_tracking(record, tracked)
 views.render_paper(account)

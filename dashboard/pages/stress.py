@@ -19,13 +19,14 @@ try:
 except SmallQError as exc:
     views.show_error(exc)
     st.stop()
-views.render_stress(report)
+view = views.present(report)
+views.render_stress(view)
 st.subheader("Monte Carlo: one year ahead")
 method = st.radio(
     "Simulation", list(METHODS), format_func=METHODS.__getitem__, horizontal=True,
     key="mc_method",
 )  # fmt: skip
-simulation = views.monte_carlo_of(report, method)
+simulation = views.monte_carlo_of(view, method)
 loss = st.slider("Loss of more than", 0, 50, 20, step=1, format="%d%%", key="mc_loss")
-st.markdown(views.loss_probability_text(report, simulation, round(loss / 100, 2)))
-views.render_fan(report, simulation)
+st.markdown(views.loss_probability_text(view, simulation, round(loss / 100, 2)))
+views.render_fan(report, method)

@@ -8,12 +8,12 @@ from datetime import date
 
 import pytest
 
-from dashboard import services
+from dashboard import services, views
 from smallq.data.sample import SampleSource
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
+from smallq.presentation import figure_text, money, present_portfolio
 from smallq.profile import make_profile
-from smallq.report import money
 from tests.dashboard.conftest import MC_PATHS, app
 
 
@@ -37,16 +37,16 @@ def test_holdings_sum_to_capital_less_cash_and_cards_match_the_engine() -> None:
         assert row["Shares"] == alloc.shares[row["Ticker"]]
         assert row["Target"] == pytest.approx(report.weights[row["Ticker"]] * 100)
         assert row["Bought"] == pytest.approx(alloc.achieved_weights[row["Ticker"]] * 100)
-    cards = {m.label: m.value for m in at.metric}
-    metrics = report.metrics
-    assert cards["Bad day (VaR 95%)"] == money(metrics.var_at(0.95).var * 10_000)
-    assert cards["Average bad day (CVaR 95%)"] == money(metrics.var_at(0.95).cvar * 10_000)
-    assert cards["Bad two weeks (VaR 99%, 10 days)"] == money(
-        metrics.var_at(0.99, 10).var * 10_000
-    )
-    assert cards["Typical yearly swing"] == money(metrics.volatility * 10_000)
-    assert cards["Sharpe ratio"] == f"{metrics.sharpe:.2f}"
-    assert len(at.caption) >= len(cards)  # each card has its one-line explanation
+    cards = [(m.label, m.value) for m in at.metric]
+    view = present_portfolio(report)
+    expected = [(view.figure(k).label, figure_text(view.figure(k))) for k in views.CARD_KEYS]
+    assert cards == expected
+    metrics = report.metrics  # and against the engine's own numbers
+    assert cards[0][1] == money(metrics.var_at(0.95).var * 10_000)
+    assert cards[1][1] == money(metrics.var_at(0.95).cvar * 10_000)
+    assert cards[2][1] == money(metrics.var_at(0.99).var * 10_000)
+    captions = [c.value for c in at.caption]
+    assert all(view.figure(k).explanation in captions for k in views.CARD_KEYS)
     specs = [c.proto.spec for c in at.get("vega_lite_chart")]
     assert any("at most 25% per stock" in s and "S&P 500" in s for s in specs)  # frontier
     assert any("Correlation of the holdings" in s for s in specs)

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from dashboard import services
+from smallq.presentation import money
 from tests.dashboard.conftest import app
 from tests.dashboard.test_build import engine_report
 
@@ -17,10 +18,11 @@ def test_compare_shows_four_constructions_with_their_out_of_sample_record() -> N
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert list(table.columns) == ["Max Sharpe", "Min volatility", "HRP", "Equal weight"]
-    for row in ("Expected return", "Volatility", "CAGR since", "Max drawdown since", "Value now"):
+    for row in ("Expected return (a year)", "Volatility (a year)", "VaR 95%, 1 day",
+                "CAGR since", "Max drawdown since", "Value now"):  # fmt: skip
         assert row in table.index
     assert table.loc["Construction", "HRP"] == "HRP"
-    assert len(set(table.loc["Volatility"])) == 4  # four different portfolios
+    assert len(set(table.loc["Volatility (a year)"])) == 4  # four different portfolios
 
 
 def test_compare_risk_parity_hybrid_and_another_profile() -> None:
@@ -80,9 +82,9 @@ def test_stress_slider_reads_the_engines_loss_probability(loss: int) -> None:
     bootstrap = next(mc for mc in report.stress.monte_carlo if mc.method.value == "bootstrap")
     expected = bootstrap.loss_probabilities[loss / 100]
     text = next(m.value for m in at.markdown if m.value.startswith("Probability of losing"))
-    assert f"more than {loss}% ({loss * 100:,.2f} USD)" in text
+    assert f"more than {loss}% (${loss * 100:,.2f})" in text
     assert f"**{expected * 100:.1f}%**" in text
     scenarios = at.dataframe[0].value
     crisis = next(s for s in report.stress.scenarios if "2008" in s.name)
     row = scenarios[scenarios["Scenario"].str.startswith(crisis.name)].iloc[0]
-    assert row["Dollars"] == f"{crisis.portfolio_return * 10_000:,.2f} USD"
+    assert row["Dollars"] == money(crisis.portfolio_return * 10_000)
