@@ -48,6 +48,11 @@ CARD_KEYS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def markdown_safe(text: str) -> str:
+    """Escape dollar signs, which Streamlit's markdown would read as LaTeX delimiters."""
+    return text.replace("$", "\\$")
+
+
 def show_error(exc: SmallQError) -> None:
     """The error's sentence for people; never a traceback."""
     st.error(exc.user_message())
@@ -102,8 +107,10 @@ def render_holdings(view: PortfolioView) -> None:
     )  # fmt: skip
     st.table(styled)
     st.caption(
-        f"Invested {money(view.invested, view.currency)} + cash left "
-        f"{money(view.cash, view.currency)} = capital {money(view.capital, view.currency)}"
+        markdown_safe(
+            f"Invested {money(view.invested, view.currency)} + cash left "
+            f"{money(view.cash, view.currency)} = capital {money(view.capital, view.currency)}"
+        )
     )
 
 
@@ -114,7 +121,7 @@ def render_cards(view: PortfolioView) -> None:
         for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
             with column:
                 st.metric(figure.label, figure_text(figure, view.currency))
-                st.caption(figure.explanation)
+                st.caption(markdown_safe(figure.explanation))
 
 
 def correlation_matrix(report: Report) -> pd.DataFrame:
@@ -156,7 +163,7 @@ def render_notes(notes: Sequence[Note]) -> None:
     if notes:
         with st.expander(f"Notes ({len(notes)})"):
             for note in notes:
-                st.markdown(f"- {note.text}")
+                st.markdown(markdown_safe(f"- {note.text}"))
 
 
 def render_build(report: Report, benchmark: tuple[float, float] | None) -> None:
@@ -255,7 +262,7 @@ def loss_probability_text(view: PortfolioView, simulation: MonteCarloView, loss:
     """"Probability of losing more than X% (…$) in a year: P"."""
     probability = simulation.loss_probability(loss)
     dollars = money(loss * view.capital, view.currency)
-    return (
+    return markdown_safe(
         f"Probability of losing more than {loss:.0%} ({dollars}) in a year: "
         f"**{pct(probability)}**"
     )
@@ -321,7 +328,7 @@ def render_paper(account: object) -> None:
             pd.DataFrame(paper.positions, columns=["Ticker", "Shares"]),
             hide_index=True, width="stretch",
         )  # fmt: skip
-        st.caption(f"Cash {money(paper.cash, paper.currency)}")
+        st.caption(markdown_safe(f"Cash {money(paper.cash, paper.currency)}"))
     trades = getattr(account, "trades", ())
     if trades:
         st.subheader("Trades")
