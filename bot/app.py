@@ -11,16 +11,16 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import BaseRequest
 from telegram.warnings import PTBUserWarning
 
-from bot import jobs
 from bot.config import BotConfig
 from bot.context import DEPS_KEY, context_types, get_deps
 from bot.deps import Deps
 from bot.handlers import channels, commands, dashboard, trading
 from bot.handlers.conversation import build_conversation
 from bot.handlers.errors import error_handler
-from bot.persistence import SqlitePersistence
-from bot.texts import COMMANDS
-from bot.throttle import PerUserUpdateProcessor
+from bot.ptb.persistence import SqlitePersistence
+from bot.ptb.throttle import PerUserUpdateProcessor
+from bot.scheduler import jobs
+from bot.views.texts import COMMANDS
 
 _LOG = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def build_application(
     """The configured application with every handler, the error handler and the jobs.
 
     Updates of different users run concurrently, one user's in order
-    (:class:`~bot.throttle.PerUserUpdateProcessor`); 429 answers are retried by the
+    (:class:`~bot.ptb.throttle.PerUserUpdateProcessor`); 429 answers are retried by the
     rate limiter; conversations and drafts persist in SQLite. ``request`` replaces the HTTP
     transport (tests); otherwise httpx talks to ``config.api_base_url``.
     """

@@ -11,7 +11,7 @@ worker's price-cache write) up to the busy timeout, so writes leave the loop:
 its own connection. Engine work runs in :attr:`Deps.executor`; a worker that needs the
 database (the price cache) calls the same factory and gets its own connection. The
 scheduler's dispatcher has a connection of its own with a short busy timeout and retries
-locked writes with ``await asyncio.sleep`` (:mod:`bot.dispatch`).
+locked writes with ``await asyncio.sleep`` (:mod:`bot.scheduler.dispatch`).
 
 Extending
 ---------
@@ -32,12 +32,13 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, TypeVarTuple
 
 import sqlite_utils
 
 from bot.config import BotConfig
-from bot.scheduling import SchedulerSettings
+from bot.scheduler.calendar import SchedulerSettings
+from bot.scheduler.dispatch import ContentBuilder
 from smallq.data.base import PriceSource
 from smallq.models import Profile, Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -46,7 +47,11 @@ from storage.db import connect
 from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository
 
+if TYPE_CHECKING:  # the outcome types live with the services that return them
+    from bot.services.portfolio import BacktestOutcome
+
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class BuildPortfolio(Protocol):
@@ -55,6 +60,25 @@ class BuildPortfolio(Protocol):
     def __call__(
         self, profile: Profile, source: PriceSource, *, today: date, params: EngineParams
     ) -> Report: ...
+
+
+class RunBacktest(Protocol):
+    """Backtests a profile's strategy over a window and renders it for the bot.
+
+    Built in :func:`bot.main.run_backtest` over ``smallq.pipeline.run_strategy_backtest``.
+    """
+
+    def __call__(
+        self,
+        profile: Profile,
+        source: PriceSource,
+        *,
+        start: date,
+        end: date,
+        rebalance: str,
+        costs_bps: float,
+        whole_shares: bool,
+    ) -> BacktestOutcome: ...
 
 
 #: draws the named charts of a report (names from ``smallq.charts.report.CHARTS``) as PNG bytes
@@ -153,14 +177,17 @@ class Deps:
     storage_executor: Executor = field(
         default_factory=lambda: ThreadPoolExecutor(2, "smallq-storage")
     )
-    run_backtest: Callable[..., Any] | None = None
+    #: ``None``: /backtest answers that it is not available
+    run_backtest: RunBacktest | None = None
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
     recent: RecentReports = field(default_factory=RecentReports)
-    #: scheduling, digests and paper trading (bot.jobs, bot.dispatch, bot.paper)
+    #: scheduling, digests and paper trading (bot.scheduler.jobs, bot.scheduler.dispatch,
+    #: bot.services.paper)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
-    #: content of scheduled deliveries; None -> bot.digest.DigestBuilder(deps) (tests inject)
-    digest_builder: Any = None
+    #: content of scheduled deliveries; None -> bot.scheduler.digest.DigestBuilder(deps)
+    #: (tests inject)
+    digest_builder: ContentBuilder | None = None
 
     def users(self) -> UserRepository:
         """Users and profiles on this thread's connection."""
@@ -178,7 +205,7 @@ class Deps:
         """Persisted conversation state on this thread's connection."""
         return BotStateRepository(self.db())
 
-    async def run_blocking(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def run_blocking(self, func: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run ``func(*args)`` in :attr:`executor`, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, func, *args)

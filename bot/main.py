@@ -17,9 +17,9 @@ from telegram.error import InvalidToken
 from bot.app import build_application
 from bot.config import BotConfig, load_config
 from bot.deps import ConnectionFactory, Deps
-from bot.redaction import configure_logging
-from bot.scheduling import SchedulerSettings
-from bot.services import BacktestOutcome
+from bot.ptb.redaction import configure_logging
+from bot.scheduler.calendar import SchedulerSettings
+from bot.services.portfolio import BacktestOutcome
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
 from smallq.models import Profile, Report

@@ -16,42 +16,33 @@
   group's migration to a supergroup (the ``migrate_to_chat_id`` service message) moves its
   links and schedules to the new id.
 
-Writes go through :meth:`~bot.deps.Deps.run_storage` (off the event loop).
+Storage work goes through :mod:`bot.services.chats`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import time as dtime
 from html import escape
 from typing import TYPE_CHECKING
 
-import sqlite_utils
 from telegram import Chat, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ChatMemberHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
-from bot import jobs
 from bot.context import BotContext
-from bot.dispatch import BROADCAST, DIGEST, OutgoingMessage, iso
-from bot.messages import split_blocks
-from bot.paper import DRIFT_KEY, assess_inputs, check_holdings_blocking
-from bot.replies import reply_html
-from bot.scheduling import Frequency, ScheduleSpec, describe, next_after, parse_schedule
-from bot.services import migrate_chat
-from bot.trading_texts import alert_blocks, thresholds_blocks
-from smallq.alerts import parse_threshold, thresholds_for
+from bot.scheduler import jobs
+from bot.scheduler.calendar import Frequency, describe, next_after, parse_schedule
+from bot.scheduler.dispatch import OutgoingMessage
+from bot.services import chats
+from bot.services.paper import assess_inputs, check_holdings_blocking
+from bot.services.portfolio import UserInfo
+from bot.views.messages import split_blocks
+from bot.views.replies import reply_html
+from bot.views.trading import alert_blocks, thresholds_blocks
 from smallq.errors import InputError
-from smallq.types import RiskLevel
-from storage.db import transaction
-from storage.deliveries import DeliveryRepository, NewOccurrence
-from storage.subscriptions import ChatRepository, ScheduleRepository, ThresholdRepository
-from storage.users import UserRepository
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -111,9 +102,7 @@ def _portfolio_arg(context: BotContext, actor: ChatActor) -> int | None:
         return None
     if not args[0].isdigit():
         raise InputError("Use /link, or /link <portfolio id> to follow one of your builds.")
-    record = context.deps.portfolios().get(int(args[0]))
-    is_bot_admin = actor.user_id in context.deps.config.admin_ids
-    if record is None or (record.user_id != actor.user_id and not is_bot_admin):
+    if not chats.linkable_portfolio(context.deps, actor.user_id, int(args[0])):
         raise InputError("I can only link a portfolio that you built yourself.")
     return int(args[0])
 
@@ -127,23 +116,9 @@ async def link_command(update: Update, context: BotContext) -> None:
             update, context, USE_IN_CHAT if chat and chat.type == Chat.PRIVATE else NOT_ADMIN
         )
         return
-    deps, settings = context.deps, context.deps.scheduler
     portfolio_id = _portfolio_arg(context, actor)
-    hour, minute = settings.link_time.split(":")
-    spec = ScheduleSpec(
-        Frequency.WEEKLY, settings.link_day, dtime(int(hour), int(minute)), deps.config.timezone
-    )
-    now = deps.clock()
-
-    def store(db: sqlite_utils.Database) -> None:
-        with transaction(db):
-            ChatRepository(db).link(
-                actor.chat.id, chat_type=actor.chat.type, title=actor.chat.title,
-                linked_by=actor.user_id, portfolio_id=portfolio_id, now=iso(now),
-            )  # fmt: skip
-            _store_schedule(db, actor.chat.id, None, spec, now)
-
-    await deps.run_storage(store)
+    where = chats.ChatInfo(actor.chat.id, actor.chat.type, actor.chat.title)
+    spec = await chats.link_chat(context.deps, where, actor.user_id, portfolio_id)
     followed = f"portfolio #{portfolio_id}" if portfolio_id else "the smallQ model portfolio"
     await reply_html(
         update,
@@ -159,8 +134,7 @@ async def unlink_command(update: Update, context: BotContext) -> None:
     if actor is None:
         await reply_html(update, context, NOT_ADMIN)
         return
-    chat_id, now = actor.chat.id, iso(context.deps.clock())
-    done = await context.deps.run_storage(lambda db: ChatRepository(db).unlink(chat_id, now=now))
+    done = await chats.unlink_chat(context.deps, actor.chat.id)
     await reply_html(
         update, context, "Unlinked: no more digests here." if done else "This chat was not linked."
     )
@@ -184,56 +158,24 @@ async def broadcast_command(update: Update, context: BotContext) -> None:
         )  # fmt: skip
         return
     admin = user.id in deps.config.admin_ids
-    chats = ChatRepository(deps.db())
-    links = chats.links() if admin else chats.links(linked_by=user.id)
+    chat_ids = chats.broadcast_targets(deps, user.id, admin=admin)
     if target is not None:
-        if not admin and target not in {link.chat_id for link in links}:
+        if not admin and target not in chat_ids:
             await reply_html(
                 update, context, "Only bot admins can broadcast to chats you did not link yourself."
             )
             return
-        links = [link for link in links if link.chat_id == target]
-    if not links:
+        chat_ids = tuple(chat_id for chat_id in chat_ids if chat_id == target)
+    if not chat_ids:
         await reply_html(
             update,
             context,
             "No linked chat to send to. Link one with /link inside a group or channel.",
         )
         return
-    message = OutgoingMessage(body)
-    now, period = deps.clock(), f"b{deps.clock():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-
-    def enqueue(db: sqlite_utils.Database) -> None:
-        repo = DeliveryRepository(db)
-        with transaction(db):
-            for link in links:
-                repo.enqueue(
-                    NewOccurrence(link.chat_id, BROADCAST, period, iso(now), None),
-                    now=iso(now),
-                    parts=[message.to_part()],
-                )
-
-    await deps.run_storage(enqueue)
+    await chats.enqueue_broadcast(deps, chat_ids, OutgoingMessage(body))
     jobs.kick(context.application)
-    await reply_html(update, context, f"Queued for {len(links)} chat(s).")
-
-
-def _store_schedule(
-    db: sqlite_utils.Database,
-    chat_id: int,
-    user_id: int | None,
-    spec: ScheduleSpec,
-    now: datetime,
-) -> None:
-    """Save the chat's digest schedule and mark the chat reachable (one transaction)."""
-    with transaction(db):
-        ScheduleRepository(db).upsert(
-            chat_id, DIGEST, frequency=spec.frequency.value, day=spec.day,
-            local_time=spec.at.strftime("%H:%M"), timezone=spec.timezone,
-            next_due_at=iso(next_after(spec, now).due_at), user_id=user_id,
-            rule="calendar" if spec.frequency is Frequency.MONTHLY else "drift", now=iso(now),
-        )  # fmt: skip
-        ChatRepository(db).set_reachable(chat_id, now=iso(now))
+    await reply_html(update, context, f"Queued for {len(chat_ids)} chat(s).")
 
 
 async def subscribe_command(update: Update, context: BotContext) -> None:
@@ -241,10 +183,10 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
     deps, user = context.deps, update.effective_user
     assert user is not None
     if not context.args:
-        current = ScheduleRepository(deps.db()).get(user.id, DIGEST)
+        current = chats.subscription(deps, user.id)
         state = (
             f"Now: {current.frequency} at {current.local_time} ({current.timezone})."
-            if current and current.active
+            if current
             else "You are not subscribed."
         )
         await reply_html(update, context, f"{SUBSCRIBE_HELP}\n\n{escape(state)}")
@@ -254,15 +196,8 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
     except InputError as exc:
         await reply_html(update, context, escape(exc.user_message()))
         return
-    now = deps.clock()
-
-    def store(db: sqlite_utils.Database) -> None:
-        with transaction(db):
-            UserRepository(db).touch(user.id, username=user.username, first_name=user.first_name)
-            _store_schedule(db, user.id, user.id, spec, now)
-
-    await deps.run_storage(store)
-    first = next_after(spec, now).local
+    await chats.subscribe(deps, UserInfo(user.id, user.username, user.first_name), spec)
+    first = next_after(spec, deps.clock()).local
     rule = (
         "calendar rebalance: signals whenever there is drift"
         if spec.frequency is Frequency.MONTHLY
@@ -279,10 +214,7 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
 async def unsubscribe_command(update: Update, context: BotContext) -> None:
     """Stop the user's scheduled checks."""
     assert update.effective_user is not None
-    user_id = update.effective_user.id
-    done = await context.deps.run_storage(
-        lambda db: ScheduleRepository(db).deactivate(user_id, DIGEST)
-    )
+    done = await chats.unsubscribe(context.deps, update.effective_user.id)
     await reply_html(
         update,
         context,
@@ -294,17 +226,14 @@ async def alerts_command(update: Update, context: BotContext) -> None:
     """List alert limits and current alerts; ``set <name> <value>`` or ``reset`` them."""
     deps, user = context.deps, update.effective_user
     assert user is not None
-    args, repo = list(context.args or []), ThresholdRepository(deps.db())
+    args = list(context.args or [])
     try:
-        await _change_thresholds(context, user.id, args)
+        await chats.change_alert_limits(deps, user.id, args)
     except InputError as exc:
         await reply_html(update, context, escape(exc.user_message()))
         return
-    profile = deps.users().get_profile(user.id)
-    overrides = repo.overrides(user.id)
-    drift = overrides.pop(DRIFT_KEY, deps.scheduler.drift_threshold)
-    level = profile.risk_level if profile else RiskLevel.MODERATE
-    blocks = thresholds_blocks(thresholds_for(level, overrides), repo.overrides(user.id), drift)
+    limits = chats.alert_limits(deps, user.id)
+    blocks = thresholds_blocks(limits.thresholds, limits.overrides, limits.drift)
     inputs = assess_inputs(deps, user.id, calendar_due=False)
     if inputs is not None and not args:
         check, _ = await deps.run_blocking(check_holdings_blocking, deps, inputs)
@@ -315,45 +244,16 @@ async def alerts_command(update: Update, context: BotContext) -> None:
     await reply_html(update, context, split_blocks(blocks))
 
 
-async def _change_thresholds(context: BotContext, user_id: int, args: list[str]) -> None:
-    deps = context.deps
-    if not args:
-        return
-    if args == ["reset"]:
-        await deps.run_storage(lambda db: ThresholdRepository(db).reset(user_id))
-        return
-    if len(args) != 3 or args[0] != "set":
-        raise InputError("Use /alerts, /alerts set <name> <value> or /alerts reset.")
-    if args[1].lower() == "drift":
-        field, value = DRIFT_KEY, parse_threshold("var", args[2])[1]
-        if not 0.005 <= value <= 0.5:
-            raise InputError("drift must be between 0.5% and 50%.")
-    else:
-        field, value = parse_threshold(args[1], args[2])
-    now = iso(deps.clock())
-
-    def store(db: sqlite_utils.Database) -> None:
-        with transaction(db):
-            UserRepository(db).touch(user_id)
-            ThresholdRepository(db).set(user_id, field, value, now=now)
-
-    await deps.run_storage(store)
-
-
 async def on_my_chat_member(update: Update, context: BotContext) -> None:
     """Track whether the bot can still reach a chat (blocked, kicked, added back)."""
     change = update.my_chat_member
     if change is None:
         return
     chat_id, status = change.chat.id, change.new_chat_member.status
-
-    def store(db: sqlite_utils.Database) -> None:
-        if status in GONE_STATUSES:
-            ChatRepository(db).mark_unreachable(chat_id, f"bot {status}")
-        else:
-            ChatRepository(db).set_reachable(chat_id)
-
-    await context.deps.run_storage(store)
+    if status in GONE_STATUSES:
+        await chats.mark_unreachable(context.deps, chat_id, f"bot {status}")
+    else:
+        await chats.mark_reachable(context.deps, chat_id)
 
 
 async def on_chat_migrated(update: Update, context: BotContext) -> None:
@@ -362,18 +262,17 @@ async def on_chat_migrated(update: Update, context: BotContext) -> None:
     if message is None or chat is None:
         return
     if message.migrate_to_chat_id:  # sent in the old group
-        await migrate_chat(context.deps, chat.id, message.migrate_to_chat_id)
+        await chats.migrate_chat(context.deps, chat.id, message.migrate_to_chat_id)
     elif message.migrate_from_chat_id:  # sent in the new supergroup
-        await migrate_chat(context.deps, message.migrate_from_chat_id, chat.id)
+        await chats.migrate_chat(context.deps, message.migrate_from_chat_id, chat.id)
 
 
 async def on_any_private_update(update: Update, context: BotContext) -> None:
     """A user who writes again after blocking the bot is reachable again."""
     chat = update.effective_chat
     if chat is not None and chat.type == Chat.PRIVATE:
-        chat_id = chat.id
-        if not ChatRepository(context.deps.db()).is_reachable(chat_id):
-            await context.deps.run_storage(lambda db: ChatRepository(db).set_reachable(chat_id))
+        if not chats.is_reachable(context.deps, chat.id):
+            await chats.mark_reachable(context.deps, chat.id)
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

@@ -13,17 +13,28 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot import texts
 from bot.context import BotContext
-from bot.keyboards import (
+from bot.services.portfolio import (
+    apply_setting,
+    backtest_blocking,
+    current_settings,
+    erase,
+    latest_portfolio,
+    performance_blocking,
+    save_profile,
+    saved_profile,
+    stress_of_latest,
+)
+from bot.views import texts
+from bot.views.keyboards import (
     callback_value,
     delete_keyboard,
     parse_setting,
     profile_keyboard,
     settings_keyboard,
 )
-from bot.messages import format_backtest, format_performance, format_risk, format_stress
-from bot.replies import (
+from bot.views.messages import format_backtest, format_performance, format_risk, format_stress
+from bot.views.replies import (
     best_effort,
     chat_id_of,
     reply_html,
@@ -32,16 +43,7 @@ from bot.replies import (
     send_portfolio,
     show_action,
 )
-from bot.services import (
-    apply_setting,
-    backtest_blocking,
-    current_settings,
-    erase,
-    performance_blocking,
-    stress_of_latest,
-)
 from smallq.errors import InsufficientHistoryError
-from storage.users import UserRepository
 
 _LOG = logging.getLogger(__name__)
 NEW_MESSAGE = filters.UpdateType.MESSAGE
@@ -60,7 +62,7 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 async def portfolio_command(update: Update, context: BotContext) -> None:
     """Show the last stored portfolio with its date."""
-    record = context.deps.portfolios().latest(_user_id(update))
+    record = latest_portfolio(context.deps, _user_id(update))
     if record is None:
         await reply_html(update, context, texts.NO_PORTFOLIO)
         return
@@ -72,7 +74,7 @@ async def portfolio_command(update: Update, context: BotContext) -> None:
 
 async def risk_command(update: Update, context: BotContext) -> None:
     """Show the risk figures of the last portfolio."""
-    record = context.deps.portfolios().latest(_user_id(update))
+    record = latest_portfolio(context.deps, _user_id(update))
     await reply_html(update, context, format_risk(record) if record else texts.NO_PORTFOLIO)
 
 
@@ -96,7 +98,7 @@ async def stress_command(update: Update, context: BotContext) -> None:
 
 async def profile_command(update: Update, context: BotContext) -> None:
     """Show the saved profile with an Edit button."""
-    profile = context.deps.users().get_profile(_user_id(update))
+    profile = saved_profile(context.deps, _user_id(update))
     if profile is None:
         await reply_html(update, context, texts.NO_PROFILE)
         return
@@ -105,7 +107,7 @@ async def profile_command(update: Update, context: BotContext) -> None:
 
 async def settings_command(update: Update, context: BotContext) -> None:
     """Show the settings keyboard."""
-    profile = context.deps.users().get_profile(_user_id(update))
+    profile = saved_profile(context.deps, _user_id(update))
     if profile is None:
         await reply_html(update, context, texts.NO_PROFILE)
         return
@@ -118,7 +120,7 @@ async def on_setting_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     choice = parse_setting(callback_value(query.data, "set"))
-    profile = context.deps.users().get_profile(_user_id(update))
+    profile = saved_profile(context.deps, _user_id(update))
     if choice is None or profile is None:
         await query.answer(texts.STALE_BUTTON if choice is None else texts.NO_PROFILE)
         return
@@ -127,7 +129,7 @@ async def on_setting_button(update: Update, context: BotContext) -> None:
         await query.answer("Already set.")
         return
     user_id = _user_id(update)
-    await context.deps.run_storage(lambda db: UserRepository(db).save_profile(user_id, changed))
+    await save_profile(context.deps, user_id, changed)
     await query.answer("Saved.")
     await best_effort(
         query.edit_message_text(
@@ -181,7 +183,7 @@ async def backtest_command(update: Update, context: BotContext) -> None:
     if deps.run_backtest is None:
         await reply_html(update, context, texts.BACKTEST_SOON)
         return
-    profile = deps.users().get_profile(_user_id(update))
+    profile = saved_profile(deps, _user_id(update))
     if profile is None:
         await reply_html(update, context, texts.NO_PROFILE)
         return
@@ -201,7 +203,7 @@ async def backtest_command(update: Update, context: BotContext) -> None:
 async def performance_command(update: Update, context: BotContext) -> None:
     """Show how the last portfolio did since it was built, against the S&P 500."""
     deps = context.deps
-    record = deps.portfolios().latest(_user_id(update))
+    record = latest_portfolio(deps, _user_id(update))
     if record is None:
         await reply_html(update, context, texts.NO_PORTFOLIO)
         return

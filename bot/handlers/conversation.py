@@ -1,11 +1,11 @@
 """The /start conversation: sectors → capital → risk → strategy → confirm → result.
 
 Conversation state is each handler's return value (:class:`State`); ``None`` keeps the
-state. Answers live in a :class:`~bot.draft.Draft` in ``user_data``. A button counts only
+state. Answers live in a :class:`~bot.views.draft.Draft` in ``user_data``. A button counts only
 when it sits on the draft's live message; any other button (an old keyboard, another
 user's, forged data) is answered with a short notice and changes nothing. Edited messages
 never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answer is ignored.
-Edits of the question messages are cosmetic (:func:`~bot.replies.best_effort`): a timeout
+Edits of the question messages are cosmetic (:func:`~bot.views.replies.best_effort`): a timeout
 there never stops the next question or the result. The /delete confirmation is also a
 fallback here, so erasing a user ends the conversation (no state is written back).
 """
@@ -30,11 +30,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import texts
 from bot.context import BotContext
-from bot.draft import Draft
 from bot.handlers.commands import confirm_delete
-from bot.keyboards import (
+from bot.services.portfolio import BuildOutcome, UserInfo, build_and_store, saved_profile
+from bot.views import texts
+from bot.views.draft import Draft
+from bot.views.keyboards import (
     callback_value,
     confirm_keyboard,
     parse_risk,
@@ -44,8 +45,8 @@ from bot.keyboards import (
     sectors_keyboard,
     strategy_keyboard,
 )
-from bot.messages import money
-from bot.replies import (
+from bot.views.messages import money
+from bot.views.replies import (
     best_effort,
     chat_id_of,
     reply_html,
@@ -54,7 +55,6 @@ from bot.replies import (
     send_portfolio,
     show_action,
 )
-from bot.services import BuildOutcome, UserInfo, build_and_store
 from smallq.errors import InvalidCapitalError
 from smallq.profile import parse_capital
 
@@ -161,7 +161,7 @@ async def on_profile_edit_button(update: Update, context: BotContext) -> State |
     """Re-enter the questions prefilled from the saved profile."""
     query = update.callback_query
     assert query is not None and update.effective_user is not None
-    profile = context.deps.users().get_profile(update.effective_user.id)
+    profile = saved_profile(context.deps, update.effective_user.id)
     await query.answer()
     return await _ask_sectors(update, context, Draft.from_profile(profile), texts.SECTORS_PROMPT)
 
@@ -247,7 +247,7 @@ async def on_strategy_button(update: Update, context: BotContext) -> State | int
 
 async def _confirm(update: Update, context: BotContext, draft: Draft) -> State:
     assert update.effective_user is not None
-    base = context.deps.users().get_profile(update.effective_user.id)
+    base = saved_profile(context.deps, update.effective_user.id)
     summary = texts.summary(draft, base)
     return await _ask(update, context, draft, summary, confirm_keyboard(), State.CONFIRM)
 
@@ -299,7 +299,7 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
         await query.answer(texts.BUILDING)
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
-        base = context.deps.users().get_profile(user.id)
+        base = saved_profile(context.deps, user.id)
         outcome = await build_and_store(context.deps, user, draft.to_profile(base))
         Draft.clear(context.user_data)
         await _send_result(context, chat_id, outcome)

@@ -1,22 +1,20 @@
 """/dashboard: a button that opens the web dashboard signed in as this user (15 minutes).
 
-The link carries ``smallq.signin.sign_token``'s token; the secret never leaves the process
-and the link is never logged.
+The link carries ``smallq.signin``'s token; the secret never leaves the process and the
+link is never logged.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sqlite_utils
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CommandHandler, filters
 
 from bot.context import BotContext
-from bot.replies import reply_html
-from smallq.errors import SignInError
-from smallq.signin import signed_link
-from storage.users import UserRepository
+from bot.services.dashboard import dashboard_link
+from bot.services.portfolio import UserInfo
+from bot.views.replies import reply_html
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -31,22 +29,13 @@ OPEN = (
 
 async def dashboard_command(update: Update, context: BotContext) -> None:
     """Reply with a button that opens the dashboard signed in as this user."""
-    deps, user = context.deps, update.effective_user
+    user = update.effective_user
     assert user is not None
-    try:
-        link = signed_link(
-            deps.config.dashboard_url, user.id, deps.config.dashboard_secret, now=deps.clock()
-        )
-    except SignInError:
-        link = None
-    if link is None or not deps.config.dashboard_url:
+    info = UserInfo(user.id, user.username, user.first_name, user.language_code)
+    link = await dashboard_link(context.deps, info)
+    if link is None:
         await reply_html(update, context, NOT_SET_UP)
         return
-
-    def touch(db: sqlite_utils.Database) -> None:
-        UserRepository(db).touch(user.id, username=user.username, first_name=user.first_name)
-
-    await deps.run_storage(touch)
     button = InlineKeyboardButton("Open my dashboard", url=link)
     await reply_html(update, context, OPEN, InlineKeyboardMarkup([[button]]))
 

@@ -22,12 +22,11 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import texts
 from bot.context import BotContext
-from bot.redaction import redact
-from bot.services import migrate_chat
+from bot.ptb.redaction import redact
+from bot.services.chats import mark_unreachable, migrate_chat
+from bot.views import texts
 from smallq.errors import InputError, SmallQError
-from storage.subscriptions import ChatRepository
 
 _LOG = logging.getLogger(__name__)
 
@@ -61,9 +60,7 @@ async def error_handler(update: object, context: BotContext) -> None:
 async def _mark_unreachable(context: BotContext, chat_id: int | None, reason: str) -> None:
     if chat_id is None:
         return
-    await _quietly(
-        context.deps.run_storage(lambda db: ChatRepository(db).mark_unreachable(chat_id, reason))
-    )
+    await _quietly(mark_unreachable(context.deps, chat_id, reason))
 
 
 async def _quietly(call: Awaitable[object]) -> None:

@@ -16,18 +16,22 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
-from bot.keyboards import callback_value
-from bot.messages import split_blocks
-from bot.paper import (
+from bot.services.paper import (
     AcceptStatus,
+    PlanOutcome,
     accept_portfolio,
     assess_blocking,
     assess_inputs,
+    decide_plan,
+    recent_trades,
     save_signal_plan,
     value_account,
 )
-from bot.replies import best_effort, chat_id_of, reply_html, show_action
-from bot.trading_texts import (
+from bot.services.portfolio import owned_portfolio, saved_profile
+from bot.views.keyboards import callback_value
+from bot.views.messages import split_blocks
+from bot.views.replies import best_effort, chat_id_of, reply_html, show_action
+from bot.views.trading import (
     NO_ACCOUNT,
     NO_PROFILE,
     PLAN_ANSWERS,
@@ -38,7 +42,6 @@ from bot.trading_texts import (
     plan_buttons,
     trades_blocks,
 )
-from storage.ledger import LedgerRepository, PlanOutcome
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -70,7 +73,7 @@ async def holdings_command(update: Update, context: BotContext) -> None:
 
 async def trades_command(update: Update, context: BotContext) -> None:
     """Show the latest paper trades."""
-    trades = LedgerRepository(context.deps.db()).trades(_user_id(update), TRADES_SHOWN)
+    trades = recent_trades(context.deps, _user_id(update), TRADES_SHOWN)
     await reply_html(update, context, split_blocks(trades_blocks(trades)))
 
 
@@ -79,7 +82,7 @@ async def rebalance_command(update: Update, context: BotContext) -> None:
     deps, user_id = context.deps, _user_id(update)
     inputs = assess_inputs(deps, user_id, calendar_due=True)
     if inputs is None:
-        has_profile = deps.users().get_profile(user_id) is not None
+        has_profile = saved_profile(deps, user_id) is not None
         await reply_html(update, context, NO_ACCOUNT if has_profile else NO_PROFILE)
         return
     await show_action(context, chat_id_of(update), ChatAction.TYPING)
@@ -100,8 +103,8 @@ async def on_accept_button(update: Update, context: BotContext) -> None:
         await query.answer(STALE_BUTTON)
         return
     user_id = _user_id(update)
-    record = context.deps.portfolios().get(int(value))
-    if record is None or record.user_id != user_id:  # foreign or erased: say so, not "Recording"
+    if owned_portfolio(context.deps, user_id, int(value)) is None:
+        # foreign or erased: say so, not "Recording"
         await query.answer(STALE_BUTTON)
         await reply_html(update, context, STALE_BUTTON)
         return
@@ -127,13 +130,9 @@ async def on_rebalance_button(update: Update, context: BotContext) -> None:
     if action not in ("apply", "skip") or not plan_id:
         await query.answer(STALE_BUTTON)
         return
-    deps, user_id, now = context.deps, _user_id(update), context.deps.clock()
+    deps, user_id = context.deps, _user_id(update)
     async with deps.locks.get(user_id):
-        outcome, _ = await deps.run_storage(
-            lambda db: LedgerRepository(db).decide_plan(
-                plan_id, user_id, apply=action == "apply", now=now
-            )
-        )
+        outcome = await decide_plan(deps, plan_id, user_id, apply=action == "apply")
     await query.answer(PLAN_ANSWERS[outcome])
     if outcome in (PlanOutcome.APPLIED, PlanOutcome.SKIPPED, PlanOutcome.ALREADY_DONE):
         # already without buttons, too old to edit, or a timeout: cosmetic only

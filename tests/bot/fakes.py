@@ -5,8 +5,12 @@ The canned report is for handler-flow tests only; end-to-end tests use the real 
 
 from __future__ import annotations
 
+import asyncio
 import math
+import sqlite3
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -216,3 +220,34 @@ class Harness:
     def last_answer(self) -> dict[str, str]:
         """The last answerCallbackQuery parameters."""
         return self.api.answers()[-1]
+
+
+class Heartbeat:
+    """Measures the longest gap between event-loop turns while a block runs."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self._done = asyncio.Event()
+
+    async def _beat(self) -> None:
+        last = time.monotonic()
+        while not self._done.is_set():
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            self.gaps.append(now - last)
+            last = now
+
+    async def __aenter__(self) -> Heartbeat:
+        self._task = asyncio.create_task(self._beat())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._done.set()
+        await self._task
+
+
+def hold_write_lock(path: Path, seconds: float) -> None:
+    """Another connection takes the write lock and releases it after ``seconds``."""
+    other = sqlite3.connect(str(path), check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(seconds, lambda: (other.commit(), other.close())).start()

@@ -1,7 +1,7 @@
 """End to end: the real Application, real pipeline on the sample data, fake Bot API over HTTP.
 
 Every test captures the root log at DEBUG (httpx at DEBUG too, so request URLs are logged)
-through :func:`bot.redaction.configure_logging` and checks the token never appears.
+through :func:`bot.ptb.redaction.configure_logging` and checks the token never appears.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.deps import ConnectionFactory
-from bot.redaction import configure_logging
+from bot.ptb.redaction import configure_logging
 from storage.portfolios import PortfolioRepository
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import TOKEN, Chatter, e2e_config, is_png, running_bot, settle

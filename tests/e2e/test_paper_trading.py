@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from bot.main import make_deps
-from bot.scheduling import SchedulerSettings
+from bot.scheduler.calendar import SchedulerSettings
 from smallq.types import RiskLevel
 from storage.db import connect
 from storage.ledger import LedgerRepository
 from storage.users import UserRepository
-from tests.bot.test_dispatch import FakeClock
+from tests.bot.scheduler.test_dispatch import FakeClock
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import TOKEN, Chatter, e2e_config, running_bot, settle
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.dispatch import DIGEST
 from bot.main import make_deps
-from bot.scheduling import SchedulerSettings
+from bot.scheduler.calendar import SchedulerSettings
+from bot.scheduler.dispatch import DIGEST
 from storage.db import connect
 from storage.deliveries import DeliveryRepository
-from tests.bot.test_dispatch import FakeClock
+from tests.bot.scheduler.test_dispatch import FakeClock
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import TOKEN, e2e_config, is_png, running_bot, settle
 

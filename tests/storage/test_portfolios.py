@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from bot.messages import format_portfolio, format_risk, format_stress
+from bot.views.messages import format_portfolio, format_risk, format_stress
 from smallq.models import NoteKind
 from smallq.profile import make_profile
 from storage.codec import dumps

@@ -1,0 +1,1 @@
+"""python-telegram-bot plumbing: persistence, per-user throttling, token redaction."""

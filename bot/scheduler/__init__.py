@@ -1,0 +1,1 @@
+"""Scheduled work: the tick job, the send loop, schedule arithmetic and digest content."""

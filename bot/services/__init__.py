@@ -1,0 +1,1 @@
+"""The only bot code that touches storage or the engine; no Telegram types."""

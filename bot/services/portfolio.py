@@ -1,0 +1,245 @@
+"""What the handlers ask for, without Telegram types: build, store, re-render, settings.
+
+Engine work (the pipeline and the charts) runs in ``deps.executor`` through
+:meth:`bot.deps.Deps.run_blocking`; storage writes run in ``deps.storage_executor`` through
+:meth:`bot.deps.Deps.run_storage` (reads stay on the calling, event-loop, thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import sqlite_utils
+
+from bot.deps import Deps
+from smallq.models import Profile, Report
+from smallq.profile import validate_profile
+from smallq.types import Strategy
+from storage.db import transaction
+from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
+from storage.users import UserRepository, erase_user
+
+#: charts sent with a fresh build, in order, and with /stress
+RESULT_CHARTS: tuple[str, ...] = ("allocation", "frontier", "risk_contributions")
+STRESS_CHARTS: tuple[str, ...] = ("monte_carlo", "stress")
+CHART_TITLES: dict[str, str] = {
+    "allocation": "Allocation",
+    "frontier": "Efficient frontier",
+    "risk_contributions": "Risk contributions",
+    "monte_carlo": "Monte Carlo: value paths",
+    "stress": "Stress scenarios",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The Telegram user fields that are stored."""
+
+    id: int
+    username: str | None = None
+    first_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutcome:
+    """A stored build, its report and the charts to send (name -> PNG bytes, in order)."""
+
+    portfolio_id: int
+    record: PortfolioRecord
+    report: Report
+    charts: dict[str, bytes]
+
+
+def build_blocking(
+    deps: Deps, profile: Profile, chart_names: tuple[str, ...]
+) -> tuple[Report, dict[str, bytes]]:
+    """Run the pipeline and draw the charts (call in a worker thread)."""
+    report = deps.build_portfolio(profile, deps.source(), today=deps.today(), params=deps.params)
+    return report, _pick(deps.render_charts(report, chart_names), chart_names)
+
+
+def charts_blocking(deps: Deps, report: Report, chart_names: tuple[str, ...]) -> dict[str, bytes]:
+    """Draw a report's charts (call in a worker thread)."""
+    return _pick(deps.render_charts(report, chart_names), chart_names)
+
+
+def _pick(charts: dict[str, bytes], names: tuple[str, ...]) -> dict[str, bytes]:
+    return {name: charts[name] for name in names if name in charts}
+
+
+def store_build(
+    db: sqlite_utils.Database, user: UserInfo, profile: Profile, record: PortfolioRecord
+) -> int:
+    """Store the user, the profile and the portfolio in one transaction; return its id."""
+    users = UserRepository(db)
+    with transaction(db):  # the repositories' own transactions become savepoints
+        users.touch(
+            user.id,
+            username=user.username,
+            first_name=user.first_name,
+            language_code=user.language_code,
+        )
+        users.save_profile(user.id, profile)
+        return PortfolioRepository(db).add(user.id, record)
+
+
+async def build_and_store(deps: Deps, user: UserInfo, profile: Profile) -> BuildOutcome:
+    """Build off the loop, then store the user, profile, portfolio and holdings atomically.
+
+    Raises
+    ------
+    SmallQError
+        Any engine or storage error, unchanged (nothing is stored when either fails).
+    """
+    report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
+    record = record_from_report(report)
+    portfolio_id = await deps.run_storage(lambda db: store_build(db, user, profile, record))
+    deps.recent.put(user.id, portfolio_id, report)
+    return BuildOutcome(
+        portfolio_id, replace(record, id=portfolio_id, user_id=user.id), report, charts
+    )
+
+
+async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, dict[str, bytes]] | (
+    None
+):
+    """The user's last portfolio and its Monte Carlo and stress charts, or ``None``.
+
+    The report of the latest build is reused while it is in memory; otherwise the stored
+    profile is rebuilt at the stored ``as_of`` date (the same point in time).
+    """
+    record = deps.portfolios().latest(user_id)
+    if record is None or record.id is None:
+        return None
+    report = deps.recent.get(user_id, record.id)
+    if report is None:
+        profile = replace(record.profile, as_of=record.as_of)
+        rebuilt, charts = await deps.run_blocking(build_blocking, deps, profile, STRESS_CHARTS)
+        deps.recent.put(user_id, record.id, rebuilt)
+        return record, charts
+    return record, await deps.run_blocking(charts_blocking, deps, report, STRESS_CHARTS)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestOutcome:
+    """A backtest as the bot shows it: the engine's summary text, window and charts."""
+
+    text: str
+    start: date
+    end: date
+    charts: dict[str, bytes]
+
+
+def backtest_blocking(
+    deps: Deps, profile: Profile, years: int, rebalance: str = "monthly", costs_bps: float = 10.0
+) -> BacktestOutcome:
+    """Backtest the profile's strategy over the last ``years`` of data (call in a worker).
+
+    The window ends at the source's last price (or today, if earlier).
+    """
+    if deps.run_backtest is None:
+        raise NotImplementedError("run_strategy_backtest is not available")
+    source = deps.source()
+    last = source.last_date() if hasattr(source, "last_date") else None
+    end = deps.today() if last is None else min(deps.today(), last)
+    start = end - timedelta(days=round(365.25 * years))
+    outcome: BacktestOutcome = deps.run_backtest(
+        profile, source, start=start, end=end, rebalance=rebalance, costs_bps=costs_bps,
+        whole_shares=not profile.fractional,
+    )  # fmt: skip
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceOutcome:
+    """A stored portfolio since its build date: the engine's text, end date and chart."""
+
+    text: str
+    since: date
+    end: date
+    charts: dict[str, bytes]
+
+
+def performance_blocking(deps: Deps, record: PortfolioRecord) -> PerformanceOutcome:
+    """Value the record's shares and cash since its data date against the S&P 500.
+
+    Call in a worker. Raises ``InsufficientHistoryError`` when no trading day has passed.
+    """
+    from smallq.charts.backtest import tracking_chart
+    from smallq.pipeline import track_portfolio
+    from smallq.report import format_tracking
+
+    shares = {h.ticker: h.shares for h in record.holdings if h.shares}
+    rate = float(record.settings.get("risk_free_rate", deps.params.risk_free_rate))
+    tracked = track_portfolio(
+        shares, record.cash_left, record.as_of, deps.source(), today=deps.today(),
+        risk_free_rate=rate, params=deps.params,
+    )  # fmt: skip
+    return PerformanceOutcome(
+        text=format_tracking(tracked, currency=record.currency),
+        since=tracked.since,
+        end=tracked.end,
+        charts={"tracking": tracking_chart(tracked.tracking)},
+    )
+
+
+async def erase(deps: Deps, user_id: int) -> bool:
+    """Erase everything stored about a user; return whether anything was stored."""
+    deps.recent.drop(user_id)
+    return await deps.run_storage(lambda db: erase_user(db, user_id))
+
+
+# --------------------------------------------------------------------------- reads
+def latest_portfolio(deps: Deps, user_id: int) -> PortfolioRecord | None:
+    """The user's last stored build, or ``None``."""
+    return deps.portfolios().latest(user_id)
+
+
+def owned_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> PortfolioRecord | None:
+    """A stored build when it belongs to ``user_id``; ``None`` when foreign or erased."""
+    record = deps.portfolios().get(portfolio_id)
+    return record if record is not None and record.user_id == user_id else None
+
+
+def saved_profile(deps: Deps, user_id: int) -> Profile | None:
+    """The user's saved profile, or ``None``."""
+    return deps.users().get_profile(user_id)
+
+
+# --------------------------------------------------------------------------- settings
+async def save_profile(deps: Deps, user_id: int, profile: Profile) -> None:
+    """Store a changed profile (off the event loop)."""
+    await deps.run_storage(lambda db: UserRepository(db).save_profile(user_id, profile))
+
+
+def current_settings(profile: Profile) -> dict[str, str]:
+    """The /settings keyboard's current values."""
+    return {
+        "strategy": profile.strategy.value,
+        "topn": str(profile.top_n),
+        "maxw": "auto" if profile.max_weight is None else f"{profile.max_weight:g}",
+        "frac": "on" if profile.fractional else "off",
+    }
+
+
+def apply_setting(profile: Profile, key: str, value: str) -> Profile:
+    """The profile with one /settings choice applied (validated).
+
+    Raises
+    ------
+    InputError
+        When the result is not a valid profile.
+    """
+    if key == "strategy":
+        changed = replace(profile, strategy=Strategy(value))
+    elif key == "topn":
+        changed = replace(profile, top_n=int(value))
+    elif key == "maxw":
+        changed = replace(profile, max_weight=None if value == "auto" else float(value))
+    elif key == "frac":
+        changed = replace(profile, fractional=value == "on")
+    else:
+        raise KeyError(key)
+    return validate_profile(changed)

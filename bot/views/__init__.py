@@ -1,0 +1,1 @@
+"""What the bot shows: texts, keyboards, HTML messages and the helpers that send them."""
