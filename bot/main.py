@@ -52,12 +52,13 @@ def make_deps(config: BotConfig) -> Deps:
     params = DEFAULT_PARAMS
     if config.mc_paths:
         params = replace(params, mc_paths=config.mc_paths)
+    sources = source_factory(config, open_source(config.source), db)
     return Deps(
         config=config,
         db=db,
-        source=source_factory(config, open_source(config.source), db),
+        source=sources,
         build_portfolio=pipeline.build_portfolio,
-        render_charts=render_charts,
+        render_charts=lambda report, names: render_charts(report, names, source=sources()),
         params=params,
         executor=ThreadPoolExecutor(config.workers, thread_name_prefix="smallq-engine"),
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
@@ -87,11 +88,31 @@ def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> Backte
     return BacktestOutcome(format_backtest(report), report.start, report.end, charts)
 
 
-def render_charts(report: Report, names: tuple[str, ...]) -> dict[str, bytes]:
-    """Draw only the named report charts (each chart costs 0.1-0.3 s of CPU)."""
+def render_charts(
+    report: Report, names: tuple[str, ...], *, source: PriceSource | None = None
+) -> dict[str, bytes]:
+    """Draw only the named report charts (each chart costs 0.1-0.3 s of CPU).
+
+    With ``source`` the frontier chart marks the S&P 500 (its levels over the look-back).
+    """
+    from smallq.charts.frontier import frontier_chart, index_point, index_window_start
     from smallq.charts.report import CHARTS
 
-    return {name: CHARTS[name](report) for name in names if name in CHARTS}
+    charts = {name: CHARTS[name](report) for name in names if name in CHARTS and name != "frontier"}
+    if "frontier" in names:
+        index = None
+        if source is not None:
+            try:
+                levels = source.fetch_benchmark(index_window_start(report), report.as_of)
+                index = index_point(levels, report)
+            except SmallQError:
+                _LOG.warning("no S&P 500 levels for the frontier chart", exc_info=True)
+        charts["frontier"] = frontier_chart(
+            report,
+            index_return=index[0] if index else None,
+            index_volatility=index[1] if index else None,
+        )
+    return {name: charts[name] for name in names if name in charts}
 
 
 def source_factory(

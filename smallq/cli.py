@@ -278,9 +278,16 @@ def cmd_build(args: argparse.Namespace) -> None:
     report = build_portfolio(profile, source, today=date.today())
     text = format_report(report)
     if args.charts is not None:
+        from smallq.charts.frontier import index_point, index_window_start
         from smallq.charts.report import render_report_charts
 
-        paths = _write_charts(args.charts, render_report_charts(report))
+        levels = source.fetch_benchmark(index_window_start(report), report.as_of)
+        index = index_point(levels, report)
+        index_return, index_volatility = index if index is not None else (None, None)
+        charts = render_report_charts(
+            report, index_return=index_return, index_volatility=index_volatility
+        )
+        paths = _write_charts(args.charts, charts)
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
     _emit(args, report_to_dict(report), text)
 
@@ -333,7 +340,8 @@ def cmd_track(args: argparse.Namespace) -> None:
     if args.charts is not None:
         from smallq.charts.backtest import tracking_chart
 
-        paths = _write_charts(args.charts, {"tracking": tracking_chart(tracked.tracking)})
+        chart = tracking_chart(tracked.tracking, start_value=float(tracked.values.iloc[0]))
+        paths = _write_charts(args.charts, {"tracking": chart})
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
     _emit(args, tracking_to_dict(tracked), text)
 

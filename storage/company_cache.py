@@ -1,8 +1,9 @@
 """SQLite cache of a source's company table (the S&P 500 list with sectors and fundamentals).
 
-Table (migration ``0002_company_cache``): ``companies(source, ticker, name, sector, market_cap,
-pe, pb, dividend_yield, fetched_at)``, primary key (source, ticker). Saving replaces a source's
-whole table in one transaction, so a refresh is all-or-nothing.
+Table (migration ``0002_company_cache`` in :mod:`storage.migrations`): ``companies(source,
+ticker, name, sector, market_cap, pe, pb, dividend_yield, fetched_at)``, primary key (source,
+ticker). Saving replaces a source's whole table in one transaction, so a refresh is
+all-or-nothing.
 """
 
 from __future__ import annotations
@@ -15,25 +16,6 @@ import sqlite_utils
 
 from smallq.models import COMPANY_COLUMNS
 from storage.db import transaction
-
-
-def create_company_tables(db: sqlite_utils.Database) -> None:
-    """Migration ``0002_company_cache``: create the ``companies`` table."""
-    db["companies"].create(  # type: ignore[union-attr]
-        {
-            "source": str,
-            "ticker": str,
-            "name": str,
-            "sector": str,
-            "market_cap": float,
-            "pe": float,
-            "pb": float,
-            "dividend_yield": float,
-            "fetched_at": str,
-        },
-        pk=("source", "ticker"),
-        not_null={"source", "ticker", "fetched_at"},
-    )
 
 
 class SqliteCompanyCache:

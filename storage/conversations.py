@@ -6,7 +6,8 @@
 * ``bot_user_data``: user id -> JSON object (the bot's ``context.user_data``: the draft
   answers of a conversation in progress). Values must be JSON-serialisable.
 
-These rows let a user who is halfway through the questions continue after a restart.
+Tables: migration ``0102_bot_state`` in :mod:`storage.migrations`. These rows let a user who
+is halfway through the questions continue after a restart.
 """
 
 from __future__ import annotations
@@ -18,31 +19,9 @@ from typing import Any
 import sqlite_utils
 
 from storage.codec import dumps, loads
-from storage.db import transaction, utc_now_iso
+from storage.db import query_all, query_one, transaction, utc_now_iso
 
 ConversationKey = tuple[int | str, ...]
-
-
-def create_bot_state_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0102: ``bot_conversations`` and ``bot_user_data``."""
-    db.execute(
-        """CREATE TABLE bot_conversations (
-            name TEXT NOT NULL,
-            key TEXT NOT NULL,
-            user_id INTEGER,
-            state TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            PRIMARY KEY (name, key)
-        )"""
-    )
-    db.execute("CREATE INDEX bot_conversations_user ON bot_conversations(user_id)")
-    db.execute(
-        """CREATE TABLE bot_user_data (
-            user_id INTEGER PRIMARY KEY,
-            data TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )"""
-    )
 
 
 class BotStateRepository:
@@ -54,10 +33,10 @@ class BotStateRepository:
     # ------------------------------------------------------------------ conversations
     def conversations(self, name: str) -> dict[ConversationKey, object]:
         """Every stored state of conversation ``name`` by key."""
-        rows = self.db.execute(
-            "SELECT key, state FROM bot_conversations WHERE name = ?", (name,)
-        ).fetchall()
-        return {tuple(json.loads(key)): loads(state) for key, state in rows}
+        rows = query_all(
+            self.db, "SELECT key, state FROM bot_conversations WHERE name = ?", (name,)
+        )
+        return {tuple(json.loads(row["key"])): loads(row["state"]) for row in rows}
 
     def set_conversation(self, name: str, key: Sequence[int | str], state: object) -> None:
         """Store a state; ``None`` deletes the row (the conversation ended)."""
@@ -79,15 +58,13 @@ class BotStateRepository:
     # ------------------------------------------------------------------ user data
     def all_user_data(self) -> dict[int, dict[str, Any]]:
         """Every user's stored data."""
-        rows = self.db.execute("SELECT user_id, data FROM bot_user_data").fetchall()
-        return {int(uid): loads(data, {}) for uid, data in rows}
+        rows = query_all(self.db, "SELECT user_id, data FROM bot_user_data")
+        return {int(row["user_id"]): loads(row["data"], {}) for row in rows}
 
     def user_data(self, user_id: int) -> dict[str, Any]:
         """One user's stored data (empty when none)."""
-        row = self.db.execute(
-            "SELECT data FROM bot_user_data WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return loads(row[0], {}) if row else {}
+        row = query_one(self.db, "SELECT data FROM bot_user_data WHERE user_id = ?", (user_id,))
+        return loads(row["data"], {}) if row else {}
 
     def set_user_data(self, user_id: int, data: dict[str, Any]) -> None:
         """Store (replace) one user's data; an empty dict deletes the row."""

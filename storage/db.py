@@ -6,30 +6,40 @@
   cannot interleave with another writer; sqlite-utils writes inside it nest as savepoints.
 * ``sqlite3.OperationalError: database is locked`` becomes
   :class:`~smallq.errors.DatabaseLockedError`; nothing is half-written.
+* :func:`query_one` and :func:`query_all` return rows as dicts keyed by column name
+  (sqlite-utils' ``Database.query``); repositories read columns by name, never by position.
+
+The schema itself lives in :mod:`storage.migrations` (the bottom of the package).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from smallq.errors import DatabaseLockedError, StorageError
+from storage.migrations import MIGRATIONS, Migration, MigrationFn
 
-MigrationFn = Callable[[sqlite_utils.Database], None]
+__all__ = [
+    "Migration",
+    "MigrationFn",
+    "Row",
+    "apply_migrations",
+    "connect",
+    "query_all",
+    "query_one",
+    "transaction",
+    "utc_now_iso",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema change; ``name`` is unique and sorts in apply order ("0001_prices")."""
-
-    name: str
-    apply: MigrationFn
+Row = dict[str, Any]
+"""One result row keyed by column name."""
 
 
 def connect(
@@ -50,8 +60,6 @@ def connect(
         How long a writer waits for a lock before :class:`DatabaseLockedError`.
     """
     if migrations is None:
-        from storage.migrations import MIGRATIONS
-
         migrations = MIGRATIONS
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +105,9 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     ------
     DatabaseLockedError
         When another writer holds the lock past the busy timeout.
+    StorageError
+        For any other failed statement or a broken constraint (``sqlite3`` errors do not
+        leave storage).
     """
     if db.conn.in_transaction:
         with db.atomic():
@@ -108,7 +119,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise _translate(exc) from exc
     try:
         yield db
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
         db.rollback()
         raise _translate(exc) from exc
     except BaseException:
@@ -121,12 +132,27 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise _translate(exc) from exc
 
 
+def query_one(
+    db: sqlite_utils.Database, sql: str, params: Sequence[object] | None = None
+) -> Row | None:
+    """The first row of ``sql`` as a dict keyed by column name, or ``None``."""
+    row: Row | None = next(db.query(sql, params if params is not None else ()), None)
+    return row
+
+
+def query_all(
+    db: sqlite_utils.Database, sql: str, params: Sequence[object] | None = None
+) -> list[Row]:
+    """Every row of ``sql`` as dicts keyed by column name (sqlite-utils ``Database.query``)."""
+    return list(db.query(sql, params if params is not None else ()))
+
+
 def utc_now_iso() -> str:
     """The current UTC time as ISO 8601 (storage's only clock default)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _translate(exc: sqlite3.OperationalError) -> StorageError:
+def _translate(exc: sqlite3.DatabaseError) -> StorageError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return DatabaseLockedError(str(exc))

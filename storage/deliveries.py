@@ -22,24 +22,38 @@ Semantics: exactly once per key *except* one window: a crash after Telegram acce
 and before its ``sent_at`` commit resends that part once on recovery. At-least-once delivery
 (send, then record) would repeat whole digests after every crash; at-most-once (record, then
 send) would lose them. A lease makes the gap one part wide and retries bounded.
+
+**Batches.** A sweep over thousands of users uses the ``*_many`` methods: one transaction
+each for planning (:meth:`DeliveryRepository.record_due_many`), storing content
+(:meth:`~DeliveryRepository.save_parts_many`), marking parts sent
+(:meth:`~DeliveryRepository.mark_parts_sent_many`) and ending deliveries
+(:meth:`~DeliveryRepository.finish_many`), with the same per-row checks as the single-row
+methods. Leasing is already one transaction for ``limit`` rows (:meth:`acquire`).
+
+Tables: migrations ``0202_delivery_ledger`` and ``0203_delivery_period_index`` in
+:mod:`storage.migrations`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
-from storage.db import transaction
+from smallq.errors import StorageError
+from storage.db import Row, query_all, query_one, transaction
 
 _INSERT_PART = "INSERT INTO delivery_parts (delivery_id, seq, body, photo) VALUES (?, ?, ?, ?)"
 _COLUMNS = (
     "id, chat_id, kind, period, schedule_id, user_id, due_at, status, attempts, owner, "
     "lease_until, reason, sent_at"
 )
+_PART_COLUMNS = "delivery_id, seq, body, photo, sent_at, message_id"
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +100,32 @@ class NewOccurrence:
     reason: str | None = None
 
 
-def create_delivery_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0202: ``deliveries`` and ``delivery_parts``."""
-    db.execute(
-        """CREATE TABLE deliveries (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id INTEGER NOT NULL,
-            kind TEXT NOT NULL, period TEXT NOT NULL,
-            schedule_id INTEGER REFERENCES schedules(id) ON DELETE SET NULL,
-            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
-            due_at TEXT NOT NULL,
-            status TEXT NOT NULL
-                CHECK (status IN ('due', 'sending', 'sent', 'failed', 'skipped')),
-            attempts INTEGER NOT NULL DEFAULT 0, owner TEXT, lease_until TEXT,
-            not_before TEXT, reason TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-            sent_at TEXT, UNIQUE (chat_id, kind, period))"""
-    )
-    db.execute("CREATE INDEX deliveries_work ON deliveries(status, not_before, lease_until)")
-    db.execute(
-        """CREATE TABLE delivery_parts (
-            delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
-            seq INTEGER NOT NULL, body TEXT NOT NULL, photo BLOB, sent_at TEXT,
-            message_id INTEGER, PRIMARY KEY (delivery_id, seq))"""
-    )
+@dataclass(frozen=True, slots=True)
+class DuePlan:
+    """One schedule's share of :meth:`DeliveryRepository.record_due_many`."""
+
+    schedule_id: int
+    expected_next_due: str
+    occurrences: tuple[NewOccurrence, ...]
+    next_due_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How one leased delivery ends (:meth:`DeliveryRepository.finish_many`)."""
+
+    delivery_id: int
+    status: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentPart:
+    """A part Telegram accepted (:meth:`DeliveryRepository.mark_parts_sent_many`)."""
+
+    delivery_id: int
+    seq: int
+    message_id: int | None
 
 
 class DeliveryRepository:
@@ -131,10 +149,10 @@ class DeliveryRepository:
         ``expected_next_due``: another ticker handled it first.
         """
         with transaction(self.db):
-            row = self.db.execute(
-                "SELECT next_due_at FROM schedules WHERE id = ?", (schedule_id,)
-            ).fetchone()
-            if row is None or row[0] != expected_next_due:
+            row = query_one(
+                self.db, "SELECT next_due_at FROM schedules WHERE id = ?", (schedule_id,)
+            )
+            if row is None or row["next_due_at"] != expected_next_due:
                 return -1
             inserted = sum(self._insert(o, schedule_id, now) for o in occurrences)
             self.db.execute(
@@ -156,7 +174,8 @@ class DeliveryRepository:
         with transaction(self.db):
             if not self._insert(occurrence, None, now):
                 return None
-            delivery_id = int(self.db.execute("SELECT last_insert_rowid()").fetchone()[0])
+            row = query_one(self.db, "SELECT last_insert_rowid() AS id")
+            delivery_id = int(row["id"]) if row else 0
             self.db.conn.executemany(
                 _INSERT_PART,
                 [(delivery_id, i, json.dumps(b), p) for i, (b, p) in enumerate(parts or [])],
@@ -192,49 +211,48 @@ class DeliveryRepository:
         owner = secrets.token_hex(8)
         with transaction(self.db):
             ids = [
-                r[0]
-                for r in self.db.execute(
+                int(r["id"])
+                for r in query_all(
+                    self.db,
                     "SELECT id FROM deliveries WHERE (status = 'due' AND "
                     "coalesce(not_before, '') <= ?) OR (status = 'sending' AND lease_until <= ?) "
                     "ORDER BY due_at, id LIMIT ?",
                     (now, now, limit),
-                ).fetchall()
-            ]
-            for delivery_id in ids:
-                self.db.execute(
-                    "UPDATE deliveries SET status = CASE WHEN attempts >= ? THEN 'failed' "
-                    "ELSE 'sending' END, reason = CASE WHEN attempts >= ? THEN "
-                    "'gave up after ' || attempts || ' attempts' ELSE reason END, "
-                    "attempts = attempts + (attempts < ?), owner = ?, lease_until = ?, "
-                    "updated_at = ? WHERE id = ?",
-                    (
-                        max_attempts,
-                        max_attempts,
-                        max_attempts,
-                        owner,
-                        lease_until,
-                        now,
-                        delivery_id,
-                    ),
                 )
+            ]
+            self.db.conn.executemany(
+                "UPDATE deliveries SET status = CASE WHEN attempts >= ? THEN 'failed' "
+                "ELSE 'sending' END, reason = CASE WHEN attempts >= ? THEN "
+                "'gave up after ' || attempts || ' attempts' ELSE reason END, "
+                "attempts = attempts + (attempts < ?), owner = ?, lease_until = ?, "
+                "updated_at = ? WHERE id = ?",
+                [
+                    (max_attempts, max_attempts, max_attempts, owner, lease_until, now, i)
+                    for i in ids
+                ],
+            )
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM deliveries WHERE id IN ({marks}) AND status = 'sending' "
-            "AND owner = ? ORDER BY due_at, id",
-            (*ids, owner),
-        ).fetchall()
-        return [DeliveryRecord(*r) for r in rows]
+        rows: list[Row] = []
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows += query_all(
+                self.db,
+                f"SELECT {_COLUMNS} FROM deliveries WHERE id IN ({marks}) "
+                "AND status = 'sending' AND owner = ?",
+                (*chunk, owner),
+            )
+        rows.sort(key=lambda r: (r["due_at"], r["id"]))
+        return [DeliveryRecord(**r) for r in rows]
 
     def parts(self, delivery_id: int) -> list[PartRecord]:
         """The stored parts of a delivery, in order."""
-        rows = self.db.execute(
-            "SELECT delivery_id, seq, body, photo, sent_at, message_id FROM delivery_parts "
-            "WHERE delivery_id = ? ORDER BY seq",
+        rows = query_all(
+            self.db,
+            f"SELECT {_PART_COLUMNS} FROM delivery_parts WHERE delivery_id = ? ORDER BY seq",
             (delivery_id,),
-        ).fetchall()
-        return [PartRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+        )
+        return [_part(r) for r in rows]
 
     def save_parts(
         self, delivery_id: int, owner: str, parts: list[tuple[dict[str, Any], bytes | None]]
@@ -299,21 +317,133 @@ class DeliveryRepository:
             )
             return cursor.rowcount > 0
 
+    # ------------------------------------------------------------------ batches (a sweep)
+    def record_due_many(self, plans: Sequence[DuePlan], *, now: str) -> dict[int, int]:
+        """:meth:`record_due` for many schedules in ONE transaction.
+
+        Each plan is checked on its own: a schedule whose ``next_due_at`` is no longer the
+        plan's ``expected_next_due`` (another ticker handled it) is left alone and maps to -1;
+        the others get their occurrences inserted under UNIQUE (chat, kind, period) with
+        ``INSERT OR IGNORE`` and are advanced. Returns schedule id → rows inserted (or -1).
+        """
+        result: dict[int, int] = {}
+        with transaction(self.db):
+            current: dict[int, str] = {}
+            for chunk in _chunks([p.schedule_id for p in plans]):
+                marks = ",".join("?" * len(chunk))
+                current |= {
+                    int(r["id"]): r["next_due_at"]
+                    for r in query_all(
+                        self.db,
+                        f"SELECT id, next_due_at FROM schedules WHERE id IN ({marks})",
+                        chunk,
+                    )
+                }
+            advance: list[tuple[str, int]] = []
+            for plan in plans:
+                if current.get(plan.schedule_id) != plan.expected_next_due:
+                    result[plan.schedule_id] = -1
+                    continue
+                result[plan.schedule_id] = sum(
+                    self._insert(o, plan.schedule_id, now) for o in plan.occurrences
+                )
+                advance.append((plan.next_due_at, plan.schedule_id))
+                current[plan.schedule_id] = plan.next_due_at  # a repeated plan is now stale
+            self.db.conn.executemany("UPDATE schedules SET next_due_at = ? WHERE id = ?", advance)
+        return result
+
+    def parts_many(self, delivery_ids: Sequence[int]) -> dict[int, list[PartRecord]]:
+        """The stored parts of many deliveries (in order); deliveries without parts map to []."""
+        found: dict[int, list[PartRecord]] = {int(i): [] for i in delivery_ids}
+        for chunk in _chunks(list(found)):
+            marks = ",".join("?" * len(chunk))
+            for row in query_all(
+                self.db,
+                f"SELECT {_PART_COLUMNS} FROM delivery_parts WHERE delivery_id IN ({marks}) "
+                "ORDER BY delivery_id, seq",
+                chunk,
+            ):
+                found[int(row["delivery_id"])].append(_part(row))
+        return found
+
+    def save_parts_many(
+        self,
+        owner: str,
+        contents: Mapping[int, Sequence[tuple[dict[str, Any], bytes | None]]],
+    ) -> dict[int, list[PartRecord]]:
+        """:meth:`save_parts` for many deliveries leased by ``owner``, in ONE transaction.
+
+        Content is stored once: a delivery that already has parts, or whose lease ``owner``
+        lost, keeps what it has. Returns the stored parts of every delivery in ``contents``.
+        """
+        with transaction(self.db):
+            ids = list(contents)
+            owned = self._owned_many(ids, owner)
+            stored = self.parts_many(ids)
+            self.db.conn.executemany(
+                _INSERT_PART,
+                [
+                    (delivery_id, seq, json.dumps(body), photo)
+                    for delivery_id in ids
+                    if delivery_id in owned and not stored[delivery_id]
+                    for seq, (body, photo) in enumerate(contents[delivery_id])
+                ],
+            )
+        return self.parts_many(list(contents))
+
+    def mark_parts_sent_many(
+        self, owner: str, parts: Sequence[SentPart], *, now: str, lease_until: str
+    ) -> int:
+        """:meth:`mark_part_sent` for many parts in ONE transaction; return parts marked.
+
+        Parts of deliveries whose lease ``owner`` lost are ignored. Marking a batch after
+        sending it widens the "resent once after a crash" window from one part to the
+        batch, so call it as soon as Telegram accepted the parts.
+        """
+        with transaction(self.db):
+            owned = self._owned_many([p.delivery_id for p in parts], owner)
+            mine = [p for p in parts if p.delivery_id in owned]
+            cursor = self.db.conn.executemany(
+                "UPDATE delivery_parts SET sent_at = ?, message_id = ? WHERE delivery_id = ? "
+                "AND seq = ?",
+                [(now, p.message_id, p.delivery_id, p.seq) for p in mine],
+            )
+            self.db.conn.executemany(
+                "UPDATE deliveries SET lease_until = ?, updated_at = ? WHERE id = ?",
+                [(lease_until, now, i) for i in sorted({p.delivery_id for p in mine})],
+            )
+            return max(int(cursor.rowcount), 0)
+
+    def finish_many(self, owner: str, outcomes: Sequence[DeliveryOutcome], *, now: str) -> int:
+        """:meth:`finish` for many deliveries in ONE transaction; return how many ended.
+
+        Only rows still ``sending`` under ``owner`` change (a lost lease is ignored), so a
+        (chat, kind, period) is recorded ``sent`` at most once.
+        """
+        with transaction(self.db):
+            cursor = self.db.conn.executemany(
+                "UPDATE deliveries SET status = ?, reason = ?, lease_until = NULL, "
+                "updated_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
+                "WHERE id = ? AND owner = ? AND status = 'sending'",
+                [(o.status, o.reason, now, o.status, now, o.delivery_id, owner) for o in outcomes],
+            )
+            return max(int(cursor.rowcount), 0)
+
     def current_chat(self, delivery_id: int) -> int:
         """The delivery's chat id now (it changes when a group migrates)."""
-        return int(
-            self.db.execute(
-                "SELECT chat_id FROM deliveries WHERE id = ?", (delivery_id,)
-            ).fetchone()[0]
-        )
+        row = query_one(self.db, "SELECT chat_id FROM deliveries WHERE id = ?", (delivery_id,))
+        if row is None:
+            raise StorageError(f"no delivery {delivery_id}")
+        return int(row["chat_id"])
 
     def get(self, chat_id: int, kind: str, period: str) -> DeliveryRecord | None:
         """The ledger row of one key."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             f"SELECT {_COLUMNS} FROM deliveries WHERE chat_id = ? AND kind = ? AND period = ?",
             (chat_id, kind, period),
-        ).fetchone()
-        return DeliveryRecord(*row) if row else None
+        )
+        return DeliveryRecord(**row) if row else None
 
     def records(
         self, *, status: str | None = None, kind: str | None = None
@@ -324,11 +454,36 @@ class DeliveryRepository:
             sql, args = sql + " AND status = ?", [*args, status]
         if kind is not None:
             sql, args = sql + " AND kind = ?", [*args, kind]
-        return [DeliveryRecord(*r) for r in self.db.execute(sql + " ORDER BY id", args).fetchall()]
+        return [DeliveryRecord(**r) for r in query_all(self.db, sql + " ORDER BY id", args)]
 
     def _owned(self, delivery_id: int, owner: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM deliveries WHERE id = ? AND owner = ? AND status = 'sending'",
+        row = query_one(
+            self.db,
+            "SELECT id FROM deliveries WHERE id = ? AND owner = ? AND status = 'sending'",
             (delivery_id, owner),
-        ).fetchone()
+        )
         return row is not None
+
+    def _owned_many(self, delivery_ids: Sequence[int], owner: str) -> set[int]:
+        owned: set[int] = set()
+        for chunk in _chunks(sorted(set(delivery_ids))):
+            marks = ",".join("?" * len(chunk))
+            owned |= {
+                int(r["id"])
+                for r in query_all(
+                    self.db,
+                    f"SELECT id FROM deliveries WHERE id IN ({marks}) AND owner = ? "
+                    "AND status = 'sending'",
+                    (*chunk, owner),
+                )
+            }
+        return owned
+
+
+def _part(row: Row) -> PartRecord:
+    return PartRecord(**(row | {"body": json.loads(row["body"])}))
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for offset in range(0, len(ids), _CHUNK):
+        yield ids[offset : offset + _CHUNK]

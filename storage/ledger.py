@@ -9,13 +9,15 @@
   button's callback data carries; a plan is applied at most once, by its owner only.
 
 Every change is one ``BEGIN IMMEDIATE`` transaction: trades, positions, cash and the plan
-status move together or not at all. Tables reference ``users(id) ON DELETE CASCADE``.
+status move together or not at all. Tables: migration ``0200_paper_ledger`` in
+:mod:`storage.migrations`. Tables reference ``users(id) ON DELETE CASCADE``.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -25,7 +27,7 @@ import sqlite_utils
 
 from smallq.errors import StorageError
 from smallq.rebalance import Order, RebalancePlan, Side
-from storage.db import transaction, utc_now_iso
+from storage.db import Row, query_all, query_one, transaction, utc_now_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,40 +102,6 @@ class StoredPlan:
     expires_at: str
 
 
-def create_ledger_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0200: paper accounts, positions, trades and rebalance plans."""
-    db.execute(
-        """CREATE TABLE paper_accounts (
-            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
-            cash REAL NOT NULL, currency TEXT NOT NULL, version INTEGER NOT NULL,
-            portfolio_id INTEGER, updated_at TEXT NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE paper_positions (
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            ticker TEXT NOT NULL, shares INTEGER NOT NULL CHECK (shares > 0),
-            PRIMARY KEY (user_id, ticker))"""
-    )
-    db.execute(
-        """CREATE TABLE paper_trades (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            trade_date TEXT NOT NULL, ticker TEXT NOT NULL,
-            side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
-            shares INTEGER NOT NULL CHECK (shares > 0), price REAL NOT NULL, fee REAL NOT NULL,
-            reference TEXT NOT NULL, created_at TEXT NOT NULL)"""
-    )
-    db.execute("CREATE INDEX paper_trades_user ON paper_trades(user_id, id)")
-    db.execute(
-        """CREATE TABLE rebalance_plans (
-            id TEXT PRIMARY KEY,
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            status TEXT NOT NULL, base_version INTEGER NOT NULL, body TEXT NOT NULL,
-            trade_date TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-            decided_at TEXT)"""
-    )
-
-
 class LedgerRepository:
     """Paper accounts, trades and plans on one connection."""
 
@@ -143,37 +111,32 @@ class LedgerRepository:
     # ------------------------------------------------------------------ reads
     def account(self, user_id: int) -> PaperAccount | None:
         """The user's paper account, or ``None`` before the first accepted portfolio."""
-        row = self.db.execute(
-            "SELECT cash, currency, version, portfolio_id, updated_at FROM paper_accounts "
-            "WHERE user_id = ?",
+        row = query_one(
+            self.db,
+            "SELECT user_id, cash, currency, version, portfolio_id, updated_at "
+            "FROM paper_accounts WHERE user_id = ?",
             (user_id,),
-        ).fetchone()
+        )
         if row is None:
             return None
-        positions = self.db.execute(
+        positions = query_all(
+            self.db,
             "SELECT ticker, shares FROM paper_positions WHERE user_id = ? ORDER BY ticker",
             (user_id,),
-        ).fetchall()
-        return PaperAccount(
-            user_id,
-            float(row[0]),
-            row[1],
-            tuple((str(t), int(n)) for t, n in positions),
-            int(row[2]),
-            row[3],
-            row[4],
         )
+        return account_from_row(row, ((p["ticker"], p["shares"]) for p in positions))
 
     def trades(self, user_id: int, limit: int = 20) -> list[TradeRecord]:
         """The user's latest trades, newest first."""
-        rows = self.db.execute(
+        rows = query_all(
+            self.db,
             "SELECT id, user_id, trade_date, ticker, side, shares, price, fee, reference, "
             "created_at FROM paper_trades WHERE user_id = ? ORDER BY id DESC LIMIT ?",
             (user_id, limit),
-        ).fetchall()
+        )
         return [
             TradeRecord(
-                r[0], r[1], date.fromisoformat(r[2]), r[3], Side(r[4]), r[5], r[6], r[7], r[8], r[9]
+                **(r | {"trade_date": date.fromisoformat(r["trade_date"]), "side": Side(r["side"])})
             )
             for r in rows
         ]
@@ -223,10 +186,11 @@ class LedgerRepository:
 
     def has_reference(self, user_id: int, reference: str) -> bool:
         """Whether trades with ``reference`` were recorded for the user."""
-        row = self.db.execute(
-            "SELECT 1 FROM paper_trades WHERE user_id = ? AND reference = ? LIMIT 1",
+        row = query_one(
+            self.db,
+            "SELECT id FROM paper_trades WHERE user_id = ? AND reference = ? LIMIT 1",
             (user_id, reference),
-        ).fetchone()
+        )
         return row is not None
 
     def _write(
@@ -328,32 +292,33 @@ class LedgerRepository:
 
     def plan(self, plan_id: str) -> StoredPlan | None:
         """A stored plan, or ``None``."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             "SELECT id, user_id, status, base_version, body, trade_date, created_at, "
             "expires_at FROM rebalance_plans WHERE id = ?",
             (plan_id,),
-        ).fetchone()
+        )
         if row is None:
             return None
-        body = json.loads(row[4])
+        body = json.loads(row["body"])
         orders = tuple(
             Order(t, Side(s), int(n), float(p), float(v), float(f))
             for t, s, n, p, v, f in body["orders"]
         )
         return StoredPlan(
-            row[0],
-            row[1],
-            PlanStatus(row[2]),
-            row[3],
-            orders,
-            body["drift"],
-            body["drift_after"],
-            body["fees"],
-            body["turnover"],
-            body["cash_after"],
-            date.fromisoformat(row[5]),
-            row[6],
-            row[7],
+            id=row["id"],
+            user_id=row["user_id"],
+            status=PlanStatus(row["status"]),
+            base_version=row["base_version"],
+            orders=orders,
+            drift=body["drift"],
+            drift_after=body["drift_after"],
+            fees=body["fees"],
+            turnover=body["turnover"],
+            cash_after=body["cash_after"],
+            trade_date=date.fromisoformat(row["trade_date"]),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
         )
 
     def decide_plan(
@@ -394,6 +359,19 @@ class LedgerRepository:
             )
         outcome = PlanOutcome.APPLIED if apply else PlanOutcome.SKIPPED
         return outcome, self.account(user_id)
+
+
+def account_from_row(row: Row, positions: Iterable[tuple[str, int]]) -> PaperAccount:
+    """A :class:`PaperAccount` from a ``paper_accounts`` row (by column name) and positions."""
+    return PaperAccount(
+        user_id=int(row["user_id"]),
+        cash=float(row["cash"]),
+        currency=row["currency"],
+        positions=tuple((str(t), int(n)) for t, n in positions),
+        version=int(row["version"]),
+        portfolio_id=row["portfolio_id"],
+        updated_at=row["updated_at"],
+    )
 
 
 def _iso(moment: datetime) -> str:

@@ -6,6 +6,7 @@
 * ``holdings``: one row per (portfolio, ticker): target and achieved weight, shares, price,
   amount. Tickers with a target weight but no shares bought are kept with ``shares = 0``.
 
+Tables: migration ``0101_portfolios_holdings`` in :mod:`storage.migrations`.
 :func:`record_from_report` turns a :class:`~smallq.models.Report` into the plain
 :class:`PortfolioRecord` that is stored, read back and shown; front ends render its
 ``view`` (a :class:`~smallq.presentation.PortfolioView`, built once from the report).
@@ -55,7 +56,7 @@ from storage.codec import (
     profile_to_dict,
     view_from_json,
 )
-from storage.db import transaction, utc_now_iso
+from storage.db import Row, query_all, query_one, transaction, utc_now_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,50 +206,6 @@ def _plain(value: object) -> object:
     return float(value) if isinstance(value, float) else value
 
 
-# --------------------------------------------------------------------------- schema
-def create_portfolio_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0101: ``portfolios`` and ``holdings``."""
-    db.execute(
-        """CREATE TABLE portfolios (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            created_at TEXT NOT NULL,
-            as_of TEXT NOT NULL,
-            source TEXT NOT NULL,
-            fetched_at TEXT,
-            profile TEXT NOT NULL,
-            settings TEXT NOT NULL,
-            capital REAL NOT NULL,
-            currency TEXT NOT NULL,
-            cash_left REAL NOT NULL,
-            fractional INTEGER NOT NULL,
-            objective_requested TEXT NOT NULL,
-            objective_used TEXT NOT NULL,
-            fallbacks TEXT NOT NULL,
-            solver TEXT NOT NULL,
-            metrics TEXT NOT NULL,
-            var TEXT NOT NULL,
-            risk_contributions TEXT NOT NULL,
-            stress TEXT NOT NULL,
-            notes TEXT NOT NULL
-        )"""
-    )
-    db.execute("CREATE INDEX portfolios_user ON portfolios(user_id, id)")
-    db.execute(
-        """CREATE TABLE holdings (
-            portfolio_id INTEGER NOT NULL REFERENCES portfolios(id) ON DELETE CASCADE,
-            ticker TEXT NOT NULL,
-            sector TEXT,
-            target_weight REAL NOT NULL,
-            weight REAL NOT NULL,
-            shares REAL NOT NULL,
-            price REAL,
-            amount REAL NOT NULL,
-            PRIMARY KEY (portfolio_id, ticker)
-        )"""
-    )
-
-
 _COLUMNS = (
     "id, user_id, created_at, as_of, source, fetched_at, profile, settings, capital, currency, "
     "cash_left, fractional, objective_requested, objective_used, fallbacks, solver, metrics, "
@@ -321,9 +278,7 @@ class PortfolioRepository:
 
     def get(self, portfolio_id: int) -> PortfolioRecord | None:
         """One build by id, or ``None``."""
-        row = self.db.execute(
-            f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,)
-        ).fetchone()
+        row = query_one(self.db, f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,))
         return self._record(row) if row else None
 
     def owned(self, user_id: int, portfolio_id: int) -> PortfolioRecord | None:
@@ -336,72 +291,74 @@ class PortfolioRepository:
 
     def latest(self, user_id: int) -> PortfolioRecord | None:
         """The user's most recent build, or ``None``."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             f"SELECT {_COLUMNS} FROM portfolios WHERE user_id = ? ORDER BY id DESC LIMIT 1",
             (user_id,),
-        ).fetchone()
+        )
         return self._record(row) if row else None
 
     def list_ids(self, user_id: int, limit: int = 20) -> list[int]:
         """Ids of the user's builds, newest first."""
-        rows = self.db.execute(
+        rows = query_all(
+            self.db,
             "SELECT id FROM portfolios WHERE user_id = ? ORDER BY id DESC LIMIT ?",
             (user_id, limit),
-        ).fetchall()
-        return [int(r[0]) for r in rows]
+        )
+        return [int(r["id"]) for r in rows]
 
     def count(self, user_id: int | None = None) -> int:
         """Number of stored builds (of one user, or of everyone)."""
         if user_id is None:
-            return int(self.db.execute("SELECT count(*) FROM portfolios").fetchone()[0])
-        return int(
-            self.db.execute(
-                "SELECT count(*) FROM portfolios WHERE user_id = ?", (user_id,)
-            ).fetchone()[0]
-        )
+            row = query_one(self.db, "SELECT count(*) AS n FROM portfolios")
+        else:
+            row = query_one(
+                self.db, "SELECT count(*) AS n FROM portfolios WHERE user_id = ?", (user_id,)
+            )
+        return int(row["n"]) if row else 0
 
-    def _record(self, row: tuple[Any, ...]) -> PortfolioRecord:
-        holdings = self.db.execute(
+    def _record(self, row: Row) -> PortfolioRecord:
+        holdings = query_all(
+            self.db,
             "SELECT ticker, sector, target_weight, weight, shares, price, amount "
             "FROM holdings WHERE portfolio_id = ? ORDER BY target_weight DESC, ticker",
-            (row[0],),
-        ).fetchall()
+            (row["id"],),
+        )
         parts: dict[str, Any] = dict(
-            as_of=date.fromisoformat(row[3]),
-            source=row[4],
-            fetched_at=row[5],
-            profile=profile_from_dict(loads(row[6])),
-            settings=loads(row[7], {}),
-            capital=float(row[8]),
-            currency=row[9],
-            cash_left=float(row[10]),
-            fractional=bool(row[11]),
-            objective_requested=row[12],
-            objective_used=row[13],
-            fallbacks=tuple((str(a), str(b)) for a, b in loads(row[14], [])),
-            solver=row[15],
-            metrics={k: _nan_if_none(v) for k, v in loads(row[16], {}).items()},
+            as_of=date.fromisoformat(row["as_of"]),
+            source=row["source"],
+            fetched_at=row["fetched_at"],
+            profile=profile_from_dict(loads(row["profile"])),
+            settings=loads(row["settings"], {}),
+            capital=float(row["capital"]),
+            currency=row["currency"],
+            cash_left=float(row["cash_left"]),
+            fractional=bool(row["fractional"]),
+            objective_requested=row["objective_requested"],
+            objective_used=row["objective_used"],
+            fallbacks=tuple((str(a), str(b)) for a, b in loads(row["fallbacks"], [])),
+            solver=row["solver"],
+            metrics={k: _nan_if_none(v) for k, v in loads(row["metrics"], {}).items()},
             var=tuple(
                 VarRecord(**{k: _nan_if_none(v) for k, v in item.items()})
-                for item in loads(row[17], [])
+                for item in loads(row["var"], [])
             ),
-            risk_contributions=tuple((str(t), _nan_if_none(s)) for t, s in loads(row[18], [])),
+            risk_contributions=tuple(
+                (str(t), _nan_if_none(s)) for t, s in loads(row["risk_contributions"], [])
+            ),
             holdings=tuple(
-                HoldingRecord(
-                    h[0], h[1], h[2], h[3], h[4], math.nan if h[5] is None else h[5], h[6]
-                )
-                for h in holdings
+                HoldingRecord(**(h | {"price": _nan_if_none(h["price"])})) for h in holdings
             ),
-            notes=notes_from_json(loads(row[20], [])),
+            notes=notes_from_json(loads(row["notes"], [])),
         )
-        stored = loads(row[19], {})
+        stored = loads(row["stress"], {})
         view = view_from_json(stored) if isinstance(stored, dict) else None
         return PortfolioRecord(
             **parts,
             view=view or _legacy_view(parts, stored if isinstance(stored, dict) else {}),
-            id=int(row[0]),
-            user_id=int(row[1]),
-            created_at=row[2],
+            id=int(row["id"]),
+            user_id=int(row["user_id"]),
+            created_at=row["created_at"],
         )
 
 

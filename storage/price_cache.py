@@ -1,6 +1,6 @@
 """SQLite price cache: the ``storage`` side of :class:`smallq.data.base.PriceCache`.
 
-Tables (migration ``0001_price_cache``):
+Tables (migration ``0001_price_cache`` in :mod:`storage.migrations`):
 
 * ``prices(source, ticker, date, close, open, high, low, volume)``, primary key
   (source, ticker, date); ``date`` is ISO ``YYYY-MM-DD``; only rows with a close are stored.
@@ -25,24 +25,10 @@ import pandas as pd
 import sqlite_utils
 
 from smallq.models import PriceData
-from storage.db import transaction
+from storage.db import query_all, transaction
 
 _FIELDS = ("close", "open", "high", "low", "volume")
 _CHUNK = 500
-
-
-def create_price_tables(db: sqlite_utils.Database) -> None:
-    """Migration ``0001_price_cache``: create the ``prices`` and ``series`` tables."""
-    db["prices"].create(  # type: ignore[union-attr]
-        {"source": str, "ticker": str, "date": str} | {f: float for f in _FIELDS},
-        pk=("source", "ticker", "date"),
-        not_null={"source", "ticker", "date", "close"},
-    )
-    db["series"].create(  # type: ignore[union-attr]
-        {"source": str, "ticker": str, "fetched_at": str, "first_date": str, "last_date": str},
-        pk=("source", "ticker"),
-        not_null={"source", "ticker", "fetched_at", "first_date", "last_date"},
-    )
 
 
 class SqlitePriceCache:
@@ -80,22 +66,26 @@ class SqlitePriceCache:
         covered: dict[str, datetime] = {}
         for chunk in _chunks(list(dict.fromkeys(tickers))):
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
+            rows = query_all(
+                self._db,
                 f"SELECT ticker, fetched_at FROM series WHERE source = ? AND ticker IN ({marks})"
                 " AND first_date <= ? AND last_date >= ?",
                 [source, *chunk, first, last],
-            ).fetchall()
-            covered |= {ticker: _parse_time(fetched_at) for ticker, fetched_at in rows}
-        records: list[tuple[object, ...]] = []
+            )
+            covered |= {row["ticker"]: _parse_time(row["fetched_at"]) for row in rows}
+        frames: list[pd.DataFrame] = []
         for chunk in _chunks(list(covered)):
             marks = ",".join("?" * len(chunk))
-            records += self._db.execute(
+            cursor = self._db.execute(
                 f"SELECT ticker, date, {', '.join(_FIELDS)} FROM prices WHERE source = ?"
                 f" AND ticker IN ({marks}) AND date >= ? AND date <= ?",
                 [source, *chunk, first, last],
-            ).fetchall()
+            )
+            # many rows: columns are named from the cursor, not assumed by position
+            names = [column[0] for column in cursor.description]
+            frames.append(pd.DataFrame.from_records(cursor.fetchall(), columns=names))
         order = [t for t in tickers if t in covered]
-        return _to_price_data(records, order), covered
+        return _to_price_data(frames, order), covered
 
     def save(self, source: str, data: PriceData, fetched_at: datetime) -> None:
         """Replace the cached series of every ticker in ``data.close``, in one transaction.
@@ -159,11 +149,12 @@ def _to_rows(source: str, data: PriceData) -> list[tuple[object, ...]]:
     return list(zip(repeat(source), tickers, days, *values, strict=False))
 
 
-def _to_price_data(records: list[tuple[object, ...]], order: list[str]) -> PriceData:
-    if not records:
+def _to_price_data(frames: list[pd.DataFrame], order: list[str]) -> PriceData:
+    frames = [f for f in frames if len(f)]
+    if not frames:
         empty = pd.DataFrame(index=pd.DatetimeIndex([], name="date").as_unit("us"))
         return PriceData(close=empty)
-    frame = pd.DataFrame.from_records(records, columns=["ticker", "date", *_FIELDS])
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d").astype("datetime64[us]")
     wide = frame.set_index(["date", "ticker"]).astype("float64").unstack("ticker")
     stored = set(frame["ticker"].unique())

@@ -11,6 +11,7 @@
 Stopping a schedule (/unsubscribe, /unlink) also skips its pending deliveries that have not
 sent anything yet, in the same transaction (:func:`skip_pending_deliveries`).
 
+Tables: migration ``0201_schedules_thresholds_chats`` in :mod:`storage.migrations`.
 Times are UTC ISO 8601 strings with seconds (``2026-11-16T08:00:00+00:00``), so text order is
 time order. Schedule arithmetic lives in ``bot.scheduling``; this module only stores results.
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from storage.db import transaction, utc_now_iso
+from storage.db import Row, query_all, query_one, transaction, utc_now_iso
 
 _SCHEDULE_COLUMNS = (
     "id, chat_id, user_id, kind, frequency, day, local_time, timezone, rule, drift_threshold, "
@@ -61,38 +62,6 @@ class ChatLink:
     portfolio_id: int | None
     active: bool
     created_at: str
-
-
-def create_subscription_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0201: schedules, alert thresholds, chat links and chat state."""
-    db.execute(
-        """CREATE TABLE schedules (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id INTEGER NOT NULL,
-            user_id INTEGER REFERENCES users(id) ON DELETE CASCADE, kind TEXT NOT NULL,
-            frequency TEXT NOT NULL CHECK (frequency IN ('weekly', 'monthly')),
-            day INTEGER NOT NULL, local_time TEXT NOT NULL, timezone TEXT NOT NULL,
-            rule TEXT NOT NULL DEFAULT 'drift', drift_threshold REAL NOT NULL DEFAULT 0.05,
-            active INTEGER NOT NULL DEFAULT 1, next_due_at TEXT NOT NULL,
-            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE (chat_id, kind))"""
-    )
-    db.execute("CREATE INDEX schedules_due ON schedules(active, next_due_at)")
-    db.execute(
-        """CREATE TABLE alert_thresholds (
-            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            name TEXT NOT NULL, value REAL NOT NULL, updated_at TEXT NOT NULL,
-            PRIMARY KEY (user_id, name))"""
-    )
-    db.execute(
-        """CREATE TABLE chat_links (
-            chat_id INTEGER PRIMARY KEY, chat_type TEXT NOT NULL, title TEXT,
-            linked_by INTEGER, portfolio_id INTEGER, active INTEGER NOT NULL DEFAULT 1,
-            created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE chat_state (
-            chat_id INTEGER PRIMARY KEY, active INTEGER NOT NULL, reason TEXT,
-            migrated_to INTEGER, updated_at TEXT NOT NULL)"""
-    )
 
 
 class ScheduleRepository:
@@ -151,26 +120,28 @@ class ScheduleRepository:
 
     def get(self, chat_id: int, kind: str) -> ScheduleRecord | None:
         """The chat's schedule of ``kind`` (active or not)."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE chat_id = ? AND kind = ?",
             (chat_id, kind),
-        ).fetchone()
-        return _schedule(row) if row else None
+        )
+        return schedule_from_row(row) if row else None
 
     def by_id(self, schedule_id: int) -> ScheduleRecord | None:
         """One schedule by id."""
-        row = self.db.execute(
-            f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE id = ?", (schedule_id,)
-        ).fetchone()
-        return _schedule(row) if row else None
+        row = query_one(
+            self.db, f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE id = ?", (schedule_id,)
+        )
+        return schedule_from_row(row) if row else None
 
     def for_chat(self, chat_id: int) -> list[ScheduleRecord]:
         """Every schedule of one chat."""
-        rows = self.db.execute(
+        rows = query_all(
+            self.db,
             f"SELECT {_SCHEDULE_COLUMNS} FROM schedules WHERE chat_id = ? ORDER BY kind",
             (chat_id,),
-        ).fetchall()
-        return [_schedule(r) for r in rows]
+        )
+        return [schedule_from_row(r) for r in rows]
 
     def deactivate(
         self,
@@ -196,20 +167,26 @@ class ScheduleRepository:
             skip_pending_deliveries(self.db, where, args, reason, stamp)
             return int(cursor.rowcount)
 
-    def due(self, now: str, limit: int = 500) -> list[ScheduleRecord]:
-        """Active schedules with ``next_due_at <= now`` whose chat is reachable."""
-        rows = self.db.execute(
+    def due(self, now: str, limit: int | None = 500) -> list[ScheduleRecord]:
+        """Active schedules with ``next_due_at <= now`` whose chat is reachable, in one query.
+
+        ``limit=None`` returns every due schedule (a sweep plans them all in one batch, see
+        :meth:`storage.deliveries.DeliveryRepository.record_due_many`).
+        """
+        rows = query_all(
+            self.db,
             f"""SELECT {", ".join("s." + c.strip() for c in _SCHEDULE_COLUMNS.split(","))}
                 FROM schedules s LEFT JOIN chat_state c ON c.chat_id = s.chat_id
                 WHERE s.active = 1 AND s.next_due_at <= ? AND coalesce(c.active, 1) = 1
                 ORDER BY s.next_due_at, s.id LIMIT ?""",
-            (now, limit),
-        ).fetchall()
-        return [_schedule(r) for r in rows]
+            (now, -1 if limit is None else limit),
+        )
+        return [schedule_from_row(r) for r in rows]
 
     def count_active(self) -> int:
         """Number of active schedules."""
-        return int(self.db.execute("SELECT count(*) FROM schedules WHERE active = 1").fetchone()[0])
+        row = query_one(self.db, "SELECT count(*) AS n FROM schedules WHERE active = 1")
+        return int(row["n"]) if row else 0
 
 
 def skip_pending_deliveries(
@@ -235,10 +212,9 @@ def skip_pending_deliveries(
     return int(cursor.rowcount)
 
 
-def _schedule(row: tuple[object, ...]) -> ScheduleRecord:
-    values = list(row)
-    values[10] = bool(values[10])
-    return ScheduleRecord(*values)  # type: ignore[arg-type]
+def schedule_from_row(row: Row) -> ScheduleRecord:
+    """A :class:`ScheduleRecord` from a ``schedules`` row read by column name."""
+    return ScheduleRecord(**(row | {"active": bool(row["active"])}))
 
 
 class ThresholdRepository:
@@ -249,10 +225,12 @@ class ThresholdRepository:
 
     def overrides(self, user_id: int) -> dict[str, float]:
         """Field name → value for one user."""
-        rows = self.db.execute(
-            "SELECT name, value FROM alert_thresholds WHERE user_id = ? ORDER BY name", (user_id,)
-        ).fetchall()
-        return {str(n): float(v) for n, v in rows}
+        rows = query_all(
+            self.db,
+            "SELECT name, value FROM alert_thresholds WHERE user_id = ? ORDER BY name",
+            (user_id,),
+        )
+        return {str(r["name"]): float(r["value"]) for r in rows}
 
     def set(self, user_id: int, name: str, value: float, *, now: str | None = None) -> None:
         """Set one override."""
@@ -271,10 +249,8 @@ class ThresholdRepository:
             return int(cursor.rowcount)
 
 
-def _link(row: tuple[object, ...]) -> ChatLink:
-    values = list(row)
-    values[5] = bool(values[5])
-    return ChatLink(*values)  # type: ignore[arg-type]
+def _link(row: Row) -> ChatLink:
+    return ChatLink(**(row | {"active": bool(row["active"])}))
 
 
 class ChatRepository:
@@ -327,11 +303,12 @@ class ChatRepository:
 
     def get(self, chat_id: int) -> ChatLink | None:
         """The chat's link (active or not)."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             "SELECT chat_id, chat_type, title, linked_by, portfolio_id, active, created_at "
             "FROM chat_links WHERE chat_id = ?",
             (chat_id,),
-        ).fetchone()
+        )
         return _link(row) if row else None
 
     def links(self, *, linked_by: int | None = None) -> list[ChatLink]:
@@ -344,15 +321,12 @@ class ChatRepository:
         args: tuple[object, ...] = ()
         if linked_by is not None:
             sql, args = sql + " AND l.linked_by = ?", (linked_by,)
-        rows = self.db.execute(sql + " ORDER BY l.chat_id", args).fetchall()
-        return [_link(r) for r in rows]
+        return [_link(r) for r in query_all(self.db, sql + " ORDER BY l.chat_id", args)]
 
     def is_reachable(self, chat_id: int) -> bool:
         """False after a 403 (blocked, kicked) until the chat is heard from again."""
-        row = self.db.execute(
-            "SELECT active FROM chat_state WHERE chat_id = ?", (chat_id,)
-        ).fetchone()
-        return row is None or bool(row[0])
+        row = query_one(self.db, "SELECT active FROM chat_state WHERE chat_id = ?", (chat_id,))
+        return row is None or bool(row["active"])
 
     def mark_unreachable(self, chat_id: int, reason: str, *, now: str | None = None) -> None:
         """Record that the chat blocked or removed the bot; its schedules stop being due."""
@@ -401,10 +375,10 @@ class ChatRepository:
         """The chat's current id, following recorded migrations."""
         seen = {chat_id}
         while True:
-            row = self.db.execute(
-                "SELECT migrated_to FROM chat_state WHERE chat_id = ?", (chat_id,)
-            ).fetchone()
-            if row is None or row[0] is None or row[0] in seen:
+            row = query_one(
+                self.db, "SELECT migrated_to FROM chat_state WHERE chat_id = ?", (chat_id,)
+            )
+            if row is None or row["migrated_to"] is None or row["migrated_to"] in seen:
                 return chat_id
-            chat_id = int(row[0])
+            chat_id = int(row["migrated_to"])
             seen.add(chat_id)

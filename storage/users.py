@@ -1,5 +1,7 @@
 """Users and their saved profiles.
 
+Tables (migration ``0100_users_profiles`` in :mod:`storage.migrations`):
+
 * ``users``: one row per Telegram user id (the primary key), with name fields and times.
 * ``profiles``: the user's current :class:`~smallq.models.Profile` as JSON (one per user).
 
@@ -15,7 +17,7 @@ import sqlite_utils
 
 from smallq.models import Profile
 from storage.codec import dumps, loads, profile_from_dict, profile_to_dict
-from storage.db import transaction, utc_now_iso
+from storage.db import query_one, transaction, utc_now_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,27 +30,6 @@ class UserRecord:
     language_code: str | None
     created_at: str
     last_seen_at: str
-
-
-def create_user_tables(db: sqlite_utils.Database) -> None:
-    """Migration 0100: ``users`` and ``profiles``."""
-    db.execute(
-        """CREATE TABLE users (
-            id INTEGER PRIMARY KEY,
-            username TEXT,
-            first_name TEXT,
-            language_code TEXT,
-            created_at TEXT NOT NULL,
-            last_seen_at TEXT NOT NULL
-        )"""
-    )
-    db.execute(
-        """CREATE TABLE profiles (
-            user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
-            params TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        )"""
-    )
 
 
 class UserRepository:
@@ -82,12 +63,13 @@ class UserRepository:
 
     def get(self, user_id: int) -> UserRecord | None:
         """The stored user, or ``None``."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             "SELECT id, username, first_name, language_code, created_at, last_seen_at "
             "FROM users WHERE id = ?",
             (user_id,),
-        ).fetchone()
-        return UserRecord(*row) if row else None
+        )
+        return UserRecord(**row) if row else None
 
     def save_profile(self, user_id: int, profile: Profile, *, now: str | None = None) -> None:
         """Store the user's current profile (the user row is created if missing)."""
@@ -107,14 +89,13 @@ class UserRepository:
 
     def get_profile(self, user_id: int) -> Profile | None:
         """The user's current profile, or ``None``."""
-        row = self.db.execute(
-            "SELECT params FROM profiles WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return profile_from_dict(loads(row[0])) if row else None
+        row = query_one(self.db, "SELECT params FROM profiles WHERE user_id = ?", (user_id,))
+        return profile_from_dict(loads(row["params"])) if row else None
 
     def count(self) -> int:
         """Number of stored users."""
-        return int(self.db.execute("SELECT count(*) FROM users").fetchone()[0])
+        row = query_one(self.db, "SELECT count(*) AS n FROM users")
+        return int(row["n"]) if row else 0
 
 
 def erase_user(db: sqlite_utils.Database, user_id: int) -> bool:
@@ -124,7 +105,7 @@ def erase_user(db: sqlite_utils.Database, user_id: int) -> bool:
     persisted conversation state and user data for that id.
     """
     with transaction(db):
-        existed = db.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone()
+        existed = query_one(db, "SELECT id FROM users WHERE id = ?", (user_id,))
         db.execute("DELETE FROM users WHERE id = ?", (user_id,))
         tables = set(db.table_names())
         if "bot_user_data" in tables:

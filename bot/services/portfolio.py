@@ -181,7 +181,9 @@ def performance_blocking(deps: Deps, record: PortfolioRecord) -> PerformanceOutc
         text=format_tracking(tracked, currency=record.currency),
         since=tracked.since,
         end=tracked.end,
-        charts={"tracking": tracking_chart(tracked.tracking)},
+        charts={
+            "tracking": tracking_chart(tracked.tracking, start_value=float(tracked.values.iloc[0]))
+        },
     )
 
 

@@ -1,5 +1,7 @@
 """Charts: matplotlib ``Figure`` objects rendered to PNG bytes (never pyplot).
 
-``report`` draws a portfolio report's charts; ``backtest`` draws backtest charts.
-Every chart is sized for a phone screen (about 1000 px wide, large fonts).
+``report`` draws a portfolio report's charts (with ``frontier`` and ``stress``); ``backtest``
+draws backtest and tracking charts; ``style`` holds the sizes, colours and money formatter.
+Every chart is portrait 3:4 (900 x 1200 px) and readable in a 300-point-wide Telegram
+photo bubble: no text under 8 points there (see ``tests/smallq/test_charts_phone.py``).
 """

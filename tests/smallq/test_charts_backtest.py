@@ -47,9 +47,7 @@ def test_render_returns_every_chart_as_phone_sized_png(result: BacktestResult) -
     images = charts.render_backtest_charts(result, log_scale=True)
     assert set(images) == {"equity", "drawdown", "rolling", "monthly_returns", "weights"}
     for name, data in images.items():
-        width, height = png_size(data)
-        assert width == 1000, name
-        assert 250 <= height <= 900, name
+        assert png_size(data) == (900, 1200), name  # portrait 3:4
 
 
 def test_equity_lines_are_the_curves_and_log_scale_applies(result: BacktestResult) -> None:
@@ -57,9 +55,12 @@ def test_equity_lines_are_the_curves_and_log_scale_applies(result: BacktestResul
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"
     strategy, benchmark = ax.get_lines()[:2]
-    np.testing.assert_allclose(strategy.get_ydata(), result.equity.to_numpy())
+    capital = charts.DEFAULT_CAPITAL  # the fixture ran without a capital
+    np.testing.assert_allclose(strategy.get_ydata(), result.equity.to_numpy() * capital)
     assert result.benchmark_equity is not None
-    np.testing.assert_allclose(benchmark.get_ydata(), result.benchmark_equity.to_numpy())
+    np.testing.assert_allclose(benchmark.get_ydata(), result.benchmark_equity.to_numpy() * capital)
+    end = result.equity.iloc[-1] * capital
+    assert fig.get_suptitle() == f"\\$10,000 → \\${round(end, -2):,.0f}"
     assert charts.equity_figure(result).axes[0].get_yscale() == "linear"
 
 
@@ -68,15 +69,18 @@ def test_heatmap_cells_are_the_monthly_returns(result: BacktestResult) -> None:
     ax = fig.axes[0]
     image = ax.get_images()[0].get_array()
     months = monthly_returns(result.returns)
-    assert image.shape == (len(set(months.index.year)), 12)
-    labels = [t.get_text() for t in ax.texts]
-    expected = [f"{v * 100:.1f}".replace("-0.0", "0.0") for v in months.to_numpy()]
-    assert labels == expected
+    n_years = len(set(months.index.year))
+    assert image.shape == (12, n_years)  # months down, years across (portrait)
+    table = months.groupby([months.index.month, months.index.year]).sum().unstack()
+    np.testing.assert_allclose(image.filled(np.nan), table.to_numpy(), equal_nan=True)
+    labels = sorted(float(t.get_text().replace("−", "-")) for t in ax.texts)
+    expected = sorted(round(float(v) * 100, 1) + 0.0 for v in months.to_numpy())
+    np.testing.assert_allclose(labels, expected, atol=0.051)
 
 
 def test_weights_chart_groups_small_holdings_as_other(result: BacktestResult) -> None:
     fig = charts.weights_figure(result, top=10)
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert len(labels) == 11 and labels[-1] == "Other"
     top = result.weights.mean().sort_values(ascending=False).index[:10]
     assert labels[:10] == list(top)
