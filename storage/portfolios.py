@@ -283,10 +283,11 @@ class PortfolioRepository:
 
     def owned(self, user_id: int, portfolio_id: int) -> PortfolioRecord | None:
         """One build by id if it belongs to ``user_id`` (the query is scoped), else ``None``."""
-        row = self.db.execute(
+        row = query_one(
+            self.db,
             f"SELECT {_COLUMNS} FROM portfolios WHERE id = ? AND user_id = ?",
             (portfolio_id, user_id),
-        ).fetchone()
+        )
         return self._record(row) if row else None
 
     def latest(self, user_id: int) -> PortfolioRecord | None:
