@@ -19,7 +19,7 @@ Both contenders run on the same data in the same process. The plain loop calls
 ``EfficientFrontier(mu, S, weight_bounds=(0, 0.1)).max_sharpe(risk_free_rate=0.02)`` on
 each rebalance date (falling back to ``min_volatility`` as our policy does) and simulates
 the same drifting, cost-paying book with pandas. smallQ runs ``run_backtest`` with
-:class:`smallq.fastopt.FastPolicy` (incremental rolling moments + warm-started daqp).
+:class:`smallq.backtest.fast.FastPolicy` (incremental rolling moments + warm-started daqp).
 
 Run: ``.venv/bin/python bench/bench_backtest.py [--plain-runs 3] [--fast-runs 7]``.
 """
@@ -41,7 +41,7 @@ from pypfopt.exceptions import OptimizationError
 from skfolio.datasets import load_sp500_dataset
 
 from smallq.backtest import BacktestResult, RebalanceRule, run_backtest
-from smallq.fastopt import FastPolicy
+from smallq.backtest.fast import FastPolicy
 
 START, END = "2013-01-01", "2022-12-31"
 LOOKBACK, CAP, RF, COSTS_BPS = 252, 0.10, 0.02, 10.0

@@ -25,14 +25,9 @@ from smallq.data.base import PriceSource
 from smallq.errors import InputError
 from smallq.models import Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.pipeline import (
-    BacktestReport,
-    TrackedPortfolio,
-    build_portfolio,
-    run_strategy_backtest,
-    track_portfolio,
-)
+from smallq.pipeline import build_portfolio, run_strategy_backtest, track_portfolio
 from smallq.profile import make_profile
+from smallq.results import BacktestReport, TrackedPortfolio
 from smallq.types import Objective
 from smallq.universe import normalise_companies
 from storage.db import connect, transaction
@@ -152,9 +147,9 @@ def build(request: BuildRequest) -> Report:
 def _benchmark_point(
     spec: str, as_of: str, lookback_days: int, returns_model: str
 ) -> tuple[float, float] | None:
+    from smallq.data.market import history_start
     from smallq.errors import DataError
     from smallq.forecast import covariance, expected_returns
-    from smallq.pipeline import history_start
     from smallq.types import CovModel, ReturnsModel
 
     end = date.fromisoformat(as_of)

@@ -9,8 +9,9 @@ import streamlit as st
 
 from dashboard import charts
 from smallq import performance
-from smallq.pipeline import BacktestReport
-from smallq.report import backtest_to_dict, metric_rows, money, pct
+from smallq.presentation import money, pct
+from smallq.report import backtest_to_dict, metric_rows
+from smallq.results import BacktestReport
 
 ROLLING_DAYS = 126
 

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(build)
     _add_selection(build, required_capital=True)
     build.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
+    build.add_argument(
+        "--verbose", action="store_true", help="also show method names, solver and reasons"
+    )
 
     backtest = sub.add_parser("backtest", help="walk-forward backtest against the S&P 500")
     _add_source(backtest)
@@ -276,7 +279,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     profile = profile_from_args(args, capital=args.capital)
     source = open_cli_source(args.source, args.cache)
     report = build_portfolio(profile, source, today=date.today())
-    text = format_report(report)
+    text = format_report(report, verbose=args.verbose)
     if args.charts is not None:
         from smallq.charts.frontier import index_point, index_window_start
         from smallq.charts.report import render_report_charts

@@ -4,6 +4,11 @@ Pure numpy/pandas; :mod:`smallq.optimize` hands these limits to PyPortfolioOpt. 
 portfolio is long-only with per-stock weights in ``[0, upper]`` and optional sector caps
 (``sum of weights in sector s <= cap_s``).
 
+Checked once
+    :func:`feasible_limits` runs :func:`check_feasibility` and returns the
+    :class:`WeightLimits` to solve under; the optimizer and the frontier accept those limits
+    and then skip their own check, so a build checks feasibility once.
+
 Effective upper bound
     ``min(max_weight, 1 / min_holdings)``: with every weight at most ``1/m`` and weights
     summing to 1, at least ``m`` weights are non-zero, which enforces the minimum number of
@@ -37,6 +42,7 @@ __all__ = [
     "check_feasibility",
     "clean_weights",
     "effective_upper_bound",
+    "feasible_limits",
     "fit_to_caps",
     "max_reachable_return",
     "within_limits",
@@ -212,6 +218,52 @@ def effective_upper_bound(
         mid = (low + high) / 2
         low, high = (low, mid) if _reachable_total(n, mid, groups) >= 1 else (mid, high)
     return min(max_weight, high * 1.01)
+
+
+def feasible_limits(
+    tickers: Sequence[str],
+    *,
+    max_weight: float,
+    min_holdings: int,
+    sector_map: Mapping[str, str] | None = None,
+    sector_caps: Mapping[str, float] | None = None,
+    n_observations: int | None = None,
+) -> WeightLimits:
+    """Check feasibility once and return the limits to solve under.
+
+    Parameters
+    ----------
+    tickers, max_weight, min_holdings, sector_map, sector_caps, n_observations
+        As :func:`check_feasibility`.
+
+    Returns
+    -------
+    WeightLimits
+        The effective upper bound (:func:`effective_upper_bound`) and the sector caps present
+        among ``tickers``; proof that the check passed, for
+        :func:`smallq.optimize.optimize_weights` (``limits=``).
+
+    Raises
+    ------
+    ProfileError, InfeasibleConstraintsError, InsufficientHistoryError
+        As :func:`check_feasibility`.
+    """
+    check_feasibility(
+        tickers,
+        max_weight=max_weight,
+        min_holdings=min_holdings,
+        sector_map=sector_map,
+        sector_caps=sector_caps,
+        n_observations=n_observations,
+    )
+    upper = effective_upper_bound(
+        tickers,
+        max_weight=max_weight,
+        min_holdings=min_holdings,
+        sector_map=sector_map,
+        sector_caps=sector_caps,
+    )
+    return WeightLimits.build(tickers, upper, sector_map, sector_caps)
 
 
 # --------------------------------------------------------------------------- weights

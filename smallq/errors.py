@@ -206,8 +206,7 @@ class FundamentalsNotKnownYetError(FundamentalsMissingError):
         self.first_date = first_date
         super().__init__(factor, tickers)
         self.args = (
-            f"{factor} at {as_of.isoformat()}: no fundamentals dated on or before it "
-            f"({available})",
+            f"{factor} at {as_of.isoformat()}: no fundamentals dated on or before it ({available})",
         )
 
     def user_message(self) -> str:

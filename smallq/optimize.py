@@ -39,11 +39,12 @@ from smallq.constraints import (
     check_feasibility,
     clean_weights,
     effective_upper_bound,
+    feasible_limits,
     fit_to_caps,
     max_reachable_return,
     within_limits,
 )
-from smallq.errors import DataFormatError, SolverError
+from smallq.errors import DataError, DataFormatError, OptimizationError, SolverError
 from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -57,7 +58,9 @@ __all__ = [
     "effective_upper_bound",
     "efficient_frontier",
     "optimize_weights",
+    "report_frontier",
     "risk_parity_weights",
+    "trace_frontier",
 ]
 
 #: share of the max-Sharpe (MVO) weights in ``Objective.HYBRID``; HRP has the rest
@@ -87,6 +90,7 @@ def optimize_weights(
     sector_caps: Mapping[str, float] | None = None,
     chain: Sequence[Objective] | None = None,
     params: EngineParams = DEFAULT_PARAMS,
+    limits: WeightLimits | None = None,
 ) -> OptimizationResult:
     """Long-only weights for ``settings.objective``, degrading along the fallback chain.
 
@@ -109,6 +113,11 @@ def optimize_weights(
         Fallback chain; defaults to ``params.fallback_chain``.
     params : EngineParams, default=DEFAULT_PARAMS
         Supplies ``weight_cutoff`` and the default chain.
+    limits : WeightLimits, optional
+        Limits from :func:`smallq.constraints.feasible_limits` when the caller has already
+        checked feasibility (the build does, before estimating); they are used as they are
+        and ``sector_map``/``sector_caps`` are then ignored. Without them the limits are
+        checked and built here.
 
     Returns
     -------
@@ -121,7 +130,7 @@ def optimize_weights(
     DataFormatError
         When ``mu`` and ``cov`` disagree or hold non-finite values.
     ProfileError, InfeasibleConstraintsError, InsufficientHistoryError
-        From :func:`check_feasibility`; no chain step can help then.
+        From :func:`check_feasibility` (without ``limits``); no chain step can help then.
     SolverError
         When every step of the chain failed (``detail`` lists the reasons).
     """
@@ -130,22 +139,17 @@ def optimize_weights(
     history = None
     if returns is not None and set(tickers) <= set(returns.columns):
         history = returns.loc[:, tickers].dropna(how="any")
-    check_feasibility(
-        tickers,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps,
-        n_observations=None if history is None else len(history),
-    )
-    upper = effective_upper_bound(
-        tickers,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps,
-    )
-    limits = WeightLimits.build(tickers, upper, sector_map, sector_caps)
+    if limits is None:
+        limits = feasible_limits(
+            tickers,
+            max_weight=settings.max_weight,
+            min_holdings=settings.min_holdings,
+            sector_map=sector_map,
+            sector_caps=sector_caps,
+            n_observations=None if history is None else len(history),
+        )
+    elif set(limits.sector_map) != set(tickers):
+        raise DataFormatError("limits", "the limits were checked for other tickers")
     problem = _Problem(mu, cov, limits, settings, history)
     failures: list[FallbackStep] = []
     for objective in _plan(settings.objective, params.fallback_chain if chain is None else chain):
@@ -438,25 +442,52 @@ def efficient_frontier(
         When even the min-volatility portfolio cannot be found.
     """
     mu, cov = _validate_inputs(mu, cov)
-    tickers = list(mu.index)
-    check_feasibility(
-        tickers,
+    limits = feasible_limits(
+        list(mu.index),
         max_weight=max_weight,
         min_holdings=1,
         sector_map=sector_map,
         sector_caps=sector_caps,
     )
+    return trace_frontier(mu, cov, limits, n_points=n_points)
+
+
+def trace_frontier(
+    mu: pd.Series, cov: pd.DataFrame, limits: WeightLimits, *, n_points: int = 40
+) -> pd.DataFrame:
+    """The efficient frontier under limits that are already checked (no feasibility check).
+
+    Parameters
+    ----------
+    mu : Series of shape (n_assets,)
+    cov : DataFrame of shape (n_assets, n_assets)
+    limits : WeightLimits
+        Per-stock bound and sector caps, e.g. from :func:`smallq.constraints.feasible_limits`.
+    n_points : int, default=40
+
+    Returns
+    -------
+    DataFrame of shape (n_found, 2)
+        As :func:`efficient_frontier`.
+
+    Raises
+    ------
+    DataFormatError
+        On inconsistent ``mu`` and ``cov``.
+    SolverError
+        When even the min-volatility portfolio cannot be found.
+    """
+    mu, cov = _validate_inputs(mu, cov)
     settings = Settings(
         objective=Objective.MIN_VOLATILITY,
         returns_model=ReturnsModel.MEAN,
         cov_model=CovModel.SAMPLE,
-        max_weight=max_weight,
+        max_weight=limits.upper,
         min_holdings=1,
         risk_free_rate=0.0,
         target_volatility=1.0,
         risk_aversion=1.0,
     )
-    limits = WeightLimits.build(tickers, max_weight, sector_map, sector_caps)
     problem = _Problem(mu, cov, limits, settings, None)
     low_weights, solver = _min_volatility(problem)
     low = _performance(low_weights, problem)
@@ -476,3 +507,28 @@ def efficient_frontier(
     return frame.loc[:, ["volatility", "expected_return"]].sort_values(
         "volatility", ignore_index=True
     )
+
+
+def report_frontier(
+    mu: pd.Series, cov: pd.DataFrame, settings: Settings, *, n_points: int = 40
+) -> pd.DataFrame | None:
+    """The frontier drawn beside a built portfolio, or None when it cannot be traced.
+
+    Traced under the per-stock bound ``min(max_weight, 1 / min_holdings)`` without sector
+    caps. It is not checked again: the build's one :func:`~smallq.constraints.feasible_limits`
+    call on the same settings implies it (``n * max_weight >= 1`` and ``min_holdings <= n``
+    give ``n * bound >= 1``).
+
+    Parameters
+    ----------
+    mu : Series of shape (n_assets,)
+    cov : DataFrame of shape (n_assets, n_assets)
+    settings : Settings
+        Supplies ``max_weight`` and ``min_holdings``.
+    n_points : int, default=40
+    """
+    bound = min(settings.max_weight, 1.0 / settings.min_holdings)
+    try:
+        return trace_frontier(mu, cov, WeightLimits.build(list(mu.index), bound), n_points=n_points)
+    except (DataError, OptimizationError):
+        return None

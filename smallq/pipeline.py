@@ -1,6 +1,9 @@
-"""The one entry point that the CLI, the bot and the scheduler all call.
+"""The use cases that the CLI, the bot and the scheduler all call.
 
-``build_portfolio`` runs every stage in order and returns one :class:`~smallq.models.Report`:
+:func:`select_stocks`, :func:`build_portfolio`, :func:`run_strategy_backtest` and
+:func:`track_portfolio` are short lists of named stages; the work of each stage lives in the
+module that owns it. What they return lives in :mod:`smallq.models` and :mod:`smallq.results`,
+so presenters never import this module. ``build_portfolio`` runs, in order:
 
 1. universe  – the source's company table, normalised;
 2. filters   – sectors, market-cap band, include/exclude (no prices needed);
@@ -8,7 +11,8 @@
 4. filters   – minimum history and dollar volume;
 5. ranking   – point-in-time factor scores, top N;
 6. forecast  – expected returns and covariance over the lookback;
-7. optimize  – feasibility checks, the objective, the declared fallback chain;
+7. optimize  – the objective and the declared fallback chain (feasibility is checked once,
+   before the forecast, by :func:`smallq.constraints.feasible_limits`);
 8. allocate  – whole (or fractional) shares for the capital;
 9. risk      – ex-ante and historical figures, VaR/CVaR;
 10. stress   – historical windows, hypothetical shocks, Monte Carlo.
@@ -20,174 +24,56 @@ This is the only engine module that wires adapters together; it holds no clock:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date
 from typing import TypeVar
 
 import pandas as pd
 
 from smallq.allocation import allocate_shares
-from smallq.backtest import BacktestResult, Policy, RebalanceRule, run_backtest
+from smallq.backtest import RebalanceRule, run_backtest
+from smallq.backtest.policy import PipelinePolicy, point_in_time
+from smallq.backtest.simulator import Policy
 from smallq.data.base import PriceSource
-from smallq.data.validation import (
-    align_calendar,
-    clean_prices,
-    require_history,
-    tidy_frame,
-    unconfirmed_moves,
+from smallq.data.market import (
+    Universe,
+    benchmark_notes,
+    data_end,
+    decision_end,
+    drop_unconfirmed_moves,
+    history_start,
+    load_index_history,
+    load_market_data,
+    load_stress_history,
+    load_universe,
 )
-from smallq.errors import (
-    DataError,
-    DataUnavailableError,
-    InsufficientHistoryError,
-    OptimizationError,
-    ProfileError,
-)
-from smallq.filters import FilterCriteria, FilterResult, apply_filters
-from smallq.forecast import covariance, expected_returns
-from smallq.fundamentals import Fundamentals
+from smallq.data.validation import clean_prices
+from smallq.decision import DecisionRule, decide_weights, history_rows
+from smallq.errors import InsufficientHistoryError, ProfileError
+from smallq.filters import apply_filters
 from smallq.measures import account_values
-from smallq.models import (
-    MarketData,
-    Note,
-    NoteKind,
-    PriceData,
-    Profile,
-    Ranking,
-    Report,
-    Settings,
-    StressReport,
-)
-from smallq.optimize import check_feasibility, efficient_frontier, optimize_weights
+from smallq.models import MarketData, Note, NoteKind, Profile, Report, StressReport
+from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.performance import PerformanceMetrics, TrackingReport, tracking
-from smallq.policy import PipelinePolicy
-from smallq.profile import resolve_settings
+from smallq.performance import tracking
+from smallq.profile import (
+    cap_notes,
+    validate_backtest_request,
+)
 from smallq.ranking import rank_stocks
+from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
-from smallq.universe import companies_as_of, normalise_companies
 
-#: earliest date fetched for historical stress windows (the dot-com crash starts in 2000)
-STRESS_HISTORY_START = date(1999, 6, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Output of the selection stages: ranking plus the market data it used."""
-
-    ranking: Ranking
-    market: MarketData
-
-
-def history_start(end: date, trading_days: int) -> date:
-    """Calendar start that covers ``trading_days`` trading days before ``end`` (with margin)."""
-    return end - timedelta(days=int(trading_days * 365 / 252 * 1.08) + 10)
-
-
-def decision_end(profile: Profile, source: PriceSource, today: date) -> date:
-    """The last date to fetch: the profile's as-of date, else today or the source's last date."""
-    return data_end(source, profile.as_of or today)
-
-
-def data_end(source: PriceSource, wanted: date) -> date:
-    """``wanted``, or the source's last date when the data ends earlier."""
-    last = source.last_date()
-    return wanted if last is None else min(wanted, last)
-
-
-def load_market_data(
-    source: PriceSource,
-    tickers: tuple[str, ...],
-    companies: pd.DataFrame,
-    *,
-    start: date,
-    end: date,
-    params: EngineParams = DEFAULT_PARAMS,
-    require_benchmark: bool = True,
-) -> MarketData:
-    """Fetch, clean and align prices and the benchmark for ``tickers``.
-
-    Parameters
-    ----------
-    require_benchmark : bool, default=True
-        When False (ranking only), a source without a benchmark is fine: the prices keep
-        their own calendar and a note says so.
-
-    Raises
-    ------
-    DataError
-        When the source has no usable data (or no benchmark and one is required).
-    """
-    raw = source.fetch_prices(tickers, start, end)
-    cleaned = clean_prices(raw, params)
-    notes: list[str] = [*cleaned.notes]
-    try:
-        benchmark: pd.Series | None = source.fetch_benchmark(start, end)
-    except DataError as exc:
-        if require_benchmark:
-            raise
-        benchmark = None
-        notes.append(f"No benchmark: {exc.user_message()}")
-    if benchmark is not None:
-        notes += benchmark.attrs.get("notes", ())
-    prices, aligned, align_notes = align_calendar(cleaned.close, benchmark)
-    prices, history_notes = require_history(prices, params.min_history_days)
-    volume = cleaned.volume
-    if volume is not None:
-        volume = volume.reindex(index=prices.index, columns=prices.columns)
-    return MarketData(
-        prices=prices,
-        benchmark=aligned if aligned is not None else pd.Series(dtype="float64", name="none"),
-        companies=companies,
-        volume=volume,
-        source=source.name,
-        fetched_at=raw.fetched_at,
-        notes=(*notes, *align_notes, *history_notes),
-        raw_prices=tidy_frame(raw.close).reindex(index=prices.index, columns=prices.columns),
-        raw_high=_raw_field(raw.high, prices),
-        raw_low=_raw_field(raw.low, prices),
-    )
-
-
-def _raw_field(frame: pd.DataFrame | None, prices: pd.DataFrame) -> pd.DataFrame | None:
-    """A fetched OHLC field on the cleaned prices' dates and columns (None when absent)."""
-    if frame is None:
-        return None
-    return tidy_frame(frame).reindex(index=prices.index, columns=prices.columns)
-
-
-@dataclass(frozen=True, slots=True)
-class _Universe:
-    """The source's company table (raw, and as known on the decision day) and its filters."""
-
-    raw_companies: pd.DataFrame
-    companies: pd.DataFrame
-    fundamentals: Fundamentals
-    criteria: FilterCriteria
-    first_pass: FilterResult
-
-
-def _universe(profile: Profile, source: PriceSource, as_of: date) -> _Universe:
-    """The company table as known on ``as_of`` and the filters that need no prices.
-
-    Fundamentals (and so the market-cap band) are those dated on or before ``as_of``; a
-    market cap not known by then stands in from the company table, with a note.
-    """
-    raw_companies = source.fetch_companies()
-    fundamentals = source.fetch_fundamentals()
-    companies, cap_note = companies_as_of(normalise_companies(raw_companies), fundamentals, as_of)
-    criteria = FilterCriteria(
-        sectors=profile.sectors,
-        min_market_cap=profile.min_market_cap,
-        max_market_cap=profile.max_market_cap,
-        include=profile.include,
-        exclude=profile.exclude,
-    )
-    first_pass = apply_filters(companies, criteria)
-    if cap_note and (profile.min_market_cap is not None or profile.max_market_cap is not None):
-        first_pass = replace(first_pass, notes=(*first_pass.notes, cap_note))
-    return _Universe(raw_companies, companies, fundamentals, criteria, first_pass)
+__all__ = [
+    "BacktestReport",
+    "Selection",
+    "TrackedPortfolio",
+    "build_portfolio",
+    "run_strategy_backtest",
+    "select_stocks",
+    "track_portfolio",
+]
 
 
 def select_stocks(
@@ -208,27 +94,10 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    end = decision_end(profile, source, today)
-    universe = _universe(profile, source, end)
-    raw_companies, companies, criteria, first_pass = (
-        universe.raw_companies,
-        universe.companies,
-        universe.criteria,
-        universe.first_pass,
+    universe, market, end = _decision_data(
+        profile, source, today=today, params=params, require_benchmark=require_benchmark
     )
-    needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
-    market = _without_unconfirmed_moves(
-        load_market_data(
-            source,
-            first_pass.tickers,
-            companies,
-            start=history_start(end, needed + 5),
-            end=end,
-            params=params,
-            require_benchmark=require_benchmark,
-        ),
-        params,
-    )
+    companies, criteria = universe.companies, universe.criteria
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
         companies.loc[list(market.prices.columns)],
@@ -252,43 +121,50 @@ def select_stocks(
         fundamentals=universe.fundamentals,
         params=params,
     )
-    late = profile.as_of is not None and profile.as_of > end
-    notes = (
-        *(
-            [f"As-of date {profile.as_of} is after the data's last day; using {end}."]
-            if late
-            else []
-        ),
-        *raw_companies.attrs.get("notes", ()),
-        *market.notes,
-        *first_pass.notes,
-        *second_pass.notes,
-        *ranking.notes,
-    )
+    notes = [*_data_notes(profile, universe, market, end), *second_pass.notes, *ranking.notes]
     return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
 
 
-def _without_unconfirmed_moves(market: MarketData, params: EngineParams) -> MarketData:
-    """Leave out tickers whose decision-day close moved by a spike's size, with a note."""
-    excluded, notes = unconfirmed_moves(market.prices, params)
-    if not excluded:
-        return market
-    if len(excluded) == market.prices.shape[1]:
-        raise DataUnavailableError(list(excluded), "; ".join(notes))
-    kept = [t for t in market.prices.columns if t not in excluded]
+def _decision_data(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams,
+    require_benchmark: bool = True,
+) -> tuple[Universe, MarketData, date]:
+    """The universe and the cleaned prices up to the decision date, and that date.
 
-    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-        return None if frame is None else frame.reindex(columns=kept)
-
-    return replace(
-        market,
-        prices=market.prices[kept],
-        volume=cut(market.volume),
-        raw_prices=cut(market.raw_prices),
-        raw_high=cut(market.raw_high),
-        raw_low=cut(market.raw_low),
-        notes=(*market.notes, *notes),
+    Enough history for every stage of a decision (:func:`smallq.decision.history_rows`); a
+    ticker whose decision-day close moved by a spike's size is left out with a note.
+    """
+    end = decision_end(profile, source, today)
+    universe = load_universe(profile, source, end)
+    needed = max(history_rows(profile.lookback_days, params), params.low_vol_window_days)
+    market = drop_unconfirmed_moves(
+        load_market_data(
+            source,
+            universe.first_pass.tickers,
+            universe.companies,
+            start=history_start(end, needed + 5),
+            end=end,
+            params=params,
+            require_benchmark=require_benchmark,
+        ),
+        params,
     )
+    return universe, market, end
+
+
+def _data_notes(profile: Profile, universe: Universe, market: MarketData, end: date) -> list[str]:
+    notes = [
+        *universe.raw_companies.attrs.get("notes", ()),
+        *market.notes,
+        *universe.first_pass.notes,
+    ]
+    if profile.as_of is not None and profile.as_of > end:
+        notes.insert(0, f"As-of date {profile.as_of} is after the data's last day; using {end}.")
+    return notes
 
 
 def build_portfolio(
@@ -319,55 +195,32 @@ def build_portfolio(
     SmallQError
         Any subclass; each carries a ``user_message()``.
     """
-    selection = select_stocks(profile, source, today=today, params=params)
-    market, ranking = selection.market, selection.ranking
-    as_of = ranking.as_of
-    candidates = list(ranking.selected)
-    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
-    if len(window) < profile.lookback_days + 1:
-        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
+    universe, market, end = _decision_data(profile, source, today=today, params=params)
+    as_of = market.prices.index[-1].date()
+    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
+    decision = decide_weights(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
+        params=params,
+    )
+    ranking, window, settings = decision.ranking, decision.window, decision.settings
+    mu, cov, optimization = decision.mu, decision.cov, decision.optimization
+    candidates = list(window.columns)
     benchmark = market.benchmark.loc[window.index]
-    settings = _settings_for(profile, len(candidates))
-    sector_map = {t: str(market.companies.at[t, "sector"]) for t in candidates}
-    sector_caps = {str(s): c for s, c in profile.sector_caps.items()}
-    check_feasibility(
-        candidates,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        n_observations=len(window) - 1,
-    )
-    mu = expected_returns(
-        window,
-        settings.returns_model,
-        benchmark=benchmark,
-        risk_free_rate=settings.risk_free_rate,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    cov = covariance(
-        window,
-        settings.cov_model,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    returns = window.pct_change().iloc[1:]
-    optimization = optimize_weights(
-        mu,
-        cov,
-        settings,
-        returns=returns,
-        sector_map=sector_map,
-        sector_caps=sector_caps or None,
-        chain=params.fallback_chain,
-    )
-    latest = window.iloc[-1]
+    data_notes = [*_data_notes(profile, universe, market, end), *decision.notes, *ranking.notes]
+    market = replace(market, notes=_unique(data_notes))
     allocation = allocate_shares(
-        optimization.weights, latest, profile.capital, fractional=profile.fractional
+        optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
     )
+    # the figures describe what was bought, with its cash (earning nothing), not the targets
+    bought = allocation.achieved_weights[allocation.achieved_weights > 0]
     metrics = compute_risk_metrics(
-        optimization.weights,
+        bought,
         window,
         benchmark,
         mu,
@@ -376,12 +229,12 @@ def build_portfolio(
         periods_per_year=params.periods_per_year,
     )
     stress, stress_notes = _stress(
-        optimization.weights, window, benchmark, market, source, index_history, as_of, params
+        bought, window, benchmark, market, source, index_history, as_of, params
     )
-    frontier = _frontier(mu, cov, settings, params)
+    frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
-    notes += _cap_notes(profile, settings)
+    notes += cap_notes(profile, settings)
     notes += [
         Note(
             NoteKind.FALLBACK,
@@ -414,32 +267,6 @@ def build_portfolio(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BacktestReport:
-    """A walk-forward backtest of a profile's strategy against the benchmark.
-
-    Attributes
-    ----------
-    result : BacktestResult
-        Equity curves, weights over time, trades and rebalances.
-    metrics, benchmark_metrics : PerformanceMetrics
-        Strategy and benchmark side by side over the same dates.
-    fallback_dates : tuple of (date, str)
-        Decisions whose weights came from a fallback objective, with the objective used.
-    """
-
-    profile: Profile
-    settings: Settings
-    start: date
-    end: date
-    result: BacktestResult
-    metrics: PerformanceMetrics
-    benchmark_metrics: PerformanceMetrics
-    source: str
-    fallback_dates: tuple[tuple[date, str], ...]
-    notes: tuple[str, ...]
-
-
 def run_strategy_backtest(
     profile: Profile,
     source: PriceSource,
@@ -455,7 +282,7 @@ def run_strategy_backtest(
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
-    date (:class:`smallq.policy.PipelinePolicy`); between rebalances the weights drift.
+    date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
     ``progress``, when given, is called at each decision with the share of the period done
     (0 to 1) and once with 1.0 at the end (front ends draw a progress bar from it).
 
@@ -467,39 +294,24 @@ def run_strategy_backtest(
         Any selection, data or optimization error, with a ``user_message()``.
     """
     rule = RebalanceRule.parse(rebalance)
-    if end <= start:
-        raise ProfileError(
-            "end", end.isoformat(), f"the end date must be after the start date {start.isoformat()}"
-        )
-    if not 0 <= costs_bps <= 1_000:
-        raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
-    universe = _universe(profile, source, start)
-    companies, tickers = universe.companies, universe.first_pass.tickers
-    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    validate_backtest_request(start, end, costs_bps)
+    universe = load_universe(profile, source, start)
+    warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
-        source, tickers, companies, start=history_start(start, warmup), end=end, params=params
-    )
-    settings = _settings_for(profile, min(profile.top_n, market.prices.shape[1]))
-    check_feasibility(
-        list(market.prices.columns[: profile.top_n]),
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-    )
-    policy = PipelinePolicy(
-        market.companies.loc[list(market.prices.columns)],
-        profile.strategy,
-        settings,
-        profile.top_n,
-        lookback_days=profile.lookback_days,
-        per_sector=profile.per_sector,
-        sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
-        benchmark=market.benchmark,
-        fundamentals=universe.fundamentals,
+        source,
+        universe.first_pass.tickers,
+        universe.companies,
+        start=history_start(start, warmup),
+        end=end,
         params=params,
     )
+    policy = PipelinePolicy.for_profile(
+        profile, market, universe.fundamentals, params, criteria=universe.criteria
+    )
+    settings = policy.settings
     result = run_backtest(
         market.prices,
-        _point_in_time(policy, market, params, _progress_span(progress, start, end)),
+        _reporting(point_in_time(policy, market, params), progress, start, end),
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
@@ -512,18 +324,15 @@ def run_strategy_backtest(
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
     )
-    fallbacks = tuple(
-        (when.date(), used)
-        for when, _, used in policy.decisions
-        if used != settings.objective.value
-    )
+    fallbacks = policy.fallback_dates()
     notes = list(market.notes)
-    notes += _price_index_note(market.benchmark)
+    notes += benchmark_notes(market.benchmark)
     notes.append(
         "The stock list is today's: companies that left the index are missing, so the "
         "backtest carries survivorship bias."
     )
-    notes += _cash_notes(result, profile, whole_shares)
+    notes += result.cash_notes(profile.currency)
+    notes += policy.left_out_notes()
     if fallbacks:
         notes.append(
             f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
@@ -544,23 +353,19 @@ def run_strategy_backtest(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TrackedPortfolio:
-    """A built portfolio's holdings valued from its build date to the latest data.
+def _reporting(
+    policy: Policy, progress: Callable[[float], None] | None, start: date, end: date
+) -> Policy:
+    """The policy, telling ``progress`` the share of ``[start, end]`` done at each decision."""
+    if progress is None:
+        return policy
+    span = max((end - start).days, 1)
 
-    Attributes
-    ----------
-    values : Series of shape (n_days,)
-        Market value of the shares plus the cash left, in the build's currency.
-    tracking : TrackingReport
-        Growth, metrics and excess return against the benchmark over the same days.
-    """
+    def decide(history: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
+        progress(min(max((when.date() - start).days / span, 0.0), 1.0))
+        return policy(history, when)
 
-    since: date
-    end: date
-    values: pd.Series
-    tracking: TrackingReport
-    notes: tuple[str, ...]
+    return decide
 
 
 def track_portfolio(
@@ -600,7 +405,7 @@ def track_portfolio(
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
     )
-    notes = [*cleaned.notes, *_price_index_note(benchmark)]
+    notes = [*cleaned.notes, *benchmark_notes(benchmark)]
     return TrackedPortfolio(
         since=values.index[0].date(),
         end=values.index[-1].date(),
@@ -608,87 +413,6 @@ def track_portfolio(
         tracking=report,
         notes=_unique(notes),
     )
-
-
-#: benchmark names that are price indices (no dividends): the S&P 500 level itself
-PRICE_INDEX_NAMES = frozenset({"SP500", "^GSPC", "S&P 500"})
-
-
-def _price_index_note(benchmark: pd.Series) -> list[str]:
-    """Say when the benchmark leaves out dividends that the stock prices include."""
-    if str(benchmark.name) not in PRICE_INDEX_NAMES:
-        return []
-    return [
-        "The benchmark is the S&P 500 price index, without dividends, while the stock prices "
-        "are dividend-adjusted: the comparison flatters the portfolio by about the index's "
-        "dividend yield (roughly 1.5-2% a year)."
-    ]
-
-
-def _progress_span(
-    progress: Callable[[float], None] | None, start: date, end: date
-) -> Callable[[pd.Timestamp], None] | None:
-    """Turn a decision date into the share of ``[start, end]`` done, for ``progress``."""
-    if progress is None:
-        return None
-    span = max((end - start).days, 1)
-
-    def report(when: pd.Timestamp) -> None:
-        progress(min(max((when.date() - start).days / span, 0.0), 1.0))
-
-    return report
-
-
-def _point_in_time(
-    policy: Policy,
-    market: MarketData,
-    params: EngineParams,
-    on_decision: Callable[[pd.Timestamp], None] | None = None,
-) -> Policy:
-    """Feed the policy prices cleaned with only what was known at each decision date.
-
-    The simulator values the book on fully cleaned prices (valuation is not a decision), but
-    the bad-print rules look at the next day, so decisions re-clean the raw closes (and the
-    day's high and low) cut at the decision date: the decision day's close is moved into its
-    range, and a ticker whose decision-day move is of a spike's size is left out of that
-    decision (:func:`smallq.data.validation.unconfirmed_moves`), as in the build. Short gaps
-    are carried forward at most five days.
-    """
-    raw = market.raw_prices if market.raw_prices is not None else market.prices
-
-    def cut(frame: pd.DataFrame | None, when: pd.Timestamp) -> pd.DataFrame | None:
-        return None if frame is None else frame.loc[:when]
-
-    def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        if on_decision is not None:
-            on_decision(when)
-        known = PriceData(
-            close=raw.loc[:when], high=cut(market.raw_high, when), low=cut(market.raw_low, when)
-        )
-        history = clean_prices(known, params).close.ffill(limit=5)
-        excluded, _ = unconfirmed_moves(history, params)
-        return policy(history.drop(columns=list(excluded)), when)
-
-    return decide
-
-
-def _cash_notes(result: BacktestResult, profile: Profile, whole_shares: bool) -> list[str]:
-    """Say when whole-share rounding kept most of a small capital in cash."""
-    average_cash = float(result.cash.iloc[:-1].mean()) if len(result.cash) > 1 else 0.0
-    if not whole_shares or average_cash < 0.25:
-        return []
-    return [
-        f"With {profile.capital:,.2f} {profile.currency} of capital, whole shares left "
-        f"{average_cash:.0%} of the portfolio in cash on average; add capital or backtest "
-        "without --capital (fractional shares)."
-    ]
-
-
-def _settings_for(profile: Profile, n_candidates: int) -> Settings:
-    settings = resolve_settings(profile)
-    if settings.min_holdings > n_candidates:
-        settings = replace(settings, min_holdings=n_candidates)
-    return settings
 
 
 def _stress(
@@ -703,8 +427,8 @@ def _stress(
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
-    long_prices, notes = _stress_prices(source, held, window, as_of, params)
-    long_index = _index_history(source, index_history, market.benchmark, as_of)
+    long_prices, notes = load_stress_history(source, held, window, as_of, params)
+    long_index = load_index_history(source, index_history, market.benchmark, as_of)
     stress = run_stress_tests(
         weights[held],
         window[held],
@@ -716,65 +440,6 @@ def _stress(
     )
     notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
     return stress, notes
-
-
-def _stress_prices(
-    source: PriceSource,
-    held: list[str],
-    window: pd.DataFrame,
-    as_of: date,
-    params: EngineParams,
-) -> tuple[pd.DataFrame, list[str]]:
-    """Long, cleaned price history of the holdings for replaying historical windows."""
-    try:
-        raw = source.fetch_prices(held, STRESS_HISTORY_START, as_of)
-    except DataError:
-        return window[held], []
-    cleaned = clean_prices(raw, params)
-    longer = cleaned.close.reindex(columns=held).loc[: pd.Timestamp(as_of)]
-    return longer, [f"Stress history: {note}" for note in cleaned.notes]
-
-
-def _cap_notes(profile: Profile, settings: Settings) -> list[Note]:
-    """Say when the minimum number of holdings lowers the max weight the user asked for."""
-    effective = min(settings.max_weight, 1.0 / settings.min_holdings)
-    if effective >= settings.max_weight - 1e-12:
-        return []
-    text = (
-        f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
-        f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
-    )
-    fields = (
-        ("max_weight", repr(settings.max_weight)),
-        ("effective_max_weight", repr(effective)),
-        ("min_holdings", str(settings.min_holdings)),
-    )
-    return [Note(NoteKind.CONSTRAINT, text, fields)]
-
-
-def _index_history(
-    source: PriceSource, given: pd.Series | None, benchmark: pd.Series, as_of: date
-) -> pd.Series:
-    if given is not None:
-        return given
-    try:
-        return source.fetch_benchmark(STRESS_HISTORY_START, as_of)
-    except DataError:
-        return benchmark
-
-
-def _frontier(
-    mu: pd.Series, cov: pd.DataFrame, settings: Settings, params: EngineParams
-) -> pd.DataFrame | None:
-    try:
-        return efficient_frontier(
-            mu,
-            cov,
-            max_weight=min(settings.max_weight, 1.0 / settings.min_holdings),
-            n_points=params.frontier_points,
-        )
-    except (DataError, OptimizationError):
-        return None
 
 
 def _freshness_note(market: MarketData, as_of: date) -> Note:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from smallq.errors import InvalidCapitalError, ProfileError
-from smallq.models import Profile, Settings
+from smallq.models import Note, NoteKind, Profile, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector, Strategy
 
@@ -273,6 +273,22 @@ def _check_range(
         raise ProfileError(name, value, f"must be {bound} and at most {high:g}")
 
 
+def validate_backtest_request(start: date, end: date, costs_bps: float) -> None:
+    """Check a backtest's dates and costs.
+
+    Raises
+    ------
+    ProfileError
+        When ``end`` is not after ``start`` or ``costs_bps`` is outside 0..1000.
+    """
+    if end <= start:
+        raise ProfileError(
+            "end", end.isoformat(), f"the end date must be after the start date {start.isoformat()}"
+        )
+    if not 0 <= costs_bps <= 1_000:
+        raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
+
+
 def resolve_settings(profile: Profile) -> Settings:
     """Fill every knob the profile leaves open from its risk level's :data:`RISK_TABLE` row."""
     policy = RISK_TABLE[profile.risk_level]
@@ -292,6 +308,34 @@ def resolve_settings(profile: Profile) -> Settings:
         if profile.risk_aversion is not None
         else policy.risk_aversion,
     )
+
+
+def fit_min_holdings(settings: Settings, n_candidates: int) -> Settings:
+    """Lower ``min_holdings`` to the number of candidates when the risk level asks for more.
+
+    The build and the backtest policy both do this before checking feasibility, so a short
+    candidate list is not refused for the risk level's minimum alone.
+    """
+    if settings.min_holdings > n_candidates:
+        return replace(settings, min_holdings=n_candidates)
+    return settings
+
+
+def cap_notes(profile: Profile, settings: Settings) -> list[Note]:
+    """Say when the minimum number of holdings lowers the max weight the user asked for."""
+    effective = min(settings.max_weight, 1.0 / settings.min_holdings)
+    if effective >= settings.max_weight - 1e-12:
+        return []
+    text = (
+        f"Max weight {settings.max_weight:.0%} lowered to {effective:.1%} so the portfolio "
+        f"holds at least {settings.min_holdings} stocks ({profile.risk_level.label} risk)."
+    )
+    fields = (
+        ("max_weight", repr(settings.max_weight)),
+        ("effective_max_weight", repr(effective)),
+        ("min_holdings", str(settings.min_holdings)),
+    )
+    return [Note(NoteKind.CONSTRAINT, text, fields)]
 
 
 def with_as_of(profile: Profile, as_of: date | None) -> Profile:

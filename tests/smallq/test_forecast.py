@@ -9,7 +9,7 @@ from pypfopt import expected_returns as pypfopt_returns
 from pypfopt import risk_models
 
 from smallq.errors import DataFormatError, DataUnavailableError, InsufficientHistoryError
-from smallq.forecast import covariance, daily_returns, expected_returns
+from smallq.forecast import covariance, daily_returns, expected_returns, forecast_moments
 from smallq.types import CovModel, ReturnsModel
 
 TOL = 1e-8
@@ -180,3 +180,24 @@ def test_real_prices_match_pypfopt() -> None:
         atol=TOL,
         rtol=0,
     )
+
+
+def test_forecast_moments_uses_the_settings_models(market: tuple[pd.DataFrame, pd.Series]) -> None:
+    from smallq.models import Settings
+    from smallq.types import Objective
+
+    prices, benchmark = market
+    settings = Settings(
+        objective=Objective.MAX_SHARPE,
+        returns_model=ReturnsModel.CAPM,
+        cov_model=CovModel.EXP,
+        max_weight=0.5,
+        min_holdings=2,
+        risk_free_rate=0.03,
+        target_volatility=0.2,
+        risk_aversion=2.0,
+    )
+    mu, cov = forecast_moments(prices, settings, benchmark=benchmark)
+    expected = expected_returns(prices, ReturnsModel.CAPM, benchmark=benchmark, risk_free_rate=0.03)
+    pd.testing.assert_series_equal(mu, expected)
+    pd.testing.assert_frame_equal(cov, covariance(prices, CovModel.EXP))

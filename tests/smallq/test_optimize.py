@@ -431,3 +431,38 @@ def test_efficient_frontier_shape_speed_and_values() -> None:
     ef.efficient_return(float(middle["expected_return"]))
     _, vol, _ = ef.portfolio_performance()
     assert middle["volatility"] == pytest.approx(vol, abs=1e-5)
+
+
+# --------------------------------------------------------------------------- checked once
+def test_limits_checked_by_the_caller_give_the_same_weights_without_a_second_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from smallq.constraints import feasible_limits
+
+    mu, cov = random_problem(8, 12)
+    sector_map = {t: ("tech" if i < 4 else "other") for i, t in enumerate(mu.index)}
+    caps = {"tech": 0.25}
+    settings = make_settings(max_weight=0.3, min_holdings=5)
+    checked = optimize_weights(mu, cov, settings, sector_map=sector_map, sector_caps=caps)
+    limits = feasible_limits(
+        list(mu.index), max_weight=0.3, min_holdings=5, sector_map=sector_map, sector_caps=caps
+    )
+
+    def no_check(*args: object, **kwargs: object) -> None:
+        raise AssertionError("checked feasibility again")
+
+    monkeypatch.setattr(optimize, "feasible_limits", no_check)
+    monkeypatch.setattr(optimize, "check_feasibility", no_check)
+    given = optimize_weights(mu, cov, settings, limits=limits)
+    pd.testing.assert_series_equal(given.weights, checked.weights)
+    frontier = optimize.trace_frontier(mu, cov, limits, n_points=5)
+    assert frontier["volatility"].is_monotonic_increasing
+
+
+def test_limits_for_other_tickers_are_refused() -> None:
+    from smallq.constraints import feasible_limits
+
+    mu, cov = random_problem(8, 6)
+    limits = feasible_limits(["A", "B", "C", "D"], max_weight=0.5, min_holdings=2)
+    with pytest.raises(DataFormatError):
+        optimize_weights(mu, cov, make_settings(), limits=limits)

@@ -70,7 +70,7 @@ def test_max_sharpe_weights_match_pypfopt_called_directly(moderate_report) -> No
 
 def test_historical_var_matches_hand_computation(moderate_report, sample) -> None:
     report = moderate_report
-    held = report.weights[report.weights > 0]
+    held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     prices = sample.fetch_prices(list(held.index), date(2019, 1, 1), report.as_of).close
     window = prices.iloc[-(report.profile.lookback_days + 1) :]
     daily = (window.pct_change().iloc[1:] * held).sum(axis=1).to_numpy()
@@ -195,3 +195,70 @@ def test_too_short_history() -> None:
     with pytest.raises(InsufficientHistoryError) as info:
         build_portfolio(profile, source, today=TODAY, params=FAST)
     assert "trading days" in info.value.user_message()
+
+
+def _count_feasibility_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wrap check_feasibility wherever an engine module holds it; return the calls' log."""
+    import sys
+
+    from smallq import constraints
+
+    original = constraints.check_feasibility
+    calls: list[str] = []
+
+    def counted(*args: object, **kwargs: object) -> None:
+        calls.append(repr(args[0]))
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("smallq") and getattr(module, "check_feasibility", None) is original:
+            monkeypatch.setattr(module, "check_feasibility", counted)
+    return calls
+
+
+def test_a_build_checks_feasibility_once(
+    sample: SampleSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_feasibility_checks(monkeypatch)
+    profile = make_profile(
+        sectors="tech,health,staples", capital=10_000.0, sector_caps={"health": 0.5}
+    )
+    report = build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert len(calls) == 1
+    assert report.frontier is not None
+
+
+def test_an_infeasible_build_fails_before_estimating_with_the_same_message(
+    sample: SampleSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smallq import decision  # the build's decision stage estimates the moments
+
+    calls = _count_feasibility_checks(monkeypatch)
+
+    def no_estimates(*args: object, **kwargs: object) -> None:
+        raise AssertionError("estimated moments for an infeasible build")
+
+    monkeypatch.setattr(decision, "forecast_moments", no_estimates)
+    profile = make_profile(sectors="tech", capital=10_000.0, risk_level="moderate")
+    with pytest.raises(InfeasibleConstraintsError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert len(calls) == 1
+    assert info.value.user_message() == (
+        "These settings cannot all hold: 3 stocks at most 25.0% each cover only 75.0%. "
+        "Raise the max weight to at least 1/3 = 33.3% or add stocks."
+    )
+
+
+def test_sector_caps_that_cannot_reach_full_weight_keep_their_message(
+    sample: SampleSource,
+) -> None:
+    profile = make_profile(
+        sectors="tech,health", capital=10_000.0, sector_caps={"tech": 0.1, "health": 0.2}
+    )
+    with pytest.raises(InfeasibleConstraintsError) as info:
+        build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert info.value.user_message() == (
+        "These settings cannot all hold: the sector caps (Information Technology ≤ 10%, "
+        "Health Care ≤ 20%) with at most 25.0% per stock allow only 30.0% in total. "
+        "Raise the sector caps or the max weight, or add stocks from other sectors."
+    )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smallq.backtest.policy import PipelinePolicy
 from smallq.data.csv import CsvSource
 from smallq.data.memory import FrameSource
 from smallq.data.sample import SampleSource
@@ -21,7 +22,6 @@ from smallq.errors import FundamentalsNotKnownYetError
 from smallq.fundamentals import Fundamentals
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio, run_strategy_backtest, select_stocks
-from smallq.policy import PipelinePolicy
 from smallq.profile import make_profile, resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.types import Strategy

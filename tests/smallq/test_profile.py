@@ -7,10 +7,13 @@ import pytest
 from smallq.errors import InvalidCapitalError, ProfileError, UnknownOptionError, UnknownSectorError
 from smallq.profile import (
     RISK_TABLE,
+    cap_notes,
+    fit_min_holdings,
     make_profile,
     parse_capital,
     parse_sectors,
     resolve_settings,
+    validate_backtest_request,
 )
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector
 
@@ -148,3 +151,25 @@ def test_risk_table_is_monotone_in_concentration() -> None:
         # with exactly min_holdings stocks the effective cap still allows a full portfolio
         effective_cap = min(policy.max_weight, 1.0 / policy.min_holdings)
         assert policy.min_holdings * effective_cap >= 1.0 - 1e-12
+
+
+def test_min_holdings_is_lowered_to_the_candidates_and_the_cap_note_says_why() -> None:
+    profile = make_profile(sectors="tech", capital=1000.0, risk_level="conservative")
+    settings = resolve_settings(profile)  # 15% max weight, 7 holdings: 1/7 = 14.3%
+    assert fit_min_holdings(settings, 3).min_holdings == 3
+    assert fit_min_holdings(settings, 10) is settings
+    assert [note.text for note in cap_notes(profile, settings)] == [
+        "Max weight 15% lowered to 14.3% so the portfolio holds at least 7 stocks "
+        "(conservative risk)."
+    ]
+    assert cap_notes(profile, fit_min_holdings(settings, 3)) == []
+
+
+def test_backtest_request_needs_ordered_dates_and_sane_costs() -> None:
+    from datetime import date
+
+    validate_backtest_request(date(2020, 1, 1), date(2021, 1, 1), 10.0)
+    with pytest.raises(ProfileError, match="after the start date"):
+        validate_backtest_request(date(2021, 1, 1), date(2021, 1, 1), 10.0)
+    with pytest.raises(ProfileError, match="basis points"):
+        validate_backtest_request(date(2020, 1, 1), date(2021, 1, 1), 1_001.0)

@@ -286,7 +286,7 @@ def min_volatility_qp(
 class FastPolicy:
     """Backtest policy: sample mean and covariance over a lookback, then a fast QP.
 
-    Call it with prices up to the decision date (the :data:`smallq.backtest.Policy`
+    Call it with prices up to the decision date (the :data:`smallq.backtest.simulator.Policy`
     signature). Moments are annualised like PyPortfolioOpt's
     ``mean_historical_return(compounding=False)`` and ``sample_cov``. When called on
     successive slices of the same frame, the moments are updated incrementally and the

@@ -1,7 +1,7 @@
 """Acceptance: a momentum top-20 backtest over the real 505-stock data (2013-2018) against SPY.
 
 The data enter through the project's CSV source (``tests/shared_csv.py`` layout) and the
-pipeline's own cleaning (:func:`smallq.pipeline.load_market_data`). The checks are
+pipeline's own cleaning (:func:`smallq.data.market.load_market_data`). The checks are
 independent of the simulator: the trades are replayed into the equity curve, the holdings are
 compared with a pandas 12-1 momentum ranking, and one decision is recomputed from prices cut
 at its date.
@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from smallq.backtest import BacktestResult, run_backtest
+from smallq.backtest.policy import PipelinePolicy
 from smallq.data.csv import CsvSource
+from smallq.data.market import load_market_data
 from smallq.models import MarketData, Profile, Settings
-from smallq.pipeline import load_market_data
-from smallq.policy import PipelinePolicy
 from smallq.profile import resolve_settings
 from smallq.types import RiskLevel, Sector, Strategy
 from smallq.universe import normalise_companies

@@ -13,6 +13,7 @@ from smallq.backtest import (
     RebalanceRule,
     run_backtest,
 )
+from smallq.backtest.fast import FastPolicy
 from smallq.errors import (
     DataFormatError,
     DataUnavailableError,
@@ -20,7 +21,6 @@ from smallq.errors import (
     InsufficientHistoryError,
     UnknownOptionError,
 )
-from smallq.fastopt import FastPolicy
 
 WEIGHTS = {"AAA": 0.5, "BBB": 0.3, "CCC": 0.2}
 
@@ -368,3 +368,25 @@ def test_bad_inputs_raise() -> None:
     late = pd.Series(1.0, prices.index[5:])
     with pytest.raises(DataUnavailableError):
         run_backtest(prices, fixed(WEIGHTS), benchmark=late, **kwargs)
+
+
+def test_cash_note_only_when_whole_shares_leave_most_of_the_capital_in_cash() -> None:
+    prices = random_prices() * 1_000  # a few thousand per share: 500 buys almost nothing
+    small = run_backtest(
+        prices,
+        fixed(WEIGHTS),
+        start=prices.index[0],
+        end=prices.index[-1],
+        rebalance="monthly",
+        capital=500.0,
+    )
+    fractional = run_backtest(
+        prices, fixed(WEIGHTS), start=prices.index[0], end=prices.index[-1], rebalance="monthly"
+    )
+    assert small.cash.iloc[:-1].mean() >= 0.25
+    assert small.cash_notes("USD") == [
+        f"With 500.00 USD of capital, whole shares left {small.cash.iloc[:-1].mean():.0%} of "
+        "the portfolio in cash on average; add capital or backtest without --capital "
+        "(fractional shares)."
+    ]
+    assert fractional.cash_notes("USD") == []

@@ -1,9 +1,9 @@
 """The backtest's book: share counts, cash, and the trades and rebalances made.
 
-:class:`Book` is the mutable ledger behind :func:`smallq.backtest.run_backtest` (internal to
-the simulator; the frozen :class:`Trade` and :class:`Rebalance` records it writes are public and
-re-exported by :mod:`smallq.backtest`). The timing and cost conventions are described in
-:mod:`smallq.backtest`.
+:class:`Book` is the mutable ledger behind :func:`smallq.backtest.simulator.run_backtest`
+(internal to the simulator; the frozen :class:`Trade` and :class:`Rebalance` records it writes
+are public and re-exported by :mod:`smallq.backtest`). The timing and cost conventions are
+described in :mod:`smallq.backtest.simulator`.
 
 Share rounding
     Without ``capital`` the book is fractional: post-cost equity is found by a fixed-point

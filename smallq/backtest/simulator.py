@@ -25,7 +25,8 @@ any close where the total drift ``Σ|w − target| / 2`` (cash included) exceeds
 whole shares the rounding residue counts as drift, so keep the threshold above it.
 
 Share counts, cash and the :class:`Trade` / :class:`Rebalance` records are kept by
-:class:`smallq.book.Book`; both records are re-exported here.
+:class:`smallq.backtest.book.Book`; the frozen :class:`BacktestResult` lives in
+:mod:`smallq.backtest.result`. All three are re-exported here.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from smallq.book import Book, Rebalance, Trade
+from smallq.backtest.book import Book, Rebalance, Trade
+from smallq.backtest.result import BacktestResult
 from smallq.errors import (
     DataFormatError,
     DataUnavailableError,
@@ -47,9 +48,6 @@ from smallq.errors import (
     InsufficientHistoryError,
     UnknownOptionError,
 )
-
-if TYPE_CHECKING:
-    from smallq.performance import PerformanceMetrics
 
 __all__ = [
     "BacktestResult",
@@ -130,100 +128,6 @@ class RebalanceRule:
         periods = index.to_period(freq)
         first = np.r_[True, periods[1:] != periods[:-1]]
         return index[first]
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestResult:
-    """A simulated strategy.
-
-    Attributes
-    ----------
-    equity : Series of shape (n_days,)
-        Value at each close before that close's trades; 1.0 on the start date.
-    benchmark_equity : Series of shape (n_days,), optional
-        Benchmark level over its start-date level (1.0 on the start date).
-    weights : DataFrame of shape (n_days, n_held)
-        Weights held after each close's trades (tickers ever held); rows sum to 1 − cash.
-    cash : Series of shape (n_days,)
-        Cash weight after each close's trades.
-    trades, rebalances : tuples of Trade and Rebalance
-    turnover : float
-        Sum of the rebalances' turnover.
-    costs : float
-        Total costs in units of starting capital.
-    """
-
-    equity: pd.Series
-    benchmark_equity: pd.Series | None
-    weights: pd.DataFrame
-    cash: pd.Series
-    trades: tuple[Trade, ...]
-    rebalances: tuple[Rebalance, ...]
-    turnover: float
-    costs: float
-    rule: RebalanceRule
-    costs_bps: float
-    capital: float | None
-
-    @property
-    def returns(self) -> pd.Series:
-        """Daily strategy returns, shape (n_days - 1,)."""
-        return self.equity.pct_change().iloc[1:]
-
-    @property
-    def benchmark_returns(self) -> pd.Series | None:
-        """Daily benchmark returns, shape (n_days - 1,), or None."""
-        if self.benchmark_equity is None:
-            return None
-        return self.benchmark_equity.pct_change().iloc[1:]
-
-    def metrics(
-        self, *, risk_free_rate: float = 0.02, periods_per_year: int = 252
-    ) -> tuple[PerformanceMetrics, PerformanceMetrics]:
-        """Strategy and benchmark metrics side by side (see :func:`smallq.performance.compare`).
-
-        Raises
-        ------
-        DataUnavailableError
-            When the backtest ran without a benchmark.
-        """
-        from smallq.performance import compare
-
-        if self.benchmark_returns is None:
-            raise DataUnavailableError(["benchmark"], "the backtest ran without a benchmark")
-        return compare(
-            self.returns,
-            self.benchmark_returns,
-            risk_free_rate=risk_free_rate,
-            periods_per_year=periods_per_year,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: ``equity``, ``benchmark_equity``, ``rebalances``, totals."""
-
-        def curve(series: pd.Series | None) -> dict[str, float] | None:
-            if series is None:
-                return None
-            return {d.strftime("%Y-%m-%d"): float(v) for d, v in series.items()}
-
-        return {
-            "rule": str(self.rule),
-            "costs_bps": self.costs_bps,
-            "capital": self.capital,
-            "equity": curve(self.equity),
-            "benchmark_equity": curve(self.benchmark_equity),
-            "rebalances": [
-                {
-                    "date": r.date.strftime("%Y-%m-%d"),
-                    "weights": {str(k): float(v) for k, v in r.weights.items()},
-                    "turnover": r.turnover,
-                    "cost": r.cost,
-                }
-                for r in self.rebalances
-            ],
-            "turnover": self.turnover,
-            "costs": self.costs,
-        }
 
 
 # --------------------------------------------------------------------------- simulation
