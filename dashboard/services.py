@@ -250,7 +250,7 @@ def _backtest(
         profile, price_source(spec), start=date.fromisoformat(start),
         end=date.fromisoformat(end), rebalance=rule, costs_bps=costs,
         params=engine_params(settings()),
-        progress=_progress if callable(_progress) else None,
+        on_progress=_progress if callable(_progress) else None,
     )  # fmt: skip
 
 
@@ -263,6 +263,16 @@ def backtest(
     progress: Callable[[float], None] | None = None,
 ) -> BacktestReport:
     """Walk-forward backtest of the request's strategy (cached; ``progress`` gets 0..1)."""
+    report_progress = None
+    if progress is not None:
+        bar, shown = progress, [-1]
+
+        def report_progress(done: int, total: int) -> None:
+            percent = 100 * done // total if total else 100
+            if percent != shown[0]:  # one bar update per percent, not per simulated day
+                shown[0] = percent
+                bar(percent / 100)
+
     if not request.sectors:
         raise InputError("Pick at least one sector.", field="sectors")
     key = (
@@ -270,7 +280,7 @@ def backtest(
         request.objective, None,
     )  # fmt: skip
     window = (start.isoformat(), end.isoformat(), rebalance, float(costs_bps))
-    return _backtest(settings().source, key, window, progress)
+    return _backtest(settings().source, key, window, report_progress)
 
 
 # --------------------------------------------------------------------------- account

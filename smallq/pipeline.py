@@ -23,7 +23,7 @@ This is the only engine module that wires adapters together; it holds no clock:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from typing import TypeVar
@@ -33,7 +33,6 @@ import pandas as pd
 from smallq.allocation import allocate_shares
 from smallq.backtest import RebalanceRule, run_backtest
 from smallq.backtest.policy import PipelinePolicy, point_in_time
-from smallq.backtest.simulator import Policy
 from smallq.data.base import PriceSource
 from smallq.data.market import (
     Universe,
@@ -64,6 +63,7 @@ from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
+from smallq.types import ProgressCallback
 
 __all__ = [
     "BacktestReport",
@@ -277,14 +277,13 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
-    progress: Callable[[float], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
-    ``progress``, when given, is called at each decision with the share of the period done
-    (0 to 1) and once with 1.0 at the end (front ends draw a progress bar from it).
+    ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
     ------
@@ -311,16 +310,15 @@ def run_strategy_backtest(
     settings = policy.settings
     result = run_backtest(
         market.prices,
-        _reporting(point_in_time(policy, market, params), progress, start, end),
+        point_in_time(policy, market, params),
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
         costs_bps=costs_bps,
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
+        on_progress=on_progress,
     )
-    if progress is not None:
-        progress(1.0)
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
     )
@@ -351,21 +349,6 @@ def run_strategy_backtest(
         fallback_dates=fallbacks,
         notes=_unique(notes),
     )
-
-
-def _reporting(
-    policy: Policy, progress: Callable[[float], None] | None, start: date, end: date
-) -> Policy:
-    """The policy, telling ``progress`` the share of ``[start, end]`` done at each decision."""
-    if progress is None:
-        return policy
-    span = max((end - start).days, 1)
-
-    def decide(history: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        progress(min(max((when.date() - start).days / span, 0.0), 1.0))
-        return policy(history, when)
-
-    return decide
 
 
 def track_portfolio(

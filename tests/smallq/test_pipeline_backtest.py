@@ -127,12 +127,3 @@ def test_cli_backtest_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
     assert status == EXIT_USER_ERROR
     assert len(err.strip().splitlines()) == 1
 
-
-def test_progress_is_reported_at_each_decision_and_ends_at_one() -> None:
-    seen: list[float] = []
-    report = run_strategy_backtest(
-        PROFILE, SampleSource(), start=date(2021, 1, 1), end=date(2021, 12, 31),
-        params=replace(DEFAULT_PARAMS, mc_paths=100), progress=seen.append,
-    )  # fmt: skip
-    assert seen[-1] == 1.0 and seen == sorted(seen) and 0.0 <= seen[0] < 0.1
-    assert len(seen) == len(report.result.rebalances) + 1
