@@ -31,9 +31,10 @@ def keep_choices() -> None:
 
 
 def risk_label(level: int) -> str:
-    """``"3 · moderate (max 25% per stock)"``."""
+    """``"3 · moderate (50% of the way up the frontier)"``."""
     risk = RiskLevel(level)
-    return f"{level} · {risk.label} (max {RISK_TABLE[risk].max_weight:.0%} per stock)"
+    place = RISK_TABLE[risk].frontier_fraction
+    return f"{level} · {risk.label} ({place:.0%} of the way up the frontier)"
 
 
 def profile_inputs() -> services.BuildRequest:
