@@ -49,6 +49,9 @@ class EngineParams:
     mc_paths: int = 10_000
     mc_horizon_days: int = 252
     mc_student_t_dof: float = 5.0
+    #: losses x with P(1-year return < -x) in each Monte Carlo result (the dashboard's slider
+    #: asks for a finer grid)
+    mc_loss_levels: tuple[float, ...] = (0.0, 0.10, 0.20, 0.30)
     seed: int = 20_240_601
     #: the most capital accepted (guards against typos such as a 400-digit number)
     max_capital: float = 1e12
