@@ -43,6 +43,10 @@ def _text(name: str, text: str) -> str:
     return text
 
 
+def _url(name: str, text: str) -> str:
+    return text.rstrip("/")
+
+
 def _path(name: str, text: str) -> Path:
     return Path(text)
 
@@ -184,6 +188,9 @@ class BotConfig:
         "SMALLQ_SWEEP_EXECUTOR", SweepExecutorKind.INPROCESS, _sweep_executor
     )
     dask_scheduler: str = setting("SMALLQ_DASK_SCHEDULER", "", _dask_address)
+    #: /dashboard: the dashboard's public base URL and the secret that signs its links
+    dashboard_url: str = setting("SMALLQ_DASHBOARD_URL", "", _url)
+    dashboard_secret: str = setting("SMALLQ_DASHBOARD_SECRET", "", _text, secret=True)
 
     @property
     def file_url(self) -> str:

@@ -49,11 +49,18 @@ class EngineParams:
     mc_paths: int = 10_000
     mc_horizon_days: int = 252
     mc_student_t_dof: float = 5.0
+    #: losses x with P(1-year return < -x) in each Monte Carlo result (the dashboard's slider
+    #: asks for a finer grid)
+    mc_loss_levels: tuple[float, ...] = (0.0, 0.10, 0.20, 0.30)
     seed: int = 20_240_601
     #: the most capital accepted (guards against typos such as a 400-digit number)
     max_capital: float = 1e12
     #: frontier points drawn on the chart
     frontier_points: int = 40
+    #: place risk levels with the daqp fast path (smallq.fastopt.efficient_risk_qp, equal to
+    #: PyPortfolioOpt to 1e-5) instead of PyPortfolioOpt; the out-of-sample record and the
+    #: level table turn it on, a build keeps the reference path
+    fast_placement: bool = False
 
 
 DEFAULT_PARAMS = EngineParams()

@@ -303,6 +303,7 @@ def monte_carlo(
     dof: float = 5.0,
     bands: Sequence[float] = DEFAULT_BANDS,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    loss_levels: Sequence[float] = LOSS_THRESHOLDS,
 ) -> MonteCarloResult:
     """Simulate value paths of the daily-rebalanced portfolio (see the module docstring).
 
@@ -321,6 +322,9 @@ def monte_carlo(
         Quantiles of the value paths stored in ``fan`` (columns).
     percentiles : sequence of float
         Quantiles of the terminal return stored in ``percentiles``.
+    loss_levels : sequence of float
+        Losses ``x`` (fractions) whose ``P(terminal return < -x)`` is stored in
+        ``loss_probabilities``.
 
     Returns
     -------
@@ -355,7 +359,7 @@ def monte_carlo(
         horizon_days=horizon_days,
         mean_return=float(terminal.mean()),
         percentiles={float(q): float(np.quantile(terminal, q)) for q in percentiles},
-        loss_probabilities={x: float(np.mean(terminal < -x)) for x in LOSS_THRESHOLDS},
+        loss_probabilities={x: float(np.mean(terminal < -x)) for x in loss_levels},
         fan=pd.DataFrame(fan, index=pd.RangeIndex(horizon_days + 1, name="day"), columns=bands),
     )
 
@@ -384,7 +388,7 @@ def run_stress_tests(
     index_history : Series, optional
         Long index history for the historical windows; ``benchmark`` when None.
     params : EngineParams
-        ``mc_paths``, ``mc_horizon_days``, ``mc_student_t_dof`` and ``seed``.
+        ``mc_paths``, ``mc_horizon_days``, ``mc_student_t_dof``, ``mc_loss_levels``, ``seed``.
     history : DataFrame of shape (n_long_days, n_assets), optional
         Long price history of the holdings for replaying the historical windows;
         ``prices`` when None.
@@ -416,6 +420,7 @@ def run_stress_tests(
             horizon_days=params.mc_horizon_days,
             seed=params.seed,
             dof=params.mc_student_t_dof,
+            loss_levels=params.mc_loss_levels,
         )
         for method in MonteCarloMethod
     )

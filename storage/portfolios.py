@@ -281,6 +281,15 @@ class PortfolioRepository:
         row = query_one(self.db, f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,))
         return self._record(row) if row else None
 
+    def owned(self, user_id: int, portfolio_id: int) -> PortfolioRecord | None:
+        """One build by id if it belongs to ``user_id`` (the query is scoped), else ``None``."""
+        row = query_one(
+            self.db,
+            f"SELECT {_COLUMNS} FROM portfolios WHERE id = ? AND user_id = ?",
+            (portfolio_id, user_id),
+        )
+        return self._record(row) if row else None
+
     def latest(self, user_id: int) -> PortfolioRecord | None:
         """The user's most recent build, or ``None``."""
         row = query_one(

@@ -123,3 +123,15 @@ def test_portfolio_requires_existing_user(db: sqlite_utils.Database) -> None:
     with pytest.raises(StorageError, match="FOREIGN KEY"):
         PortfolioRepository(db).add(99, record)
     assert PortfolioRepository(db).count() == 0  # the transaction rolled back
+
+
+def test_owned_reads_a_build_only_for_its_owner(db: sqlite_utils.Database) -> None:
+    users, repo = UserRepository(db), PortfolioRepository(db)
+    users.touch(1)
+    users.touch(2)
+    profile = make_profile(sectors=["Information Technology"], capital=1000.0)
+    first = repo.add(1, record_from_report(make_report(profile)))
+    owned = repo.owned(1, first)
+    assert owned is not None and owned.id == first and owned.user_id == 1
+    assert repo.owned(2, first) is None  # the query is scoped by user id
+    assert repo.owned(1, first + 1000) is None
