@@ -295,7 +295,7 @@ def run_strategy_backtest(
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source,
-        universe.first_pass.tickers,
+        _backtest_tickers(universe),
         universe.companies,
         start=history_start(start, warmup),
         end=end,
@@ -345,6 +345,19 @@ def run_strategy_backtest(
         fallback_dates=fallbacks,
         notes=_unique(notes),
     )
+
+
+def _backtest_tickers(universe: Universe) -> tuple[str, ...]:
+    """The backtest's tickers: the first pass without the market-cap band.
+
+    Caps change: each decision applies the band with the caps known on its own date (as a
+    build on that date does), so a stock that grows into the band after the start is loaded.
+    """
+    criteria = universe.criteria
+    if criteria.min_market_cap is None and criteria.max_market_cap is None:
+        return universe.first_pass.tickers
+    no_band = replace(criteria, min_market_cap=None, max_market_cap=None)
+    return apply_filters(universe.companies, no_band).tickers
 
 
 def track_portfolio(
