@@ -390,10 +390,11 @@ def track_portfolio(
             f"prices after {since.isoformat()}",
             "The data has no later trading day yet; track the portfolio again later.",
         )
-    cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
+    benchmark = source.fetch_benchmark(since, end)
+    raw = source.fetch_prices(list(held), since, end)
+    cleaned = clean_prices(raw, params, market=benchmark)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
     values = account_values(pd.Series(held, dtype=float), prices, cash)
-    benchmark = source.fetch_benchmark(since, end)
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
     )
@@ -419,8 +420,8 @@ def _stress(
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
-    long_prices, notes = load_stress_history(source, held, window, as_of, params)
     long_index = load_index_history(source, index_history, market.benchmark, as_of)
+    long_prices, notes = load_stress_history(source, held, window, as_of, params, long_index)
     stress = run_stress_tests(
         weights[held],
         window[held],
