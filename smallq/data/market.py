@@ -249,12 +249,13 @@ def load_stress_history(
 def load_index_history(
     source: PriceSource, given: pd.Series | None, benchmark: pd.Series, as_of: date
 ) -> pd.Series:
-    """The index level for stress windows: ``given``, else the source's from 1999.
+    """The index level for stress windows up to ``as_of``: ``given``, else the source's from 1999.
 
     Falls back to ``benchmark`` (the build's own, short) when the source has no long one.
+    A ``given`` history is cut at ``as_of``: a decision on D replays no crisis after D.
     """
     if given is not None:
-        return given
+        return given.loc[: pd.Timestamp(as_of)]
     try:
         return source.fetch_benchmark(STRESS_HISTORY_START, as_of)
     except DataError:

@@ -251,3 +251,17 @@ def test_shared_backtest_decisions_up_to_d_ignore_everything_after_d(
         run_strategy_backtest(profile, altered, **kwargs),  # type: ignore[arg-type]
         pd.Timestamp(cut),
     )
+
+
+def test_a_given_index_history_is_read_only_up_to_d(sample: SampleSource) -> None:
+    """A long index history passed in (for old crises) must not replay crises after D."""
+    as_of = date(2015, 6, 30)
+    profile = make_profile(sectors="tech,health,staples", capital=10_000.0, as_of=as_of)
+    index = sample.fetch_benchmark(date(1990, 1, 2), date(2022, 12, 28))
+    report = build_portfolio(profile, sample, today=TODAY, params=FAST, index_history=index)
+    late = [s.name for s in report.stress.scenarios if s.end is not None and s.end > as_of]
+    assert late == []
+    cut = build_portfolio(
+        profile, sample, today=TODAY, params=FAST, index_history=index.loc[:"2015-06-30"]
+    )
+    _assert_same_build(report, cut)
