@@ -61,7 +61,7 @@ from smallq.profile import (
 )
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
-from smallq.risk import compute_risk_metrics
+from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
 from smallq.stress import run_stress_tests, uncovered_window_notes
 
 __all__ = [
@@ -233,6 +233,8 @@ def build_portfolio(
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
+    daily = portfolio_returns(window.pct_change(fill_method=None).iloc[1:], bought)
+    notes += [Note(NoteKind.RISK, text) for text in (cornish_fisher_note(daily),) if text]
     notes += cap_notes(profile, settings)
     notes += [
         Note(
