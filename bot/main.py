@@ -19,7 +19,7 @@ from bot.config import BotConfig, load_config
 from bot.deps import ConnectionFactory, Deps
 from bot.ptb.redaction import configure_logging
 from bot.scheduler.calendar import SchedulerSettings
-from bot.services.portfolio import BacktestOutcome
+from bot.services.portfolio import BacktestFigures, BacktestOutcome
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
 from smallq.models import Profile, Report
@@ -85,7 +85,15 @@ def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> Backte
         "equity": figure_to_png(equity_figure(report.result)),
         "drawdown": figure_to_png(drawdown_figure(report.result)),
     }
-    return BacktestOutcome(format_backtest(report), report.start, report.end, charts)
+    equity = report.result.equity
+    figures = BacktestFigures(
+        cagr=report.metrics.cagr,
+        benchmark_cagr=report.benchmark_metrics.cagr,
+        max_drawdown=report.metrics.max_drawdown,
+        start_value=float(equity.iloc[0]),
+        final_value=float(equity.iloc[-1]),
+    )
+    return BacktestOutcome(format_backtest(report), report.start, report.end, charts, figures)
 
 
 def render_charts(

@@ -63,6 +63,7 @@ from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
 from smallq.stress import run_stress_tests, uncovered_window_notes
+from smallq.types import ProgressCallback
 
 __all__ = [
     "BacktestReport",
@@ -278,11 +279,13 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
+    on_progress: ProgressCallback | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
+    ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
     ------
@@ -316,6 +319,7 @@ def run_strategy_backtest(
         costs_bps=costs_bps,
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
+        on_progress=on_progress,
     )
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year

@@ -56,6 +56,17 @@ RISK_PROMPT = "How much risk can you take?"
 STRATEGY_PROMPT = "Which stock-picking strategy? Momentum is the default."
 USE_BUTTONS = "Please use the buttons above (or /cancel)."
 STALE_BUTTON = "This button is no longer active."
+STALE_REASKED = "That keyboard is old; here is the current question again."
+RESENDING = "Already built: sending the result again."
+START_IN_PRIVATE = (
+    "I ask a few questions to build your portfolio, and in a group I can't see typed answers. "
+    "Tap below to continue in a private chat with me."
+)
+OPEN_PRIVATE_BUTTON = "Build my portfolio in a private chat"
+NOT_YOURS = "This button belongs to the person who sent the command."
+BACKTEST_USAGE = (
+    "Use <code>/backtest</code> (5 years) or <code>/backtest N</code> with N from 1 to 30 years."
+)
 BUSY = "Already working on it…"
 CANCELLED = "Cancelled. Send /start whenever you like."
 NOTHING_TO_CANCEL = "Nothing to cancel."

@@ -74,7 +74,9 @@ async def test_one_user_gets_portfolio_text_and_png_charts(
     assert "from the sample source" in body
     photos = user.photos()
     assert len(photos) == 3 and all(is_png(p) for p in photos)
-    captions = [c.params["caption"] for c in api.calls_of("sendPhoto", 5001)]
+    assert len(api.calls_of("sendMediaGroup", 5001)) == 1  # the charts arrive as one album
+    assert not api.calls_of("sendPhoto", 5001)
+    captions = api.captions_to(5001)
     assert [c.split(" · ")[0] for c in captions] == [
         "Allocation", "Efficient frontier", "Risk contributions",
     ]  # fmt: skip
@@ -158,7 +160,7 @@ async def test_injected_429_is_retried_and_reply_arrives(
     api = server.api
     config = e2e_config(tmp_path, server)
     api.inject("sendMessage", "429", retry_after=1, when=lambda c: "Your portfolio" in c.text)
-    api.inject("sendPhoto", "429", retry_after=1)
+    api.inject("sendMediaGroup", "429", retry_after=1)
     async with running_bot(config):
         user = Chatter(api, 8001)
         await user.answer_questions(sectors=("HC", "CS"), capital="20000")
@@ -167,7 +169,8 @@ async def test_injected_429_is_retried_and_reply_arrives(
     sends = [c for c in api.calls_of("sendMessage", 8001) if "Your portfolio" in c.text]
     assert [c.status for c in sends] == [429, 200]
     assert sends[1].at - sends[0].at >= 0.9  # waited retry_after
-    assert [c.status for c in api.calls_of("sendPhoto", 8001)] == [429, 200, 200, 200]
+    assert [c.status for c in api.calls_of("sendMediaGroup", 8001)] == [429, 200]
+    assert len(user.photos()) == 3
 
 
 async def test_blocked_user_and_slow_api_do_not_stop_others(
@@ -267,8 +270,11 @@ async def test_commands_after_a_build_with_real_engine(
                 timeout=30,
             )
     texts = api.texts_to(9701)
-    assert any("CAGR" in t for t in texts) and any("normal curve" in t for t in texts)
+    assert any("normal curve" in t for t in texts)
+    (backtest,) = [t for t in texts if t.startswith("<b>Backtest")]  # the phone summary
+    assert "Yearly growth" in backtest and "S&amp;P 500" in backtest and "Worst fall" in backtest
+    assert max(len(line) for line in backtest.split("\n")) <= 80
     assert all(is_png(p) for p in user.photos()) and len(user.photos()) == 7
-    captions = [c.params["caption"].split(" · ")[0] for c in api.calls_of("sendPhoto", 9701)]
+    captions = [c.split(" · ")[0] for c in api.captions_to(9701)]
     assert captions[3:] == ["Monte Carlo: value paths", "Stress scenarios", "Equity", "Drawdown"]
     assert not [c for c in api.calls if c.status >= 400 and c.fault is None]
