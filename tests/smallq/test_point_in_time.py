@@ -265,3 +265,27 @@ def test_a_given_index_history_is_read_only_up_to_d(sample: SampleSource) -> Non
         profile, sample, today=TODAY, params=FAST, index_history=index.loc[:"2015-06-30"]
     )
     _assert_same_build(report, cut)
+
+
+@pytest.mark.shared_data
+def test_build_as_of_a_later_rebalance_equals_the_backtest_decision(
+    shared_csv_source: CsvSource,  # noqa: F811
+) -> None:
+    """Not only the first rebalance: every decision date of a running backtest is a build."""
+    profile = make_profile(sectors=SHARED_SECTORS, capital=100_000.0, top_n=12, fractional=True)
+    backtest = run_strategy_backtest(
+        profile, shared_csv_source, start=date(2016, 9, 1), end=date(2017, 9, 29), costs_bps=0.0
+    )
+    targets = {r.date.date(): r.target for r in backtest.result.rebalances}
+    for as_of in (date(2017, 3, 1), date(2017, 9, 1)):
+        built = build_portfolio(
+            dataclasses.replace(profile, as_of=as_of), shared_csv_source, today=TODAY, params=FAST
+        )
+        weights = built.optimization.weights
+        union = weights.index.union(targets[as_of].index)
+        np.testing.assert_allclose(
+            weights.reindex(union, fill_value=0.0),
+            targets[as_of].reindex(union, fill_value=0.0),
+            rtol=0,
+            atol=1e-9,
+        )
