@@ -447,6 +447,7 @@ class NoteKind(StrEnum):
     FRESHNESS = "freshness"  # where the prices come from and their last date
     ALLOCATION = "allocation"  # what whole shares could not buy
     STALE = "stale"  # the prices are old at the time of showing (set by a front end)
+    RISK = "risk"  # a risk figure to read with care (e.g. skew-adjusted VaR out of its domain)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ from smallq.profile import (
 )
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
-from smallq.risk import compute_risk_metrics
+from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
 from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.types import ProgressCallback, RiskLevel
 
@@ -258,6 +258,8 @@ def build_portfolio(
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
+    daily = portfolio_returns(window.pct_change(fill_method=None).iloc[1:], bought)
+    notes += [Note(NoteKind.RISK, text) for text in (cornish_fisher_note(daily),) if text]
     notes += cap_notes(profile, settings)
     notes += level_cap_notes(profile, settings, len(candidates))
     notes += [
@@ -528,7 +530,7 @@ def run_strategy_backtest(
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source,
-        universe.first_pass.tickers,
+        _backtest_tickers(universe),
         universe.companies,
         start=history_start(start, warmup),
         end=end,
@@ -581,6 +583,19 @@ def run_strategy_backtest(
     )
 
 
+def _backtest_tickers(universe: Universe) -> tuple[str, ...]:
+    """The backtest's tickers: the first pass without the market-cap band.
+
+    Caps change: each decision applies the band with the caps known on its own date (as a
+    build on that date does), so a stock that grows into the band after the start is loaded.
+    """
+    criteria = universe.criteria
+    if criteria.min_market_cap is None and criteria.max_market_cap is None:
+        return universe.first_pass.tickers
+    no_band = replace(criteria, min_market_cap=None, max_market_cap=None)
+    return apply_filters(universe.companies, no_band).tickers
+
+
 def track_portfolio(
     shares: Mapping[str, float],
     cash: float,
@@ -611,10 +626,11 @@ def track_portfolio(
             f"prices after {since.isoformat()}",
             "The data has no later trading day yet; track the portfolio again later.",
         )
-    cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
+    benchmark = source.fetch_benchmark(since, end)
+    raw = source.fetch_prices(list(held), since, end)
+    cleaned = clean_prices(raw, params, market=benchmark)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
     values = account_values(pd.Series(held, dtype=float), prices, cash)
-    benchmark = source.fetch_benchmark(since, end)
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
     )
@@ -640,8 +656,8 @@ def _stress(
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
-    long_prices, notes = load_stress_history(source, held, window, as_of, params)
     long_index = load_index_history(source, index_history, market.benchmark, as_of)
+    long_prices, notes = load_stress_history(source, held, window, as_of, params, long_index)
     stress = run_stress_tests(
         weights[held],
         window[held],
