@@ -21,6 +21,7 @@ from smallq.types import (
     ReturnsModel,
     RiskLevel,
     Sector,
+    Side,
     Strategy,
     VarMethod,
 )
@@ -427,3 +428,61 @@ class Report:
     def weights(self) -> pd.Series:
         """Optimized weights (shortcut)."""
         return self.optimization.weights
+
+
+# --------------------------------------------------------------------------- rebalancing
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One whole-share order; ``value = shares * price``; ``fee`` is paid from cash."""
+
+    ticker: str
+    side: Side
+    shares: int
+    price: float
+    value: float
+    fee: float
+
+
+@dataclass(frozen=True, slots=True)
+class RebalancePlan:
+    """Orders that move holdings toward a target, and what they do.
+
+    Attributes
+    ----------
+    orders : tuple of Order
+        Sells first, then buys, each group sorted by ticker.
+    current_weights, target_weights, post_weights : Series by ticker
+        Fractions of the account value (cash is the remainder) before, wanted, after.
+    drift, drift_after : float
+        Half the total absolute weight gap (cash included) before and after the orders.
+    turnover : float
+        One-way traded value over the account value.
+    fees : float
+        Sum of order fees.
+    cash_before, cash_after : float
+        Cash before and after; ``cash_after >= 0``.
+    value_before : float
+        Account value (cash plus positions) at ``prices`` before trading.
+    """
+
+    orders: tuple[Order, ...]
+    current_weights: pd.Series
+    target_weights: pd.Series
+    post_weights: pd.Series
+    drift: float
+    drift_after: float
+    turnover: float
+    fees: float
+    cash_before: float
+    cash_after: float
+    value_before: float
+
+    @property
+    def sells(self) -> tuple[Order, ...]:
+        """The sell orders."""
+        return tuple(o for o in self.orders if o.side is Side.SELL)
+
+    @property
+    def buys(self) -> tuple[Order, ...]:
+        """The buy orders."""
+        return tuple(o for o in self.orders if o.side is Side.BUY)

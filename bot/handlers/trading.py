@@ -19,7 +19,6 @@ from bot.context import BotContext
 from bot.parsing import ascii_int
 from bot.services.paper import (
     AcceptStatus,
-    PlanOutcome,
     accept_portfolio,
     assess_blocking,
     assess_inputs,
@@ -43,6 +42,7 @@ from bot.views.trading import (
     plan_buttons,
     trades_blocks,
 )
+from smallq.types import PlanOutcome
 
 if TYPE_CHECKING:
     from telegram.ext import Application

@@ -12,9 +12,9 @@ import pytest
 import sqlite_utils
 
 import storage.migrations
-from smallq.models import PriceData
+from smallq.models import Order, PriceData
 from smallq.profile import make_profile
-from smallq.rebalance import Order, Side
+from smallq.types import Side
 from storage.company_cache import SqliteCompanyCache
 from storage.conversations import BotStateRepository
 from storage.db import connect

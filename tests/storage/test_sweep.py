@@ -8,8 +8,9 @@ from datetime import date
 import pytest
 import sqlite_utils
 
+from smallq.models import Order
 from smallq.profile import make_profile
-from smallq.rebalance import Order, Side
+from smallq.types import Side
 from storage.db import connect
 from storage.deliveries import DeliveryRepository, DuePlan, NewOccurrence
 from storage.ledger import LedgerRepository
