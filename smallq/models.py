@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import pandas as pd
 
@@ -380,6 +381,18 @@ class Note:
     def get(self, name: str) -> str | None:
         """The value of one field, or ``None``."""
         return dict(self.fields).get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "text", "fields"}`` with ``fields`` as an object (JSON-ready)."""
+        return {"kind": self.kind.value, "text": self.text, "fields": dict(self.fields)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Note:
+        """Rebuild a note written by :meth:`to_dict`; an unknown kind reads as ``DATA``."""
+        kind = str(data.get("kind"))
+        known = kind in {k.value for k in NoteKind}
+        fields = tuple((str(k), str(v)) for k, v in dict(data.get("fields") or {}).items())
+        return cls(NoteKind(kind) if known else NoteKind.DATA, str(data.get("text", "")), fields)
 
 
 # --------------------------------------------------------------------------- report

@@ -16,6 +16,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
+from bot.handlers.replies import best_effort, chat_id_of, reply_html, show_action
 from bot.parsing import ascii_int
 from bot.services.paper import (
     AcceptStatus,
@@ -30,7 +31,6 @@ from bot.services.paper import (
 from bot.services.portfolio import owned_portfolio, saved_profile
 from bot.views.keyboards import callback_value
 from bot.views.messages import split_blocks
-from bot.views.replies import best_effort, chat_id_of, reply_html, show_action
 from bot.views.trading import (
     NO_ACCOUNT,
     NO_PROFILE,

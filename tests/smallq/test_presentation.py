@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from smallq.data.sample import SampleSource
-from smallq.models import Note, NoteKind, Report
+from smallq.models import NoteKind, Report
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.presentation import (
@@ -21,8 +21,6 @@ from smallq.presentation import (
     Unit,
     figure_text,
     money,
-    note_from_dict,
-    note_to_dict,
     num,
     pct,
     points,
@@ -163,17 +161,6 @@ def test_notes_are_structured_from_the_engine(report: Report) -> None:
     assert NoteKind.FRESHNESS in kinds
     fresh = next(n for n in report.notes if n.kind is NoteKind.FRESHNESS)
     assert fresh.get("source") == "sample" and fresh.get("as_of") == "2022-12-28"
-
-
-def test_notes_round_trip() -> None:
-    notes = [
-        Note(NoteKind.FALLBACK, "Fallback: x", (("objective", "max_sharpe"), ("reason", "r"))),
-        Note(NoteKind.DATA, "Dropped <A> & B"),
-        Note(NoteKind.STALE, "old"),
-    ]
-    for note in notes:
-        assert note_from_dict(json.loads(json.dumps(note_to_dict(note)))) == note
-    assert note_from_dict({"kind": "from-the-future", "text": "t"}).kind is NoteKind.DATA
 
 
 def test_the_view_round_trips_through_json(view: PortfolioView) -> None:
