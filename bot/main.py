@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from telegram import Update
@@ -63,13 +63,7 @@ def make_deps(config: BotConfig) -> Deps:
         executor=ThreadPoolExecutor(config.workers, thread_name_prefix="smallq-engine"),
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
-        scheduler=SchedulerSettings(
-            grace=timedelta(hours=config.grace_hours),
-            costs_bps=config.paper_costs_bps,
-            drift_threshold=config.drift_threshold,
-            link_day=config.digest_day,
-            link_time=config.digest_time,
-        ),
+        scheduler=SchedulerSettings.from_config(config),
     )
 
 
