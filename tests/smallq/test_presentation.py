@@ -214,3 +214,18 @@ def test_cli_text_names_methods_in_plain_words_unless_verbose(
     verbose = format_view(view, verbose=True)
     assert f"solver {view.optimizer.solver}" in verbose
     assert f"objective {view.optimizer.objective_used}" in verbose
+
+
+def test_build_notes_carry_their_kind_and_fields() -> None:
+    from datetime import datetime
+
+    from smallq.presentation.notes import backtest_fallback_notes, freshness_note
+
+    note = freshness_note("sample", datetime(2024, 1, 2, 3, 4), date(2022, 12, 28))
+    assert note.kind is NoteKind.FRESHNESS
+    assert note.text == "Prices from sample up to 2022-12-28, fetched 2024-01-02 03:04 UTC."
+    assert note.get("fetched_at") == "2024-01-02T03:04:00"
+    assert freshness_note("csv", None, date(2022, 12, 28)).get("fetched_at") is None
+    assert backtest_fallback_notes([], 12, "max_sharpe") == []
+    (text,) = backtest_fallback_notes([(date(2020, 3, 31), "min_volatility")], 12, "max_sharpe")
+    assert text.startswith("1 of 12 rebalances used a fallback objective instead of max_sharpe")
