@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from telegram import Update
@@ -23,7 +23,7 @@ from bot.services.portfolio import BacktestFigures, BacktestOutcome
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
 from smallq.models import Profile, Report
-from smallq.params import DEFAULT_PARAMS
+from smallq.params import DEFAULT_PARAMS, EngineParams
 
 _LOG = logging.getLogger(__name__)
 NO_TOKEN = (
@@ -57,14 +57,24 @@ def make_deps(config: BotConfig) -> Deps:
         config=config,
         db=db,
         source=sources,
-        build_portfolio=pipeline.build_portfolio,
+        build_portfolio=build_with_record,
         render_charts=lambda report, names: render_charts(report, names, source=sources()),
         params=params,
         executor=ThreadPoolExecutor(config.workers, thread_name_prefix="smallq-engine"),
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
+        compare_levels=pipeline.compare_levels,
         scheduler=SchedulerSettings.from_config(config),
     )
+
+
+def build_with_record(
+    profile: Profile, source: PriceSource, *, today: date, params: EngineParams
+) -> Report:
+    """``build_portfolio`` with the out-of-sample record every recommendation carries."""
+    from smallq.pipeline import build_portfolio
+
+    return build_portfolio(profile, source, today=today, params=params, record=True)
 
 
 def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> BacktestOutcome:
