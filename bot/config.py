@@ -179,6 +179,11 @@ class BotConfig:
         return ZoneInfo(self.timezone)
 
 
+def declared_default(name: str) -> Any:
+    """The default declared for one :class:`BotConfig` field (no environment is read)."""
+    return next(f.default for f in fields(BotConfig) if f.name == name)
+
+
 def setting_names() -> dict[str, str]:
     """Each :class:`BotConfig` field's environment variable, in declaration order."""
     return {f.name: f.metadata["env"] for f in fields(BotConfig)}

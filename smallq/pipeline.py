@@ -70,11 +70,13 @@ from smallq.models import (
 from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
-from smallq.profile import (
-    LEVEL_MAX_WEIGHT,
-    cap_notes,
-    validate_backtest_request,
+from smallq.presentation.notes import (
+    SURVIVORSHIP_NOTE,
+    backtest_fallback_notes,
+    fallback_notes,
+    freshness_note,
 )
+from smallq.profile import LEVEL_MAX_WEIGHT, cap_notes, validate_backtest_request
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
@@ -262,23 +264,12 @@ def build_portfolio(
     notes += [Note(NoteKind.RISK, text) for text in (cornish_fisher_note(daily),) if text]
     notes += cap_notes(profile, settings)
     notes += level_cap_notes(profile, settings, len(candidates))
-    notes += [
-        Note(
-            NoteKind.FALLBACK,
-            f"Fallback: {s.objective.value} was not used — {s.reason}",
-            (("objective", s.objective.value), ("reason", s.reason)),
-        )
-        for s in optimization.fallbacks
-    ]
-    if optimization.fallbacks:
-        used = optimization.objective_used.value
-        text = f"Fallback: weights come from {used}."
-        notes.append(Note(NoteKind.FALLBACK, text, (("objective_used", used),)))
+    notes += fallback_notes(optimization)
     out_of_sample = None
     if record:
         out_of_sample, record_notes = _record_or_note(profile, source, as_of, params)
         notes += record_notes
-    notes.append(_freshness_note(market, as_of))
+    notes.append(freshness_note(market.source, market.fetched_at, as_of))
     return Report(
         as_of=as_of,
         profile=profile,
@@ -557,18 +548,10 @@ def run_strategy_backtest(
     fallbacks = policy.fallback_dates()
     notes = list(market.notes)
     notes += benchmark_notes(market.benchmark)
-    notes.append(
-        "The stock list is today's: companies that left the index are missing, so the "
-        "backtest carries survivorship bias."
-    )
+    notes.append(SURVIVORSHIP_NOTE)
     notes += result.cash_notes(profile.currency)
     notes += policy.left_out_notes()
-    if fallbacks:
-        notes.append(
-            f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
-            f"instead of {settings.objective.value} (first on {fallbacks[0][0]:%Y-%m-%d}: "
-            f"{fallbacks[0][1]})."
-        )
+    notes += backtest_fallback_notes(fallbacks, len(policy.decisions), settings.objective.value)
     return BacktestReport(
         profile=profile,
         settings=settings,
@@ -669,17 +652,6 @@ def _stress(
     )
     notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
     return stress, notes
-
-
-def _freshness_note(market: MarketData, as_of: date) -> Note:
-    fetched = (
-        f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
-    )
-    fields = [("source", market.source), ("as_of", as_of.isoformat())]
-    if market.fetched_at is not None:
-        fields.append(("fetched_at", market.fetched_at.isoformat()))
-    text = f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
-    return Note(NoteKind.FRESHNESS, text, tuple(fields))
 
 
 _Item = TypeVar("_Item", str, Note)
