@@ -127,7 +127,7 @@ def test_owned_reads_a_build_only_for_its_owner(db: sqlite_utils.Database) -> No
     users.touch(1)
     users.touch(2)
     profile = make_profile(sectors=["Information Technology"], capital=1000.0)
-    first = repo.add(1, record_from_report(make_report(profile)))
+    first = repo.add(1, stored_record(make_report(profile)))
     owned = repo.owned(1, first)
     assert owned is not None and owned.id == first and owned.user_id == 1
     assert repo.owned(2, first) is None  # the query is scoped by user id
