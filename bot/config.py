@@ -80,6 +80,17 @@ def _hhmm(name: str, text: str) -> str:
 
 
 
+def _choice(*allowed: str) -> Parser:
+    def parse(name: str, text: str) -> str:
+        value = text.lower()
+        if value not in allowed:
+            options = ", ".join(allowed)
+            raise InputError(f"{name} must be one of {options}, got {text!r}", field=name)
+        return value
+
+    return parse
+
+
 def _opt_int(name: str, text: str) -> int | None:
     if not text:
         return None
@@ -125,7 +136,10 @@ class BotConfig:
     admin_ids: frozenset[int] = setting("SMALLQ_ADMIN_IDS", frozenset(), _int_set)
     admin_chat_id: int | None = setting("SMALLQ_ADMIN_CHAT_ID", None, _opt_int)
     timezone: str = setting("SMALLQ_TIMEZONE", "UTC", _timezone)
-    workers: int = setting("SMALLQ_WORKERS", 2, _int(1, 64))
+    #: engine worker processes (or threads); 0 = one per CPU core (:attr:`worker_count`)
+    workers: int = setting("SMALLQ_WORKERS", 0, _int(0, 64))
+    #: "process": builds, backtests and charts in worker processes (bot.workers); "thread"
+    engine_pool: str = setting("SMALLQ_ENGINE_POOL", "process", _choice("process", "thread"))
     log_level: str = setting("SMALLQ_LOG_LEVEL", "INFO", _level)
     httpx_log_level: str = setting("SMALLQ_HTTPX_LOG_LEVEL", "WARNING", _level)
     mc_paths: int | None = setting("SMALLQ_MC_PATHS", None, _opt_int)
@@ -154,6 +168,11 @@ class BotConfig:
         if base.endswith("/bot"):
             return base[: -len("bot")] + "file/bot"
         return base
+
+    @property
+    def worker_count(self) -> int:
+        """Engine workers: the setting, or one per CPU core when it is 0."""
+        return self.workers or os.cpu_count() or 2
 
     @property
     def tzinfo(self) -> ZoneInfo:

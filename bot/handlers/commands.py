@@ -16,11 +16,11 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 from bot.context import BotContext
 from bot.services.portfolio import (
     apply_setting,
-    backtest_blocking,
+    backtest,
     current_settings,
     erase,
     latest_portfolio,
-    performance_blocking,
+    performance,
     save_profile,
     saved_profile,
     stress_of_latest,
@@ -195,7 +195,7 @@ async def backtest_command(update: Update, context: BotContext) -> None:
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
         years = backtest_years(context.args)
-        outcome = await deps.run_blocking(backtest_blocking, deps, profile, years)
+        outcome = await backtest(deps, profile, years)
         await send_html(context, chat_id, format_backtest(outcome.text, outcome.start, outcome.end))
         await send_charts(context, chat_id, outcome.charts, outcome.end)
 
@@ -210,7 +210,7 @@ async def performance_command(update: Update, context: BotContext) -> None:
     chat_id = chat_id_of(update)
     await show_action(context, chat_id, ChatAction.TYPING)
     try:
-        outcome = await deps.run_blocking(performance_blocking, deps, record)
+        outcome = await performance(deps, record)
     except InsufficientHistoryError:
         await reply_html(update, context, texts.no_performance_yet(record.as_of))
         return
