@@ -285,6 +285,14 @@ class FakeBotApi:
             if c.status == 200
         ]
 
+    def shown_to(self, chat_id: int) -> list[str]:
+        """Texts of the bot's messages in a chat as they read now (after edits), oldest first."""
+        return [
+            message["text"]
+            for (chat, _), message in sorted(self.messages.items())
+            if chat == chat_id and "text" in message and message.get("from") == self.bot_user
+        ]
+
     def photos_to(self, chat_id: int) -> list[bytes]:
         """Bytes of photos the bot successfully sent to a chat."""
         return [

@@ -99,6 +99,32 @@ async def test_one_user_gets_portfolio_text_and_png_charts(
     assert not [c for c in api.calls if c.status >= 400 and c.fault is None]
 
 
+#: Bot API calls of one conversation from /start to the Build button (two sectors), in order.
+#: Each answered question becomes the next one in one edit: 12 calls, 7 of them to the chat
+#: (the 30-per-second limiter counts those). Before issue #10: 15 calls, 10 to the chat.
+CONVERSATION_CALLS = [
+    "sendMessage",  # welcome + sectors
+    "answerCallbackQuery", "editMessageReplyMarkup",  # IT
+    "answerCallbackQuery", "editMessageReplyMarkup",  # HC
+    "answerCallbackQuery", "editMessageText",  # Done -> the amount question
+    "sendMessage",  # (amount typed) the risk question
+    "answerCallbackQuery", "editMessageText",  # risk -> the strategy question
+    "answerCallbackQuery", "editMessageText",  # strategy -> the summary with Build
+]  # fmt: skip
+
+
+async def test_a_conversation_answers_buttons_first_and_makes_few_calls(
+    tmp_path: Path, server: FakeTelegramServer, debug_log: io.StringIO
+) -> None:
+    api = server.api
+    async with running_bot(e2e_config(tmp_path, server, engine_pool="thread")):
+        first = len(api.calls)
+        await Chatter(api, 5301).answer_questions(sectors=("IT", "HC"))
+        calls = [c.method for c in api.calls[first:] if c.method != "getUpdates"]
+    assert calls == CONVERSATION_CALLS
+    assert "Sectors: Information Technology, Health Care" in api.shown_to(5301)[0]
+
+
 async def test_twenty_users_at_once_each_get_exactly_one_result(
     tmp_path: Path, server: FakeTelegramServer, debug_log: io.StringIO
 ) -> None:
