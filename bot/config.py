@@ -148,7 +148,8 @@ class BotConfig:
     )
     throttle_burst: int = setting("SMALLQ_THROTTLE_BURST", 10, _int(1, 1000))
     throttle_rate: float = setting("SMALLQ_THROTTLE_RATE", 2.0, _float(0.01, 1000))
-    max_concurrent_updates: int = setting("SMALLQ_MAX_CONCURRENT_UPDATES", 64, _int(1, 4096))
+    #: a build waiting for an engine worker holds one: room for every user building at once
+    max_concurrent_updates: int = setting("SMALLQ_MAX_CONCURRENT_UPDATES", 256, _int(1, 4096))
     request_timeout_s: float = setting("SMALLQ_REQUEST_TIMEOUT_S", 10.0, _float(0.1, 600))
     #: retries of a request answered 429, by the application's AIORateLimiter
     rate_limit_retries: int = setting("SMALLQ_RATE_LIMIT_RETRIES", 3, _int(0, 20))
