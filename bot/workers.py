@@ -13,7 +13,9 @@ Design
   engine, so a new or replacement worker starts in milliseconds.
 * Each worker runs :func:`_init_worker` once: it opens its own price source (for ``yahoo``,
   through its own SQLite price-cache connection: connections never cross processes),
-  ignores Ctrl-C (the parent shuts the pool down) and keeps an :class:`Engine`.
+  ignores Ctrl-C (the parent shuts the pool down), lowers its CPU priority
+  (:data:`WORKER_NICE`: when builds fill every core, the event loop still runs first) and
+  keeps an :class:`Engine`.
   :meth:`EnginePool.start` waits until every worker is up, before the bot polls.
 * A job is a module-level function ``job(engine, *args)`` with picklable arguments (a
   profile, today's date, chart names) and a picklable result (the ``Report``, PNG bytes).
@@ -56,6 +58,9 @@ _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
+#: workers run at a lower CPU priority than the bot's process, so that when builds keep every
+#: core busy, button answers and questions still get the CPU at once (Unix niceness)
+WORKER_NICE = 10
 #: imported once by the fork server, so every worker starts with them loaded
 PRELOAD = (
     "bot.workers",
@@ -180,9 +185,11 @@ def open_engine(source_spec: str, db_path: str, params: EngineParams) -> Engine:
 _engine: Engine | None = None  # this worker process's engine, set by _init_worker
 
 
-def _init_worker(source_spec: str, db_path: str, params: EngineParams) -> None:
+def _init_worker(source_spec: str, db_path: str, params: EngineParams, nice: int) -> None:
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent shuts the pool down
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)  # the event loop's process gets a core first
     _engine = open_engine(source_spec, db_path, params)
 
 
@@ -214,11 +221,12 @@ class EnginePool:
         db_path: str,
         params: EngineParams,
         method: str | None = None,
+        nice: int = WORKER_NICE,
     ) -> None:
         self.workers = workers
         self.method = method or start_method()
         self.restarts = 0
-        self._initargs = (source, db_path, params)
+        self._initargs = (source, db_path, params, nice)
         self._context = multiprocessing.get_context(self.method)
         if self.method == "forkserver":
             self._context.set_forkserver_preload(list(PRELOAD))

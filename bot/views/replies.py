@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Sequence
 from datetime import date
 
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, TelegramError
 
 from bot.context import BotContext
@@ -92,10 +92,13 @@ async def show_action(context: BotContext, chat_id: int, action: str) -> None:
 async def send_charts(
     context: BotContext, chat_id: int, charts: dict[str, bytes], as_of: date
 ) -> None:
-    """Send PNG charts as photos with short plain-text captions."""
+    """Send PNG charts as photos with short plain-text captions.
+
+    No "uploading photo…" action first: the photos follow at once, and every call to a chat
+    waits on the 30-per-second limiter ("typing…" was shown before the work that drew them).
+    """
     if not charts:
         return
-    await show_action(context, chat_id, ChatAction.UPLOAD_PHOTO)
     for name, png in charts.items():
         title = CHART_TITLES.get(name, name.replace("_", " ").title())
         await context.bot.send_photo(
