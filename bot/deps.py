@@ -46,6 +46,7 @@ from bot.workers import BuildPortfolio, Engine, EnginePool, RenderCharts, RunBac
 from smallq.data.base import PriceSource
 from smallq.models import Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.types import Sector
 from storage.conversations import BotStateRepository
 from storage.db import connect
 from storage.portfolios import PortfolioRepository
@@ -162,6 +163,8 @@ class Deps:
     #: content of scheduled deliveries; None -> bot.scheduler.digest.DigestBuilder(deps)
     #: (tests inject)
     digest_builder: ContentBuilder | None = None
+    #: stocks per sector of each source (by source name), asked once (bot.services.portfolio)
+    sector_counts: dict[str, dict[Sector, int]] = field(default_factory=dict)
 
     def users(self) -> UserRepository:
         """Users and profiles on this thread's connection."""

@@ -115,7 +115,7 @@ class Engine:
 # --------------------------------------------------------------------------- engine entry points
 def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> BacktestOutcome:
     """``run_strategy_backtest`` plus its summary text and the equity and drawdown charts."""
-    from bot.services.portfolio import BacktestOutcome
+    from bot.services.portfolio import BacktestFigures, BacktestOutcome
     from smallq.charts.backtest import drawdown_figure, equity_figure
     from smallq.charts.style import figure_to_png
     from smallq.pipeline import run_strategy_backtest
@@ -126,7 +126,15 @@ def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> Backte
         "equity": figure_to_png(equity_figure(report.result)),
         "drawdown": figure_to_png(drawdown_figure(report.result)),
     }
-    return BacktestOutcome(format_backtest(report), report.start, report.end, charts)
+    equity = report.result.equity
+    figures = BacktestFigures(
+        cagr=report.metrics.cagr,
+        benchmark_cagr=report.benchmark_metrics.cagr,
+        max_drawdown=report.metrics.max_drawdown,
+        start_value=float(equity.iloc[0]),
+        final_value=float(equity.iloc[-1]),
+    )
+    return BacktestOutcome(format_backtest(report), report.start, report.end, charts, figures)
 
 
 def render_charts(

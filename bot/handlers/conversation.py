@@ -11,6 +11,16 @@ to a chat waits on the 30-per-second limiter. When that edit fails the next ques
 as a new message (:func:`_ask_in_place`), so a timeout never stops the conversation. Callback
 queries are answered first, before any other call. The /delete confirmation is also a
 fallback here, so erasing a user ends the conversation (no state is written back).
+
+Faults and restarts: each answer is saved when it is given (:func:`save_answers` runs after
+every update of a user with a draft), not only on the persistence flush. A button on an old
+keyboard while a draft is open asks the current question again with a live keyboard. A
+build is idempotent per confirmation message: tapping *Build* again on the same summary
+(a double tap, or after a crash while the result was being sent) sends the stored result
+again instead of building twice.
+
+Groups: privacy mode hides typed answers from the bot, so /start (and *Edit profile*) in a
+group answers with a button that opens the private chat (a ``t.me`` deep link).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from enum import IntEnum
 from html import escape
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
@@ -31,15 +41,27 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.context import BotContext
+from bot.handlers.buttons import pressed_by_owner
 from bot.handlers.commands import confirm_delete
-from bot.services.portfolio import BuildOutcome, UserInfo, build_and_store, saved_profile
+from bot.services.portfolio import (
+    BuildOutcome,
+    UserInfo,
+    build_and_store,
+    check_sectors,
+    confirmed_build,
+    saved_profile,
+    stocks_per_sector,
+    stored_build,
+)
 from bot.views import texts
-from bot.views.draft import Draft
+from bot.views.draft import DRAFT_KEY, ENDED_KEY, Draft
 from bot.views.keyboards import (
+    SECTOR_CODES,
     callback_value,
     confirm_keyboard,
     parse_risk,
@@ -47,6 +69,7 @@ from bot.views.keyboards import (
     parse_strategy,
     risk_keyboard,
     sectors_keyboard,
+    split_owner,
     strategy_keyboard,
 )
 from bot.views.messages import money
@@ -102,6 +125,22 @@ def _live_draft(update: Update, context: BotContext) -> Draft | str:
     return draft
 
 
+def _confirmation(update: Update, draft: Draft) -> str:
+    """The key of the tapped confirmation: chat and summary message."""
+    return f"{chat_id_of(update)}:{draft.message_id}"
+
+
+def _private_chat_link(context: BotContext) -> InlineKeyboardMarkup:
+    """A button that opens the private chat with the bot and starts the questions."""
+    url = f"https://t.me/{context.bot.username}?start=build"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.OPEN_PRIVATE_BUTTON, url=url)]])
+
+
+def _in_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type != Chat.PRIVATE
+
+
 @dataclass(frozen=True, slots=True)
 class _Press:
     """A button press that may act: its query, the live draft and the parsed value."""
@@ -122,6 +161,8 @@ async def _press(
     assert query is not None
     draft = _live_draft(update, context)
     value = parse(callback_value(query.data, prefix))
+    if draft == texts.STALE_BUTTON and value is not None:  # an old keyboard of this draft
+        return await _stale(update, context)
     if isinstance(draft, str) or value is None:
         return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
     return _Press(query, draft, value)
@@ -131,6 +172,36 @@ async def _reject(query: CallbackQuery, notice: str) -> State | int | None:
     """Answer a button that must not act; end the conversation when the draft is gone."""
     await query.answer(notice)
     return END if notice == texts.SESSION_EXPIRED else None
+
+
+async def _reask(update: Update, context: BotContext, draft: Draft) -> State:
+    """Ask the draft's current question again, with a live keyboard (old keyboard pressed)."""
+    step = State(draft.step) if draft.step in set(State) else State.SECTORS
+    if step is State.CAPITAL:
+        draft.message_id = None
+        draft.save(context.user_data)
+        await reply_html(update, context, texts.CAPITAL_PROMPT)
+        return step
+    if step is State.RISK:
+        return await _ask(update, context, draft, texts.RISK_PROMPT, risk_keyboard(), step)
+    if step is State.STRATEGY:
+        keyboard = strategy_keyboard()
+        return await _ask(update, context, draft, texts.STRATEGY_PROMPT, keyboard, step)
+    if step is State.CONFIRM:
+        return await _confirm(update, context, draft)
+    return await _ask_sectors(update, context, draft, texts.SECTORS_PROMPT)
+
+
+async def _stale(update: Update, context: BotContext) -> State | int | None:
+    """An old keyboard: say so and, while a draft is open, ask its question again."""
+    query = update.callback_query
+    assert query is not None
+    draft = Draft.load(context.user_data)
+    if draft is None or _in_group(update):  # the questions run in private chats only
+        await query.answer(texts.STALE_BUTTON)
+        return END if draft is None else None
+    await query.answer(texts.STALE_REASKED)
+    return await _reask(update, context, draft)
 
 
 async def _ask(
@@ -144,6 +215,7 @@ async def _ask(
     """Send the next question with its buttons; remember its message and save the draft."""
     message = await reply_html(update, context, question, keyboard)
     draft.message_id = message.message_id if message else None
+    draft.step = int(state)
     draft.save(context.user_data)
     return state
 
@@ -156,32 +228,54 @@ async def _ask_in_place(
     keyboard: InlineKeyboardMarkup | None,
     state: State,
 ) -> State:
-    """Edit the pressed question into the next one; send it anew if the edit fails."""
+    """Edit the pressed question into the next one; send it anew if the edit fails.
+
+    Each summary still gets a message of its own (the risk question after the typed amount
+    is always new), so the confirmation key of an idempotent Build stays unique.
+    """
     edit = press.query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
     if await best_effort(edit, "next question"):
+        press.draft.step = int(state)
         press.draft.save(context.user_data)  # the live message stays the same
         return state
     return await _ask(update, context, press.draft, text, keyboard, state)
 
 
+async def _sectors_question(
+    context: BotContext, draft: Draft, intro: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    counts = await stocks_per_sector(context.deps)
+    hint = f"\n{texts.SECTORS_COUNTS_HINT}" if counts else ""
+    return intro + hint, sectors_keyboard(draft.sectors, counts)
+
+
 async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
-    keyboard = sectors_keyboard(draft.sectors)
-    return await _ask(update, context, draft, intro, keyboard, State.SECTORS)
+    question, keyboard = await _sectors_question(context, draft, intro)
+    return await _ask(update, context, draft, question, keyboard, State.SECTORS)
 
 
 # --------------------------------------------------------------------------- entry
-async def start_command(update: Update, context: BotContext) -> State:
-    """Start (or restart) the questions with an empty draft."""
+async def start_command(update: Update, context: BotContext) -> State | int:
+    """Start (or restart) the questions with an empty draft; in a group, link to the bot."""
+    if _in_group(update):
+        await reply_html(update, context, texts.START_IN_PRIVATE, _private_chat_link(context))
+        return END
     user = update.effective_user
     name = user.first_name if user else None
     return await _ask_sectors(update, context, Draft(), texts.welcome(name))
 
 
 async def on_profile_edit_button(update: Update, context: BotContext) -> State | int | None:
-    """Re-enter the questions prefilled from the saved profile."""
+    """Re-enter the questions prefilled from the saved profile (its owner only)."""
     query = update.callback_query
     assert query is not None and update.effective_user is not None
+    _, owner = split_owner(callback_value(query.data, "profile"))
+    if not await pressed_by_owner(update, owner):
+        return None
     await query.answer()
+    if _in_group(update):
+        await reply_html(update, context, texts.START_IN_PRIVATE, _private_chat_link(context))
+        return END
     profile = saved_profile(context.deps, update.effective_user.id)
     return await _ask_sectors(update, context, Draft.from_profile(profile), texts.SECTORS_PROMPT)
 
@@ -197,12 +291,22 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
         draft.toggle(code)
         draft.save(context.user_data)
         await query.answer()
+        counts = await stocks_per_sector(context.deps)
         await best_effort(
-            query.edit_message_reply_markup(sectors_keyboard(draft.sectors)), "sector toggle"
+            query.edit_message_reply_markup(sectors_keyboard(draft.sectors, counts)),
+            "sector toggle",
         )
         return None
     if not draft.sectors:
         return await _reject(query, texts.SECTORS_EMPTY)
+    chosen = [SECTOR_CODES[code] for code in draft.sectors if code in SECTOR_CODES]
+    user = update.effective_user
+    base = None if user is None else saved_profile(context.deps, user.id)
+    check = await check_sectors(context.deps, chosen, base)
+    if check is not None and not check.ok:  # say it now, not four steps later at Build
+        await query.answer(texts.SECTORS_TOO_FEW_SHORT)
+        await reply_html(update, context, texts.sectors_too_few(check))
+        return None
     await query.answer()
     hint = f" (last time {money(draft.capital)})" if draft.capital else ""
     answer = f"Sectors: {escape(texts.sectors_line(draft.sectors))}"
@@ -303,10 +407,8 @@ async def on_confirm_button(update: Update, context: BotContext) -> State | int 
         return END
     if action == "edit":
         await query.answer()
-        keyboard = sectors_keyboard(draft.sectors)
-        return await _ask_in_place(
-            update, context, press, texts.SECTORS_PROMPT, keyboard, State.SECTORS
-        )
+        question, keyboard = await _sectors_question(context, draft, texts.SECTORS_PROMPT)
+        return await _ask_in_place(update, context, press, question, keyboard, State.SECTORS)
     return await _build(update, context, draft)
 
 
@@ -320,11 +422,19 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
         await query.answer(texts.BUSY)
         return None
     async with lock:
-        await query.answer(texts.BUILDING)
+        confirmation = _confirmation(update, draft)
+        stored = confirmed_build(context.deps, user.id, confirmation)
+        await query.answer(texts.RESENDING if stored else texts.BUILDING)
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
-        base = saved_profile(context.deps, user.id)
-        outcome = await build_and_store(context.deps, user, draft.to_profile(base))
+        if stored is not None:  # this summary was built already: send that result again
+            outcome = await stored_build(context.deps, stored)
+        else:
+            base = saved_profile(context.deps, user.id)
+            profile = draft.to_profile(base)
+            outcome = await build_and_store(
+                context.deps, user, profile, confirmation=confirmation
+            )
         Draft.clear(context.user_data)
         await _send_result(context, chat_id, outcome)
         await best_effort(query.edit_message_reply_markup(None), "remove confirm buttons")
@@ -359,11 +469,50 @@ async def on_delete_button(update: Update, context: BotContext) -> int | None:
     return END if await confirm_delete(update, context) else None
 
 
-async def on_stale_button(update: Update, context: BotContext) -> None:
-    """A conversation button that is not live: say so, change nothing."""
+async def on_stale_button(update: Update, context: BotContext) -> State | int | None:
+    """A conversation button of another step: say so and ask the current question again.
+
+    Forged data, or a button that claims to sit on the live question's message (which only
+    has buttons of the current step), is only answered.
+    """
     query = update.callback_query
     assert query is not None
-    await query.answer(texts.STALE_BUTTON)
+    draft = Draft.load(context.user_data)
+    on_live = (
+        draft is not None
+        and query.message is not None
+        and query.message.message_id == draft.message_id
+    )
+    if on_live or not _valid_button(query.data):
+        await query.answer(texts.STALE_BUTTON)
+        return None
+    return await _stale(update, context)
+
+
+def _valid_button(data: str | None) -> bool:
+    """Whether conversation callback data is one the bot could have sent."""
+    parsers: dict[str, Callable[[str | None], Any]] = {
+        "sector": parse_sector_code, "risk": parse_risk, "strategy": parse_strategy,
+        "confirm": _confirm_action,
+    }  # fmt: skip
+    prefix = (data or "").partition(":")[0]
+    parse = parsers.get(prefix)
+    return parse is not None and parse(callback_value(data, prefix)) is not None
+
+
+async def save_answers(update: Update, context: BotContext) -> None:
+    """Save the user's draft and conversation state now (runs after the conversation).
+
+    The application's own flush runs every ``SMALLQ_PERSISTENCE_INTERVAL_S``; an answer must
+    survive a crash right after it was given.
+    """
+    user, data = update.effective_user, context.user_data
+    application = context.application
+    if user is None or data is None or application.persistence is None:
+        return
+    if DRAFT_KEY in data or data.pop(ENDED_KEY, None):
+        application.mark_data_for_update_persistence(user_ids=user.id)
+        await application.update_persistence()
 
 
 def build_conversation() -> ConversationHandler[BotContext]:
@@ -391,7 +540,7 @@ def build_conversation() -> ConversationHandler[BotContext]:
     return ConversationHandler(
         entry_points=[
             CommandHandler("start", start_command, filters=NEW_MESSAGE),
-            CallbackQueryHandler(on_profile_edit_button, pattern=r"^profile:edit$"),
+            CallbackQueryHandler(on_profile_edit_button, pattern=r"^profile:edit(@[0-9]+)?$"),
         ],
         states=states,
         fallbacks=[
@@ -403,6 +552,11 @@ def build_conversation() -> ConversationHandler[BotContext]:
         name=CONVERSATION_NAME,
         persistent=True,
     )
+
+
+def save_answers_handler() -> TypeHandler[Update, BotContext, None]:
+    """:func:`save_answers` for every update; register it in a group after the conversation."""
+    return TypeHandler(Update, save_answers)
 
 
 def _confirm_action(value: str | None) -> str | None:

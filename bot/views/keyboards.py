@@ -9,18 +9,22 @@ sector      a :data:`SECTOR_CODES` key, or ``done``      sectors (multi-select)
 risk        ``1`` … ``5``                               risk level
 strategy    a :class:`~smallq.types.Strategy` value     strategy
 confirm     ``build``, ``edit``, ``cancel``             confirmation
-profile     ``edit``                                    /profile
-set         ``<setting>:<value>`` (see :data:`SETTING_CHOICES`)  /settings
-delete      ``yes``, ``no``                             /delete
+profile     ``edit@<owner>``                            /profile
+set         ``<setting>:<value>@<owner>`` (see :data:`SETTING_CHOICES`)  /settings
+delete      ``yes@<owner>``, ``no@<owner>``             /delete
 accept      a portfolio id                              result (handled in trading.py)
+sub         ``<frequency>[:<day>[:<HHMM>]]``            /subscribe (private chats)
 ==========  ==========================================  =============================
 
 Values are validated by the ``parse_*`` functions; anything else is forged or stale.
+``@<owner>`` is the user id of who asked: in a group anyone can tap a button, and
+:func:`split_owner` lets the handler act only for that user (buttons made before owners were
+encoded carry none and are honoured in private chats only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -65,11 +69,27 @@ def _rows(buttons: Sequence[InlineKeyboardButton], width: int) -> list[list[Inli
     return [list(buttons[i : i + width]) for i in range(0, len(buttons), width)]
 
 
-def sectors_keyboard(selected: Collection[str]) -> InlineKeyboardMarkup:
-    """All sectors, two per row, ✓ on the selected codes, then Done."""
-    buttons = [
-        _button(("✓ " if code in selected else "") + sector.value, f"sector:{code}")
+def sectors_keyboard(
+    selected: Collection[str], counts: Mapping[Sector, int] | None = None
+) -> InlineKeyboardMarkup:
+    """Sectors two per row, ✓ on the selected codes, then Done.
+
+    With ``counts`` (stocks per sector in the data) each label shows its count and sectors
+    without stocks are hidden (unless selected, so they can be unselected).
+    """
+    shown = [
+        (code, sector)
         for code, sector in SECTOR_CODES.items()
+        if counts is None or counts.get(sector, 0) > 0 or code in selected
+    ]
+    buttons = [
+        _button(
+            ("✓ " if code in selected else "")
+            + sector.value
+            + ("" if counts is None else f" ({counts.get(sector, 0)})"),
+            f"sector:{code}",
+        )
+        for code, sector in shown
     ]
     rows = _rows(buttons, 2)
     rows.append([_button(f"Done ({len(selected)} selected)", "sector:done")])
@@ -104,17 +124,18 @@ def confirm_keyboard() -> InlineKeyboardMarkup:
     )
 
 
-def profile_keyboard() -> InlineKeyboardMarkup:
+def profile_keyboard(owner: int) -> InlineKeyboardMarkup:
     """Edit the saved profile (re-enters the questions)."""
-    return InlineKeyboardMarkup([[_button("Edit profile", "profile:edit")]])
+    return InlineKeyboardMarkup([[_button("Edit profile", f"profile:edit@{owner}")]])
 
 
-def settings_keyboard(current: dict[str, str]) -> InlineKeyboardMarkup:
+def settings_keyboard(current: dict[str, str], owner: int) -> InlineKeyboardMarkup:
     """One row per setting; the current value is marked with ✓."""
     rows = [
         [
             _button(
-                ("✓ " if current.get(key) == v else "") + _setting_label(key, v), f"set:{key}:{v}"
+                ("✓ " if current.get(key) == v else "") + _setting_label(key, v),
+                f"set:{key}:{v}@{owner}",
             )
             for v in values
         ]
@@ -123,11 +144,47 @@ def settings_keyboard(current: dict[str, str]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-def delete_keyboard() -> InlineKeyboardMarkup:
+def delete_keyboard(owner: int) -> InlineKeyboardMarkup:
     """Confirm or keep."""
     return InlineKeyboardMarkup(
-        [[_button("Yes, delete everything", "delete:yes"), _button("No, keep", "delete:no")]]
+        [
+            [
+                _button("Yes, delete everything", f"delete:yes@{owner}"),
+                _button("No, keep", f"delete:no@{owner}"),
+            ]
+        ]
     )
+
+
+#: /subscribe buttons: weekdays, days of the month and local times offered
+SUBSCRIBE_DAYS_OF_MONTH: tuple[int, ...] = (1, 5, 10, 15, 20, 25, 28, 31)
+SUBSCRIBE_TIMES: tuple[str, ...] = ("07:00", "09:00", "12:00", "18:00", "21:00")
+WEEKDAY_LABELS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def subscribe_frequency_keyboard() -> InlineKeyboardMarkup:
+    """Weekly or monthly."""
+    return InlineKeyboardMarkup(
+        [[_button("Weekly", "sub:weekly"), _button("Monthly", "sub:monthly")]]
+    )
+
+
+def subscribe_day_keyboard(frequency: str) -> InlineKeyboardMarkup:
+    """Weekdays (weekly) or days of the month (monthly)."""
+    if frequency == "weekly":
+        days = [(label, str(i)) for i, label in enumerate(WEEKDAY_LABELS)]
+    else:
+        days = [(str(d) if d < 31 else "last", str(d)) for d in SUBSCRIBE_DAYS_OF_MONTH]
+    buttons = [_button(label, f"sub:{frequency}:{value}") for label, value in days]
+    return InlineKeyboardMarkup(_rows(buttons, 4))
+
+
+def subscribe_time_keyboard(frequency: str, day: int) -> InlineKeyboardMarkup:
+    """Local times for the chosen day."""
+    buttons = [
+        _button(at, f"sub:{frequency}:{day}:{at.replace(':', '')}") for at in SUBSCRIBE_TIMES
+    ]
+    return InlineKeyboardMarkup(_rows(buttons, 3))
 
 
 def result_keyboard(portfolio_id: int) -> InlineKeyboardMarkup:
@@ -151,6 +208,19 @@ def callback_value(data: str | None, prefix: str) -> str | None:
     if not data or not data.startswith(prefix + ":"):
         return None
     return data[len(prefix) + 1 :]
+
+
+def split_owner(value: str | None) -> tuple[str | None, int | None]:
+    """``("yes", 42)`` from ``"yes@42"``; ``(value, None)`` without an owner.
+
+    A malformed owner makes the whole value ``None`` (forged).
+    """
+    if value is None or "@" not in value:
+        return value, None
+    head, _, owner = value.rpartition("@")
+    if not (owner.isascii() and owner.isdigit() and len(owner) <= 19):
+        return None, None
+    return head, int(owner)
 
 
 def parse_sector_code(value: str | None) -> str | None:

@@ -23,7 +23,8 @@ from tests.e2e.harness import TOKEN, Chatter, e2e_config, is_png, running_bot, s
 # PTB's rate limiter reads RetryAfter.retry_after, which warns about a future type change
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
-SECTOR_CHOICES = (("IT", "HC"), ("HC",), ("IT", "HC", "CS"))
+#: each choice holds at least the 7 stocks every risk level needs (Done refuses fewer)
+SECTOR_CHOICES = (("IT", "HC"), ("HC", "CS"), ("IT", "HC", "CS"))
 
 
 @pytest.fixture
@@ -73,7 +74,9 @@ async def test_one_user_gets_portfolio_text_and_png_charts(
     assert "from the sample source" in body
     photos = user.photos()
     assert len(photos) == 3 and all(is_png(p) for p in photos)
-    captions = [c.params["caption"] for c in api.calls_of("sendPhoto", 5001)]
+    assert len(api.calls_of("sendMediaGroup", 5001)) == 1  # the charts arrive as one album
+    assert not api.calls_of("sendPhoto", 5001)
+    captions = api.captions_to(5001)
     assert [c.split(" · ")[0] for c in captions] == [
         "Allocation", "Efficient frontier", "Risk contributions",
     ]  # fmt: skip
@@ -183,16 +186,17 @@ async def test_injected_429_is_retried_and_reply_arrives(
     api = server.api
     config = e2e_config(tmp_path, server)
     api.inject("sendMessage", "429", retry_after=1, when=lambda c: "Your portfolio" in c.text)
-    api.inject("sendPhoto", "429", retry_after=1)
+    api.inject("sendMediaGroup", "429", retry_after=1)
     async with running_bot(config):
         user = Chatter(api, 8001)
-        await user.answer_questions(sectors=("HC",), capital="20000")
+        await user.answer_questions(sectors=("HC", "CS"), capital="20000")
         await user.tap("confirm:build", wait_answer=False)
         await user.wait_result()
     sends = [c for c in api.calls_of("sendMessage", 8001) if "Your portfolio" in c.text]
     assert [c.status for c in sends] == [429, 200]
     assert sends[1].at - sends[0].at >= 0.9  # waited retry_after
-    assert [c.status for c in api.calls_of("sendPhoto", 8001)] == [429, 200, 200, 200]
+    assert [c.status for c in api.calls_of("sendMediaGroup", 8001)] == [429, 200]
+    assert len(user.photos()) == 3
 
 
 async def test_blocked_user_and_slow_api_do_not_stop_others(
@@ -206,7 +210,7 @@ async def test_blocked_user_and_slow_api_do_not_stop_others(
         blocked = Chatter(api, 9002)
         blocked.say("/start")
         user = Chatter(api, 9001)
-        await user.answer_questions(sectors=("HC",), capital="10000")
+        await user.answer_questions(sectors=("HC", "CS"), capital="10000")
         await user.tap("confirm:build", wait_answer=False)
         await user.wait_result()
     assert api.calls_of("sendMessage", 9002)[0].status == 403
@@ -224,6 +228,7 @@ async def test_thirty_messages_in_one_second(
         user = Chatter(api, 9501)
         user.say("/start")
         await user.tap("sector:EN")
+        await user.tap("sector:HC")  # Energy alone (3 stocks) is refused at Done
         await user.tap("sector:done")
         before = len(api.calls_of("sendMessage", 9501))
         for i in range(30):
@@ -237,18 +242,26 @@ async def test_thirty_messages_in_one_second(
     assert not any("Sorry" in c.text for c in replies)
 
 
-async def test_engine_error_is_explained_and_edit_recovers(
+async def test_too_few_stocks_is_said_at_done_and_adding_a_sector_recovers(
     tmp_path: Path, server: FakeTelegramServer, debug_log: io.StringIO
 ) -> None:
+    """The sample's 3 IT stocks cannot serve every risk level: Done says so at once."""
     api = server.api
     config = e2e_config(tmp_path, server)
     async with running_bot(config):
         user = Chatter(api, 9601)
-        await user.answer_questions(sectors=("IT",), capital="10000", risk=3)
-        await user.tap("confirm:build", wait_answer=False)
-        await api.wait_for(lambda: any("cannot all hold" in t for t in api.texts_to(9601)))
-        await user.tap("confirm:edit")  # the buttons stayed live after the error
-        await user.tap("sector:HC")
+        user.say("/start")
+        await user.wait_button("sector:IT")
+        markup = api.messages[(9601, api.find_button_message(9601, "sector:IT"))]["reply_markup"]
+        labels = [b["text"] for row in markup["inline_keyboard"] for b in row]
+        assert "Information Technology (3)" in labels and "Health Care (5)" in labels
+        assert not any("Utilities" in label for label in labels)  # none in the sample: hidden
+        await user.tap("sector:IT")
+        await user.tap("sector:done")
+        await api.wait_for(lambda: "too large a share" in api.texts_to(9601)[-1])
+        refusal = api.texts_to(9601)[-1]
+        assert "3 stocks in the data" in refusal and "Health Care (5 stocks)" in refusal
+        await user.tap("sector:HC")  # the same keyboard is still live
         await user.tap("sector:done")
         user.say("10000")
         await user.tap("risk:3")
@@ -256,7 +269,7 @@ async def test_engine_error_is_explained_and_edit_recovers(
         await user.tap("confirm:build", wait_answer=False)
         await user.wait_result()
     assert len(user.results()) == 1
-    assert not any("Sorry" in t for t in api.texts_to(9601))
+    assert not any("Sorry" in t or "cannot all hold" in t for t in api.texts_to(9601))
 
 
 async def test_commands_after_a_build_with_real_engine(
@@ -283,8 +296,11 @@ async def test_commands_after_a_build_with_real_engine(
                 timeout=30,
             )
     texts = api.texts_to(9701)
-    assert any("CAGR" in t for t in texts) and any("normal curve" in t for t in texts)
+    assert any("normal curve" in t for t in texts)
+    (backtest,) = [t for t in texts if t.startswith("<b>Backtest")]  # the phone summary
+    assert "Yearly growth" in backtest and "S&amp;P 500" in backtest and "Worst fall" in backtest
+    assert max(len(line) for line in backtest.split("\n")) <= 80
     assert all(is_png(p) for p in user.photos()) and len(user.photos()) == 7
-    captions = [c.params["caption"].split(" · ")[0] for c in api.calls_of("sendPhoto", 9701)]
+    captions = [c.split(" · ")[0] for c in api.captions_to(9701)]
     assert captions[3:] == ["Monte Carlo: value paths", "Stress scenarios", "Equity", "Drawdown"]
     assert not [c for c in api.calls if c.status >= 400 and c.fault is None]
