@@ -96,7 +96,7 @@ def _choice(*allowed: str) -> Parser:
         value = text.lower()
         if value not in allowed:
             options = ", ".join(allowed)
-            raise InputError(f"{name} must be one of {options}, got {text!r}", field=name)
+            raise InputError(f"{name} must be one of {options}, got {_quote(text)}", field=name)
         return value
 
     return parse
