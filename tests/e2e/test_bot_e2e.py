@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.context import get_deps
 from bot.deps import ConnectionFactory
 from bot.ptb.redaction import configure_logging
 from storage.portfolios import PortfolioRepository
@@ -58,7 +59,9 @@ async def test_one_user_gets_portfolio_text_and_png_charts(
 ) -> None:
     api = server.api
     config = e2e_config(tmp_path, server)
-    async with running_bot(config):
+    async with running_bot(config) as application:
+        pool = get_deps(application).engine_pool  # the build runs in a worker process
+        assert pool is not None and pool.method in ("forkserver", "spawn")
         user = Chatter(api, 5001)
         await user.answer_questions(sectors=("IT", "HC"), capital="10,000")
         await user.tap("confirm:build", wait_answer=False)
