@@ -35,7 +35,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 import sqlite_utils
 
@@ -154,6 +154,8 @@ class Deps:
     #: worker processes for builds, backtests and charts; ``None``: they run in
     #: :attr:`executor` threads with :meth:`engine` (see :meth:`run_engine`)
     engine_pool: EnginePool | None = None
+    #: ``smallq.pipeline.compare_levels`` (the money table of the risk question); None skips it
+    compare_levels: Callable[..., Any] | None = None
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
     recent: RecentReports = field(default_factory=RecentReports)

@@ -19,7 +19,7 @@ from bot.config import BotConfig, load_config
 from bot.deps import ConnectionFactory, Deps
 from bot.ptb.redaction import configure_logging
 from bot.scheduler.calendar import SchedulerSettings
-from bot.workers import EnginePool, render_charts, run_backtest
+from bot.workers import EnginePool, build_with_record, render_charts, run_backtest
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
 from smallq.params import DEFAULT_PARAMS
@@ -64,13 +64,14 @@ def make_deps(config: BotConfig) -> Deps:
         config=config,
         db=db,
         source=sources,
-        build_portfolio=pipeline.build_portfolio,
+        build_portfolio=build_with_record,
         render_charts=lambda report, names: render_charts(report, names, source=sources()),
         params=params,
         executor=ThreadPoolExecutor(config.worker_count, thread_name_prefix="smallq-engine"),
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
         engine_pool=pool,
+        compare_levels=pipeline.compare_levels,
         scheduler=SchedulerSettings(
             grace=timedelta(hours=config.grace_hours),
             costs_bps=config.paper_costs_bps,

@@ -113,6 +113,15 @@ class Engine:
 
 
 # --------------------------------------------------------------------------- engine entry points
+def build_with_record(
+    profile: Profile, source: PriceSource, *, today: date, params: EngineParams
+) -> Report:
+    """``build_portfolio`` with the out-of-sample record every recommendation carries."""
+    from smallq.pipeline import build_portfolio
+
+    return build_portfolio(profile, source, today=today, params=params, record=True)
+
+
 def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> BacktestOutcome:
     """``run_strategy_backtest`` plus its summary text and the equity and drawdown charts."""
     from bot.services.portfolio import BacktestFigures, BacktestOutcome
@@ -164,10 +173,13 @@ def render_charts(
     return {name: charts[name] for name in names if name in charts}
 
 
-def open_engine(source_spec: str, db_path: str, params: EngineParams) -> Engine:
+def open_engine(
+    source_spec: str, db_path: str, params: EngineParams, *, record: bool = True
+) -> Engine:
     """Open a price source and wire the engine (in a worker process, once).
 
     ``yahoo`` is read through the SQLite price cache on a connection of this process.
+    ``record``: builds carry the out-of-sample record (:func:`build_with_record`).
     """
     from smallq import pipeline
     from smallq.data.registry import open_source
@@ -183,7 +195,7 @@ def open_engine(source_spec: str, db_path: str, params: EngineParams) -> Engine:
     return Engine(
         source=source,
         params=params,
-        build_portfolio=pipeline.build_portfolio,
+        build_portfolio=build_with_record if record else pipeline.build_portfolio,
         render_charts=partial(render_charts, source=source),
         run_backtest=run_backtest,
     )
@@ -193,12 +205,14 @@ def open_engine(source_spec: str, db_path: str, params: EngineParams) -> Engine:
 _engine: Engine | None = None  # this worker process's engine, set by _init_worker
 
 
-def _init_worker(source_spec: str, db_path: str, params: EngineParams, nice: int) -> None:
+def _init_worker(
+    source_spec: str, db_path: str, params: EngineParams, nice: int, record: bool
+) -> None:
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent shuts the pool down
     if nice and hasattr(os, "nice"):
         os.nice(nice)  # the event loop's process gets a core first
-    _engine = open_engine(source_spec, db_path, params)
+    _engine = open_engine(source_spec, db_path, params, record=record)
 
 
 def _run_job(job: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -230,11 +244,12 @@ class EnginePool:
         params: EngineParams,
         method: str | None = None,
         nice: int = WORKER_NICE,
+        record: bool = True,
     ) -> None:
         self.workers = workers
         self.method = method or start_method()
         self.restarts = 0
-        self._initargs = (source, db_path, params, nice)
+        self._initargs = (source, db_path, params, nice, record)
         self._context = multiprocessing.get_context(self.method)
         if self.method == "forkserver":
             self._context.set_forkserver_preload(list(PRELOAD))

@@ -54,6 +54,7 @@ from bot.services.portfolio import (
     build_and_store,
     check_sectors,
     confirmed_build,
+    level_choices,
     saved_profile,
     stocks_per_sector,
     stored_build,
@@ -64,9 +65,12 @@ from bot.views.keyboards import (
     SECTOR_CODES,
     callback_value,
     confirm_keyboard,
+    horizon_keyboard,
+    parse_quiz,
     parse_risk,
     parse_sector_code,
     parse_strategy,
+    reaction_keyboard,
     risk_keyboard,
     sectors_keyboard,
     split_owner,
@@ -82,8 +86,8 @@ from bot.views.replies import (
     send_portfolio,
     show_action,
 )
-from smallq.errors import InvalidCapitalError
-from smallq.profile import parse_capital
+from smallq.errors import InputError, InvalidCapitalError
+from smallq.profile import DrawdownReaction, Horizon, parse_capital, suggest_level
 
 _LOG = logging.getLogger(__name__)
 CONVERSATION_NAME = "build"
@@ -91,7 +95,7 @@ NEW_MESSAGE = filters.UpdateType.MESSAGE
 TEXT_ANSWER = NEW_MESSAGE & filters.TEXT & ~filters.COMMAND
 OTHER_MESSAGE = NEW_MESSAGE & ~filters.COMMAND & ~filters.TEXT
 ANY_MESSAGE = NEW_MESSAGE & ~filters.COMMAND
-CONVERSATION_BUTTONS = r"^(sector|risk|strategy|confirm):"
+CONVERSATION_BUTTONS = r"^(sector|risk|quiz|strategy|confirm):"
 
 
 class State(IntEnum):
@@ -332,7 +336,21 @@ async def on_capital_text(update: Update, context: BotContext) -> State | int | 
         await reply_html(update, context, texts.capital_reask(exc.user_message()))
         return None
     draft.capital = capital
-    return await _ask(update, context, draft, texts.RISK_PROMPT, risk_keyboard(), State.RISK)
+    draft.horizon = draft.reaction = None
+    draft.risk_text = await _risk_text(update, context, draft)
+    return await _ask(update, context, draft, draft.risk_text, risk_keyboard(), State.RISK)
+
+
+async def _risk_text(update: Update, context: BotContext, draft: Draft) -> str:
+    """The risk question with each level in money for these sectors and this capital."""
+    assert update.effective_user is not None
+    await show_action(context, chat_id_of(update), ChatAction.TYPING)
+    try:
+        profile = draft.to_profile(context.deps.users().get_profile(update.effective_user.id))
+    except InputError:
+        return texts.risk_prompt(None)
+    choices = await level_choices(context.deps, profile)
+    return texts.risk_prompt(choices.comparison, choices.note)
 
 
 async def on_capital_not_text(update: Update, context: BotContext) -> None:
@@ -354,6 +372,36 @@ async def on_risk_button(update: Update, context: BotContext) -> State | int | N
     return await _ask_in_place(
         update, context, press, question, strategy_keyboard(), State.STRATEGY
     )
+
+
+async def on_quiz_button(update: Update, context: BotContext) -> State | int | None:
+    """Help me choose: ask the horizon, then the reaction to a fall, then suggest a level."""
+    press = await _press(update, context, "quiz", parse_quiz)
+    if not isinstance(press, _Press):
+        return press
+    query, draft, (kind, answer) = press.query, press.draft, press.value
+    await query.answer()
+    if kind == "help":
+        await best_effort(query.edit_message_reply_markup(None), "quiz start")
+        return await _ask(
+            update, context, draft, texts.HORIZON_PROMPT, horizon_keyboard(), State.RISK
+        )
+    if kind == "h":
+        draft.horizon = answer
+        await best_effort(query.edit_message_reply_markup(None), "horizon answer")
+        return await _ask(
+            update, context, draft, texts.REACTION_PROMPT, reaction_keyboard(), State.RISK
+        )
+    draft.reaction = answer
+    await best_effort(query.edit_message_reply_markup(None), "reaction answer")
+    if draft.horizon is None:
+        return await _ask(
+            update, context, draft, texts.HORIZON_PROMPT, horizon_keyboard(), State.RISK
+        )
+    suggested = suggest_level(Horizon(draft.horizon), DrawdownReaction(draft.reaction))
+    question = (draft.risk_text or texts.RISK_PROMPT).split(texts.HELP_HINT)[0]
+    question += texts.suggestion(suggested)
+    return await _ask(update, context, draft, question, risk_keyboard(suggested), State.RISK)
 
 
 async def on_strategy_button(update: Update, context: BotContext) -> State | int | None:
@@ -445,6 +493,9 @@ async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome)
     """The stored build and its charts; after a network error, point to /portfolio."""
     try:
         await send_portfolio(context, chat_id, outcome.record, today=context.deps.today())
+        extras = texts.result_extras(outcome.report)
+        if extras:
+            await send_html(context, chat_id, extras)
         await send_charts(context, chat_id, outcome.charts, outcome.record.as_of)
     except BadRequest:  # a subclass of NetworkError, but a bug on our side
         raise
@@ -527,7 +578,11 @@ def build_conversation() -> ConversationHandler[BotContext]:
             MessageHandler(TEXT_ANSWER, on_capital_text),
             MessageHandler(OTHER_MESSAGE, on_capital_not_text),
         ],
-        State.RISK: [CallbackQueryHandler(on_risk_button, pattern=r"^risk:"), buttons_expected],
+        State.RISK: [
+            CallbackQueryHandler(on_risk_button, pattern=r"^risk:"),
+            CallbackQueryHandler(on_quiz_button, pattern=r"^quiz:"),
+            buttons_expected,
+        ],
         State.STRATEGY: [
             CallbackQueryHandler(on_strategy_button, pattern=r"^strategy:"),
             buttons_expected,

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, date, timedelta
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from bot.deps import Deps
 from bot.workers import Engine
 from smallq.choice import SectorCheck, check_sector_choice, sector_counts
-from smallq.errors import DataError
+from smallq.errors import DataError, SmallQError
 from smallq.models import Profile, Report
 from smallq.profile import validate_profile
 from smallq.types import Sector, Strategy
 from smallq.universe import normalise_companies
 from storage.db import transaction
+
+if TYPE_CHECKING:
+    from smallq.levels import LevelComparison
 from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
 from storage.subscriptions import ChatRepository
 from storage.users import UserRepository, erase_user
@@ -65,6 +69,37 @@ def build_job(
     """Run the pipeline and draw the charts (a worker job)."""
     report = engine.build_portfolio(profile, engine.source, today=today, params=engine.params)
     return report, _pick(engine.render_charts(report, chart_names), chart_names)
+
+
+@dataclass(frozen=True, slots=True)
+class LevelChoices:
+    """The risk question's level table, or why there is none (``comparison`` None)."""
+
+    comparison: LevelComparison | None
+    note: str = ""
+
+
+async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
+    """Each risk level of the profile's sectors in money, computed off the event loop.
+
+    Without ``deps.compare_levels`` there is no table; an engine error becomes a note (the
+    user can still pick a level, and Build will say what went wrong).
+    """
+    if deps.compare_levels is None:
+        return LevelChoices(None)
+    try:
+        comparison = await deps.run_blocking(_compare_blocking, deps, profile)
+    except SmallQError as exc:
+        return LevelChoices(None, exc.user_message())
+    return LevelChoices(comparison)
+
+
+def _compare_blocking(deps: Deps, profile: Profile) -> LevelComparison:
+    assert deps.compare_levels is not None
+    result: LevelComparison = deps.compare_levels(
+        profile, deps.source(), today=deps.today(), params=deps.params
+    )
+    return result
 
 
 def charts_job(engine: Engine, report: Report, chart_names: tuple[str, ...]) -> dict[str, bytes]:

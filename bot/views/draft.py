@@ -31,6 +31,11 @@ class Draft:
     message_id: int | None = None
     #: the question being asked (a conversation state), to ask it again after a restart
     step: int | None = None
+    #: answers of the "Help me choose" questions (Horizon / DrawdownReaction values)
+    horizon: str | None = None
+    reaction: str | None = None
+    #: the risk question as last shown (its level table is costly to recompute)
+    risk_text: str | None = None
 
     @classmethod
     def load(cls, user_data: dict[Any, Any] | None) -> Draft | None:

@@ -7,6 +7,7 @@ prefix      values                                      keyboard
 ==========  ==========================================  =============================
 sector      a :data:`SECTOR_CODES` key, or ``done``      sectors (multi-select)
 risk        ``1`` … ``5``                               risk level
+quiz        ``help``, ``h:<horizon>``, ``r:<reaction>``   the two level questions
 strategy    a :class:`~smallq.types.Strategy` value     strategy
 confirm     ``build``, ``edit``, ``cancel``             confirmation
 profile     ``edit@<owner>``                            /profile
@@ -28,6 +29,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from smallq.profile import DrawdownReaction, Horizon
 from smallq.types import RiskLevel, Sector, Strategy
 
 SECTOR_CODES: dict[str, Sector] = {
@@ -96,12 +98,42 @@ def sectors_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
-def risk_keyboard() -> InlineKeyboardMarkup:
-    """Risk levels 1-5, most careful first."""
+HORIZON_LABELS: dict[Horizon, str] = {
+    Horizon.UNDER_3_YEARS: "Under 3 years",
+    Horizon.YEARS_3_TO_7: "3 to 7 years",
+    Horizon.OVER_7_YEARS: "Over 7 years",
+}
+REACTION_LABELS: dict[DrawdownReaction, str] = {
+    DrawdownReaction.SELL: "Sell to stop the loss",
+    DrawdownReaction.WAIT: "Wait it out",
+    DrawdownReaction.BUY_MORE: "Buy more",
+}
+
+
+def risk_keyboard(suggested: RiskLevel | None = None) -> InlineKeyboardMarkup:
+    """Risk levels 1-5, most careful first (★ on the suggestion), then Help me choose."""
     buttons = [
-        _button(f"{level.value} · {level.label.title()}", f"risk:{level.value}")
+        _button(
+            ("★ " if level == suggested else "") + f"{level.value} · {level.label.title()}",
+            f"risk:{level.value}",
+        )
         for level in RiskLevel
     ]
+    rows = _rows(buttons, 1)
+    if suggested is None:
+        rows.append([_button("Help me choose", "quiz:help")])
+    return InlineKeyboardMarkup(rows)
+
+
+def horizon_keyboard() -> InlineKeyboardMarkup:
+    """How long the money can stay invested."""
+    buttons = [_button(label, f"quiz:h:{h.value}") for h, label in HORIZON_LABELS.items()]
+    return InlineKeyboardMarkup(_rows(buttons, 1))
+
+
+def reaction_keyboard() -> InlineKeyboardMarkup:
+    """What the user would do after a 20% fall."""
+    buttons = [_button(label, f"quiz:r:{r.value}") for r, label in REACTION_LABELS.items()]
     return InlineKeyboardMarkup(_rows(buttons, 1))
 
 
@@ -233,6 +265,18 @@ def parse_risk(value: str | None) -> RiskLevel | None:
     if value is None or value not in {str(level.value) for level in RiskLevel}:
         return None
     return RiskLevel(int(value))
+
+
+def parse_quiz(value: str | None) -> tuple[str, str] | None:
+    """``("help", "")``, ``("h", horizon)`` or ``("r", reaction)``, else ``None``."""
+    if value == "help":
+        return "help", ""
+    kind, _, answer = (value or "").partition(":")
+    if kind == "h" and answer in {h.value for h in Horizon}:
+        return kind, answer
+    if kind == "r" and answer in {r.value for r in DrawdownReaction}:
+        return kind, answer
+    return None
 
 
 def parse_strategy(value: str | None) -> Strategy | None:

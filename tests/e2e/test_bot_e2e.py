@@ -16,8 +16,13 @@ import pytest
 
 from bot.context import get_deps
 from bot.deps import ConnectionFactory
+from bot.main import make_deps
 from bot.ptb.redaction import configure_logging
+from bot.workers import EnginePool
+from smallq import pipeline
+from smallq.profile import make_profile
 from storage.portfolios import PortfolioRepository
+from storage.users import UserRepository
 from tests.e2e.fake_telegram import FakeTelegramServer
 from tests.e2e.harness import TOKEN, Chatter, e2e_config, is_png, running_bot, settle
 
@@ -137,7 +142,17 @@ async def test_twenty_users_at_once_each_get_exactly_one_result(
     api = server.api
     config = e2e_config(tmp_path, server)
     users = [Chatter(api, 6000 + i, timeout=120.0) for i in range(20)]  # a busy CI machine
-    async with running_bot(config):
+    # a concurrency test: the risk question's level table and the out-of-sample record (one
+    # 5-year backtest per build) are left out, or 20 users on 2 workers outrun the timeout;
+    # the other end-to-end tests run them
+    deps = make_deps(config)
+    deps.compare_levels = None
+    deps.build_portfolio = pipeline.build_portfolio
+    deps.engine_pool = EnginePool(  # the builds run in worker processes, without the record
+        config.worker_count, source=config.source, db_path=str(config.db_path),
+        params=deps.params, record=False,
+    )  # fmt: skip
+    async with running_bot(config, deps):
         await asyncio.gather(
             *(u.answer_questions(sectors=SECTOR_CHOICES[i % 3], risk=3 + i % 3,
                                  capital=f"{10_000 + 1000 * i}")
@@ -251,6 +266,10 @@ async def test_too_few_stocks_is_said_at_done_and_adding_a_sector_recovers(
     """The sample's 3 IT stocks cannot serve every risk level: Done says so at once."""
     api = server.api
     config = e2e_config(tmp_path, server)
+    # a saved 25% max weight (/settings): three tech stocks cannot fill 100% (without it the
+    # risk levels raise their cap to 1/3 and the build succeeds)
+    saved = make_profile(sectors="tech", capital=10_000.0, max_weight=0.25)
+    UserRepository(ConnectionFactory(config.db_path)()).save_profile(9601, saved)
     async with running_bot(config):
         user = Chatter(api, 9601)
         user.say("/start")

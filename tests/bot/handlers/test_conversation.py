@@ -101,7 +101,7 @@ async def test_capital_accepted(tmp_path: Path, typed: str, expected: float) -> 
         await to_capital(h)
         await h.text(typed)
         assert draft(h).capital == expected  # type: ignore[union-attr]
-        assert h.texts()[-1] == texts.RISK_PROMPT
+        assert h.texts()[-1] == texts.risk_prompt(None)
 
 
 @pytest.mark.parametrize(

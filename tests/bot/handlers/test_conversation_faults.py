@@ -125,7 +125,7 @@ async def test_delete_no_mid_conversation_keeps_the_questions(tmp_path: Path) ->
         await h.text("/delete")
         await h.press(f"delete:no@{USER}")
         await h.text("10000")  # still the capital question
-        assert h.texts()[-1] == texts.RISK_PROMPT
+        assert h.texts()[-1] == texts.risk_prompt(None)
 
 
 async def test_buttons_of_a_deleted_user_change_nothing(tmp_path: Path) -> None:

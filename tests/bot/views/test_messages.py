@@ -182,7 +182,9 @@ def test_summary_and_profile_texts() -> None:
     text = summary(draft)
     check_html(text)
     assert "Information Technology, Health Care" in text and "$5,000.00" in text
-    assert "1 · conservative (lowest volatility, max 15% per stock)" in text
+    assert "1 · conservative (the calmest mix of your stocks, max 25% per stock)" in text
+    later = summary(Draft(sectors=["IT"], capital=5000.0, risk=2))
+    assert "2 · cautious (25% of the way from the calmest to the most aggressive mix" in later
     shown = profile_text(replace(PROFILE, max_weight=0.3, fractional=True))
     assert "max weight 30%" in shown and "fractional shares on" in shown
 
