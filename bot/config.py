@@ -153,6 +153,8 @@ class BotConfig:
     workers: int = setting("SMALLQ_WORKERS", 0, _int(0, 64))
     #: "process": builds, backtests and charts in worker processes (bot.workers); "thread"
     engine_pool: str = setting("SMALLQ_ENGINE_POOL", "process", _choice("process", "thread"))
+    #: CPU priority of engine worker processes (Unix nice, 0-19): the event loop runs first
+    worker_nice: int = setting("SMALLQ_WORKER_NICE", 10, _int(0, 19))
     log_level: str = setting("SMALLQ_LOG_LEVEL", "INFO", _level)
     httpx_log_level: str = setting("SMALLQ_HTTPX_LOG_LEVEL", "WARNING", _level)
     mc_paths: int | None = setting("SMALLQ_MC_PATHS", None, _opt_int)

@@ -58,8 +58,9 @@ def make_deps(config: BotConfig) -> Deps:
     pool = None
     if config.engine_pool == "process":
         pool = EnginePool(
-            config.worker_count, source=config.source, db_path=str(config.db_path), params=params
-        )
+            config.worker_count, source=config.source, db_path=str(config.db_path),
+            params=params, nice=config.worker_nice,
+        )  # fmt: skip
     return Deps(
         config=config,
         db=db,

@@ -59,7 +59,8 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 #: workers run at a lower CPU priority than the bot's process, so that when builds keep every
-#: core busy, button answers and questions still get the CPU at once (Unix niceness)
+#: core busy, button answers and questions still get the CPU at once (Unix niceness;
+#: ``SMALLQ_WORKER_NICE``)
 WORKER_NICE = 10
 #: imported once by the fork server, so every worker starts with them loaded
 PRELOAD = (
