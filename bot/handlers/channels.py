@@ -27,7 +27,7 @@ from datetime import time as dtime
 from html import escape
 from typing import TYPE_CHECKING
 
-from telegram import Chat, Update
+from telegram import Chat, Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.ext import (
     CallbackQueryHandler,
@@ -296,6 +296,9 @@ async def on_subscribe_button(update: Update, context: BotContext) -> None:
         if not await best_effort(query.edit_message_text(done, parse_mode="HTML"), "subscribe"):
             await reply_html(update, context, done)
         return
+    shown = query.message
+    if isinstance(shown, Message) and shown.text == question and shown.reply_markup == markup:
+        return  # a second tap on the same step: Telegram refuses an identical edit
     if not await best_effort(query.edit_message_text(question, reply_markup=markup), "subscribe"):
         await reply_html(update, context, question, markup)
 
