@@ -27,11 +27,11 @@ from bot.handlers.replies import (
 from bot.parsing import ascii_int
 from bot.services.portfolio import (
     apply_setting,
-    backtest_blocking,
+    backtest,
     current_settings,
     erase,
     latest_portfolio,
-    performance_blocking,
+    performance,
     save_profile,
     saved_profile,
     stress_of_latest,
@@ -212,7 +212,7 @@ async def backtest_command(update: Update, context: BotContext) -> None:
     async with lock:
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
-        outcome = await deps.run_blocking(backtest_blocking, deps, profile, years)
+        outcome = await backtest(deps, profile, years)
         summary = format_backtest(outcome.text, outcome.start, outcome.end, outcome.figures)
         await send_html(context, chat_id, summary)
         await send_charts(context, chat_id, outcome.charts, outcome.end)
@@ -228,7 +228,7 @@ async def performance_command(update: Update, context: BotContext) -> None:
     chat_id = chat_id_of(update)
     await show_action(context, chat_id, ChatAction.TYPING)
     try:
-        outcome = await deps.run_blocking(performance_blocking, deps, record)
+        outcome = await performance(deps, record)
     except InsufficientHistoryError:
         await reply_html(update, context, texts.no_performance_yet(record.as_of))
         return
