@@ -6,4 +6,5 @@ import sys
 
 from bot.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # engine workers import this module again: they must not run it
+    sys.exit(main())

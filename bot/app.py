@@ -105,12 +105,17 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
 
 
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    deps = get_deps(application)
+    if deps.engine_pool is not None:  # warm workers before the first update
+        await deps.engine_pool.start()
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
     _LOG.info("bot @%s ready", application.bot.username)
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     deps = get_deps(application)
+    if deps.engine_pool is not None:
+        deps.engine_pool.shutdown()  # queued jobs cancelled, running ones finish
     deps.executor.shutdown(wait=False, cancel_futures=True)
     deps.storage_executor.shutdown(wait=True)  # writes are short; let them commit
     deps.db.close_all()

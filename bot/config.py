@@ -96,6 +96,17 @@ def _hhmm(name: str, text: str) -> str:
 ID_RANGE = (-(2**63), 2**63 - 1)
 
 
+def _choice(*allowed: str) -> Parser:
+    def parse(name: str, text: str) -> str:
+        value = text.lower()
+        if value not in allowed:
+            options = ", ".join(allowed)
+            raise InputError(f"{name} must be one of {options}, got {_quote(text)}", field=name)
+        return value
+
+    return parse
+
+
 def _opt_int(name: str, text: str) -> int | None:
     if not text:
         return None
@@ -166,14 +177,20 @@ class BotConfig:
     admin_ids: frozenset[int] = setting("SMALLQ_ADMIN_IDS", frozenset(), _int_set)
     admin_chat_id: int | None = setting("SMALLQ_ADMIN_CHAT_ID", None, _opt_int)
     timezone: str = setting("SMALLQ_TIMEZONE", "UTC", _timezone)
-    workers: int = setting("SMALLQ_WORKERS", 2, _int(1, 64))
+    #: engine worker processes (or threads); 0 = one per CPU core (:attr:`worker_count`)
+    workers: int = setting("SMALLQ_WORKERS", 0, _int(0, 64))
+    #: "process": builds, backtests and charts in worker processes (bot.workers); "thread"
+    engine_pool: str = setting("SMALLQ_ENGINE_POOL", "process", _choice("process", "thread"))
+    #: CPU priority of engine worker processes (Unix nice, 0-19): the event loop runs first
+    worker_nice: int = setting("SMALLQ_WORKER_NICE", 10, _int(0, 19))
     log_level: str = setting("SMALLQ_LOG_LEVEL", "INFO", _level)
     httpx_log_level: str = setting("SMALLQ_HTTPX_LOG_LEVEL", "WARNING", _level)
     mc_paths: int | None = setting("SMALLQ_MC_PATHS", None, _opt_int)
     persistence_interval_s: float = setting("SMALLQ_PERSISTENCE_INTERVAL_S", 5.0, _float(0.5, 3600))
     throttle_burst: int = setting("SMALLQ_THROTTLE_BURST", 10, _int(1, 1000))
     throttle_rate: float = setting("SMALLQ_THROTTLE_RATE", 2.0, _float(0.01, 1000))
-    max_concurrent_updates: int = setting("SMALLQ_MAX_CONCURRENT_UPDATES", 64, _int(1, 4096))
+    #: a build waiting for an engine worker holds one: room for every user building at once
+    max_concurrent_updates: int = setting("SMALLQ_MAX_CONCURRENT_UPDATES", 256, _int(1, 4096))
     request_timeout_s: float = setting("SMALLQ_REQUEST_TIMEOUT_S", 10.0, _float(0.1, 600))
     #: retries of a request answered 429, by the application's AIORateLimiter
     rate_limit_retries: int = setting("SMALLQ_RATE_LIMIT_RETRIES", 3, _int(0, 20))
@@ -203,9 +220,19 @@ class BotConfig:
         return base
 
     @property
+    def worker_count(self) -> int:
+        """Engine workers: the setting, or one per CPU core when it is 0."""
+        return self.workers or os.cpu_count() or 2
+
+    @property
     def tzinfo(self) -> ZoneInfo:
         """The configured timezone."""
         return ZoneInfo(self.timezone)
+
+
+def declared_default(name: str) -> Any:
+    """The default declared for one :class:`BotConfig` field (no environment is read)."""
+    return next(f.default for f in fields(BotConfig) if f.name == name)
 
 
 def setting_names() -> dict[str, str]:

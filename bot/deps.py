@@ -8,8 +8,11 @@ applied. In WAL mode readers never wait for a writer, so handlers read on the ev
 thread's connection. A write may wait for SQLite's lock (another process, a backup, a
 worker's price-cache write) up to the busy timeout, so writes leave the loop:
 :meth:`Deps.run_storage` runs them in :attr:`Deps.storage_executor`, where each thread uses
-its own connection. Engine work runs in :attr:`Deps.executor`; a worker that needs the
-database (the price cache) calls the same factory and gets its own connection. The
+its own connection. Builds, backtests and charts run in :attr:`Deps.engine_pool`'s worker
+processes (each with its own source and price-cache connection, :mod:`bot.workers`), or,
+without a pool, in :attr:`Deps.executor` threads, like the lighter engine calls of paper
+trading and the digests; a thread that needs the database (the price cache) calls the same
+factory and gets its own connection. The
 scheduler's dispatcher has a connection of its own with a short busy timeout and retries
 locked writes with ``await asyncio.sleep`` (:mod:`bot.scheduler.dispatch`).
 
@@ -32,15 +35,16 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 import sqlite_utils
 
 from bot.config import BotConfig
 from bot.scheduler.calendar import SchedulerSettings
 from bot.scheduler.dispatch import ContentBuilder
+from bot.workers import BuildPortfolio, Engine, EnginePool, RenderCharts, RunBacktest
 from smallq.data.base import PriceSource
-from smallq.models import Profile, Report
+from smallq.models import Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import Sector
 from storage.conversations import BotStateRepository
@@ -48,42 +52,9 @@ from storage.db import connect
 from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository
 
-if TYPE_CHECKING:  # the outcome types live with the services that return them
-    from bot.services.portfolio import BacktestOutcome
-
+__all__ = ["BuildPortfolio", "ConnectionFactory", "Deps", "RenderCharts", "RunBacktest"]
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-
-
-class BuildPortfolio(Protocol):
-    """``smallq.pipeline.build_portfolio``'s shape."""
-
-    def __call__(
-        self, profile: Profile, source: PriceSource, *, today: date, params: EngineParams
-    ) -> Report: ...
-
-
-class RunBacktest(Protocol):
-    """Backtests a profile's strategy over a window and renders it for the bot.
-
-    Built in :func:`bot.main.run_backtest` over ``smallq.pipeline.run_strategy_backtest``.
-    """
-
-    def __call__(
-        self,
-        profile: Profile,
-        source: PriceSource,
-        *,
-        start: date,
-        end: date,
-        rebalance: str,
-        costs_bps: float,
-        whole_shares: bool,
-    ) -> BacktestOutcome: ...
-
-
-#: draws the named charts of a report (names from ``smallq.charts.report.CHARTS``) as PNG bytes
-RenderCharts = Callable[[Report, tuple[str, ...]], dict[str, bytes]]
 
 
 class ConnectionFactory:
@@ -180,6 +151,9 @@ class Deps:
     )
     #: ``None``: /backtest answers that it is not available
     run_backtest: RunBacktest | None = None
+    #: worker processes for builds, backtests and charts; ``None``: they run in
+    #: :attr:`executor` threads with :meth:`engine` (see :meth:`run_engine`)
+    engine_pool: EnginePool | None = None
     #: ``smallq.pipeline.compare_levels`` (the money table of the risk question); None skips it
     compare_levels: Callable[..., Any] | None = None
     clock: Callable[[], datetime] = _utc_now
@@ -214,6 +188,30 @@ class Deps:
         """Run ``func(*args)`` in :attr:`executor`, off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, func, *args)
+
+    def engine(self) -> Engine:
+        """The engine as a job sees it, on the calling thread (thread mode)."""
+        return Engine(
+            source=self.source(),
+            params=self.params,
+            build_portfolio=self.build_portfolio,
+            render_charts=self.render_charts,
+            run_backtest=self.run_backtest,
+        )
+
+    async def run_engine(self, job: Callable[[Engine, *Ts], T], *args: *Ts) -> T:
+        """Run ``job(engine, *args)`` in :attr:`engine_pool`, else in an :attr:`executor` thread.
+
+        Raises
+        ------
+        SmallQError
+            The job's error (from a worker process, with the same ``user_message()``);
+            ``WorkerCrashedError`` when a worker process died.
+        """
+        if self.engine_pool is not None:
+            return await self.engine_pool.run(job, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: job(self.engine(), *args))
 
     async def run_storage(self, func: Callable[[sqlite_utils.Database], T]) -> T:
         """Run ``func(db)`` in :attr:`storage_executor` on that thread's own connection.

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import cast
 
 from telegram import Update
 from telegram.error import InvalidToken
@@ -19,11 +19,10 @@ from bot.config import BotConfig, load_config
 from bot.deps import ConnectionFactory, Deps
 from bot.ptb.redaction import configure_logging
 from bot.scheduler.calendar import SchedulerSettings
-from bot.services.portfolio import BacktestFigures, BacktestOutcome
+from bot.workers import EnginePool, build_with_record, render_charts, run_backtest
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
-from smallq.models import Profile, Report
-from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.params import DEFAULT_PARAMS
 
 _LOG = logging.getLogger(__name__)
 NO_TOKEN = (
@@ -39,6 +38,9 @@ REJECTED_TOKEN = (
 def make_deps(config: BotConfig) -> Deps:
     """Open the data source and database, and wire the engine's entry points.
 
+    With ``SMALLQ_ENGINE_POOL=process`` (the default) builds, backtests and charts go to an
+    :class:`~bot.workers.EnginePool` (started in the application's ``post_init``).
+
     Raises
     ------
     SmallQError
@@ -53,6 +55,12 @@ def make_deps(config: BotConfig) -> Deps:
     if config.mc_paths:
         params = replace(params, mc_paths=config.mc_paths)
     sources = source_factory(config, open_source(config.source), db)
+    pool = None
+    if config.engine_pool == "process":
+        pool = EnginePool(
+            config.worker_count, source=config.source, db_path=str(config.db_path),
+            params=params, nice=config.worker_nice,
+        )  # fmt: skip
     return Deps(
         config=config,
         db=db,
@@ -60,77 +68,13 @@ def make_deps(config: BotConfig) -> Deps:
         build_portfolio=build_with_record,
         render_charts=lambda report, names: render_charts(report, names, source=sources()),
         params=params,
-        executor=ThreadPoolExecutor(config.workers, thread_name_prefix="smallq-engine"),
+        executor=ThreadPoolExecutor(config.worker_count, thread_name_prefix="smallq-engine"),
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
+        engine_pool=pool,
         compare_levels=pipeline.compare_levels,
-        scheduler=SchedulerSettings(
-            grace=timedelta(hours=config.grace_hours),
-            costs_bps=config.paper_costs_bps,
-            drift_threshold=config.drift_threshold,
-            link_day=config.digest_day,
-            link_time=config.digest_time,
-        ),
+        scheduler=SchedulerSettings.from_config(config),
     )
-
-
-def build_with_record(
-    profile: Profile, source: PriceSource, *, today: date, params: EngineParams
-) -> Report:
-    """``build_portfolio`` with the out-of-sample record every recommendation carries."""
-    from smallq.pipeline import build_portfolio
-
-    return build_portfolio(profile, source, today=today, params=params, record=True)
-
-
-def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> BacktestOutcome:
-    """``run_strategy_backtest`` plus its summary text and the equity and drawdown charts."""
-    from smallq.charts.backtest import drawdown_figure, equity_figure
-    from smallq.charts.style import figure_to_png
-    from smallq.pipeline import run_strategy_backtest
-    from smallq.report import format_backtest
-
-    report = run_strategy_backtest(profile, source, **window)
-    charts = {
-        "equity": figure_to_png(equity_figure(report.result)),
-        "drawdown": figure_to_png(drawdown_figure(report.result)),
-    }
-    equity = report.result.equity
-    figures = BacktestFigures(
-        cagr=report.metrics.cagr,
-        benchmark_cagr=report.benchmark_metrics.cagr,
-        max_drawdown=report.metrics.max_drawdown,
-        start_value=float(equity.iloc[0]),
-        final_value=float(equity.iloc[-1]),
-    )
-    return BacktestOutcome(format_backtest(report), report.start, report.end, charts, figures)
-
-
-def render_charts(
-    report: Report, names: tuple[str, ...], *, source: PriceSource | None = None
-) -> dict[str, bytes]:
-    """Draw only the named report charts (each chart costs 0.1-0.3 s of CPU).
-
-    With ``source`` the frontier chart marks the S&P 500 (its levels over the look-back).
-    """
-    from smallq.charts.frontier import frontier_chart, index_point, index_window_start
-    from smallq.charts.report import CHARTS
-
-    charts = {name: CHARTS[name](report) for name in names if name in CHARTS and name != "frontier"}
-    if "frontier" in names:
-        index = None
-        if source is not None:
-            try:
-                levels = source.fetch_benchmark(index_window_start(report), report.as_of)
-                index = index_point(levels, report)
-            except SmallQError:
-                _LOG.warning("no S&P 500 levels for the frontier chart", exc_info=True)
-        charts["frontier"] = frontier_chart(
-            report,
-            index_return=index[0] if index else None,
-            index_volatility=index[1] if index else None,
-        )
-    return {name: charts[name] for name in names if name in charts}
 
 
 def source_factory(

@@ -4,7 +4,7 @@ Pages call these with engine results; nothing here computes a measure. A build i
 through the shared :class:`~smallq.presentation.PortfolioView` (the same view the CLI and the
 bot render: figures with their units and explanations, holdings with target and bought
 weights, scenarios in money) and formatted by ``smallq.presentation``'s ``money``/``pct``.
-A stored build carries the same view (``PortfolioRecord.view``).
+A stored build carries the same view (decoded by ``smallq.presentation.stored.stored_view``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from smallq.presentation import (
     pct,
     present_portfolio,
 )
+from smallq.presentation.stored import stored_view
 from smallq.types import Objective, Sector
 from storage.portfolios import PortfolioRecord
 
@@ -306,10 +307,11 @@ def render_tracking(record: PortfolioRecord, tracked: object) -> None:
         return
     report = tracked.tracking  # type: ignore[attr-defined]
     values = tracked.values  # type: ignore[attr-defined]
+    view = stored_view(record)
     frame = pd.DataFrame(
-        {"Your portfolio": values, "S&P 500": report.benchmark_growth * record.view.capital}
+        {"Your portfolio": values, "S&P 500": report.benchmark_growth * view.capital}
     )
-    cur = record.view.currency
+    cur = view.currency
     left, right, third = st.columns(3)
     left.metric("Value now", money(float(values.iloc[-1]), cur), pct(report.total_return))
     right.metric("S&P 500", pct(report.benchmark_total_return))

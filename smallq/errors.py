@@ -25,8 +25,12 @@ adapters (``smallq.data``, ``smallq.optimize``, ``storage``) with ``raise X(...)
     │   ├── InfeasibleConstraintsError  constraints cannot all hold (constraint, suggestion)
     │   └── SolverError                 every solver failed (objective, detail)
     ├── AllocationError                 capital below the cheapest share (capital, cheapest)
-    └── StorageError                    database problems (retryable when locked)
-        └── DatabaseLockedError
+    ├── StorageError                    database problems (retryable when locked)
+    │   └── DatabaseLockedError
+    └── WorkerCrashedError              a worker process died mid-job (retryable)
+
+Every error pickles with its fields (:meth:`SmallQError.__reduce__`), so one raised in a
+worker process reaches the caller with the same ``user_message()``.
 """
 
 from __future__ import annotations
@@ -59,6 +63,19 @@ class SmallQError(Exception):
     def user_message(self) -> str:
         """Return a short sentence for the person using smallQ."""
         return "Something went wrong while building your portfolio."
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle the fields, not the constructor call (subclasses' signatures differ)."""
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(
+    cls: type[SmallQError], args: tuple[object, ...], state: dict[str, object]
+) -> SmallQError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 # --------------------------------------------------------------------------- input
@@ -350,3 +367,17 @@ class DatabaseLockedError(StorageError):
     """The database stayed locked past the busy timeout; nothing was written."""
 
     retryable = True
+
+
+# --------------------------------------------------------------------------- workers
+class WorkerCrashedError(SmallQError):
+    """A worker process died during a job (killed, out of memory); the pool was rebuilt."""
+
+    retryable = True
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+        super().__init__(f"worker process died during {job}")
+
+    def user_message(self) -> str:
+        return "The calculation stopped unexpectedly. Please try again."

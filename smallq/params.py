@@ -33,6 +33,9 @@ class EngineParams:
     #: (1 + this) times it, with the neighbours within half of this of each other, is a bad
     #: print (a one-day round trip); a decision-day move of this size leaves the ticker out
     spike_threshold: float = 0.20
+    #: a round trip whose first leg goes the same way as a benchmark move of at least this
+    #: (a fraction) on the same day is a market-wide crash or rally, not a bad print
+    crash_day_market_move: float = 0.04
     #: EMA span (days) for exponentially weighted returns and covariance
     ema_span_days: int = 180
     default_returns_model: ReturnsModel = ReturnsModel.MEAN

@@ -237,3 +237,21 @@ _SHORT: dict[Sector, str] = {
     Sector.REAL_ESTATE: "RE",
     Sector.UTILITIES: "Util",
 }
+
+
+class Side(StrEnum):
+    """Order direction."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class PlanOutcome(StrEnum):
+    """What pressing Apply or Skip on a stored rebalance plan did."""
+
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    ALREADY_DONE = "already_done"
+    STALE = "stale"
+    EXPIRED = "expired"
+    NOT_FOUND = "not_found"

@@ -39,6 +39,7 @@ from telegram.ext import (
 )
 
 from bot.context import BotContext
+from bot.handlers.replies import best_effort, reply_html
 from bot.parsing import ascii_int
 from bot.ptb.membership import is_chat_admin
 from bot.scheduler import jobs
@@ -61,7 +62,6 @@ from bot.views.keyboards import (
     subscribe_time_keyboard,
 )
 from bot.views.messages import split_blocks
-from bot.views.replies import best_effort, reply_html
 from bot.views.texts import STALE_BUTTON
 from bot.views.trading import alert_blocks, thresholds_blocks
 from smallq.errors import InputError

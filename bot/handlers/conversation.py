@@ -5,8 +5,11 @@ state. Answers live in a :class:`~bot.views.draft.Draft` in ``user_data``. A but
 when it sits on the draft's live message; any other button (an old keyboard, another
 user's, forged data) is answered with a short notice and changes nothing. Edited messages
 never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answer is ignored.
-Edits of the question messages are cosmetic (:func:`~bot.views.replies.best_effort`): a timeout
-there never stops the next question or the result. The /delete confirmation is also a
+A button answer turns its question into the next one with one edit (the answer on top, the
+next question and its buttons below) instead of an edit and a new message: each Bot API call
+to a chat waits on the 30-per-second limiter. When that edit fails the next question is sent
+as a new message (:func:`_ask_in_place`), so a timeout never stops the conversation. Callback
+queries are answered first, before any other call. The /delete confirmation is also a
 fallback here, so erasing a user ends the conversation (no state is written back).
 
 Faults and restarts: each answer is saved when it is given (:func:`save_answers` runs after
@@ -26,10 +29,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from html import escape
 from typing import Any
 
 from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -44,6 +48,15 @@ from telegram.ext import (
 from bot.context import BotContext
 from bot.handlers.buttons import pressed_by_owner
 from bot.handlers.commands import confirm_delete
+from bot.handlers.replies import (
+    best_effort,
+    chat_id_of,
+    reply_html,
+    send_charts,
+    send_html,
+    send_portfolio,
+    show_action,
+)
 from bot.services.portfolio import (
     BuildOutcome,
     UserInfo,
@@ -55,6 +68,7 @@ from bot.services.portfolio import (
     stocks_per_sector,
     stored_build,
 )
+from bot.services.records import portfolio_view
 from bot.views import texts
 from bot.views.draft import DRAFT_KEY, ENDED_KEY, Draft
 from bot.views.keyboards import (
@@ -73,15 +87,6 @@ from bot.views.keyboards import (
     strategy_keyboard,
 )
 from bot.views.messages import money
-from bot.views.replies import (
-    best_effort,
-    chat_id_of,
-    reply_html,
-    send_charts,
-    send_html,
-    send_portfolio,
-    show_action,
-)
 from smallq.errors import InputError, InvalidCapitalError
 from smallq.profile import DrawdownReaction, Horizon, parse_capital, suggest_level
 
@@ -209,7 +214,7 @@ async def _ask(
     context: BotContext,
     draft: Draft,
     question: str,
-    keyboard: InlineKeyboardMarkup,
+    keyboard: InlineKeyboardMarkup | None,
     state: State,
 ) -> State:
     """Send the next question with its buttons; remember its message and save the draft."""
@@ -220,11 +225,38 @@ async def _ask(
     return state
 
 
-async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
+async def _ask_in_place(
+    update: Update,
+    context: BotContext,
+    press: _Press,
+    text: str,
+    keyboard: InlineKeyboardMarkup | None,
+    state: State,
+) -> State:
+    """Edit the pressed question into the next one; send it anew if the edit fails.
+
+    Each summary still gets a message of its own (the risk question after the typed amount
+    is always new), so the confirmation key of an idempotent Build stays unique.
+    """
+    edit = press.query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    if await best_effort(edit, "next question"):
+        press.draft.step = int(state)
+        press.draft.save(context.user_data)  # the live message stays the same
+        return state
+    return await _ask(update, context, press.draft, text, keyboard, state)
+
+
+async def _sectors_question(
+    context: BotContext, draft: Draft, intro: str
+) -> tuple[str, InlineKeyboardMarkup]:
     counts = await stocks_per_sector(context.deps)
-    keyboard = sectors_keyboard(draft.sectors, counts)
     hint = f"\n{texts.SECTORS_COUNTS_HINT}" if counts else ""
-    return await _ask(update, context, draft, intro + hint, keyboard, State.SECTORS)
+    return intro + hint, sectors_keyboard(draft.sectors, counts)
+
+
+async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
+    question, keyboard = await _sectors_question(context, draft, intro)
+    return await _ask(update, context, draft, question, keyboard, State.SECTORS)
 
 
 # --------------------------------------------------------------------------- entry
@@ -281,15 +313,14 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
         await reply_html(update, context, texts.sectors_too_few(check))
         return None
     await query.answer()
-    await best_effort(
-        query.edit_message_text(f"Sectors: {texts.sectors_line(draft.sectors)}"), "sectors answer"
-    )
     hint = f" (last time {money(draft.capital)})" if draft.capital else ""
-    await reply_html(update, context, texts.CAPITAL_PROMPT + hint)
-    draft.message_id = None
-    draft.step = int(State.CAPITAL)
+    answer = f"Sectors: {escape(texts.sectors_line(draft.sectors))}"
+    state = await _ask_in_place(
+        update, context, press, f"{answer}\n\n{texts.CAPITAL_PROMPT}{hint}", None, State.CAPITAL
+    )
+    draft.message_id = None  # the amount is typed: no button is live
     draft.save(context.user_data)
-    return State.CAPITAL
+    return state
 
 
 # --------------------------------------------------------------------------- capital
@@ -335,11 +366,12 @@ async def on_risk_button(update: Update, context: BotContext) -> State | int | N
     if not isinstance(press, _Press):
         return press
     query, draft, level = press.query, press.draft, press.value
-    draft.risk = int(level)
     await query.answer()
-    await best_effort(query.edit_message_text(f"Risk: {level.value} · {level.label}"), "risk")
-    return await _ask(
-        update, context, draft, texts.STRATEGY_PROMPT, strategy_keyboard(), State.STRATEGY
+    draft.risk = int(level)
+    answer = escape(f"Risk: {level.value} · {level.label}")
+    question = f"{answer}\n\n{texts.STRATEGY_PROMPT}"
+    return await _ask_in_place(
+        update, context, press, question, strategy_keyboard(), State.STRATEGY
     )
 
 
@@ -379,18 +411,19 @@ async def on_strategy_button(update: Update, context: BotContext) -> State | int
     if not isinstance(press, _Press):
         return press
     query, draft, strategy = press.query, press.draft, press.value
-    draft.strategy = strategy.value
     await query.answer()
-    await best_effort(
-        query.edit_message_text(f"Strategy: {strategy.value.replace('_', ' ')}"), "strategy"
-    )
-    return await _confirm(update, context, draft)
+    draft.strategy = strategy.value
+    summary = _summary(update, context, draft)
+    return await _ask_in_place(update, context, press, summary, confirm_keyboard(), State.CONFIRM)
+
+
+def _summary(update: Update, context: BotContext, draft: Draft) -> str:
+    assert update.effective_user is not None
+    return texts.summary(draft, saved_profile(context.deps, update.effective_user.id))
 
 
 async def _confirm(update: Update, context: BotContext, draft: Draft) -> State:
-    assert update.effective_user is not None
-    base = saved_profile(context.deps, update.effective_user.id)
-    summary = texts.summary(draft, base)
+    summary = _summary(update, context, draft)
     return await _ask(update, context, draft, summary, confirm_keyboard(), State.CONFIRM)
 
 
@@ -423,8 +456,8 @@ async def on_confirm_button(update: Update, context: BotContext) -> State | int 
         return END
     if action == "edit":
         await query.answer()
-        await best_effort(query.edit_message_reply_markup(None), "remove confirm buttons")
-        return await _ask_sectors(update, context, draft, texts.SECTORS_PROMPT)
+        question, keyboard = await _sectors_question(context, draft, texts.SECTORS_PROMPT)
+        return await _ask_in_place(update, context, press, question, keyboard, State.SECTORS)
     return await _build(update, context, draft)
 
 
@@ -460,7 +493,10 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
 async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome) -> None:
     """The stored build and its charts; after a network error, point to /portfolio."""
     try:
-        await send_portfolio(context, chat_id, outcome.record, today=context.deps.today())
+        await send_portfolio(
+            context, chat_id, portfolio_view(outcome.record), outcome.portfolio_id,
+            today=context.deps.today(),
+        )
         extras = texts.result_extras(outcome.report)
         if extras:
             await send_html(context, chat_id, extras)

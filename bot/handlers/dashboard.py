@@ -12,9 +12,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CommandHandler, filters
 
 from bot.context import BotContext
+from bot.handlers.replies import reply_html
 from bot.services.dashboard import dashboard_link
 from bot.services.portfolio import UserInfo
-from bot.views.replies import reply_html
 
 if TYPE_CHECKING:
     from telegram.ext import Application

@@ -1,8 +1,10 @@
 """What the handlers ask for, without Telegram types: build, store, re-render, settings.
 
-Engine work (the pipeline and the charts) runs in ``deps.executor`` through
-:meth:`bot.deps.Deps.run_blocking`; storage writes run in ``deps.storage_executor`` through
-:meth:`bot.deps.Deps.run_storage` (reads stay on the calling, event-loop, thread).
+Engine work (builds, backtests, performance and charts) is a ``*_job(engine, ...)`` function
+run by :meth:`bot.deps.Deps.run_engine`: in a worker process of the engine pool
+(:mod:`bot.workers`), so its inputs and results pickle, or in a thread without a pool.
+Storage writes run in ``deps.storage_executor`` through :meth:`bot.deps.Deps.run_storage`
+(reads stay on the calling, event-loop, thread).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from bot.deps import Deps
+from bot.services.records import record_of
+from bot.workers import Engine
 from smallq.choice import SectorCheck, check_sector_choice, sector_counts
 from smallq.errors import DataError, SmallQError
 from smallq.models import Profile, Report
@@ -24,20 +28,13 @@ from storage.db import transaction
 
 if TYPE_CHECKING:
     from smallq.levels import LevelComparison
-from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRecord, PortfolioRepository
 from storage.subscriptions import ChatRepository
 from storage.users import UserRepository, erase_user
 
 #: charts sent with a fresh build, in order, and with /stress
 RESULT_CHARTS: tuple[str, ...] = ("allocation", "frontier", "risk_contributions")
 STRESS_CHARTS: tuple[str, ...] = ("monte_carlo", "stress")
-CHART_TITLES: dict[str, str] = {
-    "allocation": "Allocation",
-    "frontier": "Efficient frontier",
-    "risk_contributions": "Risk contributions",
-    "monte_carlo": "Monte Carlo: value paths",
-    "stress": "Stress scenarios",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +57,12 @@ class BuildOutcome:
     charts: dict[str, bytes]
 
 
-def build_blocking(
-    deps: Deps, profile: Profile, chart_names: tuple[str, ...]
+def build_job(
+    engine: Engine, profile: Profile, today: date, chart_names: tuple[str, ...]
 ) -> tuple[Report, dict[str, bytes]]:
-    """Run the pipeline and draw the charts (call in a worker thread)."""
-    report = deps.build_portfolio(profile, deps.source(), today=deps.today(), params=deps.params)
-    return report, _pick(deps.render_charts(report, chart_names), chart_names)
+    """Run the pipeline and draw the charts (a worker job)."""
+    report = engine.build_portfolio(profile, engine.source, today=today, params=engine.params)
+    return report, _pick(engine.render_charts(report, chart_names), chart_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +96,9 @@ def _compare_blocking(deps: Deps, profile: Profile) -> LevelComparison:
     return result
 
 
-def charts_blocking(deps: Deps, report: Report, chart_names: tuple[str, ...]) -> dict[str, bytes]:
-    """Draw a report's charts (call in a worker thread)."""
-    return _pick(deps.render_charts(report, chart_names), chart_names)
+def charts_job(engine: Engine, report: Report, chart_names: tuple[str, ...]) -> dict[str, bytes]:
+    """Draw a report's charts (a worker job)."""
+    return _pick(engine.render_charts(report, chart_names), chart_names)
 
 
 def _pick(charts: dict[str, bytes], names: tuple[str, ...]) -> dict[str, bytes]:
@@ -137,8 +134,8 @@ async def build_and_store(
     SmallQError
         Any engine or storage error, unchanged (nothing is stored when either fails).
     """
-    report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
-    record = record_from_report(report)
+    report, charts = await deps.run_engine(build_job, profile, deps.today(), RESULT_CHARTS)
+    record = record_of(report)
     if confirmation is not None:
         record = replace(record, settings={**record.settings, CONFIRMATION_KEY: confirmation})
     portfolio_id = await deps.run_storage(lambda db: store_build(db, user, profile, record))
@@ -174,10 +171,10 @@ async def stored_build(deps: Deps, record: PortfolioRecord) -> BuildOutcome:
     assert record.id is not None and record.user_id is not None
     remembered = deps.recent.get(record.user_id, record.id)
     if remembered is not None:
-        charts = await deps.run_blocking(charts_blocking, deps, remembered, RESULT_CHARTS)
+        charts = await deps.run_engine(charts_job, remembered, RESULT_CHARTS)
         return BuildOutcome(record.id, record, remembered, charts)
     profile = replace(record.profile, as_of=record.as_of)
-    report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
+    report, charts = await deps.run_engine(build_job, profile, deps.today(), RESULT_CHARTS)
     deps.recent.put(record.user_id, record.id, report)
     return BuildOutcome(record.id, record, report, charts)
 
@@ -196,10 +193,10 @@ async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, d
     report = deps.recent.get(user_id, record.id)
     if report is None:
         profile = replace(record.profile, as_of=record.as_of)
-        rebuilt, charts = await deps.run_blocking(build_blocking, deps, profile, STRESS_CHARTS)
+        rebuilt, charts = await deps.run_engine(build_job, profile, deps.today(), STRESS_CHARTS)
         deps.recent.put(user_id, record.id, rebuilt)
         return record, charts
-    return record, await deps.run_blocking(charts_blocking, deps, report, STRESS_CHARTS)
+    return record, await deps.run_engine(charts_job, report, STRESS_CHARTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,24 +225,33 @@ class BacktestOutcome:
     figures: BacktestFigures | None = None
 
 
-def backtest_blocking(
-    deps: Deps, profile: Profile, years: int, rebalance: str = "monthly", costs_bps: float = 10.0
+async def backtest(deps: Deps, profile: Profile, years: int) -> BacktestOutcome:
+    """Backtest the profile's strategy over the last ``years`` of data (off the event loop)."""
+    return await deps.run_engine(backtest_job, profile, years, deps.today())
+
+
+def backtest_job(
+    engine: Engine,
+    profile: Profile,
+    years: int,
+    today: date,
+    rebalance: str = "monthly",
+    costs_bps: float = 10.0,
 ) -> BacktestOutcome:
-    """Backtest the profile's strategy over the last ``years`` of data (call in a worker).
+    """Backtest over the last ``years`` of data (a worker job).
 
     The window ends at the source's last price (or today, if earlier).
     """
-    if deps.run_backtest is None:
+    if engine.run_backtest is None:
         raise NotImplementedError("run_strategy_backtest is not available")
-    source = deps.source()
+    source = engine.source
     last = source.last_date() if hasattr(source, "last_date") else None
-    end = deps.today() if last is None else min(deps.today(), last)
+    end = today if last is None else min(today, last)
     start = end - timedelta(days=round(365.25 * years))
-    outcome: BacktestOutcome = deps.run_backtest(
+    return engine.run_backtest(
         profile, source, start=start, end=end, rebalance=rebalance, costs_bps=costs_bps,
         whole_shares=not profile.fractional,
     )  # fmt: skip
-    return outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,20 +264,25 @@ class PerformanceOutcome:
     charts: dict[str, bytes]
 
 
-def performance_blocking(deps: Deps, record: PortfolioRecord) -> PerformanceOutcome:
-    """Value the record's shares and cash since its data date against the S&P 500.
+async def performance(deps: Deps, record: PortfolioRecord) -> PerformanceOutcome:
+    """The record's value since its data date against the S&P 500 (off the event loop).
 
-    Call in a worker. Raises ``InsufficientHistoryError`` when no trading day has passed.
+    Raises ``InsufficientHistoryError`` when no trading day has passed.
     """
+    return await deps.run_engine(performance_job, record, deps.today())
+
+
+def performance_job(engine: Engine, record: PortfolioRecord, today: date) -> PerformanceOutcome:
+    """Value the record's shares and cash since its data date (a worker job)."""
     from smallq.charts.backtest import tracking_chart
     from smallq.pipeline import track_portfolio
     from smallq.report import format_tracking
 
     shares = {h.ticker: h.shares for h in record.holdings if h.shares}
-    rate = float(record.settings.get("risk_free_rate", deps.params.risk_free_rate))
+    rate = float(record.settings.get("risk_free_rate", engine.params.risk_free_rate))
     tracked = track_portfolio(
-        shares, record.cash_left, record.as_of, deps.source(), today=deps.today(),
-        risk_free_rate=rate, params=deps.params,
+        shares, record.cash_left, record.as_of, engine.source, today=today,
+        risk_free_rate=rate, params=engine.params,
     )  # fmt: skip
     return PerformanceOutcome(
         text=format_tracking(tracked, currency=record.currency),

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import account_views, services, session, views
 from smallq.errors import SmallQError
+from smallq.presentation.stored import stored_view
 
 st.title("My account")
 user_id = session.signed_in_user()
@@ -27,10 +28,9 @@ if not account.builds:
     st.info("You have no portfolio yet. Send /start to the bot to build one.")
     st.stop()
 record = account_views.pick_build(account.builds)
-views.render_holdings(record.view)
-tracked = services.track(
-    {h.ticker: h.shares for h in record.view.holdings}, record.view.cash, record.as_of
-)
+view = stored_view(record)
+views.render_holdings(view)
+tracked = services.track({h.ticker: h.shares for h in view.holdings}, view.cash, record.as_of)
 views.render_tracking(record, tracked)
 views.render_paper(account)
 st.subheader("Alert limits")

@@ -223,6 +223,10 @@ class Harness:
         """Texts sent to the chat."""
         return self.api.texts_to(chat)
 
+    def shown(self, chat: int = CHAT) -> list[str]:
+        """Texts of the bot's messages as they read now (questions are edited in place)."""
+        return self.api.shown_to(chat)
+
     def last_answer(self) -> dict[str, str]:
         """The last answerCallbackQuery parameters."""
         return self.api.answers()[-1]

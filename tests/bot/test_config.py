@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_self_hosted_api_url_and_file_url() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SMALLQ_WORKERS", "two"), ("SMALLQ_WORKERS", "0"), ("SMALLQ_TIMEZONE", "Mars/Base"),
+    [("SMALLQ_WORKERS", "two"), ("SMALLQ_WORKERS", "-1"), ("SMALLQ_TIMEZONE", "Mars/Base"),
+     ("SMALLQ_ENGINE_POOL", "fork"),
      ("SMALLQ_ADMIN_CHAT_ID", "@chat"), ("SMALLQ_LOG_LEVEL", "LOUD"),
      ("SMALLQ_THROTTLE_RATE", "-1"), ("SMALLQ_DIGEST_TIME", "9am"),
      ("SMALLQ_DIGEST_TIME", "24:00"), ("SMALLQ_DIGEST_DAY", "7"), ("SMALLQ_GRACE_HOURS", "-1")],
@@ -70,4 +72,12 @@ def test_an_empty_variable_means_the_declared_default() -> None:
     defaults = {f.metadata["env"]: f.default for f in fields(BotConfig)}
     config = load_config(dict.fromkeys(defaults, "  "), dotenv_path=None)
     assert config == BotConfig()
-    assert defaults["SMALLQ_WORKERS"] == 2 and defaults["SMALLQ_DIGEST_TIME"] == "09:00"
+    assert defaults["SMALLQ_WORKERS"] == 0 and defaults["SMALLQ_DIGEST_TIME"] == "09:00"
+
+
+def test_engine_workers_default_to_one_per_core_in_processes() -> None:
+    config = load_config({}, dotenv_path=None)
+    assert config.engine_pool == "process"
+    assert config.worker_count == (os.cpu_count() or 2)
+    threads = load_config({"SMALLQ_WORKERS": "3", "SMALLQ_ENGINE_POOL": "Thread"}, dotenv_path=None)
+    assert (threads.worker_count, threads.engine_pool) == (3, "thread")

@@ -24,8 +24,11 @@ def test_scheduler_settings_reach_the_deps(tmp_path: Path) -> None:
         assert (deps.scheduler.link_day, deps.scheduler.link_time) == (4, "07:30")
         assert deps.scheduler.drift_threshold == 0.1
         assert deps.run_backtest is not None
+        assert deps.engine_pool is not None  # the default: builds in worker processes
     finally:
         deps.executor.shutdown()
+        if deps.engine_pool is not None:
+            deps.engine_pool.shutdown()
 
 
 def test_main_without_token_exits_with_one_line(

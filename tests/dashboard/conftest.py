@@ -17,8 +17,9 @@ from smallq.profile import make_profile
 from smallq.rebalance import Order, Side
 from storage.db import connect
 from storage.ledger import LedgerRepository
-from storage.portfolios import PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository
+from tests.storage.samples import stored_record
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 SECRET = "dashboard-test-secret-" + "0123456789"
@@ -62,7 +63,7 @@ def seeded(dashboard_env: Path) -> Iterator[Seeded]:
         UserRepository(db).touch(user, first_name=f"user{user}")
         profile = make_profile(sectors=sectors, capital=10_000, as_of=as_of)
         report = build_portfolio(profile, source, today=date(2026, 1, 1), params=params)
-        ids.append(PortfolioRepository(db).add(user, record_from_report(report)))
+        ids.append(PortfolioRepository(db).add(user, stored_record(report)))
     LedgerRepository(db).record_trades(
         ALICE, [Order("AAPL", Side.BUY, 10, 130.0, 1300.0, 1.3)], trade_date=date(2021, 6, 30),
         reference="accept:1", opening_cash=10_000.0,

@@ -60,6 +60,8 @@ class Call:
     result: Any = None
     #: the photos of a sendMediaGroup, in order
     album: list[bytes] = field(default_factory=list)
+    #: the error description of a refused call
+    error: str | None = None
 
     def json(self, name: str, default: Any = None) -> Any:
         """A parameter decoded from JSON (strings that are not JSON come back as they are)."""

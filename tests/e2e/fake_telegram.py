@@ -69,6 +69,7 @@ class FakeBotApi:
             "supports_inline_queries": False,
         }
         self.calls: list[Call] = []
+        self._calls_by_chat: dict[object, list[Call]] = {}  # per-chat index (load tests)
         self.faults: list[Fault] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.commands: list[dict[str, Any]] = []
@@ -79,6 +80,7 @@ class FakeBotApi:
         self._handed_out = 0
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
+        self._last_message_id: dict[int, int] = {}
         self._callback_ids = itertools.count(1)
         self._pending_callbacks: set[str] = set()
         self._arrived: asyncio.Event | None = None
@@ -118,6 +120,7 @@ class FakeBotApi:
         """Answer one request: ``(http status, JSON body)``."""
         call = Call(method, params, files, time.monotonic())
         self.calls.append(call)
+        self._calls_by_chat.setdefault(call.chat_id, []).append(call)
         fault = self._take_fault(call)
         if fault is not None:
             call.fault = fault.kind
@@ -143,6 +146,7 @@ class FakeBotApi:
         try:
             result = await handler(self, call)
         except ApiError as error:
+            call.error = error.description
             return self._finish(call, error.code, error.body())
         call.result = result
         return self._finish(call, 200, {"ok": True, "result": result})
@@ -163,7 +167,14 @@ class FakeBotApi:
     def next_message_id(self, chat_id: int) -> int:
         """Message ids count per chat, as in Telegram."""
         counter = self._message_ids.setdefault(chat_id, itertools.count(1))
-        return next(counter)
+        self._last_message_id[chat_id] = message_id = next(counter)
+        return message_id
+
+    def chat_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The chat's messages (the user's and the bot's) as they read now, oldest first."""
+        last = self._last_message_id.get(chat_id, 0)
+        found = (self.messages.get((chat_id, mid)) for mid in range(1, last + 1))
+        return [message for message in found if message is not None]
 
     def store_bot_message(self, chat_id: int, **fields: Any) -> dict[str, Any]:
         """Record a message the bot sent and return its JSON."""
@@ -266,19 +277,16 @@ class FakeBotApi:
 
     def find_button_message(self, chat_id: int, data: str) -> int:
         """The newest bot message in the chat with a button carrying ``data``."""
-        for (chat, mid), message in sorted(self.messages.items(), reverse=True):
-            if chat == chat_id and data in button_data(message):
-                return mid
+        for message in reversed(self.chat_messages(chat_id)):
+            if data in button_data(message):
+                return int(message["message_id"])
         raise KeyError(f"no message in chat {chat_id} has a button {data!r}")
 
     # ------------------------------------------------------------------ queries
     def calls_of(self, method: str, chat_id: int | None = None) -> list[Call]:
         """Successful and failed calls of one method (optionally to one chat)."""
-        return [
-            c
-            for c in self.calls
-            if c.method == method and (chat_id is None or c.chat_id == chat_id)
-        ]
+        calls = self.calls if chat_id is None else self._calls_by_chat.get(chat_id, [])
+        return [c for c in calls if c.method == method]
 
     def texts_to(self, chat_id: int) -> list[str]:
         """Texts of messages the bot successfully sent to a chat, in order."""
@@ -286,6 +294,14 @@ class FakeBotApi:
             c.params.get("text", "")
             for c in self.calls_of("sendMessage", chat_id)
             if c.status == 200
+        ]
+
+    def shown_to(self, chat_id: int) -> list[str]:
+        """Texts of the bot's messages in a chat as they read now (after edits), oldest first."""
+        return [
+            message["text"]
+            for message in self.chat_messages(chat_id)
+            if "text" in message and message.get("from") == self.bot_user
         ]
 
     def photos_to(self, chat_id: int) -> list[bytes]:

@@ -34,7 +34,7 @@ def e2e_config(tmp_path: Path, server: FakeTelegramServer, **overrides: Any) -> 
         "token": server.token, "api_base_url": server.base_url, "db_path": tmp_path / "bot.db",
         "source": "sample", "mc_paths": 2000, "workers": 2, "persistence_interval_s": 1.0,
         "request_timeout_s": 2.0, "throttle_burst": 100, "throttle_rate": 50.0,
-        "rate_limit_retries": 3,
+        "rate_limit_retries": 3, "worker_nice": 0,  # a shared CI machine: niced workers starve
     }  # fmt: skip
     values.update(overrides)
     return BotConfig(**values)

@@ -49,7 +49,7 @@ async def test_whole_conversation_builds_stores_and_replies(tmp_path: Path) -> N
     engine = FakeEngine()
     async with harness(tmp_path, engine) as h:
         await to_confirm(h, "10 000")
-        assert "Please check" in h.texts()[-1] and "$10,000.00" in h.texts()[-1]
+        assert "Please check" in h.shown()[-1] and "$10,000.00" in h.shown()[-1]
         await h.press("confirm:build")
         (profile,) = engine.calls
         assert profile.sectors == (Sector.INFORMATION_TECHNOLOGY, Sector.HEALTH_CARE)
@@ -65,7 +65,7 @@ async def test_whole_conversation_builds_stores_and_replies(tmp_path: Path) -> N
             f"accept:{stored.id}"
         )
         assert draft(h) is None  # the draft is gone once the build is stored
-        for text in h.texts():
+        for text in h.texts() + h.shown():
             check_html(text)
 
 
@@ -245,7 +245,7 @@ async def test_edit_returns_to_sectors_with_answers_kept(tmp_path: Path) -> None
         assert d is not None and d.sectors == ["IT", "HC"] and d.capital == 10_000
         await h.press("sector:HC")
         await h.press("sector:done")
-        assert "last time $10,000.00" in h.texts()[-1]
+        assert "last time $10,000.00" in h.shown()[-1]
 
 
 async def test_text_at_confirmation_shows_summary_again(tmp_path: Path) -> None:

@@ -20,17 +20,18 @@ from datetime import date
 from typing import TypeVar
 
 from telegram import InlineKeyboardMarkup, InputMediaPhoto, Message, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, NetworkError, TelegramError, TimedOut
 
 from bot.context import BotContext
 from bot.services.chats import migrate_chat
-from bot.services.portfolio import CHART_TITLES
 from bot.views.keyboards import result_keyboard
-from bot.views.messages import caption, format_portfolio
-from storage.portfolios import PortfolioRecord
+from bot.views.messages import CHART_TITLES, caption, render_portfolio
+from smallq.presentation import PortfolioView
 
 _LOG = logging.getLogger(__name__)
+#: Telegram refuses an edit that changes nothing with this description (lower case)
+NOT_MODIFIED = "message is not modified"
 T = TypeVar("T")
 #: sends of one reply after a 5xx or a connection error, the first included
 SEND_ATTEMPTS = 3
@@ -113,6 +114,11 @@ async def best_effort(call: Awaitable[object], what: str) -> bool:
     """Await a cosmetic Bot API call; a failure is logged at DEBUG. Return whether it worked."""
     try:
         await call
+    except BadRequest as exc:
+        if NOT_MODIFIED in exc.message.lower():
+            return True  # the message already shows it (a stale update, a second tap)
+        _LOG.debug("%s failed: %s", what, exc)
+        return False
     except TelegramError as exc:
         _LOG.debug("%s failed: %s", what, exc)
         return False
@@ -130,10 +136,13 @@ async def show_action(context: BotContext, chat_id: int, action: str) -> None:
 async def send_charts(
     context: BotContext, chat_id: int, charts: dict[str, bytes], as_of: date
 ) -> None:
-    """Send PNG charts with short plain-text captions: one photo, or one album of several."""
+    """Send PNG charts with short plain-text captions: one photo, or one album of several.
+
+    No "uploading photo…" action first: the photos follow at once, and every call to a chat
+    waits on the 30-per-second limiter ("typing…" was shown before the work that drew them).
+    """
     if not charts:
         return
-    await show_action(context, chat_id, ChatAction.UPLOAD_PHOTO)
     items = [
         (png, caption(f"{CHART_TITLES.get(name, name.replace('_', ' ').title())} · "
                       f"prices as of {as_of.isoformat()}"))
@@ -157,11 +166,12 @@ async def _send_photo(context: BotContext, chat_id: int, png: bytes, text: str) 
 async def send_portfolio(
     context: BotContext,
     chat_id: int,
-    record: PortfolioRecord,
+    view: PortfolioView,
+    portfolio_id: int | None,
     *,
     today: date | None = None,
     title: str = "Your portfolio",
 ) -> None:
     """The portfolio messages with the "Accept (paper trade)" button on the last one."""
-    markup = result_keyboard(record.id) if record.id is not None else None
-    await send_html(context, chat_id, format_portfolio(record, today=today, title=title), markup)
+    markup = result_keyboard(portfolio_id) if portfolio_id is not None else None
+    await send_html(context, chat_id, render_portfolio(view, today=today, title=title), markup)
