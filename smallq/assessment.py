@@ -44,8 +44,10 @@ from smallq.alerts import (
 )
 from smallq.errors import AllocationError, DataUnavailableError, InputError, SmallQError
 from smallq.measures import drift
-from smallq.rebalance import Order, RebalancePlan, Side, needs_rebalance
+from smallq.models import Order, RebalancePlan
+from smallq.rebalance import needs_rebalance
 from smallq.risk import historical_var_cvar
+from smallq.types import Side
 
 _TOL = 1e-9
 
