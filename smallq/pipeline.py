@@ -32,6 +32,7 @@ import pandas as pd
 
 from smallq.allocation import allocate_shares
 from smallq.backtest import RebalanceRule, run_backtest
+from smallq.backtest.fast_pipeline import FastPipelinePolicy
 from smallq.backtest.policy import PipelinePolicy, point_in_time
 from smallq.constraints import WeightLimits, feasible_limits
 from smallq.data.base import PriceSource
@@ -272,11 +273,17 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
+    reference: bool = False,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
+    Decisions run on the fast path (:class:`smallq.backtest.fast_pipeline.FastPipelinePolicy`:
+    numpy, a warm-started QP), which makes the reference's decisions; a decision it cannot
+    make (another objective) runs on the reference, and the notes say how many did.
+    ``reference=True`` runs every decision on the reference (PyPortfolioOpt), for tests and
+    benchmarks.
 
     Raises
     ------
@@ -299,9 +306,10 @@ def run_strategy_backtest(
     )
     policy = PipelinePolicy.for_profile(profile, market, universe.fundamentals, params)
     settings = policy.settings
+    fast = None if reference else FastPipelinePolicy(policy, market, params)
     result = run_backtest(
         market.prices,
-        point_in_time(policy, market, params),
+        point_in_time(policy, market, params) if fast is None else fast,
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
@@ -320,6 +328,12 @@ def run_strategy_backtest(
         "backtest carries survivorship bias."
     )
     notes += result.cash_notes(profile.currency)
+    if fast is not None and fast.reference_dates:
+        first, reason = fast.reference_dates[0]
+        notes.append(
+            f"{len(fast.reference_dates)} of {len(policy.decisions)} rebalances ran on the "
+            f"slower PyPortfolioOpt reference path (first on {first:%Y-%m-%d}: {reason})."
+        )
     if fallbacks:
         notes.append(
             f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "

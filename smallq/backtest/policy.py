@@ -25,7 +25,7 @@ from smallq.profile import fit_min_holdings, resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.types import Strategy
 
-__all__ = ["PipelinePolicy", "point_in_time"]
+__all__ = ["PipelinePolicy", "known_history", "point_in_time"]
 
 
 class PipelinePolicy:
@@ -193,17 +193,27 @@ def point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> P
     params : EngineParams
         The cleaning thresholds.
     """
-    raw = market.raw_prices if market.raw_prices is not None else market.prices
-
-    def cut(frame: pd.DataFrame | None, when: pd.Timestamp) -> pd.DataFrame | None:
-        return None if frame is None else frame.loc[:when]
 
     def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        known = PriceData(
-            close=raw.loc[:when], high=cut(market.raw_high, when), low=cut(market.raw_low, when)
-        )
-        history = clean_prices(known, params).close.ffill(limit=5)
-        excluded, _ = unconfirmed_moves(history, params)
-        return policy(history.drop(columns=list(excluded)), when)
+        return policy(known_history(market, when, params), when)
 
     return decide
+
+
+def known_history(market: MarketData, when: pd.Timestamp, params: EngineParams) -> pd.DataFrame:
+    """Closes cleaned with only what was known on ``when`` (see :func:`point_in_time`).
+
+    Returns
+    -------
+    DataFrame of shape (n_days, n_kept)
+        Rows up to ``when``; tickers with an unconfirmed decision-day move left out.
+    """
+    raw = market.raw_prices if market.raw_prices is not None else market.prices
+
+    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.loc[:when]
+
+    known = PriceData(close=raw.loc[:when], high=cut(market.raw_high), low=cut(market.raw_low))
+    history = clean_prices(known, params).close.ffill(limit=5)
+    excluded, _ = unconfirmed_moves(history, params)
+    return history.drop(columns=list(excluded))

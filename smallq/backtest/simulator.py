@@ -222,11 +222,15 @@ def _target(
     if weights.index.equals(columns):
         vector = weights.to_numpy(dtype=float)
     else:
-        unknown = weights.index.difference(columns)
-        if len(unknown):
+        where = columns.get_indexer(weights.index)
+        if (where < 0).any() or weights.index.has_duplicates:
+            unknown = weights.index.difference(columns)
             tickers = list(map(str, unknown))
+            if not tickers:
+                raise InputError(f"the policy repeated tickers on {as_of:%Y-%m-%d}")
             raise DataUnavailableError(tickers, "the policy chose tickers not in prices")
-        vector = weights.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+        vector = np.zeros(len(columns))
+        vector[where] = weights.to_numpy(dtype=float)
     if not np.isfinite(vector).all() or vector.min() < -_WEIGHT_TOL:
         raise InputError(f"the policy returned invalid weights on {as_of:%Y-%m-%d}")
     if vector.sum() > 1 + 1e-6:
