@@ -17,12 +17,14 @@ import warnings
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from smallq.data.base import PriceSource
 from smallq.errors import InputError, ProfileError, SmallQError
 from smallq.params import DEFAULT_PARAMS
 from smallq.types import CovModel, Objective, ReturnsModel, Strategy
+
+if TYPE_CHECKING:  # pandas (0.5 s) is imported only by the commands that use it
+    from smallq.data.base import PriceSource
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 70

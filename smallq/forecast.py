@@ -18,7 +18,8 @@ Conventions shared by every estimator:
   maximum-likelihood covariance of demeaned returns towards a constant-variance target
   (:func:`ledoit_wolf`, the closed form of scikit-learn's ``ledoit_wolf``, tested equal to it
   to 1e-10; the default of PyPortfolioOpt's ``CovarianceShrinkage.ledoit_wolf()``);
-  ``CovModel.EXP`` is the exponentially weighted average of the outer products of returns demeaned by their full-window mean
+  ``CovModel.EXP`` is the exponentially weighted average of the outer products of returns
+  demeaned by their full-window mean
   (PyPortfolioOpt's ``exp_cov``).
 """
 

@@ -23,14 +23,13 @@ Limits (:mod:`smallq.constraints`, pure)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
-from pypfopt import EfficientFrontier, HRPOpt
-from pypfopt.exceptions import OptimizationError as PypfoptOptimizationError
 
 from smallq.constraints import (
     CHECK_TOL,
@@ -49,6 +48,9 @@ from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, Objective, ReturnsModel
+
+if TYPE_CHECKING:
+    from pypfopt import EfficientFrontier
 
 __all__ = [
     "HISTORY_MARGIN",
@@ -209,12 +211,29 @@ def _performance(weights: pd.Series, problem: _Problem) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- chain steps
+# PyPortfolioOpt and cvxpy are imported on first use: importing them costs about a second
+# (cvxpy pulls in scipy.stats), which `smallq --help`, the fast backtest and the report's
+# fast paths never need.
+@functools.cache
+def _solver_errors() -> tuple[type[Exception], ...]:
+    """The exceptions PyPortfolioOpt and cvxpy raise when a solve fails."""
+    import cvxpy as cp
+    from pypfopt.exceptions import OptimizationError as PypfoptOptimizationError
+
+    return (PypfoptOptimizationError, cp.error.SolverError)
+
+
+@functools.cache
 def _solvers() -> tuple[str, ...]:
+    import cvxpy as cp
+
     installed = set(cp.installed_solvers())  # type: ignore[no-untyped-call]
     return tuple(s for s in SOLVER_PREFERENCE if s in installed)
 
 
 def _frontier(problem: _Problem, solver: str) -> EfficientFrontier:
+    from pypfopt import EfficientFrontier
+
     limits = problem.limits
     ef = EfficientFrontier(
         problem.mu, problem.cov, weight_bounds=(0.0, limits.upper), solver=solver
@@ -233,7 +252,7 @@ def _solve(
         ef = _frontier(problem, solver)
         try:
             call(ef)
-        except (PypfoptOptimizationError, cp.error.SolverError) as exc:
+        except _solver_errors() as exc:
             errors.append(f"{solver}: {_status(exc)}")
             continue
         except ValueError as exc:
@@ -304,6 +323,8 @@ def _max_utility(problem: _Problem) -> tuple[pd.Series, str]:
 def _hrp(problem: _Problem) -> tuple[pd.Series, str]:
     if len(problem.mu) < 2:
         raise SolverError(Objective.HRP.value, "HRP needs at least two stocks")
+    from pypfopt import HRPOpt
+
     try:
         raw = HRPOpt(returns=problem.returns, cov_matrix=problem.cov).optimize()
     except (ValueError, TypeError, np.linalg.LinAlgError) as exc:
@@ -426,11 +447,12 @@ def trace_frontier(
     points = [low]
     if high - low[0] > 1e-9:
         ef = _frontier(problem, solver)
+        failures: tuple[type[Exception], ...] = (*_solver_errors(), ValueError)
         span = high - low[0]
         for target in np.linspace(low[0], high - 1e-6 * span, n_points)[1:]:
             try:
                 ef.efficient_return(float(target))
-            except (PypfoptOptimizationError, cp.error.SolverError, ValueError):
+            except failures:
                 continue
             weights = pd.Series(np.asarray(ef.weights, dtype=float), index=mu.index)
             points.append(_performance(weights, problem))

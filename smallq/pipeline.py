@@ -30,7 +30,6 @@ from typing import TypeVar
 
 import pandas as pd
 
-from smallq.allocation import allocate_shares
 from smallq.backtest import RebalanceRule, run_backtest
 from smallq.backtest.fast_pipeline import FastPipelinePolicy
 from smallq.backtest.policy import PipelinePolicy, point_in_time
@@ -190,6 +189,8 @@ def build_portfolio(
     optimization = optimize_weights(
         mu, cov, settings, returns=returns, limits=limits, chain=params.fallback_chain
     )
+    from smallq.allocation import allocate_shares  # scipy.optimize: only builds allocate
+
     allocation = allocate_shares(
         optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
     )
