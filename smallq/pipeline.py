@@ -187,7 +187,7 @@ def build_portfolio(
     limits = _feasible_limits(profile, settings, market, candidates, returns)
     mu, cov = forecast_moments(window, settings, benchmark=benchmark, params=params)
     optimization = optimize_weights(
-        mu, cov, settings, returns=returns, limits=limits, chain=params.fallback_chain
+        mu, cov, settings, returns=returns, limits=limits, chain=params.fallback_chain, fast=True
     )
     from smallq.allocation import allocate_shares  # scipy.optimize: only builds allocate
 
@@ -206,7 +206,7 @@ def build_portfolio(
     stress, stress_notes = _stress(
         optimization.weights, window, benchmark, market, source, index_history, as_of, params
     )
-    frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
+    frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points, fast=True)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
     notes += cap_notes(profile, settings)
