@@ -117,3 +117,20 @@ def test_fast_frontier_equals_the_pypfopt_sweep(seed: int, n_assets: int, bound:
     assert len(merged) >= len(reference) - 1
     assert (merged["fast"] <= merged["volatility"] + 1e-6).all()
     np.testing.assert_allclose(merged["fast"], merged["volatility"], atol=1e-5)
+
+
+def test_the_reports_weekly_fan_is_the_daily_fan_on_those_days() -> None:
+    from smallq.stress import REPORT_FAN_STEP_DAYS, monte_carlo
+    from smallq.types import MonteCarloMethod
+
+    prices = SampleSource()._load_prices().loc["2020-01-01":"2022-12-28", ["AAPL", "KO", "XOM"]]
+    weights = pd.Series([0.5, 0.3, 0.2], index=prices.columns)
+    returns = prices.pct_change().iloc[1:]
+    for method in MonteCarloMethod:
+        options = {"method": method, "n_paths": 2_000, "horizon_days": 252, "seed": 3}
+        daily = monte_carlo(weights, returns, **options)  # type: ignore[arg-type]
+        weekly = monte_carlo(weights, returns, fan_step_days=REPORT_FAN_STEP_DAYS, **options)  # type: ignore[arg-type]
+        assert list(weekly.fan.index) == [*range(0, 252, 5), 252]
+        pd.testing.assert_frame_equal(weekly.fan, daily.fan.loc[weekly.fan.index])
+        assert weekly.percentiles == daily.percentiles
+        assert weekly.loss_probabilities == daily.loss_probabilities
