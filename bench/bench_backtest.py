@@ -202,13 +202,16 @@ def main() -> None:
         for r in rebalances
     )
     plain_growth = plain_equity / plain_equity.iloc[0]
-    equity_diff = float((ours.result.equity - plain_growth.reindex(ours.result.equity.index)).abs().max())
+    equity_diff = float(
+        (ours.result.equity - plain_growth.reindex(ours.result.equity.index)).abs().max()
+    )
     median = {name: statistics.median(values) for name, values in times.items()}
     print(
         f"# smallq backtest, sample, {SECTORS}, {START}..{END}, {REBALANCE}: "
         f"{len(rebalances)} rebalances"
     )
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}\n")
+    load = os.getloadavg()[0]
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f}\n")
     print("| contender (in-process, interleaved) | median (s) | runs | vs plain loop |")
     print("|---|---:|---:|---:|")
     plain = median["plain"]

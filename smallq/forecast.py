@@ -63,11 +63,18 @@ def daily_returns(
     InsufficientHistoryError
         When fewer than ``min_observations`` complete rows remain.
     """
-    empty = [str(t) for t in prices.columns if prices[t].notna().sum() == 0]
+    values = prices.to_numpy(dtype=float)
+    empty = [str(t) for t in prices.columns[~np.isfinite(values).any(axis=0)]]
     if empty:
         raise DataUnavailableError(empty, "no prices in the lookback window")
-    returns = prices.astype(float).pct_change(fill_method=None).iloc[1:].dropna(how="any")
-    bad = [str(t) for t in returns.columns if not np.isfinite(returns[t].to_numpy()).all()]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        changes = values[1:] / values[:-1] - 1.0
+    complete = ~np.isnan(changes).any(axis=1)
+    returns = pd.DataFrame(
+        changes[complete], index=prices.index[1:][complete], columns=prices.columns
+    )
+    finite = np.isfinite(changes[complete]).all(axis=0)
+    bad = [str(t) for t in prices.columns[~finite]]
     if bad:
         raise DataFormatError("prices", f"non-finite daily returns for {', '.join(bad)}")
     if len(returns) < min_observations:
