@@ -7,14 +7,20 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench bot clean
 
+# pip's own progress stays visible: the first install downloads a few hundred MB of wheels.
 $(STAMP): pyproject.toml
+	@echo "==> creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> upgrading pip"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "==> installing smallQ into $(VENV) (first run takes about a minute)..."
+	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
+	@echo "==> installed; later runs reuse $(VENV)"
 
 ## Build a portfolio offline on the embedded sample data and write charts to out/charts
 demo: $(STAMP)
+	@echo "==> building a portfolio offline on the embedded sample data (charts in out/charts)"
 	$(BIN)/smallq build --sectors "Information Technology,Health Care" --capital 10000 \
 	    --risk moderate --charts out/charts
 

@@ -78,8 +78,6 @@ def _hhmm(name: str, text: str) -> str:
     return f"{int(hours):02d}:{minutes}"
 
 
-
-
 def _opt_int(name: str, text: str) -> int | None:
     if not text:
         return None
@@ -129,9 +127,7 @@ class BotConfig:
     log_level: str = setting("SMALLQ_LOG_LEVEL", "INFO", _level)
     httpx_log_level: str = setting("SMALLQ_HTTPX_LOG_LEVEL", "WARNING", _level)
     mc_paths: int | None = setting("SMALLQ_MC_PATHS", None, _opt_int)
-    persistence_interval_s: float = setting(
-        "SMALLQ_PERSISTENCE_INTERVAL_S", 5.0, _float(0.5, 3600)
-    )
+    persistence_interval_s: float = setting("SMALLQ_PERSISTENCE_INTERVAL_S", 5.0, _float(0.5, 3600))
     throttle_burst: int = setting("SMALLQ_THROTTLE_BURST", 10, _int(1, 1000))
     throttle_rate: float = setting("SMALLQ_THROTTLE_RATE", 2.0, _float(0.01, 1000))
     max_concurrent_updates: int = setting("SMALLQ_MAX_CONCURRENT_UPDATES", 64, _int(1, 4096))

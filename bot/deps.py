@@ -42,6 +42,7 @@ from bot.scheduler.dispatch import ContentBuilder
 from smallq.data.base import PriceSource
 from smallq.models import Profile, Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.types import Sector
 from storage.conversations import BotStateRepository
 from storage.db import connect
 from storage.portfolios import PortfolioRepository
@@ -188,6 +189,8 @@ class Deps:
     #: content of scheduled deliveries; None -> bot.scheduler.digest.DigestBuilder(deps)
     #: (tests inject)
     digest_builder: ContentBuilder | None = None
+    #: stocks per sector of each source (by source name), asked once (bot.services.portfolio)
+    sector_counts: dict[str, dict[Sector, int]] = field(default_factory=dict)
 
     def users(self) -> UserRepository:
         """Users and profiles on this thread's connection."""

@@ -1,47 +1,88 @@
 """``smallq`` — the engine's command line.
 
-Commands: ``universe``, ``rank``, ``build`` and ``backtest``. Every error prints one line
-to stderr and exits non-zero (2 for bad input or data, 70 for an internal error); use
-``--debug`` for a traceback. This module is a composition root: it may wire the SQLite
-price cache (``storage``) in front of the Yahoo source.
+Commands: ``universe``, ``rank``, ``build``, ``backtest`` and ``track``. Every error prints one
+line to stderr and exits with a status that says what kind of error it was (:func:`exit_status`:
+2 bad input, 3 data unavailable, 70 internal error); ``--debug`` adds the traceback. This module
+is a composition root: it may wire the SQLite price cache (``storage``) in front of the Yahoo
+source.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import sys
+import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from smallq.errors import InputError, ProfileError, SmallQError
+from smallq.cli_options import (
+    EXIT_USAGE,
+    OneLineParser,
+    decimal_number,
+    iso_date,
+    one_line,
+    parse_number,
+    smallq_version,
+    whole_number,
+)
+from smallq.errors import (
+    AllocationError,
+    DataError,
+    InputError,
+    OptimizationError,
+    ProfileError,
+    SelectionError,
+    SmallQError,
+    StorageError,
+)
 from smallq.params import DEFAULT_PARAMS
+from smallq.progress import ProgressBar
 from smallq.types import CovModel, Objective, ReturnsModel, Strategy
 
 if TYPE_CHECKING:  # pandas (0.5 s) is imported only by the commands that use it
     from smallq.data.base import PriceSource
 
-EXIT_USER_ERROR = 2
-EXIT_INTERNAL = 70
+EXIT_DATA = 3  # market data unavailable or unusable (Yahoo down, no benchmark, a bad CSV)
+EXIT_SOFTWARE = 70  # an internal error, a bug (sysexits.h EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_USER_ERROR = EXIT_USAGE  # the older name
+EXIT_INTERNAL = EXIT_SOFTWARE  # the older name
+
+#: The one map from the error tree to exit statuses; the first matching class wins.
+EXIT_STATUS: tuple[tuple[type[SmallQError], int], ...] = (
+    (InputError, EXIT_USAGE),
+    (SelectionError, EXIT_USAGE),  # the filters leave too few stocks: relax the request
+    (OptimizationError, EXIT_USAGE),  # the constraints cannot hold: relax the request
+    (AllocationError, EXIT_USAGE),  # the capital buys no share: add capital
+    (DataError, EXIT_DATA),
+    (StorageError, EXIT_DATA),  # the price cache cannot be read or written now
+)
+
+#: Seconds of work before a progress bar appears (``--progress auto``).
+PROGRESS_DELAY_S = 1.0
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+def exit_status(exc: BaseException) -> int:
+    """The process exit status for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    for kind, status in EXIT_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return EXIT_SOFTWARE
 
 
-def _add_source(parser: argparse.ArgumentParser) -> None:
+def _add_source(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
     parser.add_argument(
-        "--source",
-        default="sample",
-        help="sample (embedded, offline) | yahoo | csv:DIR  (default: sample)",
+        "--source", default="sample", help="sample (embedded, offline) | yahoo | csv:DIR"
     )
     parser.add_argument(
         "--cache",
@@ -52,52 +93,82 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    if progress:
+        parser.add_argument(
+            "--progress",
+            choices=["auto", "always", "never"],
+            default="auto",
+            help="progress bar on stderr; auto: only on a terminal, never with --json",
+        )
+
+
+def _add_ranking(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sectors", required=True, help='comma list, e.g. "tech,Health Care"')
+    parser.add_argument(
+        "--strategy",
+        default="momentum",
+        choices=[s.value for s in Strategy],
+        help="ranking factor",
+    )
+    parser.add_argument("--top", type=whole_number, default=10, help="number of stocks to select")
+    parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
+    parser.add_argument(
+        "--as-of", type=iso_date, default=None, help="decision date YYYY-MM-DD (default: latest)"
+    )
+    parser.add_argument("--include", default="", help="tickers to add back after filters")
+    parser.add_argument("--exclude", default="", help="tickers to remove")
+    parser.add_argument("--min-market-cap", type=decimal_number, default=None, help="USD")
+    parser.add_argument("--max-market-cap", type=decimal_number, default=None, help="USD")
+    parser.add_argument(
+        "--min-dollar-volume", type=decimal_number, default=None, help="USD per day"
+    )
 
 
 def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -> None:
-    parser.add_argument("--sectors", required=True, help='comma list, e.g. "tech,Health Care"')
-    parser.add_argument("--strategy", default="momentum", choices=[s.value for s in Strategy])
-    parser.add_argument("--top", type=int, default=10, help="number of stocks to select")
-    parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
-    parser.add_argument("--as-of", type=_date, default=None, help="decision date YYYY-MM-DD")
-    parser.add_argument("--include", default="", help="tickers to add back after filters")
-    parser.add_argument("--exclude", default="", help="tickers to remove")
-    parser.add_argument("--min-market-cap", type=float, default=None, help="USD")
-    parser.add_argument("--max-market-cap", type=float, default=None, help="USD")
-    parser.add_argument("--min-dollar-volume", type=float, default=None, help="USD per day")
+    _add_ranking(parser)
     if required_capital:
         parser.add_argument("--capital", required=True, help="amount, e.g. 10000 or 10,000")
     parser.add_argument(
         "--risk", default="moderate", help="conservative|cautious|moderate|growth|aggressive or 1-5"
     )
-    parser.add_argument("--objective", default=None, choices=[o.value for o in Objective])
-    parser.add_argument("--returns", default=None, choices=[r.value for r in ReturnsModel])
-    parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel])
-    parser.add_argument("--max-weight", type=float, default=None, help="fraction, e.g. 0.25")
+    table = "(default: from the risk level)"
+    parser.add_argument(
+        "--objective", default=None, choices=[o.value for o in Objective], help=table
+    )
+    parser.add_argument(
+        "--returns", default=None, choices=[r.value for r in ReturnsModel], help=table
+    )
+    parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel], help=table)
+    parser.add_argument("--max-weight", type=decimal_number, default=None, help=f"fraction {table}")
     parser.add_argument(
         "--sector-cap", action="append", default=[], help='"Sector=0.4" (repeatable)'
     )
-    parser.add_argument("--risk-free-rate", type=float, default=DEFAULT_PARAMS.risk_free_rate)
-    parser.add_argument("--target-volatility", type=float, default=None)
-    parser.add_argument("--risk-aversion", type=float, default=None)
-    parser.add_argument("--lookback-days", type=int, default=756)
+    parser.add_argument(
+        "--risk-free-rate",
+        type=decimal_number,
+        default=DEFAULT_PARAMS.risk_free_rate,
+        help="a year, as a fraction",
+    )
+    parser.add_argument(
+        "--target-volatility", type=decimal_number, default=None, help=f"for efficient_risk {table}"
+    )
+    parser.add_argument(
+        "--risk-aversion", type=decimal_number, default=None, help=f"for max_utility {table}"
+    )
+    parser.add_argument(
+        "--lookback-days", type=whole_number, default=756, help="trading days of price history"
+    )
     parser.add_argument("--fractional", action="store_true", help="allow fractional shares")
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"smallq: input: {message} (see smallq --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
-    parser = _OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"smallq {smallq_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     universe = sub.add_parser("universe", help="list sectors and their companies")
-    _add_source(universe)
+    _add_source(universe, progress=True)
     universe.add_argument(
         "--refresh",
         action="store_true",
@@ -106,30 +177,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     rank = sub.add_parser("rank", help="rank stocks in sectors by a strategy")
     _add_source(rank)
-    rank.add_argument("--sectors", required=True)
-    rank.add_argument("--strategy", default="momentum", choices=[s.value for s in Strategy])
-    rank.add_argument("--top", type=int, default=10)
-    rank.add_argument("--per-sector", action="store_true")
-    rank.add_argument("--as-of", type=_date, default=None)
-    rank.add_argument("--include", default="")
-    rank.add_argument("--exclude", default="")
-    rank.add_argument("--min-market-cap", type=float, default=None)
-    rank.add_argument("--max-market-cap", type=float, default=None)
-    rank.add_argument("--min-dollar-volume", type=float, default=None)
+    _add_ranking(rank)
 
     build = sub.add_parser("build", help="build a portfolio report")
     _add_source(build)
     _add_selection(build, required_capital=True)
     build.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
+    build.add_argument(
+        "--verbose", action="store_true", help="also show method names, solver and reasons"
+    )
 
     backtest = sub.add_parser("backtest", help="walk-forward backtest against the S&P 500")
-    _add_source(backtest)
+    _add_source(backtest, progress=True)
     _add_selection(backtest, required_capital=False)
-    backtest.add_argument("--capital", default=None, help="whole-share rounding from this capital")
-    backtest.add_argument("--start", type=_date, required=True)
-    backtest.add_argument("--end", type=_date, required=True)
+    backtest.add_argument(
+        "--capital", default=None, help="whole-share rounding from this capital (default: none)"
+    )
+    backtest.add_argument("--start", type=iso_date, required=True, help="first day YYYY-MM-DD")
+    backtest.add_argument("--end", type=iso_date, required=True, help="last day YYYY-MM-DD")
     backtest.add_argument("--rebalance", default="monthly", help="weekly|monthly|drift:0.05")
-    backtest.add_argument("--costs-bps", type=float, default=10.0)
+    backtest.add_argument(
+        "--costs-bps",
+        type=decimal_number,
+        default=10.0,
+        help="trading costs, basis points of value",
+    )
     backtest.add_argument("--log-scale", action="store_true", help="log-scale equity chart")
     backtest.add_argument("--charts", type=Path, default=None, help="write PNG charts to DIR")
     track = sub.add_parser(
@@ -137,9 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     track.add_argument("report", type=Path, help="a JSON file written by `smallq build --json`")
     track.add_argument("--source", default=None, help="default: the source the report used")
-    track.add_argument("--cache", type=Path, default=None)
+    track.add_argument("--cache", type=Path, default=None, help="as for build")
     track.add_argument("--json", action="store_true", help="print JSON instead of text")
-    track.add_argument("--debug", action="store_true")
+    track.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     track.add_argument("--charts", type=Path, default=None, help="write tracking.png to DIR")
     return parser
 
@@ -170,10 +242,10 @@ def profile_from_args(args: argparse.Namespace, *, capital: str | float) -> Any:
         name, sep, value = item.partition("=")
         if not sep:
             raise ProfileError("sector cap", item, 'write it as "Sector=0.4"')
-        try:
-            caps[name] = float(value)
-        except ValueError as exc:
-            raise ProfileError("sector cap", item, "the cap must be a number") from exc
+        cap = parse_number(value)
+        if cap is None:
+            raise ProfileError("sector cap", item, "the cap must be a number such as 0.4")
+        caps[name] = cap
     return make_profile(
         sectors=args.sectors,
         capital=capital,
@@ -218,6 +290,27 @@ def _write_charts(directory: Path, charts: dict[str, bytes]) -> list[Path]:
     return written
 
 
+@contextmanager
+def progress_bar(args: argparse.Namespace, label: str) -> Iterator[ProgressBar | None]:
+    """A progress bar on stderr, or None when it should stay quiet.
+
+    ``--progress auto`` draws only when stderr is a terminal and the output is not ``--json``,
+    and only once the work has taken :data:`PROGRESS_DELAY_S`; ``always`` draws at once.
+    """
+    mode = getattr(args, "progress", "never")
+    quiet = mode == "never" or (
+        mode == "auto" and (args.json or not (sys.stderr.isatty() if sys.stderr else False))
+    )
+    if quiet:
+        yield None
+        return
+    bar = ProgressBar(sys.stderr, label, delay_s=0.0 if mode == "always" else PROGRESS_DELAY_S)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
 def cmd_universe(args: argparse.Namespace) -> None:
     from smallq.universe import normalise_companies, sectors_of
 
@@ -226,7 +319,8 @@ def cmd_universe(args: argparse.Namespace) -> None:
         refresh = getattr(source, "refresh_companies", None)
         if refresh is None:
             raise ProfileError("--refresh", args.source, "only the cached yahoo source refreshes")
-        raw = refresh()
+        with progress_bar(args, "refreshing companies") as bar:
+            raw = refresh(on_progress=bar)
     else:
         raw = source.fetch_companies()
     companies = normalise_companies(raw)
@@ -278,7 +372,7 @@ def cmd_build(args: argparse.Namespace) -> None:
     profile = profile_from_args(args, capital=args.capital)
     source = open_cli_source(args.source, args.cache)
     report = build_portfolio(profile, source, today=date.today())
-    text = format_report(report)
+    text = format_report(report, verbose=args.verbose)
     if args.charts is not None:
         from smallq.charts.frontier import index_point, index_window_start
         from smallq.charts.report import render_report_charts
@@ -300,15 +394,17 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
     profile = profile_from_args(args, capital=args.capital or 1.0)
     source = open_cli_source(args.source, args.cache)
-    report = run_strategy_backtest(
-        profile,
-        source,
-        start=args.start,
-        end=args.end,
-        rebalance=args.rebalance,
-        costs_bps=args.costs_bps,
-        whole_shares=args.capital is not None,
-    )
+    with progress_bar(args, "backtest") as bar:
+        report = run_strategy_backtest(
+            profile,
+            source,
+            start=args.start,
+            end=args.end,
+            rebalance=args.rebalance,
+            costs_bps=args.costs_bps,
+            whole_shares=args.capital is not None,
+            on_progress=bar,
+        )
     text = format_backtest(report)
     if args.charts is not None:
         from smallq.charts.backtest import render_backtest_charts
@@ -357,10 +453,14 @@ COMMANDS = {
 }
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser()  # built once per process (tests call main thousands of times)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -372,24 +472,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore")
     try:
         COMMANDS[args.command](args)
-    except SmallQError as exc:
-        if args.debug:
-            raise
-        kind = "input" if isinstance(exc, InputError) else "error"
-        print(f"smallq: {kind}: {exc.user_message()}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("smallq: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # the one catch-all: an internal error, never a traceback
-        if args.debug:
-            raise
-        print(
-            f"smallq: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+    except (Exception, KeyboardInterrupt) as exc:  # the one catch-all, mapped by exit_status
+        return report_error(exc, debug=args.debug)
     return 0
+
+
+def report_error(exc: BaseException, *, debug: bool) -> int:
+    """Print one line about ``exc`` on stderr (after the traceback with ``debug``); exit status."""
+    status = exit_status(exc)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        line = "smallq: interrupted"
+    elif isinstance(exc, SmallQError) and status != EXIT_SOFTWARE:
+        kind = "input" if isinstance(exc, InputError) else "error"
+        line = f"smallq: {kind}: {exc.user_message()}"
+    else:
+        where = "the traceback is above" if debug else "rerun with --debug for the traceback"
+        line = f"smallq: internal error: {type(exc).__name__}: {exc} ({where})"
+    print(one_line(line), file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,8 +30,24 @@ adapters (``smallq.data``, ``smallq.optimize``, ``storage``) with ``raise X(...)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from datetime import date
+
+
+def closest_match(value: object, choices: Iterable[str]) -> str | None:
+    """Return the choice closest to ``value`` (case-insensitive), or None when none is close.
+
+    Used for "did you mean" hints: ``closest_match("momentun", ["momentum", "value"])`` is
+    ``"momentum"``.
+    """
+    by_key = {choice.lower(): choice for choice in choices}
+    found = difflib.get_close_matches(str(value).strip().lower()[:100], by_key, n=1, cutoff=0.6)
+    return by_key[found[0]] if found else None
+
+
+def _hint(suggestion: str | None) -> str:
+    return f" Did you mean {suggestion!r}?" if suggestion else ""
 
 
 class SmallQError(Exception):
@@ -72,11 +88,14 @@ class InvalidCapitalError(InputError):
 class UnknownSectorError(InputError):
     """A sector name that no alias resolves."""
 
-    def __init__(self, name: str, known: Sequence[str]) -> None:
+    def __init__(self, name: str, known: Sequence[str], suggestion: str | None = None) -> None:
         self.name = name
         self.known = tuple(known)
+        self.suggestion = suggestion if suggestion is not None else closest_match(name, known)
         super().__init__(
-            f"Unknown sector {name!r}. Known sectors: {', '.join(self.known)}.", field="sectors"
+            f"Unknown sector {name!r}.{_hint(self.suggestion)} "
+            f"Known sectors: {', '.join(self.known)}.",
+            field="sectors",
         )
 
 
@@ -87,8 +106,11 @@ class UnknownOptionError(InputError):
         self.option = option
         self.value = value
         self.allowed = tuple(allowed)
+        self.suggestion = closest_match(value, self.allowed)
         super().__init__(
-            f"Unknown {option} {value!r}. Choose one of: {', '.join(self.allowed)}.", field=option
+            f"Unknown {option} {value!r}.{_hint(self.suggestion)} "
+            f"Choose one of: {', '.join(self.allowed)}.",
+            field=option,
         )
 
 
@@ -205,8 +227,7 @@ class FundamentalsNotKnownYetError(FundamentalsMissingError):
         self.first_date = first_date
         super().__init__(factor, tickers)
         self.args = (
-            f"{factor} at {as_of.isoformat()}: no fundamentals dated on or before it "
-            f"({available})",
+            f"{factor} at {as_of.isoformat()}: no fundamentals dated on or before it ({available})",
         )
 
     def user_message(self) -> str:

@@ -2,6 +2,10 @@
 
 Conventions shared by every estimator:
 
+* the **estimation window** is the last ``lookback_days + 1`` prices, and only stocks with a
+  price on every one of those days take part (:func:`estimation_window`): a stock listed
+  later is left out with a note naming it, so it never shortens the others' window. The
+  build and the backtest both go through it (:mod:`smallq.decision`);
 * daily **simple** returns ``prices.pct_change()``; the first row is dropped and so is any
   row where a ticker has no return, so every estimator sees the same common window;
 * annualisation by ``periods_per_year`` (252): means scale by 252, covariances by 252;
@@ -25,16 +29,90 @@ Conventions shared by every estimator:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from smallq.errors import DataFormatError, DataUnavailableError, InsufficientHistoryError
+from smallq.errors import (
+    DataFormatError,
+    DataUnavailableError,
+    InsufficientHistoryError,
+    TooFewCandidatesError,
+)
 from smallq.models import Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import CovModel, ReturnsModel
 
 #: fewest daily returns any estimator accepts
 MIN_OBSERVATIONS: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class EstimationWindow:
+    """The prices the estimates are computed on, and who was left out of them.
+
+    Attributes
+    ----------
+    window : DataFrame of shape (lookback_days + 1, n_complete)
+        The last ``lookback_days + 1`` rows, only the tickers with a price on every one.
+    left_out : tuple of str
+        Tickers without a complete window.
+    notes : tuple of str
+        One note naming the left-out tickers, each with its days of prices and first date.
+    """
+
+    window: pd.DataFrame
+    left_out: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def estimation_window(prices: pd.DataFrame, lookback_days: int) -> EstimationWindow:
+    """Cut the estimation window and leave out every ticker without a price on each of its days.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Cleaned closes up to the decision date (the last row).
+    lookback_days : int
+        Daily returns wanted; the window holds ``lookback_days + 1`` prices.
+
+    Returns
+    -------
+    EstimationWindow
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When ``prices`` has fewer than ``lookback_days + 1`` rows.
+    TooFewCandidatesError
+        When no ticker has a complete window.
+    """
+    needed = lookback_days + 1
+    window = prices.iloc[-needed:]
+    if len(window) < needed:
+        raise InsufficientHistoryError(len(window), needed, "lookback history")
+    complete = window.notna().all()
+    left_out = tuple(str(t) for t in window.columns[~complete.to_numpy()])
+    if len(left_out) == window.shape[1]:
+        hint = "Choose a shorter lookback or other stocks."
+        raise TooFewCandidatesError("estimation window", 0, 1, hint)
+    notes = (_left_out_note(window[list(left_out)], needed),) if left_out else ()
+    return EstimationWindow(window.loc[:, complete.to_numpy()], left_out, notes)
+
+
+def _left_out_note(prices: pd.DataFrame, needed: int, limit: int = 10) -> str:
+    """One note naming each left-out ticker with its days of prices and its first date."""
+    parts = []
+    for ticker in prices.columns[:limit]:
+        valid = prices[ticker].dropna()
+        since = f", from {valid.index[0]:%Y-%m-%d}" if len(valid) else ""
+        parts.append(f"{ticker} ({len(valid)} days{since})")
+    more = f" and {prices.shape[1] - limit} more" if prices.shape[1] > limit else ""
+    return (
+        f"Left out for lacking prices on all {needed} days of the estimation window, so the "
+        f"other stocks keep their full window: {', '.join(parts)}{more}."
+    )
 
 
 def daily_returns(

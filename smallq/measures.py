@@ -212,9 +212,7 @@ def effective_holdings(weights: pd.Series) -> float:
     return float(1.0 / np.sum(np.square(weights.to_numpy(dtype=float))))
 
 
-def drift(
-    current_weights: pd.Series | np.ndarray, target_weights: pd.Series | np.ndarray
-) -> float:
+def drift(current_weights: pd.Series | np.ndarray, target_weights: pd.Series | np.ndarray) -> float:
     """Half the total absolute gap between two weight vectors, their cash lines included.
 
     Parameters
@@ -391,9 +389,7 @@ def _values(returns: pd.Series, required: int) -> np.ndarray:
     return values
 
 
-def _position_values(
-    shares: pd.Series | np.ndarray, prices: pd.Series | np.ndarray
-) -> np.ndarray:
+def _position_values(shares: pd.Series | np.ndarray, prices: pd.Series | np.ndarray) -> np.ndarray:
     if isinstance(shares, pd.Series):
         price = pd.Series(prices).reindex(shares.index).to_numpy(dtype=float)
     else:

@@ -33,9 +33,9 @@ import pandas as pd
 from smallq.backtest import RebalanceRule, run_backtest
 from smallq.backtest.fast_pipeline import FastPipelinePolicy
 from smallq.backtest.policy import PipelinePolicy, point_in_time
-from smallq.constraints import WeightLimits, feasible_limits
 from smallq.data.base import PriceSource
 from smallq.data.market import (
+    Universe,
     benchmark_notes,
     data_end,
     decision_end,
@@ -47,24 +47,23 @@ from smallq.data.market import (
     load_universe,
 )
 from smallq.data.validation import clean_prices
+from smallq.decision import DecisionRule, decide_weights, history_rows
 from smallq.errors import InsufficientHistoryError, ProfileError
 from smallq.filters import apply_filters
-from smallq.forecast import forecast_moments
 from smallq.measures import account_values
-from smallq.models import MarketData, Note, NoteKind, Profile, Report, Settings, StressReport
-from smallq.optimize import optimize_weights, report_frontier
+from smallq.models import MarketData, Note, NoteKind, Profile, Report, StressReport
+from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
 from smallq.profile import (
     cap_notes,
-    fit_min_holdings,
-    resolve_settings,
     validate_backtest_request,
 )
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
+from smallq.types import ProgressCallback
 
 __all__ = [
     "BacktestReport",
@@ -95,22 +94,10 @@ def select_stocks(
         When a filter leaves too few stocks (the message names it).
     DataError, InsufficientHistoryError
     """
-    end = decision_end(profile, source, today)
-    universe = load_universe(profile, source, end)
-    companies, criteria, first_pass = universe.companies, universe.criteria, universe.first_pass
-    needed = max(profile.lookback_days, params.momentum_lookback_days, params.low_vol_window_days)
-    market = drop_unconfirmed_moves(
-        load_market_data(
-            source,
-            first_pass.tickers,
-            companies,
-            start=history_start(end, needed + 5),
-            end=end,
-            params=params,
-            require_benchmark=require_benchmark,
-        ),
-        params,
+    universe, market, end = _decision_data(
+        profile, source, today=today, params=params, require_benchmark=require_benchmark
     )
+    companies, criteria = universe.companies, universe.criteria
     as_of = market.prices.index[-1].date()
     second_pass = apply_filters(
         companies.loc[list(market.prices.columns)],
@@ -134,16 +121,50 @@ def select_stocks(
         fundamentals=universe.fundamentals,
         params=params,
     )
+    notes = [*_data_notes(profile, universe, market, end), *second_pass.notes, *ranking.notes]
+    return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+
+
+def _decision_data(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams,
+    require_benchmark: bool = True,
+) -> tuple[Universe, MarketData, date]:
+    """The universe and the cleaned prices up to the decision date, and that date.
+
+    Enough history for every stage of a decision (:func:`smallq.decision.history_rows`); a
+    ticker whose decision-day close moved by a spike's size is left out with a note.
+    """
+    end = decision_end(profile, source, today)
+    universe = load_universe(profile, source, end)
+    needed = max(history_rows(profile.lookback_days, params), params.low_vol_window_days)
+    market = drop_unconfirmed_moves(
+        load_market_data(
+            source,
+            universe.first_pass.tickers,
+            universe.companies,
+            start=history_start(end, needed + 5),
+            end=end,
+            params=params,
+            require_benchmark=require_benchmark,
+        ),
+        params,
+    )
+    return universe, market, end
+
+
+def _data_notes(profile: Profile, universe: Universe, market: MarketData, end: date) -> list[str]:
     notes = [
         *universe.raw_companies.attrs.get("notes", ()),
         *market.notes,
-        *first_pass.notes,
-        *second_pass.notes,
-        *ranking.notes,
+        *universe.first_pass.notes,
     ]
     if profile.as_of is not None and profile.as_of > end:
         notes.insert(0, f"As-of date {profile.as_of} is after the data's last day; using {end}.")
-    return Selection(ranking=ranking, market=replace(market, notes=_unique(notes)))
+    return notes
 
 
 def build_portfolio(
@@ -174,28 +195,35 @@ def build_portfolio(
     SmallQError
         Any subclass; each carries a ``user_message()``.
     """
-    selection = select_stocks(profile, source, today=today, params=params)
-    market, ranking = selection.market, selection.ranking
-    as_of = ranking.as_of
-    candidates = list(ranking.selected)
-    window = market.prices[candidates].iloc[-(profile.lookback_days + 1) :]
-    if len(window) < profile.lookback_days + 1:
-        raise InsufficientHistoryError(len(window), profile.lookback_days + 1, "lookback history")
-    benchmark = market.benchmark.loc[window.index]
-    returns = window.pct_change().iloc[1:]
-    settings = fit_min_holdings(resolve_settings(profile), len(candidates))
-    limits = _feasible_limits(profile, settings, market, candidates, returns)
-    mu, cov = forecast_moments(window, settings, benchmark=benchmark, params=params)
-    optimization = optimize_weights(
-        mu, cov, settings, returns=returns, limits=limits, chain=params.fallback_chain, fast=True
+    universe, market, end = _decision_data(profile, source, today=today, params=params)
+    as_of = market.prices.index[-1].date()
+    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
+    decision = decide_weights(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
+        params=params,
+        fast=True,
     )
+    ranking, window, settings = decision.ranking, decision.window, decision.settings
+    mu, cov, optimization = decision.mu, decision.cov, decision.optimization
+    candidates = list(window.columns)
+    benchmark = market.benchmark.loc[window.index]
+    data_notes = [*_data_notes(profile, universe, market, end), *decision.notes, *ranking.notes]
+    market = replace(market, notes=_unique(data_notes))
     from smallq.allocation import allocate_shares  # scipy.optimize: only builds allocate
 
     allocation = allocate_shares(
         optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
     )
+    # the figures describe what was bought, with its cash (earning nothing), not the targets
+    bought = allocation.achieved_weights[allocation.achieved_weights > 0]
     metrics = compute_risk_metrics(
-        optimization.weights,
+        bought,
         window,
         benchmark,
         mu,
@@ -204,7 +232,7 @@ def build_portfolio(
         periods_per_year=params.periods_per_year,
     )
     stress, stress_notes = _stress(
-        optimization.weights, window, benchmark, market, source, index_history, as_of, params
+        bought, window, benchmark, market, source, index_history, as_of, params
     )
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points, fast=True)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
@@ -242,28 +270,6 @@ def build_portfolio(
     )
 
 
-def _feasible_limits(
-    profile: Profile,
-    settings: Settings,
-    market: MarketData,
-    candidates: list[str],
-    returns: pd.DataFrame,
-) -> WeightLimits:
-    """The build's one feasibility check, before estimating: the limits every stage uses.
-
-    The history requirement counts the complete rows of daily returns, the rows the
-    estimators and the optimizer use.
-    """
-    return feasible_limits(
-        candidates,
-        max_weight=settings.max_weight,
-        min_holdings=settings.min_holdings,
-        sector_map={t: str(market.companies.at[t, "sector"]) for t in candidates},
-        sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
-        n_observations=len(returns.dropna(how="any")),
-    )
-
-
 def run_strategy_backtest(
     profile: Profile,
     source: PriceSource,
@@ -275,6 +281,7 @@ def run_strategy_backtest(
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
     reference: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
@@ -285,6 +292,7 @@ def run_strategy_backtest(
     make (another objective) runs on the reference, and the notes say how many did.
     ``reference=True`` runs every decision on the reference (PyPortfolioOpt), for tests and
     benchmarks.
+    ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
     ------
@@ -296,7 +304,7 @@ def run_strategy_backtest(
     rule = RebalanceRule.parse(rebalance)
     validate_backtest_request(start, end, costs_bps)
     universe = load_universe(profile, source, start)
-    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source,
         universe.first_pass.tickers,
@@ -305,7 +313,9 @@ def run_strategy_backtest(
         end=end,
         params=params,
     )
-    policy = PipelinePolicy.for_profile(profile, market, universe.fundamentals, params)
+    policy = PipelinePolicy.for_profile(
+        profile, market, universe.fundamentals, params, criteria=universe.criteria
+    )
     settings = policy.settings
     fast = None if reference else FastPipelinePolicy(policy, market, params)
     result = run_backtest(
@@ -317,6 +327,7 @@ def run_strategy_backtest(
         costs_bps=costs_bps,
         capital=profile.capital if whole_shares else None,
         benchmark=market.benchmark,
+        on_progress=on_progress,
     )
     metrics, benchmark_metrics = result.metrics(
         risk_free_rate=settings.risk_free_rate, periods_per_year=params.periods_per_year
@@ -329,6 +340,7 @@ def run_strategy_backtest(
         "backtest carries survivorship bias."
     )
     notes += result.cash_notes(profile.currency)
+    notes += policy.left_out_notes()
     if fast is not None and fast.reference_dates:
         first, reason = fast.reference_dates[0]
         notes.append(

@@ -88,6 +88,8 @@ def parse_capital(
         raise InvalidCapitalError(raw, "please type an amount, for example 10000")
     if len(s) > 40:
         raise InvalidCapitalError(raw[:40] + "…", "that number is far too long")
+    if any(ch.isnumeric() and not ch.isascii() for ch in s):
+        raise InvalidCapitalError(raw, "type the amount with the digits 0-9, for example 10000")
     if any(mark in s for mark in _FOREIGN_MARKS):
         raise InvalidCapitalError(
             raw, f"only {', '.join(SUPPORTED_CURRENCIES)} amounts are supported"
@@ -105,7 +107,7 @@ def parse_capital(
     if "_" in s:
         raise InvalidCapitalError(raw, "write the number without underscores, for example 1000")
     if (
-        re.search(r"\d\s*e\s*[+-]?\d", s)
+        re.search(r"[0-9]\s*e\s*[+-]?[0-9]", s)
         or s in ("nan", "inf", "infinity")
         or "nan" in s
         or "inf" in s
@@ -129,9 +131,9 @@ def parse_capital(
 
 def _parse_grouped_number(raw: str, s: str) -> float:
     """Digits with optional 3-digit groups (`,` or space) and an optional `.` decimal part."""
-    if re.fullmatch(r"\d+,\d{1,2}", s):
+    if re.fullmatch(r"[0-9]+,[0-9]{1,2}", s):
         raise InvalidCapitalError(raw, "use a dot for decimals, for example 10.50")
-    match = re.fullmatch(r"(\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.(\d+))?", s)
+    match = re.fullmatch(r"([0-9]{1,3}(?:[, ][0-9]{3})+|[0-9]+)(?:\.([0-9]+))?", s)
     if match is None:
         raise InvalidCapitalError(
             raw, "that is not an amount I understand; type digits such as 10000"

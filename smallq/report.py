@@ -24,6 +24,7 @@ from smallq.presentation import (
     money,
     note_to_dict,
     num,
+    objective_label,
     pct,
     points,
     present_portfolio,
@@ -131,6 +132,8 @@ def report_to_dict(report: Report, view: PortfolioView | None = None) -> dict[st
                 "amount": _num(h.amount),
                 "target_weight": _num(h.target_weight),
                 "achieved_weight": _num(h.achieved_weight),
+                "weight": _num(h.achieved_weight),
+                "shows_target": h.shows_target,
             }
             for h in view.holdings
         ],
@@ -228,33 +231,43 @@ def _fmt_factor(column: str, value: float) -> str:
     return pct(value) if column in ("momentum", "low_vol") else f"{value:.3f}"
 
 
-def format_report(report: Report, view: PortfolioView | None = None) -> str:
+def format_report(
+    report: Report, view: PortfolioView | None = None, *, verbose: bool = False
+) -> str:
     """The human-readable report printed by ``smallq build`` (rendered from the view)."""
-    return format_view(present_portfolio(report) if view is None else view)
+    return format_view(present_portfolio(report) if view is None else view, verbose=verbose)
 
 
-def format_view(view: PortfolioView) -> str:
-    """A portfolio view as terminal text: holdings, figures, VaR table, stress, notes."""
+def format_view(view: PortfolioView, *, verbose: bool = False) -> str:
+    """A portfolio view as terminal text: holdings, figures, VaR table, stress, notes.
+
+    Method names (``max_sharpe``), the solver and the optimizer's raw reasons appear only
+    with ``verbose``; by default every method is named in plain words.
+    """
     cur, opt = view.currency, view.optimizer
+    technical = f" (objective {opt.objective_used}, solver {opt.solver})" if verbose else ""
     lines = [
         f"smallQ portfolio — {view.profile.risk_label} risk, "
         f"{view.profile.strategy} strategy, as of {view.as_of:%Y-%m-%d}",
         f"Sectors: {', '.join(view.profile.sectors)}",
-        f"Capital: {money(view.capital, cur)}   Objective: {opt.objective_used}"
-        f" (solver {opt.solver})",
+        f"Capital: {money(view.capital, cur)}   Weights chosen for: "
+        f"{objective_label(opt.objective_used)}{technical}",
         "",
-        f"{'ticker':<7} {'sector':<24} {'target':>7} {'bought':>7} {'shares':>9} {'price':>10} "
+        f"{'ticker':<7} {'sector':<24} {'weight':>7} {'target':>7} {'shares':>9} {'price':>10} "
         f"{'amount':>14}",
     ]
     for h in view.holdings:
         shares_text = f"{h.shares:.4f}" if view.profile.fractional else f"{h.shares:.0f}"
+        target = pct(h.target_weight) if h.shows_target else ""
         lines.append(
-            f"{h.ticker:<7} {(h.sector or '')[:24]:<24} {pct(h.target_weight):>7} "
-            f"{pct(h.achieved_weight):>7} {shares_text:>9} {num(h.price):>10} "
-            f"{money(h.amount, cur):>14}"
+            f"{h.ticker:<7} {(h.sector or '')[:24]:<24} {pct(h.achieved_weight):>7} "
+            f"{target:>7} {shares_text:>9} {num(h.price):>10} {money(h.amount, cur):>14}"
         )
     lines += [
         f"Invested: {money(view.invested, cur)}   Cash left: {money(view.cash, cur)}",
+        "Weight is what was bought (amount / capital); the optimizer's target is shown where "
+        "it differs by more than half a point. The figures below describe what was bought, "
+        "with the cash (earning nothing).",
         "",
         *_figure_lines(view),
         "",
@@ -284,7 +297,12 @@ def format_view(view: PortfolioView) -> str:
             f"P(loss>20%) {pct(mc.loss_probability(0.2))}"
         )
     if opt.fallbacks:
-        lines += ["", "Fallbacks:"] + [f"  {step}: {reason}" for step, reason in opt.fallbacks]
+        lines += ["", "Fallbacks:"] + [
+            f"  {objective_label(step)} could not be used with these stocks"
+            + (f" ({step}: {reason})" if verbose else "")
+            for step, reason in opt.fallbacks
+        ]
+        lines.append(f"  so the weights are the {objective_label(opt.objective_used)}.")
     notes = view.notes_except(NoteKind.FALLBACK) if opt.fallbacks else view.notes
     if notes:
         lines += ["", "Notes:"] + [f"  - {n.text}" for n in notes]

@@ -9,6 +9,10 @@ importing this module does not pull in scipy.stats). Conventions:
   (``value_at_risk(...) == 0.031`` means a 3.1% loss);
 * the portfolio is held at **fixed weights, rebalanced daily**: its return on a day is
   ``sum_i w_i r_i`` (see :func:`portfolio_returns`);
+* weights are fractions of the **account** (shares plus cash). A built portfolio is measured
+  as bought (:func:`compute_risk_metrics` gets ``amount / capital``), so weights may sum to
+  less than 1 and the rest is **cash earning nothing** (as in the backtest and tracking):
+  it adds no return, no volatility and no loss;
 * VaR methods (:class:`~smallq.types.VarMethod`):
 
   - ``HISTORICAL``: VaR is the empirical ``confidence`` quantile of losses taken as an order
@@ -309,11 +313,14 @@ def compute_risk_metrics(
     risk_free_rate: float,
     periods_per_year: int = 252,
 ) -> RiskMetrics:
-    """Ex-ante and historical risk figures of a fixed-weight portfolio.
+    """Ex-ante and historical risk figures of a fixed-weight portfolio and its cash.
 
     Parameters
     ----------
     weights : Series of shape (n_holdings,)
+        Fractions of the account by ticker (for a build: amount bought / capital); they may
+        sum to less than 1, the rest being cash that earns nothing. Every rate and loss is
+        then a fraction of the whole account, so times the capital it is money.
     prices : DataFrame of shape (n_days, n_assets)
         Lookback prices; the historical figures use the daily-rebalanced portfolio over them.
     benchmark : Series of shape (n_days,)
@@ -354,5 +361,5 @@ def compute_risk_metrics(
         max_drawdown=max_drawdown(daily).depth,
         var=var_table(daily),
         risk_contributions=contributions,
-        effective_holdings=effective_holdings(weights),
+        effective_holdings=effective_holdings(weights / float(weights.sum())),
     )

@@ -6,7 +6,8 @@ with the allowed values, so the CLI and the bot can show a clear message.
 
 from __future__ import annotations
 
-import re
+import difflib
+from collections.abc import Callable
 from enum import IntEnum, StrEnum
 from typing import Self, TypeAlias
 
@@ -14,9 +15,18 @@ from smallq.errors import UnknownOptionError, UnknownSectorError
 
 Ticker: TypeAlias = str
 
+ProgressCallback: TypeAlias = Callable[[int, int], None]
+"""``on_progress(done, total)``: long engine loops report their progress through it."""
+
 
 def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", text.strip().lower())
+    """Lower-case ``text`` without spaces and ASCII punctuation.
+
+    Other characters are kept, so ``"3²"`` or a full-width ``"３"`` match nothing instead of
+    collapsing to ``"3"``.
+    """
+    lowered = text.strip().lower()
+    return "".join(c for c in lowered if not (c.isspace() or (c.isascii() and not c.isalnum())))
 
 
 class _ParseMixin:
@@ -165,7 +175,10 @@ class Sector(StrEnum):
                 return member
         if key in SECTOR_ALIASES:
             return SECTOR_ALIASES[key]
-        raise UnknownSectorError(str(value), [m.value for m in cls])
+        names = {**{_key(m.value): m for m in cls}, **SECTOR_ALIASES}
+        near = difflib.get_close_matches(key[:100], names, n=1, cutoff=0.6)
+        suggestion = names[near[0]].value if near else None
+        raise UnknownSectorError(str(value), [m.value for m in cls], suggestion)
 
     @property
     def short(self) -> str:

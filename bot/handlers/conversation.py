@@ -32,10 +32,18 @@ from telegram.ext import (
 
 from bot.context import BotContext
 from bot.handlers.commands import confirm_delete
-from bot.services.portfolio import BuildOutcome, UserInfo, build_and_store, saved_profile
+from bot.services.portfolio import (
+    BuildOutcome,
+    UserInfo,
+    build_and_store,
+    check_sectors,
+    saved_profile,
+    stocks_per_sector,
+)
 from bot.views import texts
 from bot.views.draft import Draft
 from bot.views.keyboards import (
+    SECTOR_CODES,
     callback_value,
     confirm_keyboard,
     parse_risk,
@@ -145,8 +153,10 @@ async def _ask(
 
 
 async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro: str) -> State:
-    keyboard = sectors_keyboard(draft.sectors)
-    return await _ask(update, context, draft, intro, keyboard, State.SECTORS)
+    counts = await stocks_per_sector(context.deps)
+    keyboard = sectors_keyboard(draft.sectors, counts)
+    hint = f"\n{texts.SECTORS_COUNTS_HINT}" if counts else ""
+    return await _ask(update, context, draft, intro + hint, keyboard, State.SECTORS)
 
 
 # --------------------------------------------------------------------------- entry
@@ -177,12 +187,22 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
         draft.toggle(code)
         draft.save(context.user_data)
         await query.answer()
+        counts = await stocks_per_sector(context.deps)
         await best_effort(
-            query.edit_message_reply_markup(sectors_keyboard(draft.sectors)), "sector toggle"
+            query.edit_message_reply_markup(sectors_keyboard(draft.sectors, counts)),
+            "sector toggle",
         )
         return None
     if not draft.sectors:
         return await _reject(query, texts.SECTORS_EMPTY)
+    chosen = [SECTOR_CODES[code] for code in draft.sectors if code in SECTOR_CODES]
+    user = update.effective_user
+    base = None if user is None else saved_profile(context.deps, user.id)
+    check = await check_sectors(context.deps, chosen, base)
+    if check is not None and not check.ok:  # say it now, not four steps later at Build
+        await query.answer(texts.SECTORS_TOO_FEW_SHORT)
+        await reply_html(update, context, texts.sectors_too_few(check))
+        return None
     await query.answer()
     await best_effort(
         query.edit_message_text(f"Sectors: {texts.sectors_line(draft.sectors)}"), "sectors answer"

@@ -13,9 +13,12 @@ from datetime import date, timedelta
 import sqlite_utils
 
 from bot.deps import Deps
+from smallq.choice import SectorCheck, check_sector_choice, sector_counts
+from smallq.errors import DataError
 from smallq.models import Profile, Report
 from smallq.profile import validate_profile
-from smallq.types import Strategy
+from smallq.types import Sector, Strategy
+from smallq.universe import normalise_companies
 from storage.db import transaction
 from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
 from storage.users import UserRepository, erase_user
@@ -208,6 +211,42 @@ def owned_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> PortfolioRec
 def saved_profile(deps: Deps, user_id: int) -> Profile | None:
     """The user's saved profile, or ``None``."""
     return deps.users().get_profile(user_id)
+
+
+# --------------------------------------------------------------------------- sectors
+def sector_counts_blocking(deps: Deps) -> dict[Sector, int]:
+    """Stocks per sector in the source's company table (call in a worker thread)."""
+    return sector_counts(normalise_companies(deps.source().fetch_companies()))
+
+
+async def stocks_per_sector(deps: Deps) -> dict[Sector, int] | None:
+    """Stocks per sector in the data, asked once per source and cached; None when unknown.
+
+    A source that cannot list its companies (an outage, a source without a table) gives
+    None: the keyboard then shows every sector without counts and Done checks nothing.
+    """
+    name = deps.source().name
+    if name not in deps.sector_counts:
+        try:
+            counts = await deps.run_blocking(sector_counts_blocking, deps)
+        except DataError:
+            return None
+        deps.sector_counts[name] = counts
+    return deps.sector_counts[name]
+
+
+async def check_sectors(
+    deps: Deps, sectors: list[Sector], base: Profile | None
+) -> SectorCheck | None:
+    """Whether the sectors hold enough stocks for every risk level; None when counts are unknown.
+
+    ``base`` (the saved profile) supplies the number of stocks and any max weight chosen.
+    """
+    counts = await stocks_per_sector(deps)
+    if counts is None:
+        return None
+    profile = base if base is not None else Profile(sectors=tuple(sectors), capital=1.0)
+    return check_sector_choice(counts, sectors, profile)
 
 
 # --------------------------------------------------------------------------- settings

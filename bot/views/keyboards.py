@@ -20,7 +20,7 @@ Values are validated by the ``parse_*`` functions; anything else is forged or st
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -65,11 +65,27 @@ def _rows(buttons: Sequence[InlineKeyboardButton], width: int) -> list[list[Inli
     return [list(buttons[i : i + width]) for i in range(0, len(buttons), width)]
 
 
-def sectors_keyboard(selected: Collection[str]) -> InlineKeyboardMarkup:
-    """All sectors, two per row, ✓ on the selected codes, then Done."""
-    buttons = [
-        _button(("✓ " if code in selected else "") + sector.value, f"sector:{code}")
+def sectors_keyboard(
+    selected: Collection[str], counts: Mapping[Sector, int] | None = None
+) -> InlineKeyboardMarkup:
+    """Sectors two per row, ✓ on the selected codes, then Done.
+
+    With ``counts`` (stocks per sector in the data) each label shows its count and sectors
+    without stocks are hidden (unless selected, so they can be unselected).
+    """
+    shown = [
+        (code, sector)
         for code, sector in SECTOR_CODES.items()
+        if counts is None or counts.get(sector, 0) > 0 or code in selected
+    ]
+    buttons = [
+        _button(
+            ("✓ " if code in selected else "")
+            + sector.value
+            + ("" if counts is None else f" ({counts.get(sector, 0)})"),
+            f"sector:{code}",
+        )
+        for code, sector in shown
     ]
     rows = _rows(buttons, 2)
     rows.append([_button(f"Done ({len(selected)} selected)", "sector:done")])

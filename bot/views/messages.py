@@ -16,7 +16,13 @@ from datetime import date
 from html import escape
 
 from smallq.models import Note, NoteKind, Report
-from smallq.presentation import HoldingView, PortfolioView, figure_text, present_portfolio
+from smallq.presentation import (
+    HoldingView,
+    PortfolioView,
+    figure_text,
+    objective_label,
+    present_portfolio,
+)
 from smallq.presentation import money as money  # the one formatter, for the bot's other texts
 from smallq.presentation import num as num
 from smallq.presentation import pct as pct
@@ -123,6 +129,7 @@ def render_portfolio(
     blocks = [head, *holdings_blocks(view.holdings, cur, view.profile.fractional)]
     blocks.append(key_figures(view))
     blocks.append(var_lines(view))
+    blocks.append(explanations(view, RESULT_FIGURES))
     notes = portfolio_notes(view, today=today)
     if notes:
         blocks.append("<b>Notes</b>\n" + "\n".join(f"• {escape(n.text)}" for n in notes))
@@ -133,17 +140,26 @@ def render_portfolio(
 def holdings_blocks(
     holdings: Sequence[HoldingView], currency: str = "USD", fractional: bool = False
 ) -> list[str]:
-    """The holdings table (target weights) as one or more ``<pre>`` blocks."""
-    header = f"{'Ticker':<7}{'Weight':>7}{'Shares':>10}{'Amount':>13}"
+    """The holdings table as ``<pre>`` blocks: the weight bought, the target where it differs."""
+    targets = any(h.shows_target for h in holdings)
+    target_head = f"{'Target':>7}" if targets else ""
+    header = f"{'Ticker':<7}{'Weight':>7}{target_head}{'Shares':>10}{'Amount':>13}"
     rows = [
-        f"{h.ticker[:7]:<7}{pct(h.target_weight):>7}"
-        f"{(f'{h.shares:.4f}' if fractional else f'{h.shares:,.0f}'):>10}"
+        f"{h.ticker[:7]:<7}{pct(h.achieved_weight):>7}"
+        + (f"{pct(h.target_weight) if h.shows_target else '':>7}" if targets else "")
+        + f"{(f'{h.shares:.4f}' if fractional else f'{h.shares:,.0f}'):>10}"
         f"{money(h.amount, currency):>13}"
         for h in holdings
     ]
     if not rows:
         return ["No holdings."]
-    return pre_blocks(rows, header)
+    blocks = pre_blocks(rows, header)
+    if targets:
+        blocks.append(
+            "<i>Weight is what was bought; Target is the optimizer's aim where "
+            "whole shares missed it by more than half a point.</i>"
+        )
+    return blocks
 
 
 def key_figures(view: PortfolioView) -> str:
@@ -185,10 +201,13 @@ def portfolio_notes(view: PortfolioView, *, today: date | None = None) -> list[N
     notes: list[Note] = []
     opt = view.optimizer
     if opt.fallbacks:
-        path = " → ".join([*(o for o, _ in opt.fallbacks), opt.objective_used])
-        reasons = "; ".join(f"{o}: {r}" for o, r in opt.fallbacks)
+        tried = " and ".join(f"“{objective_label(o)}”" for o, _ in opt.fallbacks)
         notes.append(
-            Note(NoteKind.FALLBACK, f"The optimizer fell back ({path}) because {reasons}.")
+            Note(
+                NoteKind.FALLBACK,
+                f"The optimizer fell back: {tried} could not be used with these stocks, so the "
+                f"weights aim at “{objective_label(opt.objective_used)}”.",
+            )
         )
     # the fallback path and the data date are written above and below from the view's fields
     notes.extend(view.notes_except(NoteKind.FALLBACK, NoteKind.FRESHNESS))
@@ -200,6 +219,29 @@ def portfolio_notes(view: PortfolioView, *, today: date | None = None) -> list[N
         days = (today - view.as_of).days
         notes.append(Note(NoteKind.STALE, f"These prices are {days} days old."))
     return notes
+
+
+#: figures the result and /risk show, each explained in one line under them
+RESULT_FIGURES: tuple[str, ...] = ("expected_return", "volatility", "sharpe", "beta")
+RISK_FIGURES: tuple[str, ...] = (
+    *RESULT_FIGURES,
+    "realized_return",
+    "realized_volatility",
+    "max_drawdown",
+    "effective_holdings",
+)
+
+
+def explanations(view: PortfolioView, keys: Sequence[str]) -> str:
+    """One plain line per figure shown: its label and what it means."""
+    lines = ["<b>What these mean</b>"]
+    for key in keys:
+        try:
+            figure = view.figure(key)
+        except KeyError:
+            continue
+        lines.append(f"• {escape(figure.label)}: {escape(figure.explanation)}")
+    return "\n".join(lines)
 
 
 def _figure(view: PortfolioView, key: str) -> str:
@@ -242,8 +284,10 @@ def render_risk(view: PortfolioView) -> list[str]:
     shares = view.risk_contributions
     if shares:
         blocks.append(
-            "<b>Share of risk</b>\n" + escape(", ".join(f"{t} {pct(s)}" for t, s in shares[:10]))
+            "<b>Share of risk</b> (how much of the ups and downs comes from each stock)\n"
+            + escape(", ".join(f"{t} {pct(s)}" for t, s in shares[:10]))
         )
+    blocks.append(explanations(view, RISK_FIGURES))
     blocks.append(DISCLAIMER)
     return split_blocks(blocks)
 

@@ -6,8 +6,9 @@ from html import escape
 
 from bot.views.draft import Draft
 from bot.views.keyboards import SECTOR_CODES, STRATEGY_LABELS
+from smallq.choice import SectorCheck
 from smallq.models import Profile
-from smallq.presentation import money, pct
+from smallq.presentation import money, objective_label, pct
 from smallq.profile import RISK_TABLE
 from smallq.types import Strategy
 
@@ -47,6 +48,8 @@ HELP = "\n".join(
 
 SECTORS_PROMPT = "Which sectors? Tap to select one or more, then <b>Done</b>."
 SECTORS_EMPTY = "Select at least one sector first."
+SECTORS_COUNTS_HINT = "The number beside each sector is how many of its stocks are in the data."
+SECTORS_TOO_FEW_SHORT = "Too few stocks for every risk level: add a sector."
 CAPITAL_PROMPT = "How much do you want to invest, in USD? For example <code>10000</code>."
 CAPITAL_NOT_TEXT = "Please type the amount as text, for example <code>10000</code>."
 RISK_PROMPT = "How much risk can you take?"
@@ -83,6 +86,22 @@ def welcome(first_name: str | None) -> str:
     )
 
 
+def sectors_too_few(check: SectorCheck) -> str:
+    """Why Done was refused: the chosen sectors are too small for some risk levels, what to add."""
+    levels = ", ".join(str(level.value) for level in check.short_levels)
+    plural = "s" if len(check.short_levels) > 1 else ""
+    more = check.needed - check.n_stocks
+    examples = " or ".join(f"{escape(s.value)} ({n} stocks)" for s, n in check.suggestions)
+    return (
+        f"These sectors have {check.n_stocks} stock{'' if check.n_stocks == 1 else 's'} in the "
+        f"data, but risk level{plural} {levels} need{'' if plural else 's'} at least "
+        f"{check.needed}, so that no single stock takes too large a share. Add a sector with "
+        f"at least {more} more stock{'' if more == 1 else 's'}"
+        + (f", for example {examples}" if examples else "")
+        + ", then press <b>Done</b>."
+    )
+
+
 def capital_reask(reason: str) -> str:
     """Re-ask for the capital after a bad answer."""
     return f"{escape(reason)}\n{CAPITAL_PROMPT}"
@@ -101,7 +120,7 @@ def summary(draft: Draft, base: Profile | None = None) -> str:
         "<b>Please check:</b>",
         f"Sectors: {escape(sectors_line(draft.sectors))}",
         f"Capital: {money(draft.capital or 0.0)}",
-        f"Risk: {level.value} · {level.label} ({policy.objective.value.replace('_', ' ')}, "
+        f"Risk: {level.value} · {level.label} ({objective_label(policy.objective.value)}, "
         f"max {pct(base.max_weight if base and base.max_weight else policy.max_weight, 0)} "
         "per stock)",
         f"Strategy: {escape(STRATEGY_LABELS.get(Strategy(draft.strategy), draft.strategy))}",

@@ -1,42 +1,49 @@
 """The pipeline policy on the fast path: the backtest that ``smallq backtest`` and /backtest run.
 
-:class:`FastPipelinePolicy` makes the same decisions as
-``point_in_time(PipelinePolicy(...))`` (:mod:`smallq.backtest.policy`, the reference) with
-numpy instead of pandas and PyPortfolioOpt at each decision:
+:class:`FastPipelinePolicy` makes the same decisions as ``point_in_time(PipelinePolicy(...))``
+(:mod:`smallq.backtest.policy`: :func:`smallq.decision.prices_known_at` then
+:func:`smallq.decision.decide_weights`, the reference) with numpy instead of pandas and
+PyPortfolioOpt at each decision:
 
-1. **Cleaning, incrementally.** The raw closes are cleaned once over the whole period. A
-   decision at ``t`` uses those rows as they are when rows ``t - 3 .. t`` hold no bad-print
-   candidate in any ticker that trades then (no gap, no non-positive close, no close outside
-   the day's range, no one-day move of a spike's size): the cleaning rules only look one valid
-   close to each side, so cleaning ``raw[:t]`` gives the same rows. Otherwise that decision
-   cleans ``raw[:t]`` again as the reference does. Only rows up to ``t`` are read.
-2. **Ranking in numpy** for momentum and low volatility (winsorised z-scores, the same
-   order and ties as :func:`smallq.ranking.rank_stocks`); value and composite rank with
+1. **Cleaning, incrementally.** The raw closes are cleaned and aligned once over the whole
+   period. A decision at ``t`` uses those rows as they are when, in every ticker alive then,
+   rows ``t - 5 .. t`` hold no bad-print candidate (no gap, no non-positive close, no close
+   outside the day's range, no one-day move of a spike's size) and no ticker stopped trading
+   in them: the cleaning rules look one valid close to each side and the calendar fills gaps
+   of at most five days, so cleaning ``raw[:t]`` gives the same rows. Otherwise that decision
+   cleans ``raw[:t]`` as the reference does. (Whether a ticker trades again later decides only
+   which of the two equal computations runs.)
+2. **Filters, window rule and ranking in numpy**: minimum history and dollar volume, the
+   complete estimation window, then momentum or low volatility (winsorised z-scores, the
+   same order and ties as :func:`smallq.ranking.rank_stocks`); value and composite rank with
    :func:`~smallq.ranking.rank_stocks` itself.
 3. **Estimation in numpy** (:func:`smallq.forecast.covariance_array`; mean and EMA returns);
    CAPM returns use :func:`smallq.forecast.forecast_moments`.
 4. **Max Sharpe and min volatility as small dense QPs** solved by daqp, warm-started from
    the previous decision (:mod:`smallq.backtest.fast`), with the same checks, fallback to
    min volatility, limits and weight cleaning as :func:`smallq.optimize.optimize_weights`.
-   Other objectives, and any decision where a fast step fails, run the reference
-   (PyPortfolioOpt) for that decision; :attr:`reference_dates` lists them.
 
-Tests check that the backtest equity equals the reference's (``tests/smallq/backtest``).
+Other objectives, forced includes, and any decision where a fast step fails or a filter
+leaves too few stocks run the reference for that decision; :attr:`reference_dates` lists
+them. Tests check that the equity equals the reference's (``tests/smallq/backtest``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from smallq.backtest.fast import QpSolution, max_sharpe_qp, min_volatility_qp
-from smallq.backtest.policy import PipelinePolicy, known_history
+from smallq.backtest.policy import PipelinePolicy
 from smallq.constraints import CHECK_TOL, WeightLimits, feasible_limits, max_reachable_return
-from smallq.data.validation import clean_prices
+from smallq.data.validation import align_calendar, clean_prices
+from smallq.decision import history_rows, prices_known_at
 from smallq.errors import SmallQError
-from smallq.forecast import covariance_array, forecast_moments
+from smallq.filters import apply_filters
+from smallq.forecast import MIN_OBSERVATIONS, covariance_array, forecast_moments
 from smallq.models import MarketData, PriceData
 from smallq.params import EngineParams
 from smallq.profile import fit_min_holdings
@@ -46,7 +53,7 @@ from smallq.types import Objective, ReturnsModel, Strategy
 __all__ = ["FastPipelinePolicy"]
 
 _EDGE = 1e-9  # as smallq.data.validation: thresholds are met a hair early
-_QUIET_ROWS = 4  # rows t-3 .. t must hold no bad-print candidate
+_QUIET_ROWS = 6  # rows t-5 .. t: the bad-print rules' reach and the calendar's 5-day fill
 _FIT_TOL = 1e-9  # smallq.constraints._TOL
 _FAST_OBJECTIVES = (Objective.MAX_SHARPE, Objective.MIN_VOLATILITY)
 
@@ -57,8 +64,8 @@ class FastPipelinePolicy:
     Parameters
     ----------
     reference : PipelinePolicy
-        Its settings, ranking options and ``decisions`` list are shared: each decision is
-        appended there, made here or by the reference.
+        Its rule, company table, benchmark and volume are used, and its ``decisions`` and
+        ``left_out`` lists are shared: each decision is recorded there, made here or by it.
     market : MarketData
         Raw closes (and high/low) to clean point in time; ``prices`` when no raw ones.
     params : EngineParams
@@ -75,21 +82,46 @@ class FastPipelinePolicy:
         self.reference_dates: list[tuple[pd.Timestamp, str]] = []
         self._market = market
         raw = market.raw_prices if market.raw_prices is not None else market.prices
-        self._index = raw.index
-        self._columns = raw.columns
+        self._index, self._columns = raw.index, raw.columns
         full = PriceData(close=raw, high=market.raw_high, low=market.raw_low)
-        cleaned = clean_prices(full, params).close.reindex(columns=raw.columns)
-        self._history = cleaned.ffill(limit=5).to_numpy(dtype=float)
-        self._carried = cleaned.ffill(limit=5).ffill().to_numpy(dtype=float)
+        cleaned = clean_prices(full, params).close
+        benchmark = None if market.benchmark.empty else market.benchmark
+        aligned, _, _ = align_calendar(cleaned, benchmark)
+        if not aligned.index.equals(raw.index):
+            raise SmallQError("the aligned calendar differs from the raw one")
+        aligned = aligned.reindex(columns=raw.columns)
+        self._history = aligned.to_numpy(dtype=float)
+        self._carried = aligned.ffill().to_numpy(dtype=float)
         self._suspect = _bad_print_candidates(raw, market.raw_high, market.raw_low, params)
         valid = np.isfinite(raw.to_numpy(dtype=float))
-        self._first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), len(raw))
-        self._sectors = reference.companies["sector"].reindex(raw.columns).to_numpy(object)
-        self._benchmark = (
-            None if reference.benchmark is None else reference.benchmark.reindex(raw.index)
+        n_rows = len(raw)
+        self._first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), n_rows)
+        self._last_valid = np.where(
+            valid.any(axis=0), n_rows - 1 - valid[::-1].argmax(axis=0), -1
         )
+        volume = reference.volume
+        self._volume = (
+            None if volume is None else volume.reindex_like(raw).to_numpy(dtype=float)
+        )
+        rule = reference.rule
+        self._rows = history_rows(rule.lookback_days, params)
+        self._base = self._price_free_screen(raw.columns)
+        self._sectors = reference.companies["sector"].reindex(raw.columns).to_numpy(object)
         self._duals: np.ndarray | None = None
         self._target_columns: tuple[pd.Index, dict[str, int]] | None = None
+
+    def _price_free_screen(self, columns: pd.Index) -> np.ndarray | None:
+        """Tickers the price-free filters keep (None: forced includes, use the reference)."""
+        rule, companies = self.reference.rule, self.reference.companies
+        if rule.criteria.include:
+            return None
+        known = [t for t in columns if t in companies.index]
+        criteria = replace(rule.criteria, min_history_days=None, min_dollar_volume=None)
+        try:
+            kept = set(apply_filters(companies.loc[known], criteria).tickers)
+        except SmallQError:
+            return None
+        return np.array([str(t) in kept for t in columns])
 
     @property
     def decisions(self) -> list[tuple[pd.Timestamp, tuple[str, ...], str]]:
@@ -100,20 +132,28 @@ class FastPipelinePolicy:
         """Decisions whose weights came from a fallback objective, with the objective used."""
         return self.reference.fallback_dates()
 
+    def left_out_notes(self) -> list[str]:
+        """As :meth:`PipelinePolicy.left_out_notes` (the lists are shared)."""
+        return self.reference.left_out_notes()
+
     def __call__(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
         """Target weights on ``as_of``, indexed like ``prices`` (the raw closes are cut at it)."""
         row = int(self._index.get_loc(as_of))
         history, columns, keep = self._known(row, as_of)
         try:
-            weights, tickers, used = self._decide(history, columns, keep, as_of)
+            weights, chosen, used, left_out = self._decide(history, columns, keep, as_of)
         except (SmallQError, ValueError, np.linalg.LinAlgError) as exc:
-            weights, used = None, str(exc)
+            weights, chosen, used, left_out = None, keep, str(exc), ()
         if weights is None:
             self.reference_dates.append((as_of, used))
-            frame = history_frame(history[:, keep], columns[keep], self._index[: row + 1])
+            frame = pd.DataFrame(
+                history[:, keep], index=self._index[: len(history)], columns=columns[keep]
+            )
             return self.reference(frame, as_of)
-        names = columns[tickers]
+        names = columns[chosen]
         self.decisions.append((as_of, tuple(str(t) for t in names), used))
+        if left_out:
+            self.reference.left_out.append((as_of, left_out))
         return self._aligned(weights, names, prices.columns)
 
     def _aligned(self, weights: np.ndarray, names: pd.Index, columns: pd.Index) -> pd.Series:
@@ -129,39 +169,81 @@ class FastPipelinePolicy:
 
     # ------------------------------------------------------------------ stage 1: cleaning
     def _known(self, row: int, as_of: pd.Timestamp) -> tuple[np.ndarray, pd.Index, np.ndarray]:
-        """Cleaned closes up to ``row`` (short gaps carried), their tickers, and the positions
-        of those kept (an unconfirmed decision-day move leaves a ticker out), as the
-        reference's point-in-time cleaning gives them. Nothing is copied on the fast path."""
+        """Cleaned, aligned closes up to ``row``, their tickers, and the positions of those
+        kept (an unconfirmed decision-day move leaves a ticker out), as
+        :func:`smallq.decision.prices_known_at` gives them. Nothing is copied on the fast path."""
         listed = self._first_valid <= row
-        if row >= _QUIET_ROWS and not self._suspect[row - _QUIET_ROWS + 1 : row + 1, listed].any():
+        first = row - _QUIET_ROWS + 1
+        gone = listed & (self._last_valid >= first) & (self._last_valid < row)
+        if first >= 1 and not gone.any() and not self._suspect[first : row + 1, listed].any():
             history = self._history[: row + 1]
-            previous = self._carried[row - 1]
-            moved = _moved(history[-1], previous, self.params.spike_threshold)
+            moved = _moved(history[-1], self._carried[row - 1], self.params.spike_threshold)
             return history, self._columns, np.flatnonzero(listed & ~moved)
-        frame = known_history(self._market, as_of, self.params)
+        frame, _volume = prices_known_at(self._market, as_of, self.params)
+        frame = frame.reindex(columns=[c for c in self._columns if c in frame.columns])
         return frame.to_numpy(dtype=float), frame.columns, np.arange(frame.shape[1])
 
     # ------------------------------------------------------------------ stages 2-4
+    def _screen(
+        self, history: np.ndarray, columns: pd.Index, keep: np.ndarray
+    ) -> np.ndarray | None:
+        """Positions (in ``columns``) the decision's filters keep; None: use the reference."""
+        if self._base is None:
+            return None
+        where = self._columns.get_indexer(columns[keep])
+        if (where < 0).any():
+            return None
+        criteria = self.reference.rule.criteria
+        passed = self._base[where]
+        recent = history[-self._rows :, keep]
+        if criteria.min_history_days is not None:
+            passed &= np.isfinite(recent).sum(axis=0) >= criteria.min_history_days
+        if criteria.min_dollar_volume is not None and self._volume is not None:
+            days = criteria.dollar_volume_window_days
+            shares = self._volume[len(history) - len(recent) : len(history), where][-days:]
+            traded = recent[-days:] * shares
+            count = np.isfinite(traded).sum(axis=0)
+            total = np.nansum(traded, axis=0)
+            dollars = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            passed &= np.isnan(dollars) | (dollars >= float(criteria.min_dollar_volume))
+        if passed.sum() < criteria.min_count:
+            return None
+        screened: np.ndarray = keep[passed]
+        return screened
+
     def _decide(
         self, history: np.ndarray, columns: pd.Index, keep: np.ndarray, as_of: pd.Timestamp
-    ) -> tuple[np.ndarray | None, np.ndarray, str]:
-        """Weights of the chosen tickers and their positions in ``columns`` (None: use the
-        reference, for the reason given)."""
-        policy = self.reference
-        chosen = keep[self._rank(history, columns, keep, as_of)]
-        lookback = policy.lookback_days
-        if len(history) < lookback + 1:
-            return None, chosen, "short lookback window"
+    ) -> tuple[np.ndarray | None, np.ndarray, str, tuple[str, ...]]:
+        """Weights of the chosen tickers, their positions in ``columns``, the objective used
+        and the tickers left out for an incomplete window (None: use the reference, for the
+        reason given)."""
+        rule = self.reference.rule
+        screened = self._screen(history, columns, keep)
+        lookback = rule.lookback_days
+        if screened is None or len(history) < lookback + 1:
+            return None, keep, "filters need the reference", ()
+        complete = np.isfinite(history[-(lookback + 1) :, screened]).all(axis=0)
+        eligible = screened[complete]
+        if not len(eligible):
+            return None, keep, "no complete estimation window", ()
+        left_out = tuple(str(t) for t in columns[screened[~complete]])
+        chosen = eligible[self._rank(history, columns, eligible, as_of)]
         window = history[-(lookback + 1) :, chosen]
-        complete = np.isfinite(window).all(axis=0)
-        window, chosen = window[:, complete], chosen[complete]
-        if not len(chosen):
-            return None, chosen, "short lookback window"
         tickers = [str(t) for t in columns[chosen]]
-        settings = fit_min_holdings(policy.settings, len(tickers))
+        settings = fit_min_holdings(rule.settings, len(tickers))
         if settings.objective not in _FAST_OBJECTIVES:
-            return None, chosen, f"{settings.objective.value} has no fast path"
+            return None, chosen, f"{settings.objective.value} has no fast path", ()
         returns = window[1:] / window[:-1] - 1.0
+        if len(returns) < max(MIN_OBSERVATIONS, len(tickers) + 1):
+            return None, chosen, "too few returns for the covariance", ()
+        limits = feasible_limits(
+            tickers,
+            max_weight=settings.max_weight,
+            min_holdings=settings.min_holdings,
+            sector_map=self._sector_map(tickers),
+            sector_caps=rule.sector_caps or None,
+            n_observations=len(window) - 1,
+        )
         mu = self._expected_returns(window, returns, tickers, len(history))
         cov = covariance_array(
             returns,
@@ -169,60 +251,60 @@ class FastPipelinePolicy:
             periods_per_year=self.params.periods_per_year,
             span=self.params.ema_span_days,
         )
-        limits = feasible_limits(
-            tickers,
-            max_weight=settings.max_weight,
-            min_holdings=settings.min_holdings,
-            sector_map=policy._sectors(pd.Index(tickers)),
-            sector_caps=policy.sector_caps,
-            n_observations=len(returns),
-        )
         solution, used = self._optimize(mu, tickers, cov, limits, settings.risk_free_rate)
         groups = _groups(limits, tickers)
         if solution is None or not _within(solution.weights, limits.upper, groups):
-            return None, chosen, "the fast solution is outside the limits"
+            return None, chosen, "the fast solution is outside the limits", ()
         weights = _clean(solution.weights, limits.upper, groups, self.params.weight_cutoff)
-        return weights, chosen, used
+        return weights, chosen, used, left_out
+
+    def _sector_map(self, tickers: list[str]) -> dict[str, str]:
+        """As :func:`smallq.decision._sectors`: the known sectors of ``tickers``."""
+        sectors = self._sectors[self._columns.get_indexer(tickers)]
+        return {t: s for t, s in zip(tickers, sectors, strict=True) if isinstance(s, str)}
 
     def _rank(
-        self, history: np.ndarray, columns: pd.Index, keep: np.ndarray, as_of: pd.Timestamp
+        self, history: np.ndarray, columns: pd.Index, eligible: np.ndarray, as_of: pd.Timestamp
     ) -> np.ndarray:
-        """Positions in ``keep`` of the selected tickers, best first."""
-        policy = self.reference
-        if policy.strategy not in (Strategy.MOMENTUM, Strategy.LOW_VOL):
-            frame = history_frame(history[:, keep], columns[keep], self._index[: len(history)])
+        """Positions in ``eligible`` of the selected tickers, best first."""
+        rule, params = self.reference.rule, self.params
+        names = columns[eligible]
+        if rule.strategy not in (Strategy.MOMENTUM, Strategy.LOW_VOL):
+            recent = history[-self._rows :, eligible]
+            dates = self._index[len(history) - len(recent) : len(history)]
+            frame = pd.DataFrame(recent, index=dates, columns=names)
             ranking = rank_stocks(
                 frame,
-                policy.companies,
-                policy.strategy,
+                self.reference.companies.loc[list(names)],
+                rule.strategy,
                 as_of.date(),
-                top_n=policy.top_n,
-                per_sector=policy.per_sector,
-                fundamentals=policy.fundamentals,
-                params=self.params,
+                top_n=rule.top_n,
+                per_sector=rule.per_sector,
+                fundamentals=self.reference.fundamentals,
+                params=params,
             )
-            return np.asarray(columns[keep].get_indexer(list(ranking.selected)))
-        needed = max(self.params.momentum_lookback_days, self.params.low_vol_window_days) + 1
-        names = columns[keep]
+            return np.asarray(names.get_indexer(list(ranking.selected)))
+        needed = max(params.momentum_lookback_days, params.low_vol_window_days) + 1
         return rank_prices(
-            history[-needed:, keep],
+            history[-min(needed, self._rows) :, eligible],
             names,
             self._sectors[self._columns.get_indexer(names)],
-            policy.strategy,
-            top_n=policy.top_n,
-            per_sector=policy.per_sector,
-            params=self.params,
+            rule.strategy,
+            top_n=rule.top_n,
+            per_sector=rule.per_sector,
+            params=params,
         )
 
     def _expected_returns(
         self, window: np.ndarray, returns: np.ndarray, tickers: list[str], n_rows: int
     ) -> np.ndarray:
-        settings, periods = self.reference.settings, self.params.periods_per_year
+        settings, periods = self.reference.rule.settings, self.params.periods_per_year
         model = settings.returns_model
         if model is ReturnsModel.CAPM:
             dates = self._index[n_rows - len(window) : n_rows]
             frame = pd.DataFrame(window, index=dates, columns=tickers)
-            benchmark = None if self._benchmark is None else self._benchmark.loc[dates].ffill()
+            level = self.reference.benchmark
+            benchmark = None if level is None else level.loc[: dates[-1]].reindex(dates)
             mu, _ = forecast_moments(frame, settings, benchmark=benchmark, params=self.params)
             capm: np.ndarray = mu.to_numpy(dtype=float)
             return capm
@@ -244,7 +326,7 @@ class FastPipelinePolicy:
     ) -> tuple[QpSolution | None, str]:
         """Max Sharpe (when some reachable return beats the rate), else min volatility."""
         rows, caps = _sector_matrix(limits, tickers)
-        wanted = self.reference.settings.objective
+        wanted = self.reference.rule.settings.objective
         if wanted is Objective.MAX_SHARPE:
             beats = values.max() > risk_free_rate
             if beats and _reachable(values, tickers, limits) > risk_free_rate + CHECK_TOL:
@@ -263,11 +345,6 @@ class FastPipelinePolicy:
             cov, max_weight=limits.upper, sector_rows=rows, sector_caps=caps
         )
         return solution, Objective.MIN_VOLATILITY.value
-
-
-def history_frame(history: np.ndarray, columns: pd.Index, dates: pd.Index) -> pd.DataFrame:
-    """The point-in-time history as the reference policy takes it."""
-    return pd.DataFrame(history, index=dates, columns=columns)
 
 
 def rank_prices(

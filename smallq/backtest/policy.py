@@ -1,4 +1,4 @@
-"""Backtest policies built from the engine: rank, forecast and optimize at each decision.
+"""Backtest policies built from the engine: the build's own decision at each rebalance.
 
 A policy is called with prices up to and including a decision date and returns target
 weights (:data:`smallq.backtest.simulator.Policy`); the simulator never needs to know how
@@ -14,33 +14,27 @@ import pandas as pd
 
 from smallq.backtest.simulator import Policy
 from smallq.constraints import check_feasibility
-from smallq.data.validation import clean_prices, unconfirmed_moves
-from smallq.errors import InsufficientHistoryError
-from smallq.forecast import forecast_moments
+from smallq.decision import Decision, DecisionRule, decide_weights, prices_known_at
+from smallq.filters import FilterCriteria
 from smallq.fundamentals import Fundamentals
-from smallq.models import MarketData, PriceData, Profile, Settings
-from smallq.optimize import optimize_weights
+from smallq.models import MarketData, Profile, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.profile import fit_min_holdings, resolve_settings
-from smallq.ranking import rank_stocks
 from smallq.types import Strategy
 
-__all__ = ["PipelinePolicy", "known_history", "point_in_time"]
+__all__ = ["PipelinePolicy", "point_in_time"]
 
 
 class PipelinePolicy:
-    """The build pipeline as a backtest policy: rank, forecast, optimize at each decision.
+    """The build's decision as a backtest policy: :func:`smallq.decision.decide_weights`.
 
-    On each call, with ``prices`` holding rows up to ``as_of`` only:
-
-    1. :func:`smallq.ranking.rank_stocks` picks ``top_n`` tickers (per sector on request);
-    2. tickers without a complete ``lookback_days + 1`` price window are dropped;
-    3. :func:`smallq.forecast.expected_returns` and :func:`smallq.forecast.covariance`
-       estimate ``mu`` and ``cov`` over that window (the benchmark is cut at ``as_of``);
-    4. :func:`smallq.optimize.optimize_weights` returns weights along its fallback chain.
+    On each call, with ``prices`` holding rows up to ``as_of`` only, the policy filters,
+    applies the estimation-window rule, ranks, checks feasibility, estimates and optimizes
+    exactly as ``smallq build --as-of`` does on that date; fed through
+    :func:`point_in_time`, it also sees the prices cleaned as the build would clean them.
 
     ``decisions`` keeps, per call, the date, the tickers optimized and the objective used,
-    so a report can say when the optimizer fell back.
+    so a report can say when the optimizer fell back; ``left_out`` keeps, per call, the
+    tickers left out for lacking a complete estimation window.
 
     Parameters
     ----------
@@ -49,7 +43,7 @@ class PipelinePolicy:
     strategy : Strategy
     settings : Settings
         Objective, estimators, caps and risk-free rate (``min_holdings`` is lowered to the
-        number of candidates when needed, as the build pipeline does).
+        number of candidates when needed, as the build does).
     top_n : int
         Stocks selected at each decision.
     lookback_days : int, default=252
@@ -62,6 +56,10 @@ class PipelinePolicy:
     fundamentals : Fundamentals, optional
         Dated fundamentals; each decision ranks on those dated on or before its date.
     params : EngineParams
+    criteria : FilterCriteria, optional
+        The build's price filters; defaults to the minimum history of ``params``.
+    volume : DataFrame of shape (n_days, n_assets), optional
+        Share volume for the dollar-volume filter; rows after a decision date are unused.
     """
 
     def __init__(
@@ -77,18 +75,26 @@ class PipelinePolicy:
         benchmark: pd.Series | None = None,
         fundamentals: Fundamentals | None = None,
         params: EngineParams = DEFAULT_PARAMS,
+        criteria: FilterCriteria | None = None,
+        volume: pd.DataFrame | None = None,
     ) -> None:
         self.companies = companies
-        self.strategy = Strategy.parse(strategy)
+        self.rule = DecisionRule(
+            strategy=Strategy.parse(strategy),
+            top_n=top_n,
+            lookback_days=lookback_days,
+            settings=settings,
+            criteria=criteria or FilterCriteria(min_history_days=params.min_history_days),
+            sector_caps=dict(sector_caps) if sector_caps else None,
+            per_sector=per_sector,
+        )
         self.settings = settings
-        self.top_n = top_n
-        self.lookback_days = lookback_days
-        self.per_sector = per_sector
-        self.sector_caps = dict(sector_caps) if sector_caps else None
         self.benchmark = benchmark
         self.fundamentals = fundamentals
         self.params = params
+        self.volume = volume
         self.decisions: list[tuple[pd.Timestamp, tuple[str, ...], str]] = []
+        self.left_out: list[tuple[pd.Timestamp, tuple[str, ...]]] = []
 
     @classmethod
     def for_profile(
@@ -97,13 +103,14 @@ class PipelinePolicy:
         market: MarketData,
         fundamentals: Fundamentals | None = None,
         params: EngineParams = DEFAULT_PARAMS,
+        *,
+        criteria: FilterCriteria | None = None,
     ) -> PipelinePolicy:
-        """The profile's selection and optimization as a policy over ``market``'s tickers.
+        """The profile's decision rule (:meth:`DecisionRule.for_profile`) over ``market``.
 
-        The settings come from the profile's risk level (``min_holdings`` lowered to
-        ``top_n`` or the number of tickers). The limits are checked once here on the first
-        ``top_n`` tickers, so a request no decision could satisfy fails before simulating;
-        each decision's optimizer checks its own candidates.
+        The limits are checked once here on the first ``top_n`` tickers, so a request no
+        decision could satisfy fails before simulating; each decision checks its own
+        candidates, as the build does.
 
         Raises
         ------
@@ -111,78 +118,78 @@ class PipelinePolicy:
             As :func:`smallq.constraints.check_feasibility`.
         """
         tickers = list(market.prices.columns)
-        settings = fit_min_holdings(resolve_settings(profile), min(profile.top_n, len(tickers)))
+        rule = DecisionRule.for_profile(profile, criteria or FilterCriteria(), len(tickers), params)
         check_feasibility(
             tickers[: profile.top_n],
-            max_weight=settings.max_weight,
-            min_holdings=settings.min_holdings,
+            max_weight=rule.settings.max_weight,
+            min_holdings=rule.settings.min_holdings,
         )
         return cls(
             market.companies.loc[tickers],
-            profile.strategy,
-            settings,
-            profile.top_n,
-            lookback_days=profile.lookback_days,
-            per_sector=profile.per_sector,
-            sector_caps={str(k): v for k, v in profile.sector_caps.items()} or None,
+            rule.strategy,
+            rule.settings,
+            rule.top_n,
+            lookback_days=rule.lookback_days,
+            per_sector=rule.per_sector,
+            sector_caps=rule.sector_caps,
             benchmark=market.benchmark,
             fundamentals=fundamentals,
             params=params,
+            criteria=rule.criteria,
+            volume=market.volume,
+        )
+
+    def decide(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> Decision:
+        """The full decision on ``as_of`` (rows after it are never read)."""
+        history = prices.loc[:as_of]
+        volume = None
+        if self.volume is not None:
+            volume = self.volume.reindex(index=history.index, columns=history.columns)
+        return decide_weights(
+            history,
+            self.companies,
+            self.rule,
+            as_of.date(),
+            volume=volume,
+            benchmark=None if self.benchmark is None else self.benchmark.loc[:as_of],
+            fundamentals=self.fundamentals,
+            params=self.params,
         )
 
     def __call__(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
         """Target weights from ``prices`` (rows up to ``as_of``; later rows are cut anyway)."""
-        history = prices.loc[:as_of]
-        ranking = rank_stocks(
-            history,
-            self.companies,
-            self.strategy,
-            as_of.date(),
-            top_n=self.top_n,
-            per_sector=self.per_sector,
-            fundamentals=self.fundamentals,
-            params=self.params,
-        )
-        window = history[list(ranking.selected)].iloc[-(self.lookback_days + 1) :]
-        window = window.loc[:, window.notna().all()]
-        if len(window) < self.lookback_days + 1 or window.shape[1] == 0:
-            raise InsufficientHistoryError(len(window), self.lookback_days + 1, "lookback history")
-        settings = fit_min_holdings(self.settings, window.shape[1])
-        benchmark = None
-        if self.benchmark is not None:
-            benchmark = self.benchmark.reindex(window.index).ffill()
-        result = optimize_weights(
-            *forecast_moments(window, settings, benchmark=benchmark, params=self.params),
-            settings,
-            returns=window.pct_change().iloc[1:],
-            sector_map=self._sectors(window.columns),
-            sector_caps=self.sector_caps,
-            params=self.params,
-        )
-        self.decisions.append((as_of, tuple(window.columns), result.objective_used.value))
-        return result.weights
+        decision = self.decide(prices, as_of)
+        used = decision.optimization.objective_used.value
+        self.decisions.append((as_of, tuple(decision.window.columns), used))
+        if decision.left_out:
+            self.left_out.append((as_of, decision.left_out))
+        return decision.optimization.weights
 
     def fallback_dates(self) -> tuple[tuple[date, str], ...]:
         """Decisions whose weights came from a fallback objective, with the objective used."""
         wanted = self.settings.objective.value
         return tuple((when.date(), used) for when, _, used in self.decisions if used != wanted)
 
-    def _sectors(self, tickers: pd.Index) -> dict[str, str] | None:
-        if not self.sector_caps or "sector" not in self.companies:
-            return None
-        sectors = self.companies["sector"].reindex(tickers)
-        return {str(t): str(s) for t, s in sectors.items() if isinstance(s, str)}
+    def left_out_notes(self) -> list[str]:
+        """Name the stocks some decisions left out for lacking a complete estimation window."""
+        if not self.left_out:
+            return []
+        tickers = sorted({t for _, left in self.left_out for t in left})
+        more = f" and {len(tickers) - 10} more" if len(tickers) > 10 else ""
+        return [
+            f"{len(self.left_out)} of {len(self.decisions)} rebalances left out "
+            f"{', '.join(tickers[:10])}{more}: fewer than {self.rule.lookback_days + 1} days "
+            "of prices (the estimation window), as a build on that date would."
+        ]
 
 
 def point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> Policy:
-    """Feed ``policy`` prices cleaned with only what was known at each decision date.
+    """Feed ``policy`` the prices a build on each decision date would have seen.
 
     The simulator values the book on fully cleaned prices (valuation is not a decision), but
-    the bad-print rules look at the next day, so decisions re-clean the raw closes (and the
-    day's high and low) cut at the decision date: the decision day's close is moved into its
-    range, and a ticker whose decision-day move is of a spike's size is left out of that
-    decision (:func:`smallq.data.validation.unconfirmed_moves`), as in the build. Short gaps
-    are carried forward at most five days.
+    the bad-print rules look at the next day, so each decision gets the raw closes, highs and
+    lows cut at its date, cleaned, aligned and screened for unconfirmed decision-day moves
+    exactly as the build's data stage does (:func:`smallq.decision.prices_known_at`).
 
     Parameters
     ----------
@@ -195,25 +202,7 @@ def point_in_time(policy: Policy, market: MarketData, params: EngineParams) -> P
     """
 
     def decide(_: pd.DataFrame, when: pd.Timestamp) -> pd.Series:
-        return policy(known_history(market, when, params), when)
+        prices, _volume = prices_known_at(market, when, params)
+        return policy(prices, when)
 
     return decide
-
-
-def known_history(market: MarketData, when: pd.Timestamp, params: EngineParams) -> pd.DataFrame:
-    """Closes cleaned with only what was known on ``when`` (see :func:`point_in_time`).
-
-    Returns
-    -------
-    DataFrame of shape (n_days, n_kept)
-        Rows up to ``when``; tickers with an unconfirmed decision-day move left out.
-    """
-    raw = market.raw_prices if market.raw_prices is not None else market.prices
-
-    def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-        return None if frame is None else frame.loc[:when]
-
-    known = PriceData(close=raw.loc[:when], high=cut(market.raw_high), low=cut(market.raw_low))
-    history = clean_prices(known, params).close.ffill(limit=5)
-    excluded, _ = unconfirmed_moves(history, params)
-    return history.drop(columns=list(excluded))

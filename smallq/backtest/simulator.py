@@ -31,6 +31,7 @@ Share counts, cash and the :class:`Trade` / :class:`Rebalance` records are kept 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +49,7 @@ from smallq.errors import (
     InsufficientHistoryError,
     UnknownOptionError,
 )
+from smallq.types import ProgressCallback
 
 __all__ = [
     "BacktestResult",
@@ -109,10 +111,9 @@ class RebalanceRule:
             if threshold_text:
                 raise UnknownOptionError("rebalance", value, allowed)
             return cls(kind)
-        try:
-            threshold = float(threshold_text)
-        except ValueError as exc:
-            raise UnknownOptionError("rebalance", value, allowed) from exc
+        if not re.fullmatch(r"\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)\s*", threshold_text):
+            raise UnknownOptionError("rebalance", value, allowed)  # ASCII digits only: no ², nan
+        threshold = float(threshold_text)
         if not 0 < threshold < 1:
             raise UnknownOptionError("rebalance", value, allowed)
         return cls(kind, threshold)
@@ -141,6 +142,7 @@ def run_backtest(
     costs_bps: float = 10.0,
     capital: float | None = None,
     benchmark: pd.Series | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> BacktestResult:
     """Simulate ``policy`` over the trading days of ``prices`` in ``[start, end]``.
 
@@ -161,6 +163,9 @@ def run_backtest(
         Starting capital; when given, share counts are whole numbers.
     benchmark : Series of shape (n_days,), optional
         Benchmark level; carried forward onto the backtest's dates.
+    on_progress : callable ``(done, total) -> None``, optional
+        Called after each simulated day with the days done and the days in the window;
+        front ends draw a progress bar with it. The simulation does not depend on it.
 
     Returns
     -------
@@ -196,6 +201,8 @@ def run_backtest(
             target = _target(policy, prices.iloc[: positions[k] + 1], dates[k], prices.columns)
             book.trade(k, target)
         book.record(k)
+        if on_progress is not None:
+            on_progress(k + 1, len(dates))
     return _result(book, rule, costs_bps, benchmark_equity)
 
 

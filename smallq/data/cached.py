@@ -24,6 +24,7 @@ A failed cache write (a locked database) never fails the request; it is logged.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,7 @@ from smallq.data.validation import normalise_tickers
 from smallq.errors import DataError, DataUnavailableError, StorageError
 from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
+from smallq.types import ProgressCallback
 
 BENCHMARK_KEY = "^BENCH"
 _FIELDS = ("open", "high", "low", "volume")
@@ -164,8 +166,11 @@ class CachedPriceSource:
             )
             return stale, fetched_at
 
-    def refresh_companies(self) -> pd.DataFrame:
+    def refresh_companies(self, *, on_progress: ProgressCallback | None = None) -> pd.DataFrame:
         """Download the company table now and store it (memory and the company cache).
+
+        ``on_progress(done, total)`` is passed to a wrapped source whose ``fetch_companies``
+        takes it (Yahoo); other sources answer at once and ignore it.
 
         Raises
         ------
@@ -173,7 +178,9 @@ class CachedPriceSource:
             The provider's error; the cached table is left as it was.
         """
         now = _utc(self._now())
-        table = self._source.fetch_companies()
+        fetch: Callable[..., pd.DataFrame] = self._source.fetch_companies
+        takes_progress = "on_progress" in inspect.signature(fetch).parameters
+        table = fetch(on_progress=on_progress) if on_progress and takes_progress else fetch()
         self._companies = (table, now)
         if self._company_cache is not None:
             try:

@@ -7,7 +7,7 @@ yfinance. Entry points wrap the result in :class:`~smallq.data.cached.CachedPric
 from __future__ import annotations
 
 from smallq.data.base import PriceSource
-from smallq.errors import UnknownOptionError
+from smallq.errors import ProfileError, UnknownOptionError
 
 SOURCE_SPECS: tuple[str, ...] = ("sample", "yahoo", "csv:DIR")
 
@@ -26,6 +26,8 @@ def open_source(spec: str) -> PriceSource:
     ------
     UnknownOptionError
         For any other spec, or ``"csv:"`` without a directory.
+    ProfileError
+        For ``"csv:~name/..."`` when no user ``name`` exists.
     """
     text = str(spec).strip()
     keyword, _, argument = text.partition(":")
@@ -41,5 +43,8 @@ def open_source(spec: str) -> PriceSource:
     if keyword == "csv" and argument.strip():
         from smallq.data.csv import CsvSource
 
-        return CsvSource(argument.strip())
+        try:
+            return CsvSource(argument.strip())
+        except RuntimeError as exc:  # Path.expanduser: "~name" of an unknown user
+            raise ProfileError("data source", spec, "no such home directory") from exc
     raise UnknownOptionError("data source", spec, SOURCE_SPECS)

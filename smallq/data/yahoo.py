@@ -31,7 +31,7 @@ from smallq.data.validation import company_table, normalise_ticker, normalise_ti
 from smallq.errors import DataFormatError, DataUnavailableError, UnknownSectorError
 from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
-from smallq.types import Sector
+from smallq.types import ProgressCallback, Sector
 
 DownloadFn = Callable[..., pd.DataFrame | None]
 InfoFetcher = Callable[[str], Mapping[str, Any]]
@@ -185,8 +185,13 @@ class YahooSource:
             )
         return close[BENCHMARK_TICKER].dropna().rename(self.benchmark_name)
 
-    def fetch_companies(self) -> pd.DataFrame:
+    def fetch_companies(self, *, on_progress: ProgressCallback | None = None) -> pd.DataFrame:
         """S&P 500 company table with sectors and Yahoo fundamentals.
+
+        Parameters
+        ----------
+        on_progress : callable ``(done, total) -> None``, optional
+            Called as each stock's fundamentals arrive (about 500 requests).
 
         Returns
         -------
@@ -212,7 +217,11 @@ class YahooSource:
             raise DataUnavailableError(["S&P 500 constituents"], "empty list", retryable=True)
         rows = pd.DataFrame(records).drop_duplicates("ticker").set_index("ticker")
         with ThreadPoolExecutor(max_workers=self._info_workers) as pool:
-            results = list(pool.map(self._fundamentals, rows.index))
+            results = []
+            for result in pool.map(self._fundamentals, rows.index):
+                results.append(result)
+                if on_progress is not None:
+                    on_progress(len(results), len(rows))
         for column in ("market_cap", "pe", "pb", "dividend_yield"):
             rows[column] = [values.get(column, np.nan) for values, _ in results]
         failed = [t for t, (_, problem) in zip(rows.index, results, strict=True) if problem]

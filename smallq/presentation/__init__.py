@@ -10,14 +10,17 @@
 from __future__ import annotations
 
 from smallq.presentation.build import (
+    OBJECTIVE_LABELS,
     VAR_BASE,
     assemble_view,
+    objective_label,
     present_portfolio,
     var_explanation,
 )
 from smallq.presentation.codec import note_from_dict, note_to_dict
 from smallq.presentation.formatting import figure_text, money, num, pct, points, signed_pct
 from smallq.presentation.view import (
+    TARGET_SHOWN_ABOVE,
     VIEW_SCHEMA,
     Base,
     Figure,
@@ -32,6 +35,8 @@ from smallq.presentation.view import (
 )
 
 __all__ = [
+    "OBJECTIVE_LABELS",
+    "TARGET_SHOWN_ABOVE",
     "VAR_BASE",
     "VIEW_SCHEMA",
     "Base",
@@ -50,6 +55,7 @@ __all__ = [
     "note_from_dict",
     "note_to_dict",
     "num",
+    "objective_label",
     "pct",
     "points",
     "present_portfolio",

@@ -7,9 +7,9 @@ by the same code (see ``storage.portfolios``).
 VaR, CVaR and stress results in money are the loss fraction times the capital (the account
 value at the build: invested amount plus cash), in every front end. Reasons: the capital is
 the number the user typed and sees at the top of every result, so "VaR 95% $205 on $10,000"
-is read against the right amount; it never understates the loss, since the invested amount
-is at most the capital; and it stays exact once the risk figures describe the bought
-portfolio with its cash (issue 9), with no change to this definition.
+is read against the right amount; and since the risk figures describe the bought portfolio
+with its cash (weights ``amount / capital``, cash earning nothing), a loss fraction is a
+share of the capital, so fraction x capital is exactly the money at risk.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from smallq.presentation.view import (
     Unit,
     VarRow,
 )
-from smallq.types import MonteCarloMethod, VarMethod
+from smallq.types import MonteCarloMethod, Objective, VarMethod
 
 #: the amount every money figure derived from a rate is computed on
 VAR_BASE = Base.CAPITAL
@@ -42,6 +42,15 @@ VAR_METHOD_LABELS: dict[str, str] = {
     VarMethod.PARAMETRIC.value: "normal curve",
     VarMethod.CORNISH_FISHER.value: "skew-adjusted",
 }
+#: names of the optimizer's objectives for people (no ``max_sharpe`` in front of a user)
+OBJECTIVE_LABELS: dict[str, str] = {
+    Objective.MAX_SHARPE.value: "best return for its risk",
+    Objective.MIN_VOLATILITY.value: "lowest volatility",
+    Objective.EFFICIENT_RISK.value: "highest return at a set volatility",
+    Objective.MAX_UTILITY.value: "balance of return and risk",
+    Objective.HRP.value: "risk spread across groups of similar stocks",
+    Objective.EQUAL_WEIGHT.value: "equal weights",
+}
 MONTE_CARLO_LABELS: dict[str, str] = {
     MonteCarloMethod.BOOTSTRAP.value: "resampled past days",
     MonteCarloMethod.NORMAL.value: "normal curve",
@@ -51,7 +60,8 @@ MONTE_CARLO_LABELS: dict[str, str] = {
 #: (key, label, unit, base, explanation) of the return and risk figures, in display order
 _METRIC_FIGURES: tuple[tuple[str, str, Unit, Base | None, str], ...] = (
     ("expected_return", "Expected return (a year)", Unit.FRACTION, Base.PORTFOLIO,
-     "The model's yearly return estimate from the lookback window's prices; not a promise."),
+     "The yearly return of the shares bought (cash earns nothing) estimated from the lookback "
+     "window's prices; not a promise."),
     ("volatility", "Volatility (a year)", Unit.FRACTION, Base.PORTFOLIO,
      "How far a year's return typically lands from the expected one (one standard deviation)."),
     ("sharpe", "Sharpe ratio", Unit.RATIO, None,
@@ -59,11 +69,11 @@ _METRIC_FIGURES: tuple[tuple[str, str, Unit, Base | None, str], ...] = (
     ("beta", "Beta", Unit.RATIO, None,
      "How much the portfolio moved with the S&P 500: 1.0 moved with it, 0.5 half as much."),
     ("max_drawdown", "Max drawdown (lookback)", Unit.FRACTION, Base.PORTFOLIO,
-     "The worst fall from a peak these weights would have had over the lookback window."),
+     "The worst fall from a peak the shares bought would have had over the lookback window."),
     ("realized_return", "Realised return (a year)", Unit.FRACTION, Base.PORTFOLIO,
-     "What these weights would have earned a year over the lookback window."),
+     "What the shares bought and the cash would have earned a year over the lookback window."),
     ("realized_volatility", "Realised volatility (a year)", Unit.FRACTION, Base.PORTFOLIO,
-     "How much these weights' yearly return actually swung over the lookback window."),
+     "How much the yearly return of what was bought actually swung over the lookback window."),
     ("effective_holdings", "Effective holdings", Unit.COUNT, None,
      "How many equal-sized holdings would be as spread out as this portfolio."),
 )  # fmt: skip
@@ -138,10 +148,12 @@ def assemble_view(
 ) -> PortfolioView:
     """The view from its parts (see :func:`present_portfolio`).
 
-    ``holdings`` are sorted by target weight (largest first, then ticker); an allocation
-    note is added when some holding got no shares.
+    ``holdings`` are sorted by the weight bought (largest first, then target, then ticker);
+    an allocation note is added when some holding got no shares.
     """
-    ordered = tuple(sorted(holdings, key=lambda h: (-h.target_weight, h.ticker)))
+    ordered = tuple(
+        sorted(holdings, key=lambda h: (-h.achieved_weight, -h.target_weight, h.ticker))
+    )
     return PortfolioView(
         as_of=as_of,
         source=source,
@@ -200,6 +212,11 @@ def assemble_view(
         ),
         notes=(*notes, *_allocation_notes(ordered)),
     )
+
+
+def objective_label(objective: str) -> str:
+    """The plain name of an optimizer objective (its value when unknown)."""
+    return OBJECTIVE_LABELS.get(objective, objective.replace("_", " "))
 
 
 def var_explanation(confidence: float, horizon_days: int, *, tail: bool = False) -> str:

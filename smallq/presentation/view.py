@@ -8,7 +8,13 @@ explanation. Rates and losses are fractions (losses positive); money is in ``cur
 
 Money base: every amount derived from a rate (VaR, CVaR, stress losses) is that rate times
 the **capital**, the account value at the build (invested amount plus cash); see
-:data:`Base.CAPITAL`.
+:data:`Base.CAPITAL`. The rates themselves describe the portfolio **as bought**: each stock at
+``amount / capital`` and the cash left earning nothing, so a rate is a share of the capital
+too and rate x capital is the money.
+
+Holdings rule: a table shows each holding's **achieved** weight (``amount / capital``), and
+its target weight too where the two differ by more than :data:`TARGET_SHOWN_ABOVE` (half a
+percentage point), see :attr:`HoldingView.shows_target`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from smallq.models import Note, NoteKind
 #: ``schema`` of :meth:`PortfolioView.to_dict`; bump on an incompatible change
 VIEW_SCHEMA = "smallq.view/1"
 
+#: a holding's target weight is shown beside the achieved one when they differ by more
+TARGET_SHOWN_ABOVE = 0.005
+
 
 class Unit(StrEnum):
     """How a figure's value is read."""
@@ -36,7 +45,7 @@ class Unit(StrEnum):
 class Base(StrEnum):
     """What a figure is a share of, or the amount it was computed on."""
 
-    PORTFOLIO = "portfolio"  # a rate of the portfolio's value (its weights sum to 1)
+    PORTFOLIO = "portfolio"  # a rate of the portfolio as bought: the shares plus the cash left
     CAPITAL = "capital"  # money: the rate times the capital (invested + cash at the build)
 
 
@@ -80,6 +89,11 @@ class HoldingView:
     amount: float
     target_weight: float
     achieved_weight: float
+
+    @property
+    def shows_target(self) -> bool:
+        """Whether a table shows the target beside the achieved weight (they differ > 0.5 pt)."""
+        return abs(self.achieved_weight - self.target_weight) > TARGET_SHOWN_ABOVE + 1e-12
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from telegram import Update
 from bot.app import build_application
 from bot.config import BotConfig
 from bot.deps import ConnectionFactory, Deps
+from smallq.errors import DataUnavailableError
 from smallq.models import (
     Allocation,
     MonteCarloResult,
@@ -138,9 +139,13 @@ def fake_charts(report: Report, names: tuple[str, ...]) -> dict[str, bytes]:
 
 
 class FakeSource:
-    """A price source that is never read (the fake build ignores it)."""
+    """A price source that is never read (the fake build ignores it) and lists no companies."""
 
     name = "fake"
+
+    def fetch_companies(self) -> pd.DataFrame:
+        """No company table: the sector keyboard shows every sector without counts."""
+        raise DataUnavailableError(["companies"], "the fake source has no company table")
 
 
 @dataclass
@@ -173,9 +178,10 @@ def make_config(tmp_path: Path, **overrides: Any) -> BotConfig:
 
 
 def make_deps(config: BotConfig, engine: Callable[..., Report] | None = None, **kw: Any) -> Deps:
-    """Deps with the fake engine and charts."""
+    """Deps with the fake engine and charts (and the fake source unless ``source`` is given)."""
+    source = kw.pop("source", FakeSource)
     return Deps(
-        config=config, db=ConnectionFactory(config.db_path), source=FakeSource,
+        config=config, db=ConnectionFactory(config.db_path), source=source,
         build_portfolio=engine or FakeEngine(), render_charts=fake_charts,
         executor=ThreadPoolExecutor(2), clock=lambda: datetime(2023, 1, 2, 12, 0, tzinfo=UTC),
         **kw,

@@ -23,7 +23,8 @@ from tests.e2e.harness import TOKEN, Chatter, e2e_config, is_png, running_bot, s
 # PTB's rate limiter reads RetryAfter.retry_after, which warns about a future type change
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
-SECTOR_CHOICES = (("IT", "HC"), ("HC",), ("IT", "HC", "CS"))
+#: each choice holds at least the 7 stocks every risk level needs (Done refuses fewer)
+SECTOR_CHOICES = (("IT", "HC"), ("HC", "CS"), ("IT", "HC", "CS"))
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ async def test_injected_429_is_retried_and_reply_arrives(
     api.inject("sendPhoto", "429", retry_after=1)
     async with running_bot(config):
         user = Chatter(api, 8001)
-        await user.answer_questions(sectors=("HC",), capital="20000")
+        await user.answer_questions(sectors=("HC", "CS"), capital="20000")
         await user.tap("confirm:build", wait_answer=False)
         await user.wait_result()
     sends = [c for c in api.calls_of("sendMessage", 8001) if "Your portfolio" in c.text]
@@ -180,7 +181,7 @@ async def test_blocked_user_and_slow_api_do_not_stop_others(
         blocked = Chatter(api, 9002)
         blocked.say("/start")
         user = Chatter(api, 9001)
-        await user.answer_questions(sectors=("HC",), capital="10000")
+        await user.answer_questions(sectors=("HC", "CS"), capital="10000")
         await user.tap("confirm:build", wait_answer=False)
         await user.wait_result()
     assert api.calls_of("sendMessage", 9002)[0].status == 403
@@ -198,6 +199,7 @@ async def test_thirty_messages_in_one_second(
         user = Chatter(api, 9501)
         user.say("/start")
         await user.tap("sector:EN")
+        await user.tap("sector:HC")  # Energy alone (3 stocks) is refused at Done
         await user.tap("sector:done")
         before = len(api.calls_of("sendMessage", 9501))
         for i in range(30):
@@ -211,18 +213,26 @@ async def test_thirty_messages_in_one_second(
     assert not any("Sorry" in c.text for c in replies)
 
 
-async def test_engine_error_is_explained_and_edit_recovers(
+async def test_too_few_stocks_is_said_at_done_and_adding_a_sector_recovers(
     tmp_path: Path, server: FakeTelegramServer, debug_log: io.StringIO
 ) -> None:
+    """The sample's 3 IT stocks cannot serve every risk level: Done says so at once."""
     api = server.api
     config = e2e_config(tmp_path, server)
     async with running_bot(config):
         user = Chatter(api, 9601)
-        await user.answer_questions(sectors=("IT",), capital="10000", risk=3)
-        await user.tap("confirm:build", wait_answer=False)
-        await api.wait_for(lambda: any("cannot all hold" in t for t in api.texts_to(9601)))
-        await user.tap("confirm:edit")  # the buttons stayed live after the error
-        await user.tap("sector:HC")
+        user.say("/start")
+        await user.wait_button("sector:IT")
+        markup = api.messages[(9601, api.find_button_message(9601, "sector:IT"))]["reply_markup"]
+        labels = [b["text"] for row in markup["inline_keyboard"] for b in row]
+        assert "Information Technology (3)" in labels and "Health Care (5)" in labels
+        assert not any("Utilities" in label for label in labels)  # none in the sample: hidden
+        await user.tap("sector:IT")
+        await user.tap("sector:done")
+        await api.wait_for(lambda: "too large a share" in api.texts_to(9601)[-1])
+        refusal = api.texts_to(9601)[-1]
+        assert "3 stocks in the data" in refusal and "Health Care (5 stocks)" in refusal
+        await user.tap("sector:HC")  # the same keyboard is still live
         await user.tap("sector:done")
         user.say("10000")
         await user.tap("risk:3")
@@ -230,7 +240,7 @@ async def test_engine_error_is_explained_and_edit_recovers(
         await user.tap("confirm:build", wait_answer=False)
         await user.wait_result()
     assert len(user.results()) == 1
-    assert not any("Sorry" in t for t in api.texts_to(9601))
+    assert not any("Sorry" in t or "cannot all hold" in t for t in api.texts_to(9601))
 
 
 async def test_commands_after_a_build_with_real_engine(

@@ -100,7 +100,6 @@ def test_rank_json_lists_ticker_sector_score_and_factor(capsys: pytest.CaptureFi
         (["build", "--sectors", "Utilities", "--capital", "1000"], "sector"),
         (["build", "--sectors", "tech", "--capital", "1000", "--max-weight", "0.2"], "max weight"),
         (["build", "--sectors", SECTORS, "--capital", "1000", "--risk", "9"], "risk level"),
-        (["rank", "--sectors", "tech", "--source", "csv:/nonexistent/dir"], "nonexistent"),
     ],
 )
 def test_errors_are_one_line_with_nonzero_status(

@@ -70,7 +70,7 @@ def test_max_sharpe_weights_match_pypfopt_called_directly(moderate_report) -> No
 
 def test_historical_var_matches_hand_computation(moderate_report, sample) -> None:
     report = moderate_report
-    held = report.weights[report.weights > 0]
+    held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     prices = sample.fetch_prices(list(held.index), date(2019, 1, 1), report.as_of).close
     window = prices.iloc[-(report.profile.lookback_days + 1) :]
     daily = (window.pct_change().iloc[1:] * held).sum(axis=1).to_numpy()
@@ -231,14 +231,14 @@ def test_a_build_checks_feasibility_once(
 def test_an_infeasible_build_fails_before_estimating_with_the_same_message(
     sample: SampleSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smallq import pipeline
+    from smallq import decision  # the build's decision stage estimates the moments
 
     calls = _count_feasibility_checks(monkeypatch)
 
     def no_estimates(*args: object, **kwargs: object) -> None:
         raise AssertionError("estimated moments for an infeasible build")
 
-    monkeypatch.setattr(pipeline, "forecast_moments", no_estimates)
+    monkeypatch.setattr(decision, "forecast_moments", no_estimates)
     profile = make_profile(sectors="tech", capital=10_000.0, risk_level="moderate")
     with pytest.raises(InfeasibleConstraintsError) as info:
         build_portfolio(profile, sample, today=TODAY, params=FAST)

@@ -79,10 +79,13 @@ def test_figures_equal_the_engine_numbers(report: Report, view: PortfolioView) -
 def test_historical_var_in_money_matches_a_hand_computation(
     report: Report, view: PortfolioView
 ) -> None:
-    """VaR 95% from the sample's prices by hand: the 95% order statistic of daily losses."""
+    """VaR 95% from the sample's prices by hand: the 95% order statistic of daily losses of
+    the shares bought (amount / capital) with the cash left earning nothing."""
     window = SampleSource().fetch_prices(report.candidates, date(2018, 1, 1), report.as_of).close
     window = window[list(report.candidates)].iloc[-(report.profile.lookback_days + 1) :]
-    losses = -(window.pct_change().iloc[1:] @ report.weights.reindex(window.columns))
+    bought = (report.allocation.amounts / CAPITAL).reindex(window.columns, fill_value=0.0)
+    assert bought.sum() < 1.0  # some cash is left: the figures include it
+    losses = -(window.pct_change().iloc[1:] @ bought)
     by_hand = float(np.quantile(losses.to_numpy(), 0.95, method="inverted_cdf")) * CAPITAL
     assert view.figure("var_95_amount").value == pytest.approx(by_hand, rel=1e-9)
 
@@ -91,9 +94,10 @@ def test_holdings_show_target_and_achieved_weights(report: Report, view: Portfol
     alloc = report.allocation
     assert view.invested + view.cash == pytest.approx(CAPITAL, abs=1e-9)
     assert view.cash == alloc.cash_left
-    assert [h.ticker for h in view.holdings] == list(
-        report.weights[report.weights > 0].sort_values(ascending=False, kind="stable").index
-    )
+    held = report.weights[report.weights > 0]
+    bought = alloc.achieved_weights.reindex(held.index)
+    order = sorted(held.index, key=lambda t: (-bought[t], -held[t], t))
+    assert [h.ticker for h in view.holdings] == order  # largest bought first
     for h in view.holdings:
         assert h.target_weight == report.weights[h.ticker]
         assert h.amount == pytest.approx(h.shares * h.price, rel=1e-12)
@@ -201,3 +205,25 @@ def test_cli_text_and_json_show_the_views_var_money(report: Report, view: Portfo
     assert document["metrics"]["var_95"] == report.metrics.var_at(0.95).var
     assert document["notes"] == [n.text for n in report.notes]
     assert [n["kind"] for n in document["note_details"]] == [n.kind.value for n in report.notes]
+
+
+def test_cli_text_names_methods_in_plain_words_unless_verbose(
+    report: Report, view: PortfolioView
+) -> None:
+    from smallq.report import format_view
+
+    text = format_view(view)
+    for word in ("max_sharpe", "min_volatility", "cornish_fisher", "student_t",
+                 view.optimizer.solver, view.optimizer.objective_used):  # fmt: skip
+        assert word not in text, word
+    assert "best return for its risk" in text or "lowest volatility" in text
+    shown = [
+        f
+        for f in view.figures
+        if not (f.unit is Unit.FRACTION and f.key.startswith(("var_", "cvar_")))
+    ]
+    for figure in shown:  # every figure printed is explained in one line
+        assert f"  {figure.label}: {figure.explanation}" in text, figure.key
+    verbose = format_view(view, verbose=True)
+    assert f"solver {view.optimizer.solver}" in verbose
+    assert f"objective {view.optimizer.objective_used}" in verbose

@@ -74,7 +74,7 @@ def test_monte_carlo_uses_the_lookback_window() -> None:
     report = build_portfolio(
         _profile(), FrameSource(prices, index, companies), today=TODAY, params=FAST
     )
-    held = report.weights[report.weights > 0]
+    held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     window = prices[list(held.index)].iloc[-(LOOKBACK + 1) :]
     expected = monte_carlo(
         held,
@@ -249,7 +249,7 @@ def test_ten_day_historical_var_by_hand() -> None:
     report = build_portfolio(
         _profile(), FrameSource(prices, index, companies), today=TODAY, params=FAST
     )
-    held = report.weights[report.weights > 0]
+    held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     window = prices[list(held.index)].iloc[-(LOOKBACK + 1) :]
     daily = window.pct_change().iloc[1:] @ held
     assert len(daily) < 50 * 10  # short history: the engine scales the 1-day figure

@@ -20,9 +20,10 @@ def harness(tmp_path: Path, engine: FakeEngine | None = None, **deps_kw: Any) ->
     return Harness(cfg, make_deps(cfg, engine, **deps_kw))
 
 
-async def build(h: Harness, user: int = USER) -> None:
+async def build(h: Harness, user: int = USER, sectors: tuple[str, ...] = ("IT",)) -> None:
     await h.text("/start", user)
-    await h.press("sector:IT", user)
+    for code in sectors:
+        await h.press(f"sector:{code}", user)
     await h.press("sector:done", user)
     await h.text("10000", user)
     await h.press("risk:3", user)

@@ -284,9 +284,7 @@ async def test_engine_error_message_keeps_buttons_live(tmp_path: Path) -> None:
 
 
 async def test_unexpected_error_apologises_and_notifies_admin(tmp_path: Path) -> None:
-    engine = FakeEngine(
-        error=RuntimeError("boom " + TOKEN)
-    )
+    engine = FakeEngine(error=RuntimeError("boom " + TOKEN))
     async with harness(tmp_path, engine, admin_chat_id=999) as h:
         await to_confirm(h)
         await h.press("confirm:build")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import date
+from html import escape
 
 import pytest
 
@@ -23,6 +24,8 @@ from bot.views.keyboards import (
 from bot.views.messages import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
+    RESULT_FIGURES,
+    RISK_FIGURES,
     caption,
     format_backtest,
     format_portfolio,
@@ -31,11 +34,14 @@ from bot.views.messages import (
     format_stress,
     money,
     pre_blocks,
+    render_portfolio,
+    render_risk,
+    render_stress,
     split_blocks,
 )
 from bot.views.texts import profile_text, summary
 from smallq.models import Note, NoteKind
-from smallq.presentation import HoldingView
+from smallq.presentation import HoldingView, present_portfolio
 from smallq.profile import make_profile
 from smallq.types import RiskLevel, Sector
 from storage.portfolios import record_from_report
@@ -48,7 +54,7 @@ PROFILE = make_profile(sectors="IT", capital=10_000)
 def test_report_text_has_holdings_cash_figures_and_disclaimer() -> None:
     (text,) = format_report(make_report(PROFILE), today=date(2023, 1, 3))
     check_html(text)
-    for expected in ("AAPL", "50.0%", "33", "$4,950.00", "cash left <b>$130.00</b>",
+    for expected in ("AAPL", "49.5%", "33", "$4,950.00", "cash left <b>$130.00</b>",
                      "12.0%", "20.0%", "Sharpe <b>0.50</b>", "beta <b>1.10</b>",
                      "not investment advice", "Prices as of 2022-12-28 from the sample source",
                      "fetched 2024-01-02 03:04 UTC"):  # fmt: skip
@@ -60,6 +66,18 @@ def test_report_text_has_holdings_cash_figures_and_disclaimer() -> None:
         assert f"VaR {conf:.0%}: {money(var)} · CVaR {money(cvar)}" in text
     assert "on your capital of $10,000.00" in text
     assert "one day in twenty, expect to lose at least this much" in text
+    assert "50.0%" not in text  # AAPL's target is 0.5 point from the 49.5% bought: not shown
+
+
+def test_holdings_show_the_target_only_where_whole_shares_missed_it() -> None:
+    report = make_report(PROFILE, prices=(150.0, 250.0, 3000.0))  # JNJ (20%) is not bought
+    (text,) = format_report(report, today=date(2023, 1, 3))
+    check_html(text)
+    jnj = next(line for line in text.splitlines() if line.startswith("JNJ"))
+    assert jnj.split()[1:3] == ["0.0%", "20.0%"]  # bought 0%, target 20%
+    aapl = next(line for line in text.splitlines() if line.startswith("AAPL"))
+    assert aapl.split()[1:3] == ["49.5%", "33"]  # within half a point: no target
+    assert "Target is the optimizer's aim" in text
 
 
 def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
@@ -71,7 +89,8 @@ def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
     )  # JNJ at 3,000 cannot be bought
     (text,) = format_report(report, today=date(2023, 3, 1))
     check_html(text)
-    assert "fell back (max_sharpe → min_volatility)" in text
+    assert "fell back: “best return for its risk” could not be used" in text
+    assert "aim at “lowest volatility”" in text
     assert "Not bought (a whole share does not fit its weight): JNJ" in text
     assert "Dropped &lt;XYZ&gt; &amp; co" in text
     assert "These prices are 63 days old." in text
@@ -145,7 +164,7 @@ def test_summary_and_profile_texts() -> None:
     text = summary(draft)
     check_html(text)
     assert "Information Technology, Health Care" in text and "$5,000.00" in text
-    assert "1 · conservative (min volatility, max 15% per stock)" in text
+    assert "1 · conservative (lowest volatility, max 15% per stock)" in text
     shown = profile_text(replace(PROFILE, max_weight=0.3, fractional=True))
     assert "max weight 30%" in shown and "fractional shares on" in shown
 
@@ -225,3 +244,21 @@ def test_var_money_is_one_number_in_cli_json_and_bot() -> None:
     assert expected in text and on_invested not in text
     assert money(json_amount) == expected and document["var_base"] == "capital"
     assert "capital" in html and "on the capital" in text
+
+
+#: method names people should never see (the CLI shows them only with --verbose)
+JARGON = ("max_sharpe", "min_volatility", "efficient_risk", "max_utility", "cornish_fisher",
+          "student_t", "ledoit", "CLARABEL", "OSQP", "ECOS", "hrp")  # fmt: skip
+
+
+def test_every_figure_shown_is_explained_without_method_names() -> None:
+    view = present_portfolio(make_report(PROFILE, fallback=True))
+    for text in (*render_portfolio(view), *render_risk(view), *render_stress(view)):
+        check_html(text)
+        for word in JARGON:
+            assert word not in text, word
+    (result,) = render_portfolio(view)
+    (risk,) = render_risk(view)
+    for key, shown in [(k, result) for k in RESULT_FIGURES] + [(k, risk) for k in RISK_FIGURES]:
+        figure = view.figure(key)
+        assert f"• {escape(figure.label)}: {escape(figure.explanation)}" in shown, key

@@ -55,6 +55,8 @@ def _assert_same(fast: BacktestReport, reference: BacktestReport) -> None:
     equity = (fast.result.equity - reference.result.equity).abs().max()
     assert float(equity) <= EQUITY_TOL
     assert fast.fallback_dates == reference.fallback_dates
+    ours = [n for n in fast.notes if "reference path" not in n]
+    assert ours == list(reference.notes)
 
 
 def test_fast_backtest_equals_reference_on_the_sample() -> None:
