@@ -30,6 +30,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from smallq.allocation import allocate_shares
 from smallq.backtest import RebalanceRule, run_backtest
 from smallq.backtest.fast_pipeline import FastPipelinePolicy
 from smallq.backtest.policy import PipelinePolicy, point_in_time
@@ -215,8 +216,6 @@ def build_portfolio(
     benchmark = market.benchmark.loc[window.index]
     data_notes = [*_data_notes(profile, universe, market, end), *decision.notes, *ranking.notes]
     market = replace(market, notes=_unique(data_notes))
-    from smallq.allocation import allocate_shares  # scipy.optimize: only builds allocate
-
     allocation = allocate_shares(
         optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
     )
