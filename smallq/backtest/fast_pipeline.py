@@ -83,6 +83,8 @@ class FastPipelinePolicy:
         self._market = market
         raw = market.raw_prices if market.raw_prices is not None else market.prices
         self._index, self._columns = raw.index, raw.columns
+        self._names = [str(c) for c in raw.columns]
+        self._names_array = np.array(self._names, dtype=object)
         full = PriceData(close=raw, high=market.raw_high, low=market.raw_low)
         cleaned = clean_prices(full, params).close
         benchmark = None if market.benchmark.empty else market.benchmark
@@ -150,27 +152,27 @@ class FastPipelinePolicy:
                 history[:, keep], index=self._index[: len(history)], columns=columns[keep]
             )
             return self.reference(frame, as_of)
-        names = columns[chosen]
-        self.decisions.append((as_of, tuple(str(t) for t in names), used))
+        names = [self._names[i] for i in chosen]
+        self.decisions.append((as_of, tuple(names), used))
         if left_out:
             self.reference.left_out.append((as_of, left_out))
         return self._aligned(weights, names, prices.columns)
 
-    def _aligned(self, weights: np.ndarray, names: pd.Index, columns: pd.Index) -> pd.Series:
+    def _aligned(self, weights: np.ndarray, names: list[str], columns: pd.Index) -> pd.Series:
         """The weights on the simulator's columns (one Index object: no reindexing there)."""
         if self._target_columns is None or self._target_columns[0] is not columns:
             self._target_columns = (columns, {str(c): i for i, c in enumerate(columns)})
         where = self._target_columns[1]
-        if any(str(t) not in where for t in names):
+        if any(t not in where for t in names):
             return pd.Series(weights, index=names)
         vector = np.zeros(len(columns))
-        vector[[where[str(t)] for t in names]] = weights
+        vector[[where[t] for t in names]] = weights
         return pd.Series(vector, index=columns)
 
     # ------------------------------------------------------------------ stage 1: cleaning
     def _known(self, row: int, as_of: pd.Timestamp) -> tuple[np.ndarray, pd.Index, np.ndarray]:
-        """Cleaned, aligned closes up to ``row``, their tickers, and the positions of those
-        kept (an unconfirmed decision-day move leaves a ticker out), as
+        """Cleaned, aligned closes up to ``row`` on the raw columns, those columns, and the
+        positions of the tickers kept (an unconfirmed decision-day move leaves one out), as
         :func:`smallq.decision.prices_known_at` gives them. Nothing is copied on the fast path."""
         listed = self._first_valid <= row
         first = row - _QUIET_ROWS + 1
@@ -180,8 +182,12 @@ class FastPipelinePolicy:
             moved = _moved(history[-1], self._carried[row - 1], self.params.spike_threshold)
             return history, self._columns, np.flatnonzero(listed & ~moved)
         frame, _volume = prices_known_at(self._market, as_of, self.params)
-        frame = frame.reindex(columns=[c for c in self._columns if c in frame.columns])
-        return frame.to_numpy(dtype=float), frame.columns, np.arange(frame.shape[1])
+        if not frame.index.equals(self._index[: row + 1]):
+            raise SmallQError("the point-in-time calendar differs from the raw one")
+        kept = self._columns.get_indexer(frame.columns)
+        history = np.full((row + 1, len(self._columns)), np.nan)
+        history[:, kept] = frame.to_numpy(dtype=float)
+        return history, self._columns, np.sort(kept)
 
     # ------------------------------------------------------------------ stages 2-4
     def _screen(
@@ -190,9 +196,7 @@ class FastPipelinePolicy:
         """Positions (in ``columns``) the decision's filters keep; None: use the reference."""
         if self._base is None:
             return None
-        where = self._columns.get_indexer(columns[keep])
-        if (where < 0).any():
-            return None
+        where = keep  # columns are the raw columns
         criteria = self.reference.rule.criteria
         passed = self._base[where]
         recent = history[-self._rows :, keep]
@@ -226,10 +230,10 @@ class FastPipelinePolicy:
         eligible = screened[complete]
         if not len(eligible):
             return None, keep, "no complete estimation window", ()
-        left_out = tuple(str(t) for t in columns[screened[~complete]])
+        left_out = tuple(self._names[i] for i in screened[~complete])
         chosen = eligible[self._rank(history, columns, eligible, as_of)]
         window = history[-(lookback + 1) :, chosen]
-        tickers = [str(t) for t in columns[chosen]]
+        tickers = [self._names[i] for i in chosen]
         settings = fit_min_holdings(rule.settings, len(tickers))
         if settings.objective not in _FAST_OBJECTIVES:
             return None, chosen, f"{settings.objective.value} has no fast path", ()
@@ -240,7 +244,7 @@ class FastPipelinePolicy:
             tickers,
             max_weight=settings.max_weight,
             min_holdings=settings.min_holdings,
-            sector_map=self._sector_map(tickers),
+            sector_map=self._sector_map(chosen),
             sector_caps=rule.sector_caps or None,
             n_observations=len(window) - 1,
         )
@@ -258,18 +262,17 @@ class FastPipelinePolicy:
         weights = _clean(solution.weights, limits.upper, groups, self.params.weight_cutoff)
         return weights, chosen, used, left_out
 
-    def _sector_map(self, tickers: list[str]) -> dict[str, str]:
-        """As :func:`smallq.decision._sectors`: the known sectors of ``tickers``."""
-        sectors = self._sectors[self._columns.get_indexer(tickers)]
-        return {t: s for t, s in zip(tickers, sectors, strict=True) if isinstance(s, str)}
+    def _sector_map(self, chosen: np.ndarray) -> dict[str, str]:
+        """As :func:`smallq.decision._sectors`: the known sectors of the chosen tickers."""
+        return {self._names[i]: s for i in chosen if isinstance(s := self._sectors[i], str)}
 
     def _rank(
         self, history: np.ndarray, columns: pd.Index, eligible: np.ndarray, as_of: pd.Timestamp
     ) -> np.ndarray:
         """Positions in ``eligible`` of the selected tickers, best first."""
         rule, params = self.reference.rule, self.params
-        names = columns[eligible]
         if rule.strategy not in (Strategy.MOMENTUM, Strategy.LOW_VOL):
+            names = columns[eligible]
             recent = history[-self._rows :, eligible]
             dates = self._index[len(history) - len(recent) : len(history)]
             frame = pd.DataFrame(recent, index=dates, columns=names)
@@ -287,8 +290,8 @@ class FastPipelinePolicy:
         needed = max(params.momentum_lookback_days, params.low_vol_window_days) + 1
         return rank_prices(
             history[-min(needed, self._rows) :, eligible],
-            names,
-            self._sectors[self._columns.get_indexer(names)],
+            self._names_array[eligible],
+            self._sectors[eligible],
             rule.strategy,
             top_n=rule.top_n,
             per_sector=rule.per_sector,
@@ -349,7 +352,7 @@ class FastPipelinePolicy:
 
 def rank_prices(
     history: np.ndarray,
-    columns: pd.Index,
+    columns: pd.Index | np.ndarray,
     sectors: np.ndarray,
     strategy: Strategy,
     *,
@@ -363,7 +366,8 @@ def rank_prices(
     ----------
     history : ndarray of shape (n_days, n_assets)
         Cleaned closes up to the decision day (the last ``lookback + 1`` rows suffice).
-    columns : Index of shape (n_assets,)
+    columns : Index or ndarray of shape (n_assets,)
+        Ticker names.
     sectors : ndarray of shape (n_assets,)
         Sector names (NaN or None when unknown).
     strategy : Strategy
@@ -403,7 +407,7 @@ def rank_prices(
     keep = np.flatnonzero(np.isfinite(raw))  # a ticker that never traded has no factor
     if not len(keep):
         raise ValueError("no ticker can be scored")
-    names = np.asarray(columns.astype(str))[keep]
+    names = np.asarray(columns, dtype=str)[keep]
     factor = raw[keep]
     score = _zscore(_winsorize(factor, params.winsor_lower, params.winsor_upper))
     order = keep[np.lexsort((names, -factor, -score))]
