@@ -141,6 +141,12 @@ def daily_returns(
     InsufficientHistoryError
         When fewer than ``min_observations`` complete rows remain.
     """
+    values, complete = _returns_array(prices, min_observations)
+    return pd.DataFrame(values, index=prices.index[1:][complete], columns=prices.columns)
+
+
+def _returns_array(prices: pd.DataFrame, min_observations: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`daily_returns` as an array, and which return rows it kept (numpy only)."""
     values = prices.to_numpy(dtype=float)
     empty = [str(t) for t in prices.columns[~np.isfinite(values).any(axis=0)]]
     if empty:
@@ -148,16 +154,13 @@ def daily_returns(
     with np.errstate(divide="ignore", invalid="ignore"):
         changes = values[1:] / values[:-1] - 1.0
     complete = ~np.isnan(changes).any(axis=1)
-    returns = pd.DataFrame(
-        changes[complete], index=prices.index[1:][complete], columns=prices.columns
-    )
-    finite = np.isfinite(changes[complete]).all(axis=0)
-    bad = [str(t) for t in prices.columns[~finite]]
+    returns = changes[complete]
+    bad = [str(t) for t in prices.columns[~np.isfinite(returns).all(axis=0)]]
     if bad:
         raise DataFormatError("prices", f"non-finite daily returns for {', '.join(bad)}")
     if len(returns) < min_observations:
         raise InsufficientHistoryError(len(returns), min_observations, "price history")
-    return returns
+    return returns, complete
 
 
 def expected_returns(
@@ -206,12 +209,19 @@ def expected_returns(
     model = ReturnsModel.parse(model)
     if model is ReturnsModel.CAPM:
         return _capm(prices, benchmark, risk_free_rate, periods_per_year, min_observations)
-    returns = daily_returns(prices, min_observations=min_observations)
+    values, _complete = _returns_array(prices, min_observations)
+    return _mean_returns(values, prices.columns, model, periods_per_year, span)
+
+
+def _mean_returns(
+    values: np.ndarray, tickers: pd.Index, model: ReturnsModel, periods_per_year: int, span: int
+) -> pd.Series:
+    """Annual mean (or EMA, with pandas' recursion) of complete daily returns."""
     if model is ReturnsModel.EMA:
-        daily = returns.ewm(span=span).mean().iloc[-1]
+        daily = pd.DataFrame(values, columns=tickers).ewm(span=span).mean().iloc[-1].to_numpy()
     else:
-        daily = returns.mean()
-    return (daily * periods_per_year).rename("expected_return")
+        daily = values.mean(axis=0)
+    return pd.Series(daily * periods_per_year, index=tickers, name="expected_return")
 
 
 def _capm(
@@ -273,8 +283,7 @@ def covariance(
     """
     model = CovModel.parse(model)
     required = max(min_observations, prices.shape[1] + 1)
-    returns = daily_returns(prices, min_observations=required)
-    values = returns.to_numpy(dtype=float)
+    values, _complete = _returns_array(prices, required)
     annual = covariance_array(values, model, periods_per_year=periods_per_year, span=span)
     return pd.DataFrame(annual, index=prices.columns, columns=prices.columns)
 
@@ -389,18 +398,22 @@ def forecast_moments(
     DataUnavailableError, InsufficientHistoryError, DataFormatError
         As :func:`expected_returns` and :func:`covariance`.
     """
-    mu = expected_returns(
-        prices,
-        settings.returns_model,
-        benchmark=benchmark,
-        risk_free_rate=settings.risk_free_rate,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    cov = covariance(
-        prices,
-        settings.cov_model,
-        periods_per_year=params.periods_per_year,
-        span=params.ema_span_days,
-    )
-    return mu, cov
+    periods, span = params.periods_per_year, params.ema_span_days
+    if settings.returns_model is ReturnsModel.CAPM:
+        mu = expected_returns(
+            prices,
+            settings.returns_model,
+            benchmark=benchmark,
+            risk_free_rate=settings.risk_free_rate,
+            periods_per_year=periods,
+            span=span,
+        )
+        return mu, covariance(prices, settings.cov_model, periods_per_year=periods, span=span)
+    # the returns are computed once for both estimates (same checks, in the same order)
+    values, _complete = _returns_array(prices, MIN_OBSERVATIONS)
+    mu = _mean_returns(values, prices.columns, settings.returns_model, periods, span)
+    required = max(MIN_OBSERVATIONS, prices.shape[1] + 1)
+    if len(values) < required:
+        raise InsufficientHistoryError(len(values), required, "price history")
+    annual = covariance_array(values, settings.cov_model, periods_per_year=periods, span=span)
+    return mu, pd.DataFrame(annual, index=prices.columns, columns=prices.columns)

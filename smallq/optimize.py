@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from smallq.backtest.fast import max_sharpe_qp, min_volatility_qp
+from smallq.backtest.fast import (
+    clean_array,
+    max_sharpe_qp,
+    min_volatility_qp,
+    weight_groups,
+    within_caps,
+)
 from smallq.constraints import (
     CHECK_TOL,
     HISTORY_MARGIN,
@@ -184,7 +190,7 @@ def optimize_weights(
         except SolverError as exc:
             failures.append(FallbackStep(objective, exc.detail))
             continue
-        weights = clean_weights(weights, problem.limits, params.weight_cutoff)
+        weights = _clean(weights, problem, params.weight_cutoff, solver)
         return _result(weights, problem, objective, tuple(failures), solver)
     reasons = "; ".join(f"{f.objective.value}: {f.reason}" for f in failures)
     raise SolverError(settings.objective.value, f"every fallback step failed ({reasons})")
@@ -194,9 +200,10 @@ def _validate_inputs(mu: pd.Series, cov: pd.DataFrame) -> tuple[pd.Series, pd.Da
     tickers = list(mu.index)
     if len(set(tickers)) != len(tickers):
         raise DataFormatError("mu", "duplicate tickers")
-    if set(cov.index) != set(tickers) or set(cov.columns) != set(tickers):
+    aligned = cov.index.equals(mu.index) and cov.columns.equals(mu.index)
+    if not aligned and (set(cov.index) != set(tickers) or set(cov.columns) != set(tickers)):
         raise DataFormatError("cov", "covariance tickers differ from expected-return tickers")
-    cov = cov.loc[tickers, tickers].astype(float)
+    cov = cov.astype(float) if aligned else cov.loc[tickers, tickers].astype(float)
     mu = mu.astype(float)
     if not (np.isfinite(mu.to_numpy()).all() and np.isfinite(cov.to_numpy()).all()):
         raise DataFormatError("mu/cov", "expected returns or covariance hold NaN or inf")
@@ -260,10 +267,19 @@ def _sector_matrix(limits: WeightLimits, tickers: list[str]) -> tuple[np.ndarray
 
 
 def _qp_weights(weights: np.ndarray, problem: _Problem, objective: Objective) -> pd.Series:
-    series = pd.Series(weights, index=problem.mu.index)
-    if not within_limits(series, problem.limits, CHECK_TOL):
+    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    if not within_caps(weights, problem.limits.upper, groups, CHECK_TOL):
         raise SolverError(objective.value, "daqp returned weights outside the limits")
-    return series
+    return pd.Series(weights, index=problem.mu.index)
+
+
+def _clean(weights: pd.Series, problem: _Problem, cutoff: float, solver: str) -> pd.Series:
+    """:func:`smallq.constraints.clean_weights` (on arrays after a daqp solve: the same steps)."""
+    if solver != "daqp":
+        return clean_weights(weights, problem.limits, cutoff)
+    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    values = weights.to_numpy(dtype=float)
+    return pd.Series(clean_array(values, problem.limits.upper, groups, cutoff), index=weights.index)
 
 
 def _fast_max_sharpe(problem: _Problem) -> tuple[pd.Series, str]:

@@ -36,7 +36,14 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from smallq.backtest.fast import QpSolution, max_sharpe_qp, min_volatility_qp
+from smallq.backtest.fast import (
+    QpSolution,
+    clean_array,
+    max_sharpe_qp,
+    min_volatility_qp,
+    weight_groups,
+    within_caps,
+)
 from smallq.backtest.policy import PipelinePolicy
 from smallq.constraints import CHECK_TOL, WeightLimits, feasible_limits, max_reachable_return
 from smallq.data.validation import align_calendar, clean_prices
@@ -54,7 +61,6 @@ __all__ = ["FastPipelinePolicy"]
 
 _EDGE = 1e-9  # as smallq.data.validation: thresholds are met a hair early
 _QUIET_ROWS = 6  # rows t-5 .. t: the bad-print rules' reach and the calendar's 5-day fill
-_FIT_TOL = 1e-9  # smallq.constraints._TOL
 _FAST_OBJECTIVES = (Objective.MAX_SHARPE, Objective.MIN_VOLATILITY)
 
 
@@ -256,10 +262,10 @@ class FastPipelinePolicy:
             span=self.params.ema_span_days,
         )
         solution, used = self._optimize(mu, tickers, cov, limits, settings.risk_free_rate)
-        groups = _groups(limits, tickers)
-        if solution is None or not _within(solution.weights, limits.upper, groups):
+        groups = weight_groups(limits, tickers)
+        if solution is None or not within_caps(solution.weights, limits.upper, groups):
             return None, chosen, "the fast solution is outside the limits", ()
-        weights = _clean(solution.weights, limits.upper, groups, self.params.weight_cutoff)
+        weights = clean_array(solution.weights, limits.upper, groups, self.params.weight_cutoff)
         return weights, chosen, used, left_out
 
     def _sector_map(self, chosen: np.ndarray) -> dict[str, str]:
@@ -448,64 +454,6 @@ def _zscore(values: np.ndarray) -> np.ndarray:
         return flat
     scored: np.ndarray = (values - values.mean()) / std
     return scored
-
-
-_Groups = list[tuple[np.ndarray, float]]
-
-
-def _groups(limits: WeightLimits, tickers: list[str]) -> _Groups:
-    sectors = np.array([limits.sector_map.get(t, "") for t in tickers], dtype=object)
-    return [(sectors == s, cap) for s, cap in limits.sector_caps.items()]
-
-
-def _within(w: np.ndarray, upper: float, groups: _Groups, tol: float = CHECK_TOL) -> bool:
-    """:func:`smallq.constraints.within_limits` on an array."""
-    if not np.isfinite(w).all() or abs(w.sum() - 1) > tol:
-        return False
-    if w.min() < -tol or w.max() > upper + tol:
-        return False
-    return all(w[mask].sum() <= cap + tol for mask, cap in groups)
-
-
-def _fit(weights: np.ndarray, upper: float, groups: _Groups) -> np.ndarray:
-    """:func:`smallq.constraints.fit_to_caps` on an array (the same steps)."""
-    w = weights.clip(min=0.0)
-    w = w / w.sum()
-    for _ in range(1000):
-        w = np.minimum(w, upper)
-        for mask, cap in groups:
-            total = w[mask].sum()
-            if total > cap:
-                w[mask] *= cap / total
-        gap = 1.0 - w.sum()
-        if gap <= _FIT_TOL:
-            break
-        room = upper - w
-        for mask, cap in groups:
-            room[mask] = np.minimum(room[mask], cap - w[mask].sum())
-        open_ = room > _FIT_TOL
-        base = np.where(open_ & (w > 0), w, 0.0)
-        if base.sum() <= 0:
-            base = open_.astype(float)
-        if base.sum() <= 0:
-            break
-        w = w + np.minimum(gap * base / base.sum(), room.clip(min=0.0))
-    fitted: np.ndarray = w / w.sum()
-    return fitted
-
-
-def _clean(weights: np.ndarray, upper: float, groups: _Groups, cutoff: float) -> np.ndarray:
-    """:func:`smallq.constraints.clean_weights` on an array (the same steps)."""
-    raw = weights.clip(min=0.0)
-    trimmed = np.where(raw >= cutoff, raw, 0.0)
-    for candidate in (trimmed, raw):
-        if candidate.sum() <= 0:
-            continue
-        fitted = _fit(candidate / candidate.sum(), upper, groups)
-        if _within(fitted, upper, groups):
-            return fitted
-    cleaned: np.ndarray = raw / raw.sum()
-    return cleaned
 
 
 def _reachable(mu: np.ndarray, tickers: list[str], limits: WeightLimits) -> float:
