@@ -18,6 +18,8 @@ so machine load hits both alike):
 
 Then the whole ``smallq backtest`` process (``--process-runs`` runs of the console script).
 
+BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set), as in bench_pipeline.
+
 Run: ``.venv/bin/python bench/bench_backtest.py [--runs 5] [--process-runs 5] [--reference]``
 """
 
@@ -25,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+
 import platform
 import statistics
 import subprocess

@@ -10,6 +10,8 @@ turn with its contender so machine load hits both alike; the table prints median
 * ``smallq backtest`` weekly 2015-2022 on the sample (its in-process contender, a plain
   PyPortfolioOpt loop, is in ``bench/bench_backtest.py``: as a process it takes over 10 s).
 
+BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set), as in bench_pipeline.
+
 Run: ``.venv/bin/python bench/bench_cli.py [--runs 7]``
 """
 
@@ -17,6 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+
 import statistics
 import subprocess
 import sys

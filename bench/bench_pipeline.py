@@ -16,12 +16,19 @@ printed ratio is ``plain time / our time`` (above 1: smallQ is faster). The whol
 ranks, allocates, measures risk, stress-tests with 3 x 10,000 Monte Carlo paths and traces the
 frontier; it has no PyPortfolioOpt counterpart.
 
+BLAS runs single-threaded for both contenders (``OPENBLAS_NUM_THREADS=1`` unless set): on two
+cores shared with other work, BLAS threads spin against each other and the times lose meaning.
+
 Run: ``.venv/bin/python bench/bench_pipeline.py [--repeat 5] [--sizes 20,50,100,500]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported (see above)
+
 import statistics
 import sys
 import time
@@ -39,7 +46,7 @@ from synthetic import real_index, synthetic_prices
 
 from smallq.allocation import allocate_shares
 from smallq.data.memory import FrameSource
-from smallq.forecast import covariance, expected_returns
+from smallq.forecast import covariance, expected_returns, forecast_moments
 from smallq.models import Settings
 from smallq.optimize import optimize_weights, report_frontier
 from smallq.params import DEFAULT_PARAMS
@@ -128,9 +135,8 @@ def bench_size(n_assets: int, repeat: int) -> dict[str, float]:
         as_of=AS_OF,
     )
 
-    def forecast_optimize() -> object:
-        mu = expected_returns(window, ReturnsModel.MEAN, risk_free_rate=RF)
-        cov = covariance(window, CovModel.LEDOIT_WOLF)
+    def forecast_optimize() -> object:  # what decide_weights calls in a build
+        mu, cov = forecast_moments(window, settings)
         return optimize_weights(mu, cov, settings, fast=True)
 
     paired = round_robin(
