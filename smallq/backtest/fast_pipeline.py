@@ -144,8 +144,9 @@ class FastPipelinePolicy:
         """As :meth:`PipelinePolicy.left_out_notes` (the lists are shared)."""
         return self.reference.left_out_notes()
 
-    def __call__(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
-        """Target weights on ``as_of``, indexed like ``prices`` (the raw closes are cut at it)."""
+    def __call__(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series | np.ndarray:
+        """Target weights on ``as_of``: an array over ``prices``' columns (see
+        :data:`smallq.backtest.simulator.Policy`); the raw closes are cut at ``as_of``."""
         row = int(self._index.get_loc(as_of))
         history, columns, keep = self._known(row, as_of)
         try:
@@ -164,16 +165,19 @@ class FastPipelinePolicy:
             self.reference.left_out.append((as_of, left_out))
         return self._aligned(weights, names, prices.columns)
 
-    def _aligned(self, weights: np.ndarray, names: list[str], columns: pd.Index) -> pd.Series:
-        """The weights on the simulator's columns (one Index object: no reindexing there)."""
-        if self._target_columns is None or self._target_columns[0] is not columns:
-            self._target_columns = (columns, {str(c): i for i, c in enumerate(columns)})
-        where = self._target_columns[1]
+    def _aligned(
+        self, weights: np.ndarray, names: list[str], columns: pd.Index
+    ) -> pd.Series | np.ndarray:
+        """The weights as a vector over the simulator's columns (no alignment needed there)."""
+        cached = self._target_columns
+        if cached is None or not (cached[0] is columns or cached[0].equals(columns)):
+            cached = self._target_columns = (columns, {str(c): i for i, c in enumerate(columns)})
+        where = cached[1]
         if any(t not in where for t in names):
             return pd.Series(weights, index=names)
         vector = np.zeros(len(columns))
         vector[[where[t] for t in names]] = weights
-        return pd.Series(vector, index=columns)
+        return vector
 
     # ------------------------------------------------------------------ stage 1: cleaning
     def _known(self, row: int, as_of: pd.Timestamp) -> tuple[np.ndarray, pd.Index, np.ndarray]:
