@@ -41,6 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_backtest.py
+	$(BIN)/python bench/bench_cli.py
 
 bot: $(STAMP)
 	$(BIN)/smallq-bot
