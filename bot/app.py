@@ -7,7 +7,13 @@ import warnings
 from typing import Any
 
 from telegram import BotCommand
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    Defaults,
+)
 from telegram.request import BaseRequest
 from telegram.warnings import PTBUserWarning
 
@@ -15,7 +21,8 @@ from bot.config import BotConfig
 from bot.context import DEPS_KEY, context_types, get_deps
 from bot.deps import Deps
 from bot.handlers import channels, commands, trading
-from bot.handlers.conversation import build_conversation
+from bot.handlers.buttons import on_unknown_button
+from bot.handlers.conversation import build_conversation, save_answers_handler
 from bot.handlers.errors import error_handler
 from bot.ptb.persistence import SqlitePersistence
 from bot.ptb.throttle import PerUserUpdateProcessor
@@ -78,7 +85,8 @@ def build_application(
 
 
 def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """The conversation first, then commands, the other handler modules and the jobs."""
+    """The conversation first, then commands, the other handler modules, the catch-all
+    button answer, the answer saver and the jobs."""
     with warnings.catch_warnings():
         # CallbackQueryHandlers in a per-chat conversation are intended: buttons are
         # checked against the draft's live message instead of per-message tracking.
@@ -87,6 +95,10 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     commands.register(application)
     trading.register(application)
     channels.register(application)
+    # last in group 0: every button press is answered, even a forged or unknown one
+    application.add_handler(CallbackQueryHandler(on_unknown_button))
+    # after the handlers: the conversation's answers are saved as soon as they are given
+    application.add_handler(save_answers_handler(), group=1)
     jobs.register(application)
     application.add_error_handler(error_handler)
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
+from bot.parsing import ascii_decimal, ascii_int, zone_info
+from bot.telegram_text import shorten
 from smallq.errors import InputError
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -45,12 +48,12 @@ def _path(name: str, text: str) -> Path:
 
 def _int(low: int, high: int) -> Parser:
     def parse(name: str, text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as exc:
-            raise InputError(f"{name} must be a whole number, got {text!r}", field=name) from exc
-        if not low <= value <= high:
-            raise InputError(f"{name} must be between {low} and {high}, got {value}", field=name)
+        value = ascii_int(text, low, high)
+        if value is None:
+            raise InputError(
+                f"{name} must be a whole number from {low} to {high}, got {_quote(text)}",
+                field=name,
+            )
         return value
 
     return parse
@@ -58,33 +61,43 @@ def _int(low: int, high: int) -> Parser:
 
 def _float(low: float, high: float) -> Parser:
     def parse(name: str, text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError as exc:
-            raise InputError(f"{name} must be a number, got {text!r}", field=name) from exc
-        if not low <= value <= high:
-            raise InputError(f"{name} must be between {low} and {high}, got {value}", field=name)
+        value = ascii_decimal(text)
+        if value is None or not low <= value <= high:
+            raise InputError(
+                f"{name} must be a number from {low:g} to {high:g}, got {_quote(text)}",
+                field=name,
+            )
         return value
 
     return parse
 
 
+_HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _quote(text: str) -> str:
+    """A short quote of a bad value: the error stays one short line."""
+    return shorten(repr(text), 40)
+
+
 def _hhmm(name: str, text: str) -> str:
-    hours, sep, minutes = text.partition(":")
-    if not (sep and hours.isdigit() and minutes.isdigit()) or not (
-        0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59 and len(minutes) == 2
-    ):
-        raise InputError(f"{name} must be a 24-hour HH:MM time, got {text!r}", field=name)
-    return f"{int(hours):02d}:{minutes}"
+    match = _HHMM.fullmatch(text)
+    if match is None:
+        raise InputError(f"{name} must be a 24-hour HH:MM time, got {_quote(text)}", field=name)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+#: Telegram ids are signed 64-bit integers
+ID_RANGE = (-(2**63), 2**63 - 1)
 
 
 def _opt_int(name: str, text: str) -> int | None:
     if not text:
         return None
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise InputError(f"{name} must be a whole number, got {text!r}", field=name) from exc
+    value = ascii_int(text, *ID_RANGE)
+    if value is None:
+        raise InputError(f"{name} must be a whole number, got {_quote(text)}", field=name)
+    return value
 
 
 def _int_set(name: str, text: str) -> frozenset[int]:
@@ -94,17 +107,19 @@ def _int_set(name: str, text: str) -> frozenset[int]:
 
 
 def _timezone(name: str, text: str) -> str:
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InputError(f"{name} {text!r} is not a known IANA zone", field=name) from exc
+    if zone_info(text) is None:
+        raise InputError(
+            f"{name} {_quote(text)} is not an IANA zone such as Europe/Berlin", field=name
+        )
     return text
 
 
 def _level(name: str, text: str) -> str:
     level = text.upper()
     if not isinstance(logging.getLevelName(level), int):
-        raise InputError(f"{name} must be DEBUG, INFO, WARNING or ERROR, got {text!r}", field=name)
+        raise InputError(
+            f"{name} must be DEBUG, INFO, WARNING or ERROR, got {_quote(text)}", field=name
+        )
     return level
 
 

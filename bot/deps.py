@@ -32,7 +32,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, TypeVarTuple
 
 import sqlite_utils
 
@@ -180,6 +180,8 @@ class Deps:
     )
     #: ``None``: /backtest answers that it is not available
     run_backtest: RunBacktest | None = None
+    #: ``smallq.pipeline.compare_levels`` (the money table of the risk question); None skips it
+    compare_levels: Callable[..., Any] | None = None
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
     recent: RecentReports = field(default_factory=RecentReports)

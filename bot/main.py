@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from telegram import Update
@@ -19,11 +19,11 @@ from bot.config import BotConfig, load_config
 from bot.deps import ConnectionFactory, Deps
 from bot.ptb.redaction import configure_logging
 from bot.scheduler.calendar import SchedulerSettings
-from bot.services.portfolio import BacktestOutcome
+from bot.services.portfolio import BacktestFigures, BacktestOutcome
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
 from smallq.models import Profile, Report
-from smallq.params import DEFAULT_PARAMS
+from smallq.params import DEFAULT_PARAMS, EngineParams
 
 _LOG = logging.getLogger(__name__)
 NO_TOKEN = (
@@ -57,12 +57,13 @@ def make_deps(config: BotConfig) -> Deps:
         config=config,
         db=db,
         source=sources,
-        build_portfolio=pipeline.build_portfolio,
+        build_portfolio=build_with_record,
         render_charts=lambda report, names: render_charts(report, names, source=sources()),
         params=params,
         executor=ThreadPoolExecutor(config.workers, thread_name_prefix="smallq-engine"),
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
+        compare_levels=pipeline.compare_levels,
         scheduler=SchedulerSettings(
             grace=timedelta(hours=config.grace_hours),
             costs_bps=config.paper_costs_bps,
@@ -71,6 +72,15 @@ def make_deps(config: BotConfig) -> Deps:
             link_time=config.digest_time,
         ),
     )
+
+
+def build_with_record(
+    profile: Profile, source: PriceSource, *, today: date, params: EngineParams
+) -> Report:
+    """``build_portfolio`` with the out-of-sample record every recommendation carries."""
+    from smallq.pipeline import build_portfolio
+
+    return build_portfolio(profile, source, today=today, params=params, record=True)
 
 
 def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> BacktestOutcome:
@@ -85,7 +95,15 @@ def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> Backte
         "equity": figure_to_png(equity_figure(report.result)),
         "drawdown": figure_to_png(drawdown_figure(report.result)),
     }
-    return BacktestOutcome(format_backtest(report), report.start, report.end, charts)
+    equity = report.result.equity
+    figures = BacktestFigures(
+        cagr=report.metrics.cagr,
+        benchmark_cagr=report.benchmark_metrics.cagr,
+        max_drawdown=report.metrics.max_drawdown,
+        start_value=float(equity.iloc[0]),
+        final_value=float(equity.iloc[-1]),
+    )
+    return BacktestOutcome(format_backtest(report), report.start, report.end, charts, figures)
 
 
 def render_charts(

@@ -71,10 +71,11 @@ def stocks_needed(profile: Profile, level: RiskLevel) -> int | None:
 
     None means even ``profile.top_n`` stocks cannot satisfy the level's cap (a settings
     problem, not a sector one). The minimum number of holdings is lowered to the number of
-    candidates, as the build does.
+    candidates, and the levels' own cap raised to ``1/count``, as the build does (so without
+    an explicit ``max_weight`` one stock is enough).
     """
-    settings = resolve_settings(replace(profile, risk_level=level))
     for count in range(1, profile.top_n + 1):
+        settings = resolve_settings(replace(profile, risk_level=level), count)
         try:
             check_feasibility(
                 [f"s{i}" for i in range(count)],

@@ -187,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="also show method names, solver and reasons"
     )
 
+    build.add_argument(
+        "--no-record",
+        action="store_true",
+        help="skip the 5-year out-of-sample record (one backtest) that comes with a build",
+    )
+
+    levels = sub.add_parser(
+        "levels", help="what each risk level means for these sectors and this capital"
+    )
+    _add_source(levels)
+    _add_selection(levels, required_capital=True)
+
     backtest = sub.add_parser("backtest", help="walk-forward backtest against the S&P 500")
     _add_source(backtest, progress=True)
     _add_selection(backtest, required_capital=False)
@@ -371,7 +383,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
     profile = profile_from_args(args, capital=args.capital)
     source = open_cli_source(args.source, args.cache)
-    report = build_portfolio(profile, source, today=date.today())
+    report = build_portfolio(profile, source, today=date.today(), record=not args.no_record)
     text = format_report(report, verbose=args.verbose)
     if args.charts is not None:
         from smallq.charts.frontier import index_point, index_window_start
@@ -386,6 +398,16 @@ def cmd_build(args: argparse.Namespace) -> None:
         paths = _write_charts(args.charts, charts)
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
     _emit(args, report_to_dict(report), text)
+
+
+def cmd_levels(args: argparse.Namespace) -> None:
+    from smallq.pipeline import compare_levels
+    from smallq.report import format_levels, levels_to_dict
+
+    profile = profile_from_args(args, capital=args.capital)
+    source = open_cli_source(args.source, args.cache)
+    comparison = compare_levels(profile, source, today=date.today())
+    _emit(args, levels_to_dict(comparison), format_levels(comparison))
 
 
 def cmd_backtest(args: argparse.Namespace) -> None:
@@ -448,6 +470,7 @@ COMMANDS = {
     "universe": cmd_universe,
     "rank": cmd_rank,
     "build": cmd_build,
+    "levels": cmd_levels,
     "backtest": cmd_backtest,
     "track": cmd_track,
 }

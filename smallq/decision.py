@@ -35,7 +35,7 @@ from smallq.fundamentals import Fundamentals
 from smallq.models import MarketData, OptimizationResult, PriceData, Profile, Ranking, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.profile import fit_min_holdings, resolve_settings
+from smallq.profile import fit_min_holdings, level_max_weight, resolve_settings
 from smallq.ranking import rank_stocks
 from smallq.types import Strategy
 
@@ -67,6 +67,9 @@ class DecisionRule:
     criteria: FilterCriteria
     sector_caps: Mapping[str, float] | None = None
     per_sector: bool = False
+    #: the risk levels' own cap (no explicit ``max_weight``): raised to ``1/n`` for fewer
+    #: than four candidates (:func:`smallq.profile.level_max_weight`)
+    level_cap: bool = False
 
     @classmethod
     def for_profile(
@@ -87,12 +90,13 @@ class DecisionRule:
         n_tickers : int
             Tickers available; ``min_holdings`` is lowered to ``min(top_n, n_tickers)``.
         """
-        settings = resolve_settings(profile)
+        n_candidates = min(profile.top_n, n_tickers)
+        settings = resolve_settings(profile, n_candidates)  # the levels' cap: 1/n if needed
         return cls(
             strategy=profile.strategy,
             top_n=profile.top_n,
             lookback_days=profile.lookback_days,
-            settings=fit_min_holdings(settings, min(profile.top_n, n_tickers)),
+            settings=fit_min_holdings(settings, n_candidates),
             criteria=replace(
                 criteria,
                 min_history_days=params.min_history_days,
@@ -100,6 +104,7 @@ class DecisionRule:
             ),
             sector_caps={str(s): c for s, c in profile.sector_caps.items()} or None,
             per_sector=profile.per_sector,
+            level_cap=profile.max_weight is None,
         )
 
 
@@ -252,6 +257,8 @@ def decide_weights(
     candidates = list(ranking.selected)
     window = eligible.window[candidates]
     settings = fit_min_holdings(rule.settings, len(candidates))
+    if rule.level_cap:
+        settings = replace(settings, max_weight=level_max_weight(len(candidates)))
     limits = feasible_limits(
         candidates,
         max_weight=settings.max_weight,

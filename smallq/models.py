@@ -143,6 +143,9 @@ class Settings:
     risk_free_rate: float
     target_volatility: float
     risk_aversion: float
+    #: where a risk level places the portfolio between the capped min-volatility (0.0) and
+    #: max-return (1.0) portfolios; None when an explicit objective is used instead
+    frontier_fraction: float | None = None
 
 
 # --------------------------------------------------------------------------- selection
@@ -176,6 +179,91 @@ class FallbackStep:
 
 
 @dataclass(frozen=True, slots=True)
+class FrontierPlacement:
+    """Where a portfolio was placed on its universe's capped efficient frontier.
+
+    Attributes
+    ----------
+    fraction : float
+        Share of the volatility range used: 0.0 is the min-volatility portfolio, 1.0 the
+        max-return portfolio.
+    target_volatility : float
+        ``min_volatility + fraction * (max_volatility - min_volatility)`` (annual).
+    min_volatility, max_volatility : float
+        Annual volatility of the capped min-volatility and max-return portfolios.
+    requested_fraction : float
+        The level's own fraction; ``fraction`` is above it only when the VaR guard moved the
+        portfolio up so that its historical VaR is not below a calmer level's.
+    """
+
+    fraction: float
+    target_volatility: float
+    min_volatility: float
+    max_volatility: float
+    requested_fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskPlacement:
+    """Where a built portfolio sits among the risk levels of its own universe.
+
+    Attributes
+    ----------
+    level : int
+        The risk level, 1 (calmest) to ``levels``.
+    levels : int
+        How many levels there are (5).
+    volatility : float
+        Annual ex-ante volatility of the optimized weights.
+    min_volatility, max_volatility : float
+        Annual volatility of the calmest (capped min-volatility) and most aggressive (capped
+        max-return) mixes of the same stocks.
+    target_volatility : float
+        The volatility the level aimed at.
+    """
+
+    level: int
+    levels: int
+    volatility: float
+    min_volatility: float
+    max_volatility: float
+    target_volatility: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfSampleRecord:
+    """The walk-forward record of a profile over the years before its decision date.
+
+    Each monthly decision sees only prices up to that day, so the record is out of sample.
+
+    Attributes
+    ----------
+    start, end : date
+        First and last day of the record (``end`` is the decision date).
+    years : float
+        Length of the record in years.
+    cagr, volatility, max_drawdown : float
+        The strategy's compound annual growth, annual volatility and worst peak-to-trough
+        loss (positive fraction).
+    benchmark_cagr, benchmark_volatility, benchmark_max_drawdown : float
+        The same for the benchmark (S&P 500 or SPY) over the same days.
+    note : str
+        Why the record is shorter than asked, or empty.
+    """
+
+    start: date
+    end: date
+    years: float
+    cagr: float
+    volatility: float
+    max_drawdown: float
+    benchmark_cagr: float
+    benchmark_volatility: float
+    benchmark_max_drawdown: float
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class OptimizationResult:
     """Optimized weights and how they were obtained.
 
@@ -191,6 +279,9 @@ class OptimizationResult:
         Solver name ("CLARABEL", "OSQP", "hrp", "closed form", ...).
     expected_return, volatility, sharpe : float
         Annualised ex-ante figures from ``mu`` and ``cov``.
+    placement : FrontierPlacement, optional
+        Set when ``settings.frontier_fraction`` placed the portfolio; ``objective_requested``
+        is then the objective that placement resolved to.
     """
 
     weights: pd.Series
@@ -201,6 +292,7 @@ class OptimizationResult:
     expected_return: float
     volatility: float
     sharpe: float
+    placement: FrontierPlacement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +492,11 @@ class Report:
         Sector of each candidate.
     notes : tuple of Note
         Every caveat, each with its kind (see :class:`NoteKind`).
+    risk_placement : RiskPlacement, optional
+        Where the portfolio sits between the calmest and most aggressive mixes of its
+        candidates; None when an explicit objective chose the weights.
+    out_of_sample : OutOfSampleRecord, optional
+        The profile's walk-forward record before ``as_of``, when it was asked for.
     """
 
     as_of: date
@@ -417,6 +514,8 @@ class Report:
     source: str
     fetched_at: datetime | None
     notes: tuple[Note, ...]
+    risk_placement: RiskPlacement | None = None
+    out_of_sample: OutOfSampleRecord | None = None
 
     @property
     def candidates(self) -> tuple[str, ...]:

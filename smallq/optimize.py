@@ -19,13 +19,31 @@ Limits (:mod:`smallq.constraints`, pure)
     fitted afterwards. Every result is cleaned: weights below ``params.weight_cutoff`` become
     0 and the rest are refitted, in the input ticker order (zeros kept).
     ``check_feasibility``, ``effective_upper_bound`` and ``HISTORY_MARGIN`` are re-exported.
+
+Placement on the frontier (risk levels)
+    When ``settings.frontier_fraction`` is set (a risk level without an explicit objective),
+    ``optimize_weights`` first finds the volatility range of the capped universe: ``vmin``
+    of the min-volatility portfolio and ``vmax`` of the max-return portfolio (an LP solved
+    exactly by filling the highest expected returns up to the caps). The fraction ``f``
+    becomes the target ``vmin + f * (vmax - vmin)``, solved as efficient risk (``f = 0``, or
+    a range under :data:`FLAT_RANGE`, is the min-volatility portfolio itself). The result's
+    ``placement`` records the range; the fallback chain applies as for efficient risk.
+
+    Volatility is then ordered across levels by construction; the historical 1-day 95% VaR
+    (a quantile, not a convex measure) usually is but need not be. When daily ``returns`` are
+    given, a **VaR guard** walks the level ladder (:data:`smallq.profile.LEVEL_FRACTIONS`)
+    up to ``f`` on the daqp fast path: a level whose VaR is below that of a calmer level is
+    moved up the frontier in steps of :data:`GUARD_STEP` until its VaR is at least the
+    calmer one's (if even the max-return portfolio is calmer in VaR, the level stays where it
+    was); PyPortfolioOpt then solves the chosen target. So a higher level never has a lower
+    volatility nor, where the frontier allows, a lower historical VaR.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +51,7 @@ import pandas as pd
 
 from smallq.backtest.fast import (
     clean_array,
+    efficient_risk_qp,
     max_sharpe_qp,
     min_volatility_qp,
     weight_groups,
@@ -50,16 +69,12 @@ from smallq.constraints import (
     max_reachable_return,
     within_limits,
 )
-from smallq.errors import (
-    DataError,
-    DataFormatError,
-    OptimizationError,
-    SmallQError,
-    SolverError,
-)
+from smallq.errors import DataError, DataFormatError, OptimizationError, SmallQError, SolverError
 from smallq.measures import sharpe_ratio
-from smallq.models import FallbackStep, OptimizationResult, Settings
+from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
+from smallq.profile import LEVEL_FRACTIONS
+from smallq.risk import portfolio_returns, value_at_risk
 from smallq.types import CovModel, Objective, ReturnsModel
 
 if TYPE_CHECKING:
@@ -87,6 +102,7 @@ __all__ = [
     "check_feasibility",
     "effective_upper_bound",
     "efficient_frontier",
+    "max_return_weights",
     "optimize_weights",
     "report_frontier",
     "trace_frontier",
@@ -94,6 +110,10 @@ __all__ = [
 
 #: cvxpy solvers tried in order (those not installed are skipped)
 SOLVER_PREFERENCE: tuple[str, ...] = ("CLARABEL", "OSQP", "ECOS", "SCS")
+#: a volatility range (annual) narrower than this places every level at min volatility
+FLAT_RANGE: float = 1e-4
+#: how far up the frontier (share of the range) the VaR guard moves a level per step
+GUARD_STEP: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +123,10 @@ class _Problem:
     limits: WeightLimits
     settings: Settings
     returns: pd.DataFrame | None
+    #: min volatility already known (placement), so efficient risk need not solve it again
+    floor: float | None = None
+    #: weights the placement already solved for its objective (fast path), and their solver
+    placed: tuple[pd.Series, str] | None = None
 
 
 # --------------------------------------------------------------------------- optimize
@@ -184,6 +208,13 @@ def optimize_weights(
         raise DataFormatError("limits", "the limits were checked for other tickers")
     problem = _Problem(mu, cov, limits, settings, history)
     failures: list[FallbackStep] = []
+    placement = None
+    if settings.frontier_fraction is not None:
+        try:
+            problem, placement = _place(problem, fast=params.fast_placement)
+        except SolverError as exc:
+            failures.append(FallbackStep(Objective.EFFICIENT_RISK, f"no placement: {exc.detail}"))
+    settings = problem.settings
     for objective in _plan(settings.objective, params.fallback_chain if chain is None else chain):
         try:
             weights, solver = _run_step(objective, problem, fast)
@@ -191,7 +222,7 @@ def optimize_weights(
             failures.append(FallbackStep(objective, exc.detail))
             continue
         weights = _clean(weights, problem, params.weight_cutoff, solver)
-        return _result(weights, problem, objective, tuple(failures), solver)
+        return _result(weights, problem, objective, tuple(failures), solver, placement)
     reasons = "; ".join(f"{f.objective.value}: {f.reason}" for f in failures)
     raise SolverError(settings.objective.value, f"every fallback step failed ({reasons})")
 
@@ -224,6 +255,7 @@ def _result(
     objective: Objective,
     fallbacks: tuple[FallbackStep, ...],
     solver: str,
+    placement: FrontierPlacement | None = None,
 ) -> OptimizationResult:
     annual_return, volatility = _performance(weights, problem)
     rf = problem.settings.risk_free_rate
@@ -237,7 +269,188 @@ def _result(
         expected_return=annual_return,
         volatility=volatility,
         sharpe=sharpe,
+        placement=placement,
     )
+
+
+def _place(problem: _Problem, *, fast: bool = False) -> tuple[_Problem, FrontierPlacement]:
+    """Resolve ``frontier_fraction`` into an objective and a target volatility."""
+    fraction = float(problem.settings.frontier_fraction or 0.0)
+    if not 0.0 <= fraction <= 1.0:
+        raise SolverError(Objective.EFFICIENT_RISK.value, f"fraction {fraction} not in [0, 1]")
+    solve_at: _SolveAt = _FastAt(problem) if fast else _ReferenceAt(problem)
+    low_weights = solve_at.min_volatility()
+    low = _performance(low_weights, problem)[1]
+    high = _performance(max_return_weights(problem.mu, problem.limits), problem)[1]
+    high = max(high, low)
+    flat = fraction <= 0.0 or high - low < FLAT_RANGE
+    used, weights = fraction, low_weights  # type: tuple[float, pd.Series | None]
+    if not flat:
+        # the ladder is walked on the fast path either way (equal to the reference to 1e-5);
+        # the reference path then solves only the chosen target with PyPortfolioOpt
+        walkers = (solve_at,) if fast else (_FastAt(problem), solve_at)
+        for walker in walkers:
+            try:
+                used, weights = _guarded(problem, fraction, (low, high), low_weights, walker)
+                break
+            except SolverError:
+                used, weights = fraction, None
+        if not fast:
+            weights = None  # the chain's efficient-risk step solves (or falls back)
+    target = low + used * (high - low)
+    settings = replace(
+        problem.settings,
+        objective=Objective.MIN_VOLATILITY if flat else Objective.EFFICIENT_RISK,
+        target_volatility=target,
+    )
+    placed = None if weights is None else (weights, solve_at.solver)
+    problem = replace(problem, settings=settings, floor=low, placed=placed)
+    return problem, FrontierPlacement(used, target, low, high, fraction)
+
+
+class _SolveAt:
+    """Min-volatility and efficient-risk weights of one problem (reference or fast path)."""
+
+    def __init__(self, problem: _Problem) -> None:
+        self.problem = problem
+        self.solver = "daqp"
+
+    def min_volatility(self) -> pd.Series:
+        raise NotImplementedError
+
+    def efficient_risk(self, target: float) -> pd.Series:
+        raise NotImplementedError
+
+
+class _ReferenceAt(_SolveAt):
+    """PyPortfolioOpt; one EfficientFrontier re-solved for each target (a cvxpy parameter)."""
+
+    def __init__(self, problem: _Problem) -> None:
+        super().__init__(problem)
+        self._frontier: EfficientFrontier | None = None
+
+    def min_volatility(self) -> pd.Series:
+        weights, self.solver = _min_volatility(self.problem)
+        return clean_weights(weights, self.problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+    def efficient_risk(self, target: float) -> pd.Series:
+        problem, frontier = self.problem, self._frontier
+        if frontier is not None:
+            failures: tuple[type[Exception], ...] = (*_solver_errors(), ValueError)
+            try:
+                frontier.efficient_risk(target)
+                weights = pd.Series(np.asarray(frontier.weights, dtype=float), problem.mu.index)
+                if within_limits(weights, problem.limits, CHECK_TOL):
+                    return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+            except failures:
+                pass
+        kept: list[EfficientFrontier] = []
+
+        def call(ef: EfficientFrontier) -> object:
+            kept.append(ef)
+            return ef.efficient_risk(target)
+
+        weights, self.solver = _solve(problem, Objective.EFFICIENT_RISK, call)
+        self._frontier = kept[-1]
+        return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+
+class _FastAt(_SolveAt):
+    """daqp (:func:`smallq.fastopt.efficient_risk_qp`); failures become SolverError."""
+
+    def __init__(self, problem: _Problem) -> None:
+        super().__init__(problem)
+        limits = problem.limits
+        sectors = np.array([limits.sector_map.get(str(t), "") for t in problem.mu.index])
+        self._groups = tuple((sectors == s, cap) for s, cap in limits.sector_caps.items())
+
+    def min_volatility(self) -> pd.Series:
+        return self.efficient_risk(0.0)
+
+    def efficient_risk(self, target: float) -> pd.Series:
+        problem = self.problem
+        try:
+            raw = efficient_risk_qp(
+                problem.mu.to_numpy(),
+                problem.cov.to_numpy(),
+                target_volatility=target,
+                max_weight=problem.limits.upper,
+                groups=self._groups,
+            )
+        except SmallQError as exc:
+            raise SolverError(Objective.EFFICIENT_RISK.value, f"fast path: {exc}") from exc
+        weights = pd.Series(raw, index=problem.mu.index)
+        return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+
+
+def _guarded(
+    problem: _Problem,
+    fraction: float,
+    volatility_range: tuple[float, float],
+    low_weights: pd.Series,
+    solve_at: _SolveAt,
+) -> tuple[float, pd.Series]:
+    """The VaR guard (module docstring): the fraction used for ``fraction`` and its weights."""
+    low, high = volatility_range
+
+    def at(share: float) -> pd.Series:
+        return solve_at.efficient_risk(low + share * (high - low))
+
+    if problem.returns is None:
+        return fraction, at(fraction)
+    ladder = sorted({f for f in LEVEL_FRACTIONS if 0.0 < f < fraction} | {fraction})
+    floor = _historical_var(low_weights, problem)
+    previous, weights = 0.0, low_weights
+    for step in ladder:
+        used = max(step, previous)
+        weights = at(used)
+        var = _historical_var(weights, problem)
+        probe = used
+        while var < floor and probe < 1.0:
+            probe = min(1.0, probe + GUARD_STEP)
+            probed = at(probe)
+            if _historical_var(probed, problem) >= floor:
+                used, weights, var = probe, probed, _historical_var(probed, problem)
+        floor, previous = max(floor, var), used
+    return previous, weights
+
+
+def _historical_var(weights: pd.Series, problem: _Problem) -> float:
+    """1-day historical 95% VaR of the weights over the problem's daily returns."""
+    assert problem.returns is not None
+    return value_at_risk(portfolio_returns(problem.returns, weights), 0.95)
+
+
+def max_return_weights(mu: pd.Series, limits: WeightLimits) -> pd.Series:
+    """The capped maximum-return portfolio: fill the highest expected returns up to the caps.
+
+    Greedy is exact for a per-stock bound with disjoint sector caps (an LP whose constraint
+    set is a polymatroid); ties keep the order of ``mu``.
+
+    Parameters
+    ----------
+    mu : Series of shape (n_assets,)
+        Annual expected returns by ticker (every ticker in ``limits.sector_map``).
+    limits : WeightLimits
+
+    Returns
+    -------
+    Series of shape (n_assets,)
+        Weights in the order of ``mu``, summing to 1 when the limits allow 100%.
+    """
+    weights = pd.Series(0.0, index=mu.index)
+    left = 1.0
+    sector_left = dict(limits.sector_caps)
+    for ticker in mu.sort_values(ascending=False, kind="stable").index:
+        sector = limits.sector_map.get(str(ticker), "")
+        take = min(limits.upper, sector_left.get(sector, np.inf), left)
+        if take <= 0:
+            continue
+        weights[ticker] = take
+        left -= take
+        if sector in sector_left:
+            sector_left[sector] -= take
+    return weights
 
 
 def _performance(weights: pd.Series, problem: _Problem) -> tuple[float, float]:
@@ -391,17 +604,23 @@ def _check_max_sharpe(problem: _Problem) -> None:
 
 
 def _min_volatility(problem: _Problem) -> tuple[pd.Series, str]:
+    if problem.placed is not None and problem.settings.objective is Objective.MIN_VOLATILITY:
+        return problem.placed
     return _solve(problem, Objective.MIN_VOLATILITY, lambda ef: ef.min_volatility())
 
 
 def _efficient_risk(problem: _Problem) -> tuple[pd.Series, str]:
+    if problem.placed is not None and problem.settings.objective is Objective.EFFICIENT_RISK:
+        return problem.placed
     target = float(problem.settings.target_volatility)
     if not (np.isfinite(target) and target > 0):
         raise SolverError(
             Objective.EFFICIENT_RISK.value, f"target volatility {target} is not positive"
         )
-    floor_weights, _ = _min_volatility(problem)
-    floor = _performance(floor_weights, problem)[1]
+    floor = problem.floor
+    if floor is None:
+        floor_weights, _ = _min_volatility(problem)
+        floor = _performance(floor_weights, problem)[1]
     if target < floor * (1 - CHECK_TOL):
         raise SolverError(
             Objective.EFFICIENT_RISK.value,

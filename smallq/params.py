@@ -54,6 +54,10 @@ class EngineParams:
     max_capital: float = 1e12
     #: frontier points drawn on the chart
     frontier_points: int = 40
+    #: place risk levels with the daqp fast path (smallq.fastopt.efficient_risk_qp, equal to
+    #: PyPortfolioOpt to 1e-5) instead of PyPortfolioOpt; the out-of-sample record and the
+    #: level table turn it on, a build keeps the reference path
+    fast_placement: bool = False
 
 
 DEFAULT_PARAMS = EngineParams()

@@ -1,7 +1,8 @@
 """The use cases that the CLI, the bot and the scheduler all call.
 
-:func:`select_stocks`, :func:`build_portfolio`, :func:`run_strategy_backtest` and
-:func:`track_portfolio` are short lists of named stages; the work of each stage lives in the
+:func:`select_stocks`, :func:`build_portfolio`, :func:`compare_levels`,
+:func:`out_of_sample_record`, :func:`run_strategy_backtest` and :func:`track_portfolio` are
+short lists of named stages; the work of each stage lives in the
 module that owns it. What they return lives in :mod:`smallq.models` and :mod:`smallq.results`,
 so presenters never import this module. ``build_portfolio`` runs, in order:
 
@@ -11,11 +12,13 @@ so presenters never import this module. ``build_portfolio`` runs, in order:
 4. filters   – minimum history and dollar volume;
 5. ranking   – point-in-time factor scores, top N;
 6. forecast  – expected returns and covariance over the lookback;
-7. optimize  – the objective and the declared fallback chain (feasibility is checked once,
-   before the forecast, by :func:`smallq.constraints.feasible_limits`);
+7. optimize  – the risk level's place on the frontier (or an explicit objective) and the
+   declared fallback chain (feasibility is checked once, before the forecast, by
+   :func:`smallq.constraints.feasible_limits`);
 8. allocate  – whole (or fractional) shares for the capital;
 9. risk      – ex-ante and historical figures, VaR/CVaR;
-10. stress   – historical windows, hypothetical shocks, Monte Carlo.
+10. stress   – historical windows, hypothetical shocks, Monte Carlo;
+11. record   – on request, the profile's out-of-sample record before the decision date.
 
 This is the only engine module that wires adapters together; it holds no clock:
 ``today`` is a parameter (the CLI and bot pass the real date).
@@ -49,14 +52,27 @@ from smallq.data.market import (
 )
 from smallq.data.validation import clean_prices
 from smallq.decision import DecisionRule, decide_weights, history_rows
-from smallq.errors import InsufficientHistoryError, ProfileError
+from smallq.errors import InsufficientHistoryError, ProfileError, SmallQError
 from smallq.filters import apply_filters
+from smallq.levels import LevelComparison, level_outcomes
 from smallq.measures import account_values
-from smallq.models import MarketData, Note, NoteKind, Profile, Report, StressReport
+from smallq.models import (
+    MarketData,
+    Note,
+    NoteKind,
+    OptimizationResult,
+    OutOfSampleRecord,
+    Profile,
+    Report,
+    RiskPlacement,
+    Settings,
+    StressReport,
+)
 from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
 from smallq.profile import (
+    LEVEL_MAX_WEIGHT,
     cap_notes,
     validate_backtest_request,
 )
@@ -64,13 +80,15 @@ from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics
 from smallq.stress import run_stress_tests, uncovered_window_notes
-from smallq.types import ProgressCallback
+from smallq.types import ProgressCallback, RiskLevel
 
 __all__ = [
     "BacktestReport",
     "Selection",
     "TrackedPortfolio",
     "build_portfolio",
+    "compare_levels",
+    "out_of_sample_record",
     "run_strategy_backtest",
     "select_stocks",
     "track_portfolio",
@@ -175,6 +193,7 @@ def build_portfolio(
     today: date,
     params: EngineParams = DEFAULT_PARAMS,
     index_history: pd.Series | None = None,
+    record: bool = False,
 ) -> Report:
     """Build the full portfolio report for one profile.
 
@@ -190,6 +209,10 @@ def build_portfolio(
     index_history : Series, optional
         A long S&P 500 level history for stress windows the source does not cover;
         defaults to the source's own benchmark from 1999.
+    record : bool, default=False
+        Attach the profile's out-of-sample record (:func:`out_of_sample_record`): a
+        walk-forward backtest of the five years before the decision date. Front ends turn it
+        on; it costs one backtest. Without enough history a note says why there is none.
 
     Raises
     ------
@@ -212,6 +235,7 @@ def build_portfolio(
     )
     ranking, window, settings = decision.ranking, decision.window, decision.settings
     mu, cov, optimization = decision.mu, decision.cov, decision.optimization
+    settings, placement = placed_settings(settings, optimization, profile.risk_level)
     candidates = list(window.columns)
     benchmark = market.benchmark.loc[window.index]
     data_notes = [*_data_notes(profile, universe, market, end), *decision.notes, *ranking.notes]
@@ -237,6 +261,7 @@ def build_portfolio(
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
     notes += cap_notes(profile, settings)
+    notes += level_cap_notes(profile, settings, len(candidates))
     notes += [
         Note(
             NoteKind.FALLBACK,
@@ -249,6 +274,10 @@ def build_portfolio(
         used = optimization.objective_used.value
         text = f"Fallback: weights come from {used}."
         notes.append(Note(NoteKind.FALLBACK, text, (("objective_used", used),)))
+    out_of_sample = None
+    if record:
+        out_of_sample, record_notes = _record_or_note(profile, source, as_of, params)
+        notes += record_notes
     notes.append(_freshness_note(market, as_of))
     return Report(
         as_of=as_of,
@@ -266,7 +295,208 @@ def build_portfolio(
         source=market.source,
         fetched_at=market.fetched_at,
         notes=_unique(notes),
+        risk_placement=placement,
+        out_of_sample=out_of_sample,
     )
+
+
+def placed_settings(
+    settings: Settings, optimization: OptimizationResult, level: RiskLevel
+) -> tuple[Settings, RiskPlacement | None]:
+    """The settings as the level's placement resolved them, and where the portfolio sits."""
+    frontier = optimization.placement
+    if frontier is None:
+        return settings, None
+    resolved = replace(
+        settings,
+        objective=optimization.objective_requested,
+        target_volatility=frontier.target_volatility,
+    )
+    placement = RiskPlacement(
+        level=int(level),
+        levels=len(RiskLevel),
+        volatility=optimization.volatility,
+        min_volatility=frontier.min_volatility,
+        max_volatility=frontier.max_volatility,
+        target_volatility=frontier.target_volatility,
+    )
+    return resolved, placement
+
+
+def level_cap_notes(profile: Profile, settings: Settings, n_candidates: int) -> list[Note]:
+    """Say when the risk levels' cap was raised to ``1/n`` so few stocks can fill 100%."""
+    if profile.max_weight is not None or settings.max_weight <= LEVEL_MAX_WEIGHT + 1e-12:
+        return []
+    text = (
+        f"Max weight raised from {LEVEL_MAX_WEIGHT:.0%} to {settings.max_weight:.1%} "
+        f"(1/{n_candidates}) so {n_candidates} stocks can fill the portfolio; every risk level "
+        "then holds the same equal-weight mix."
+    )
+    fields = (("max_weight", repr(settings.max_weight)), ("n_candidates", str(n_candidates)))
+    return [Note(NoteKind.CONSTRAINT, text, fields)]
+
+
+def compare_levels(
+    profile: Profile,
+    source: PriceSource,
+    *,
+    today: date,
+    params: EngineParams = DEFAULT_PARAMS,
+    index_history: pd.Series | None = None,
+) -> LevelComparison:
+    """The five risk levels of the profile's universe, side by side (no report per level).
+
+    The decision (selection, estimates, limits) is that of :func:`build_portfolio` for the
+    same profile (its own risk level and objective are ignored: every level is placed on the
+    frontier), placed with the fast path (``fast_placement``), equal to the build's to about
+    1e-5.
+
+    Raises
+    ------
+    SmallQError
+        Any selection, data or optimization error, with a ``user_message()``.
+    """
+    levelled = replace(profile, objective=None)
+    fast = replace(params, fast_placement=True)
+    universe, market, end = _decision_data(levelled, source, today=today, params=params)
+    as_of = market.prices.index[-1].date()
+    rule = DecisionRule.for_profile(levelled, universe.criteria, levelled.top_n, params)
+    decision = decide_weights(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        benchmark=market.benchmark,
+        fundamentals=universe.fundamentals,
+        params=fast,
+    )
+    window, settings = decision.window, decision.settings
+    candidates = list(window.columns)
+    history, history_notes = load_stress_history(source, candidates, window, as_of, params)
+    sectors = market.companies.loc[candidates, "sector"]
+    outcomes = level_outcomes(
+        decision.mu,
+        decision.cov,
+        settings,
+        returns=window.pct_change().iloc[1:],
+        history=history,
+        index_history=load_index_history(source, index_history, market.benchmark, as_of),
+        sector_map={str(t): str(s) for t, s in sectors.items()},
+        sector_caps=rule.sector_caps,
+        params=fast,
+    )
+    frontier = next((o.placement for o in outcomes if o.placement is not None), None)
+    low = frontier.min_volatility if frontier else min(o.volatility for o in outcomes)
+    high = frontier.max_volatility if frontier else max(o.volatility for o in outcomes)
+    notes = [
+        *_data_notes(levelled, universe, market, end),
+        *decision.notes,
+        *[n.text for n in level_cap_notes(levelled, settings, len(candidates))],
+        *history_notes,
+    ]
+    return LevelComparison(
+        as_of=as_of,
+        capital=profile.capital,
+        currency=profile.currency,
+        candidates=tuple(candidates),
+        min_volatility=low,
+        max_volatility=high,
+        outcomes=outcomes,
+        notes=_unique(notes),
+    )
+
+
+#: years of walk-forward record attached to every recommendation
+OUT_OF_SAMPLE_YEARS: int = 5
+#: a record shorter than this many calendar days is not shown (a note says why)
+MIN_RECORD_DAYS: int = 365
+
+
+def out_of_sample_record(
+    profile: Profile,
+    source: PriceSource,
+    as_of: date,
+    *,
+    years: int = OUT_OF_SAMPLE_YEARS,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> OutOfSampleRecord:
+    """The profile's walk-forward record over the ``years`` before ``as_of``.
+
+    The same profile (strategy, risk level, limits) is backtested with monthly rebalancing
+    and 10 bp costs (risk levels placed with the fast path, ``fast_placement``), each
+    decision seeing only prices up to its own day (:func:`run_strategy_backtest`), from
+    ``as_of`` minus ``years`` (or the first day with a full lookback before it, when the data
+    starts later) to ``as_of``.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When the data leaves less than a year of record before ``as_of``.
+    SmallQError
+        Any error of the backtest, with a ``user_message()``.
+    """
+    wanted = _years_before(as_of, years)
+    warmup = max(profile.lookback_days, params.momentum_lookback_days) + 5
+    index = source.fetch_benchmark(history_start(wanted, warmup), as_of)
+    earliest = index.index[warmup].date() if len(index) > warmup else as_of
+    start = max(wanted, earliest)
+    if (as_of - start).days < MIN_RECORD_DAYS:
+        raise InsufficientHistoryError(
+            max(len(index) - warmup, 0),
+            params.periods_per_year,
+            "history for a walk-forward record",
+            f"The first decision needs {warmup} trading days of prices and the record at "
+            f"least a year after it, before {as_of:%Y-%m-%d}.",
+        )
+    backtest = run_strategy_backtest(
+        replace(profile, as_of=None),
+        source,
+        start=start,
+        end=as_of,
+        params=replace(params, fast_placement=True),
+    )
+    mine, index_metrics = backtest.metrics, backtest.benchmark_metrics
+    span = (backtest.end - backtest.start).days / 365.25
+    note = ""
+    if start > wanted:
+        note = (
+            f"Only {span:.1f} of the {years} years before {as_of:%Y-%m-%d}: the data starts too "
+            f"late for an earlier first decision ({warmup} trading days of prices needed)."
+        )
+    return OutOfSampleRecord(
+        start=backtest.start,
+        end=backtest.end,
+        years=span,
+        cagr=mine.cagr,
+        volatility=mine.volatility,
+        max_drawdown=mine.max_drawdown,
+        benchmark_cagr=index_metrics.cagr,
+        benchmark_volatility=index_metrics.volatility,
+        benchmark_max_drawdown=index_metrics.max_drawdown,
+        note=note,
+    )
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _record_or_note(
+    profile: Profile, source: PriceSource, as_of: date, params: EngineParams
+) -> tuple[OutOfSampleRecord | None, list[Note]]:
+    """The out-of-sample record, or a note saying why there is none."""
+    try:
+        record = out_of_sample_record(profile, source, as_of, params=params)
+    except SmallQError as exc:
+        text = f"No out-of-sample record: {exc.user_message()}"
+        return None, [Note(NoteKind.DATA, text)]
+    if not record.note:
+        return record, []
+    return record, [Note(NoteKind.DATA, record.note, (("years", f"{record.years:.2f}"),))]
 
 
 def run_strategy_backtest(

@@ -1,18 +1,33 @@
-"""User profiles: strict parsing, validation and the risk-level table.
+"""User profiles: strict parsing, validation, the risk-level table and the level questionnaire.
 
-Risk levels map to an objective and constraints (the README shows this table):
+Risk levels are places on the chosen universe's own capped efficient frontier. For the
+candidates of a build, with ONE per-stock cap for every level, mean historical returns and
+Ledoit-Wolf covariance:
 
-====  ============  ==============  ==========  ============  =======  ==========  ========
-lvl   name          objective       max weight  min holdings  returns  target vol  aversion
-====  ============  ==============  ==========  ============  =======  ==========  ========
-1     conservative  min_volatility  15%         7             mean     —           —
-2     cautious      efficient_risk  20%         5             mean     12%         —
-3     moderate      max_sharpe      25%         4             mean     —           —
-4     growth        max_utility     30%         4             ema      —           2.0
-5     aggressive    max_utility     40%         3             ema      —           1.0
-====  ============  ==============  ==========  ============  =======  ==========  ========
+* ``vmin`` is the volatility of the capped min-volatility portfolio;
+* ``vmax`` is the volatility of the capped max-return portfolio (an LP: fill the stocks with
+  the highest expected return up to the cap, within any sector caps);
+* level ``k`` maximises expected return at volatility ``vmin + f_k * (vmax - vmin)``
+  (PyPortfolioOpt's ``efficient_risk``; level 1 is the min-volatility portfolio itself):
 
-The covariance model is Ledoit-Wolf for every level. Explicit profile fields override the table.
+====  ============  ========  ==============================  =====================
+lvl   name          f_k       objective                       expert defaults
+====  ============  ========  ==============================  =====================
+1     conservative  0         min volatility                  target 10%, aversion 5
+2     cautious      0.25      efficient risk at the target    target 12%, aversion 4
+3     moderate      0.5       efficient risk at the target    target 18%, aversion 3
+4     growth        0.75      efficient risk at the target    target 22%, aversion 2
+5     aggressive    1         efficient risk at vmax          target 30%, aversion 1
+====  ============  ========  ==============================  =====================
+
+Volatility never decreases from level 1 to 5 by construction (a higher target can only
+relax the constraint). The cap is :data:`LEVEL_MAX_WEIGHT` (25%) for every level, raised to
+``1/n`` when there are fewer than four candidates; ``--max-weight`` overrides it. There is no
+separate minimum number of holdings: a cap ``c`` already forces at least ``ceil(1/c)``
+holdings, the same for every level, so the levels differ only in where they sit.
+
+An explicit ``objective`` (experts) switches placement off; the "expert defaults" then supply
+``target_volatility`` (efficient risk) and ``risk_aversion`` (max utility) unless given.
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from enum import StrEnum
 
 from smallq.errors import InvalidCapitalError, ProfileError
 from smallq.models import Note, NoteKind, Profile, Settings
@@ -32,37 +48,106 @@ SUPPORTED_CURRENCIES: tuple[str, ...] = ("USD",)
 _CURRENCY_MARKS = {"$": "USD", "usd": "USD", "us$": "USD", "dollars": "USD", "dollar": "USD"}
 _FOREIGN_MARKS = ("€", "£", "¥", "₽", "eur", "gbp", "jpy", "chf", "rub", "cad", "aud")
 
+#: the per-stock cap of every risk level (raised to 1/n for fewer than 4 candidates)
+LEVEL_MAX_WEIGHT: float = 0.25
+#: the one returns model and covariance model of every risk level
+LEVEL_RETURNS_MODEL: ReturnsModel = ReturnsModel.MEAN
+LEVEL_COV_MODEL: CovModel = CovModel.LEDOIT_WOLF
+
 
 @dataclass(frozen=True, slots=True)
 class RiskPolicy:
-    """Defaults that one risk level implies."""
+    """What one risk level implies.
 
-    objective: Objective
-    max_weight: float
-    min_holdings: int
-    returns_model: ReturnsModel
-    cov_model: CovModel
+    Attributes
+    ----------
+    frontier_fraction : float
+        Where the level sits in the volatility range of its universe (0 = min volatility,
+        1 = max return).
+    target_volatility, risk_aversion : float
+        Used only when an explicit objective (efficient risk, max utility) replaces placement.
+    """
+
+    frontier_fraction: float
     target_volatility: float
     risk_aversion: float
 
 
 RISK_TABLE: Mapping[RiskLevel, RiskPolicy] = {
-    RiskLevel.CONSERVATIVE: RiskPolicy(
-        Objective.MIN_VOLATILITY, 0.15, 7, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, 0.10, 5.0
-    ),
-    RiskLevel.CAUTIOUS: RiskPolicy(
-        Objective.EFFICIENT_RISK, 0.20, 5, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, 0.12, 4.0
-    ),
-    RiskLevel.MODERATE: RiskPolicy(
-        Objective.MAX_SHARPE, 0.25, 4, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, 0.18, 3.0
-    ),
-    RiskLevel.GROWTH: RiskPolicy(
-        Objective.MAX_UTILITY, 0.30, 4, ReturnsModel.EMA, CovModel.LEDOIT_WOLF, 0.22, 2.0
-    ),
-    RiskLevel.AGGRESSIVE: RiskPolicy(
-        Objective.MAX_UTILITY, 0.40, 3, ReturnsModel.EMA, CovModel.LEDOIT_WOLF, 0.30, 1.0
-    ),
+    RiskLevel.CONSERVATIVE: RiskPolicy(0.0, 0.10, 5.0),
+    RiskLevel.CAUTIOUS: RiskPolicy(0.25, 0.12, 4.0),
+    RiskLevel.MODERATE: RiskPolicy(0.5, 0.18, 3.0),
+    RiskLevel.GROWTH: RiskPolicy(0.75, 0.22, 2.0),
+    RiskLevel.AGGRESSIVE: RiskPolicy(1.0, 0.30, 1.0),
 }
+
+
+#: the frontier fractions of the levels, level 1 first
+LEVEL_FRACTIONS: tuple[float, ...] = tuple(p.frontier_fraction for p in RISK_TABLE.values())
+
+
+def level_max_weight(n_candidates: int, requested: float | None = None) -> float:
+    """The per-stock cap of the risk levels for ``n_candidates`` stocks.
+
+    Parameters
+    ----------
+    n_candidates : int
+        Stocks entering the optimizer.
+    requested : float, optional
+        The user's ``max_weight``; it overrides the rule (and may then be infeasible).
+
+    Returns
+    -------
+    float
+        ``requested`` if given, else ``max(LEVEL_MAX_WEIGHT, 1 / n_candidates)``.
+    """
+    if requested is not None:
+        return requested
+    return max(LEVEL_MAX_WEIGHT, 1.0 / max(n_candidates, 1))
+
+
+# --------------------------------------------------------------------------- questionnaire
+class Horizon(StrEnum):
+    """How long the money can stay invested."""
+
+    UNDER_3_YEARS = "short"
+    YEARS_3_TO_7 = "medium"
+    OVER_7_YEARS = "long"
+
+
+class DrawdownReaction(StrEnum):
+    """What the investor would do after a 20% fall."""
+
+    SELL = "sell"
+    WAIT = "wait"
+    BUY_MORE = "buy"
+
+
+#: points of each answer; the suggested level is 1 + the sum (0..4 -> levels 1..5)
+HORIZON_POINTS: Mapping[Horizon, int] = {
+    Horizon.UNDER_3_YEARS: 0,
+    Horizon.YEARS_3_TO_7: 1,
+    Horizon.OVER_7_YEARS: 2,
+}
+REACTION_POINTS: Mapping[DrawdownReaction, int] = {
+    DrawdownReaction.SELL: 0,
+    DrawdownReaction.WAIT: 1,
+    DrawdownReaction.BUY_MORE: 2,
+}
+
+
+def suggest_level(horizon: Horizon, reaction: DrawdownReaction) -> RiskLevel:
+    """The risk level the two questions suggest (the user may still pick any level).
+
+    ``level = 1 + horizon points + reaction points``, with under 3 years / sell = 0,
+    3-7 years / wait = 1 and over 7 years / buy more = 2. A short horizon caps the suggestion
+    at level 2 and a "sell" answer at level 2: money needed soon, or a investor who would sell
+    after a fall, should not hold the portfolio most likely to fall far.
+    """
+    level = 1 + HORIZON_POINTS[horizon] + REACTION_POINTS[reaction]
+    if horizon is Horizon.UNDER_3_YEARS or reaction is DrawdownReaction.SELL:
+        level = min(level, 2)
+    return RiskLevel(level)
 
 
 # --------------------------------------------------------------------------- capital
@@ -291,15 +376,26 @@ def validate_backtest_request(start: date, end: date, costs_bps: float) -> None:
         raise ProfileError("costs_bps", costs_bps, "must be between 0 and 1000 basis points")
 
 
-def resolve_settings(profile: Profile) -> Settings:
-    """Fill every knob the profile leaves open from its risk level's :data:`RISK_TABLE` row."""
+def resolve_settings(profile: Profile, n_candidates: int | None = None) -> Settings:
+    """Fill every knob the profile leaves open from its risk level (:data:`RISK_TABLE`).
+
+    Without an explicit objective the level places the portfolio on the frontier
+    (``frontier_fraction``); with one, the level only supplies the expert defaults.
+
+    Parameters
+    ----------
+    profile : Profile
+    n_candidates : int, optional
+        Stocks entering the optimizer; the level cap is raised to ``1/n`` when needed.
+    """
     policy = RISK_TABLE[profile.risk_level]
+    n = n_candidates if n_candidates is not None else 1_000
     return Settings(
-        objective=profile.objective or policy.objective,
-        returns_model=profile.returns_model or policy.returns_model,
-        cov_model=profile.cov_model or policy.cov_model,
-        max_weight=profile.max_weight if profile.max_weight is not None else policy.max_weight,
-        min_holdings=policy.min_holdings,
+        objective=profile.objective or Objective.EFFICIENT_RISK,
+        returns_model=profile.returns_model or LEVEL_RETURNS_MODEL,
+        cov_model=profile.cov_model or LEVEL_COV_MODEL,
+        max_weight=level_max_weight(n, profile.max_weight),
+        min_holdings=1,
         risk_free_rate=profile.risk_free_rate,
         target_volatility=(
             profile.target_volatility
@@ -309,6 +405,7 @@ def resolve_settings(profile: Profile) -> Settings:
         risk_aversion=profile.risk_aversion
         if profile.risk_aversion is not None
         else policy.risk_aversion,
+        frontier_fraction=policy.frontier_fraction if profile.objective is None else None,
     )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from smallq.models import NoteKind, Ranking, Report
+from smallq.levels import LevelComparison
+from smallq.models import NoteKind, OutOfSampleRecord, Ranking, Report, RiskPlacement
 from smallq.performance import PerformanceMetrics
 from smallq.presentation import (
     PortfolioView,
@@ -113,6 +114,7 @@ def report_to_dict(report: Report, view: PortfolioView | None = None) -> dict[st
             "risk_free_rate": report.settings.risk_free_rate,
             "target_volatility": report.settings.target_volatility,
             "risk_aversion": report.settings.risk_aversion,
+            "frontier_fraction": report.settings.frontier_fraction,
         },
         "candidates": list(report.candidates),
         "ranking": ranking_to_records(report.ranking),
@@ -145,6 +147,9 @@ def report_to_dict(report: Report, view: PortfolioView | None = None) -> dict[st
         "objective_used": opt.objective_used.value,
         "solver": opt.solver,
         "fallbacks": [{"step": f.objective.value, "reason": f.reason} for f in opt.fallbacks],
+        "risk_placement": placement_to_dict(report.risk_placement),
+        "out_of_sample": out_of_sample_to_dict(report.out_of_sample),
+        "expected_return_basis": EXPECTED_RETURN_BASIS,
         "metrics": _metrics(report, view),
         "figures": [
             {
@@ -234,8 +239,23 @@ def _fmt_factor(column: str, value: float) -> str:
 def format_report(
     report: Report, view: PortfolioView | None = None, *, verbose: bool = False
 ) -> str:
-    """The human-readable report printed by ``smallq build`` (rendered from the view)."""
-    return format_view(present_portfolio(report) if view is None else view, verbose=verbose)
+    """The human-readable report printed by ``smallq build`` (rendered from the view).
+
+    The expected-return basis, the risk placement and the out-of-sample record follow the
+    figures.
+    """
+    text = format_view(present_portfolio(report) if view is None else view, verbose=verbose)
+    extra = [
+        f"Expected return: {EXPECTED_RETURN_BASIS}, over the last "
+        f"{report.profile.lookback_days} trading days.",
+        *([placement_line(report.risk_placement)] if report.risk_placement else []),
+        *([out_of_sample_line(report.out_of_sample)] if report.out_of_sample else []),
+    ]
+    for marker in ("\nWhat these figures mean:", "\nValue at risk and CVaR"):
+        head, found, tail = text.partition(marker)
+        if found:
+            return head + "\n" + "\n".join(extra) + "\n" + found + tail
+    return text + "\n" + "\n".join(extra)
 
 
 def format_view(view: PortfolioView, *, verbose: bool = False) -> str:
@@ -327,6 +347,133 @@ def _figure_lines(view: PortfolioView) -> list[str]:
     lines += ["", "What these figures mean:"]
     lines += [f"  {f.label}: {f.explanation}" for f in shown]
     return lines
+
+
+# --------------------------------------------------------------------------- risk levels
+#: what the "expected return" of a build is
+EXPECTED_RETURN_BASIS = "the historical average return, not a forecast"
+LEVELS_SCHEMA = "smallq.levels/1"
+
+
+def placement_line(placement: RiskPlacement) -> str:
+    """"Risk level 2 of 5: volatility 14.1%; the calmest mix ... 12.0%, the most ... 31.0%"."""
+    return (
+        f"Risk level {placement.level} of {placement.levels}: volatility "
+        f"{pct(placement.volatility)}; the calmest mix of these stocks has "
+        f"{pct(placement.min_volatility)}, the most aggressive {pct(placement.max_volatility)}"
+    )
+
+
+def out_of_sample_line(record: OutOfSampleRecord) -> str:
+    """One line: the walk-forward record against the benchmark."""
+    return (
+        f"Out of sample {record.start:%Y-%m-%d} to {record.end:%Y-%m-%d} ({record.years:.1f} y, "
+        f"same profile rebalanced monthly): CAGR {pct(record.cagr)} vs S&P 500 "
+        f"{pct(record.benchmark_cagr)}, volatility {pct(record.volatility)} vs "
+        f"{pct(record.benchmark_volatility)}, max drawdown {pct(record.max_drawdown)} vs "
+        f"{pct(record.benchmark_max_drawdown)}"
+    )
+
+
+def placement_to_dict(placement: RiskPlacement | None) -> dict[str, Any] | None:
+    """JSON ``risk_placement``: level, levels and the volatilities (fractions)."""
+    if placement is None:
+        return None
+    return {
+        "level": placement.level,
+        "levels": placement.levels,
+        "volatility": _num(placement.volatility),
+        "min_volatility": _num(placement.min_volatility),
+        "max_volatility": _num(placement.max_volatility),
+        "target_volatility": _num(placement.target_volatility),
+    }
+
+
+def out_of_sample_to_dict(record: OutOfSampleRecord | None) -> dict[str, Any] | None:
+    """JSON ``out_of_sample``: the walk-forward record and the benchmark's, as fractions."""
+    if record is None:
+        return None
+    return {
+        "start": record.start.isoformat(),
+        "end": record.end.isoformat(),
+        "years": _num(record.years),
+        "rebalance": "monthly",
+        "cagr": _num(record.cagr),
+        "volatility": _num(record.volatility),
+        "max_drawdown": _num(record.max_drawdown),
+        "benchmark_cagr": _num(record.benchmark_cagr),
+        "benchmark_volatility": _num(record.benchmark_volatility),
+        "benchmark_max_drawdown": _num(record.benchmark_max_drawdown),
+        "note": record.note,
+    }
+
+
+def levels_to_dict(comparison: LevelComparison) -> dict[str, Any]:
+    """The JSON document of ``smallq levels --json`` (amounts on the capital)."""
+    capital = comparison.capital
+    return {
+        "schema": LEVELS_SCHEMA,
+        "as_of": comparison.as_of.isoformat(),
+        "capital": capital,
+        "currency": comparison.currency,
+        "candidates": list(comparison.candidates),
+        "min_volatility": _num(comparison.min_volatility),
+        "max_volatility": _num(comparison.max_volatility),
+        "levels": [
+            {
+                "level": int(o.level),
+                "name": o.level.label,
+                "fraction": o.fraction,
+                "objective_used": o.objective_used.value,
+                "expected_return": _num(o.expected_return),
+                "volatility": _num(o.volatility),
+                "var_95": _num(o.var_95),
+                "var_95_amount": _num(o.var_95 * capital),
+                "monte_carlo_p5": _num(o.monte_carlo_p5),
+                "crisis_2008": _num(o.crisis_2008),
+                "crisis_2008_value": _num(
+                    None if o.crisis_2008 is None else capital * (1 + o.crisis_2008)
+                ),
+                "crisis_2008_estimated": o.crisis_estimated,
+                "weights": _series(o.weights[o.weights > 0]),
+            }
+            for o in comparison.outcomes
+        ],
+        "notes": list(comparison.notes),
+    }
+
+
+def format_levels(comparison: LevelComparison) -> str:
+    """The table printed by ``smallq levels``: each level's risk in % and in money."""
+    cur, capital = comparison.currency, comparison.capital
+    lines = [
+        f"smallQ risk levels for {', '.join(comparison.candidates)} as of "
+        f"{comparison.as_of:%Y-%m-%d}, on {money(capital, cur)}",
+        f"The calmest mix of these stocks has volatility {pct(comparison.min_volatility)}, "
+        f"the most aggressive {pct(comparison.max_volatility)}.",
+        "",
+        f"  {'level':<16} {'volatility':>10} {'bad day (VaR 95%)':>22} "
+        f"{'1y MC 5th pct':>14} {'2008-like':>10} {capital:>10,.0f} becomes",
+    ]
+    for o in comparison.outcomes:
+        crisis = "n/a" if o.crisis_2008 is None else pct(o.crisis_2008)
+        value = "n/a" if o.crisis_2008 is None else f"{capital * (1 + o.crisis_2008):,.0f}"
+        flag = "*" if o.crisis_estimated else ""
+        lines.append(
+            f"  {int(o.level)} {o.level.label:<14} {pct(o.volatility):>10} "
+            f"{pct(o.var_95, 2):>8} {money(o.var_95 * capital, cur):>13} "
+            f"{pct(o.monte_carlo_p5):>14} {crisis + flag:>10} {value:>16}"
+        )
+    lines += [
+        "",
+        "Volatility is annual; a bad day is the 1-day loss exceeded on one day in twenty;",
+        "the Monte Carlo and 2008 figures also depend on the historical average returns, so",
+        "they need not rise with the level (* = estimated through beta to the index).",
+        *[f"note: {n}" for n in comparison.notes],
+        "",
+        "This is not investment advice.",
+    ]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- backtest

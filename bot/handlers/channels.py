@@ -22,25 +22,47 @@ Storage work goes through :mod:`bot.services.chats`.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
+from datetime import time as dtime
 from html import escape
 from typing import TYPE_CHECKING
 
 from telegram import Chat, Update
 from telegram.constants import ChatMemberStatus
-from telegram.error import TelegramError
-from telegram.ext import ChatMemberHandler, CommandHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import (
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot.context import BotContext
+from bot.parsing import ascii_int
+from bot.ptb.membership import is_chat_admin
 from bot.scheduler import jobs
-from bot.scheduler.calendar import Frequency, describe, next_after, parse_schedule
+from bot.scheduler.calendar import (
+    Frequency,
+    ScheduleSpec,
+    describe,
+    next_after,
+    parse_schedule,
+)
 from bot.scheduler.dispatch import OutgoingMessage
 from bot.services import chats
 from bot.services.paper import assess_inputs, check_holdings_blocking
 from bot.services.portfolio import UserInfo
+from bot.telegram_text import MESSAGE_LIMIT, telegram_length
+from bot.views.keyboards import (
+    callback_value,
+    subscribe_day_keyboard,
+    subscribe_frequency_keyboard,
+    subscribe_time_keyboard,
+)
 from bot.views.messages import split_blocks
-from bot.views.replies import reply_html
+from bot.views.replies import best_effort, reply_html
+from bot.views.texts import STALE_BUTTON
 from bot.views.trading import alert_blocks, thresholds_blocks
 from smallq.errors import InputError
 
@@ -52,17 +74,21 @@ PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 IN_CHATS = (
     filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
 ) & ~filters.ChatType.PRIVATE
-ADMIN_STATUSES = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
 GONE_STATUSES = {ChatMemberStatus.BANNED, ChatMemberStatus.LEFT}
 NOT_ADMIN = "Only this chat's admins can do that."
 USE_IN_CHAT = "Send /link inside the group or channel (add me there first)."
 SUBSCRIBE_HELP = (
     "Get a scheduled check of your paper portfolio: risk alerts and, when needed, rebalance "
-    "signals.\n<code>/subscribe weekly mon 09:00</code> or "
+    "signals. Tap how often below, or type it: <code>/subscribe weekly mon 09:00</code> or "
     "<code>/subscribe monthly 1 18:30 Europe/Berlin</code>"
 )
 BROADCAST_PREFIX = "📣 "
-MESSAGE_LIMIT = 4096
+BROADCAST_USAGE = "Usage: <code>/broadcast [chat id] your text</code>"
+LINK_USAGE = "Use /link, or /link <portfolio id> to follow one of your builds."
+#: a first word that starts with a dash-like character and goes on in digits was meant as a
+#: chat id ("−100…" with a Unicode minus, "–100", "-１００"); only ASCII "-123" is one
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+CHAT_ID_RANGE = (-(2**63), -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,25 +112,20 @@ async def chat_admin(update: Update, context: BotContext) -> ChatActor | None:
         return ChatActor(chat, None, "anonymous_admin") if sender_chat.id == chat.id else None
     if message.from_user is None:
         return None
-    try:
-        member = await context.bot.get_chat_member(chat.id, message.from_user.id)
-    except TelegramError:
-        _LOG.info("getChatMember failed in chat %s", chat.id, exc_info=True)
-        return None
-    return (
-        ChatActor(chat, message.from_user.id, "member") if member.status in ADMIN_STATUSES else None
-    )
+    admin = await is_chat_admin(context.bot, chat.id, message.from_user.id)
+    return ChatActor(chat, message.from_user.id, "member") if admin else None
 
 
 def _portfolio_arg(context: BotContext, actor: ChatActor) -> int | None:
     args = context.args or []
     if not args:
         return None
-    if not args[0].isdigit():
-        raise InputError("Use /link, or /link <portfolio id> to follow one of your builds.")
-    if not chats.linkable_portfolio(context.deps, actor.user_id, int(args[0])):
+    portfolio_id = ascii_int(args[0], 1, 2**63 - 1) if len(args) == 1 else None
+    if portfolio_id is None:
+        raise InputError(LINK_USAGE)
+    if not chats.linkable_portfolio(context.deps, actor.user_id, portfolio_id):
         raise InputError("I can only link a portfolio that you built yourself.")
-    return int(args[0])
+    return portfolio_id
 
 
 async def link_command(update: Update, context: BotContext) -> None:
@@ -145,20 +166,32 @@ async def broadcast_command(update: Update, context: BotContext) -> None:
     deps, user = context.deps, update.effective_user
     assert user is not None
     args = list(context.args or [])
-    target = int(args.pop(0)) if args and re.fullmatch(r"-\d+", args[0]) else None
+    target: int | None = None
+    if args and _looks_like_chat_id(args[0]):
+        target = ascii_int(args[0], *CHAT_ID_RANGE)
+        if target is None:
+            await reply_html(
+                update, context, "That is not a chat id: a chat id is a negative number in "
+                f"plain digits, such as -1001234567890. Nothing was sent.\n{BROADCAST_USAGE}",
+            )  # fmt: skip
+            return
+        args.pop(0)
     text = " ".join(args).strip()
     if not text:
-        await reply_html(update, context, "Usage: <code>/broadcast [chat id] your text</code>")
+        await reply_html(update, context, BROADCAST_USAGE)
         return
     body = BROADCAST_PREFIX + escape(text)
-    if len(body) > MESSAGE_LIMIT:
+    length = telegram_length(body)
+    if length > MESSAGE_LIMIT:
         await reply_html(
-            update, context, f"Too long: {len(body)} characters with formatting, at most "
+            update, context, f"Too long: {length} characters as Telegram counts them, at most "
             f"{MESSAGE_LIMIT}. Nothing was sent.",
         )  # fmt: skip
         return
     admin = user.id in deps.config.admin_ids
     chat_ids = chats.broadcast_targets(deps, user.id, admin=admin)
+    if not admin:  # rights are checked now, not only at /link: a demoted linker loses them
+        chat_ids = await _still_admin_in(context, chat_ids, user.id)
     if target is not None:
         if not admin and target not in chat_ids:
             await reply_html(
@@ -173,9 +206,27 @@ async def broadcast_command(update: Update, context: BotContext) -> None:
             "No linked chat to send to. Link one with /link inside a group or channel.",
         )
         return
-    await chats.enqueue_broadcast(deps, chat_ids, OutgoingMessage(body))
+    await chats.enqueue_broadcast(deps, chat_ids, OutgoingMessage(body), sender=user.id)
     jobs.kick(context.application)
     await reply_html(update, context, f"Queued for {len(chat_ids)} chat(s).")
+
+
+def _looks_like_chat_id(word: str) -> bool:
+    """Whether the first word was meant as a chat id: a dash of any kind, then digits."""
+    return len(word) > 1 and word[0] in _DASHES and all(c.isdigit() for c in word[1:])
+
+
+async def _still_admin_in(
+    context: BotContext, chat_ids: tuple[int, ...], user_id: int
+) -> tuple[int, ...]:
+    """The chats where the user is still an admin (asked of Telegram now)."""
+    kept = []
+    for chat_id in chat_ids:
+        if await is_chat_admin(context.bot, chat_id, user_id):
+            kept.append(chat_id)
+        else:
+            _LOG.info("broadcast of %s to %s refused: no longer an admin", user_id, chat_id)
+    return tuple(kept)
 
 
 async def subscribe_command(update: Update, context: BotContext) -> None:
@@ -189,13 +240,21 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
             if current
             else "You are not subscribed."
         )
-        await reply_html(update, context, f"{SUBSCRIBE_HELP}\n\n{escape(state)}")
+        markup = subscribe_frequency_keyboard()
+        await reply_html(update, context, f"{SUBSCRIBE_HELP}\n\n{escape(state)}", markup)
         return
     try:
         spec = parse_schedule(context.args, deps.config.timezone)
     except InputError as exc:
         await reply_html(update, context, escape(exc.user_message()))
         return
+    await reply_html(update, context, await _subscribe(context, update, spec))
+
+
+async def _subscribe(context: BotContext, update: Update, spec: ScheduleSpec) -> str:
+    """Store the schedule and return the confirmation text (HTML)."""
+    deps, user = context.deps, update.effective_user
+    assert user is not None
     await chats.subscribe(deps, UserInfo(user.id, user.username, user.first_name), spec)
     first = next_after(spec, deps.clock()).local
     rule = (
@@ -203,12 +262,49 @@ async def subscribe_command(update: Update, context: BotContext) -> None:
         if spec.frequency is Frequency.MONTHLY
         else "signals when drift reaches your band (see /alerts)"
     )
-    await reply_html(
-        update,
-        context,
+    return (
         f"Subscribed: {escape(describe(spec))}, {rule}. First "
-        f"check {first:%a %d %b %H:%M}. /unsubscribe to stop.",
+        f"check {first:%a %d %b %H:%M}. /unsubscribe to stop."
     )
+
+
+async def on_subscribe_button(update: Update, context: BotContext) -> None:
+    """/subscribe by buttons: frequency, then day, then time (private chats only)."""
+    query = update.callback_query
+    assert query is not None
+    chat = update.effective_chat
+    parts = (callback_value(query.data, "sub") or "").split(":")
+    frequency = parts[0] if parts[0] in ("weekly", "monthly") else None
+    high = 6 if frequency == "weekly" else 31
+    low = 0 if frequency == "weekly" else 1
+    day = ascii_int(parts[1], low, high) if len(parts) > 1 else None
+    at = _button_time(parts[2]) if len(parts) > 2 else None
+    if chat is None or chat.type != Chat.PRIVATE or frequency is None or len(parts) > 3 or (
+        len(parts) > 1 and day is None) or (len(parts) > 2 and at is None):
+        await query.answer(STALE_BUTTON)
+        return
+    await query.answer()
+    if day is None:
+        markup, question = subscribe_day_keyboard(frequency), "Which day?"
+    elif at is None:
+        markup, question = subscribe_time_keyboard(frequency, day), "At what time?"
+    else:
+        current = chats.subscription(context.deps, chat.id)
+        zone = current.timezone if current else context.deps.config.timezone
+        spec = ScheduleSpec(Frequency(frequency), day, at, zone)
+        done = await _subscribe(context, update, spec)
+        if not await best_effort(query.edit_message_text(done, parse_mode="HTML"), "subscribe"):
+            await reply_html(update, context, done)
+        return
+    if not await best_effort(query.edit_message_text(question, reply_markup=markup), "subscribe"):
+        await reply_html(update, context, question, markup)
+
+
+def _button_time(text: str) -> dtime | None:
+    if len(text) != 4:
+        return None
+    hours, minutes = ascii_int(text[:2], 0, 23), ascii_int(text[2:], 0, 59)
+    return dtime(hours, minutes) if hours is not None and minutes is not None else None
 
 
 async def unsubscribe_command(update: Update, context: BotContext) -> None:
@@ -284,6 +380,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
         ("broadcast", broadcast_command),
     ):
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
+    application.add_handler(CallbackQueryHandler(on_subscribe_button, pattern=r"^sub:"))
     application.add_handler(CommandHandler("link", link_command, filters=IN_CHATS | PRIVATE))
     application.add_handler(CommandHandler("unlink", unlink_command, filters=IN_CHATS))
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))

@@ -14,6 +14,8 @@ from telegram.constants import ChatAction
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
+from bot.handlers.buttons import pressed_by_owner
+from bot.parsing import ascii_int
 from bot.services.portfolio import (
     apply_setting,
     backtest_blocking,
@@ -32,6 +34,7 @@ from bot.views.keyboards import (
     parse_setting,
     profile_keyboard,
     settings_keyboard,
+    split_owner,
 )
 from bot.views.messages import format_backtest, format_performance, format_risk, format_stress
 from bot.views.replies import (
@@ -48,6 +51,7 @@ from smallq.errors import InsufficientHistoryError
 _LOG = logging.getLogger(__name__)
 NEW_MESSAGE = filters.UpdateType.MESSAGE
 BACKTEST_YEARS = 5
+MAX_BACKTEST_YEARS = 30
 
 
 def _user_id(update: Update) -> int:
@@ -102,7 +106,8 @@ async def profile_command(update: Update, context: BotContext) -> None:
     if profile is None:
         await reply_html(update, context, texts.NO_PROFILE)
         return
-    await reply_html(update, context, texts.profile_text(profile), profile_keyboard())
+    markup = profile_keyboard(_user_id(update))
+    await reply_html(update, context, texts.profile_text(profile), markup)
 
 
 async def settings_command(update: Update, context: BotContext) -> None:
@@ -111,15 +116,18 @@ async def settings_command(update: Update, context: BotContext) -> None:
     if profile is None:
         await reply_html(update, context, texts.NO_PROFILE)
         return
-    markup = settings_keyboard(current_settings(profile))
+    markup = settings_keyboard(current_settings(profile), _user_id(update))
     await reply_html(update, context, texts.settings_text(profile), markup)
 
 
 async def on_setting_button(update: Update, context: BotContext) -> None:
-    """Apply one setting to the saved profile."""
+    """Apply one setting to the saved profile of the user who asked for /settings."""
     query = update.callback_query
     assert query is not None
-    choice = parse_setting(callback_value(query.data, "set"))
+    value, owner = split_owner(callback_value(query.data, "set"))
+    if not await pressed_by_owner(update, owner):
+        return
+    choice = parse_setting(value)
     profile = saved_profile(context.deps, _user_id(update))
     if choice is None or profile is None:
         await query.answer(texts.STALE_BUTTON if choice is None else texts.NO_PROFILE)
@@ -135,7 +143,7 @@ async def on_setting_button(update: Update, context: BotContext) -> None:
         query.edit_message_text(
             texts.settings_text(changed),
             parse_mode="HTML",
-            reply_markup=settings_keyboard(current_settings(changed)),
+            reply_markup=settings_keyboard(current_settings(changed), user_id),
         ),
         "settings keyboard",
     )
@@ -143,7 +151,7 @@ async def on_setting_button(update: Update, context: BotContext) -> None:
 
 async def delete_command(update: Update, context: BotContext) -> None:
     """Ask before erasing the user's data."""
-    await reply_html(update, context, texts.DELETE_CONFIRM, delete_keyboard())
+    await reply_html(update, context, texts.DELETE_CONFIRM, delete_keyboard(_user_id(update)))
 
 
 async def on_delete_button(update: Update, context: BotContext) -> None:
@@ -154,11 +162,14 @@ async def on_delete_button(update: Update, context: BotContext) -> None:
 async def confirm_delete(update: Update, context: BotContext) -> bool:
     """Answer the /delete buttons; return whether the user's data was erased.
 
-    Also a fallback of the /start conversation, which then ends (see its module).
+    Also a fallback of the /start conversation, which then ends (see its module). Only the
+    user who sent /delete may answer it (in a group, anyone else gets "not yours").
     """
     query = update.callback_query
     assert query is not None
-    answer = callback_value(query.data, "delete")
+    answer, owner = split_owner(callback_value(query.data, "delete"))
+    if answer in ("yes", "no") and not await pressed_by_owner(update, owner):
+        return False
     if answer not in ("yes", "no"):
         await query.answer(texts.STALE_BUTTON)
         return False
@@ -183,6 +194,10 @@ async def backtest_command(update: Update, context: BotContext) -> None:
     if deps.run_backtest is None:
         await reply_html(update, context, texts.BACKTEST_SOON)
         return
+    years = backtest_years(context.args)
+    if years is None:
+        await reply_html(update, context, texts.BACKTEST_USAGE)
+        return
     profile = saved_profile(deps, _user_id(update))
     if profile is None:
         await reply_html(update, context, texts.NO_PROFILE)
@@ -194,9 +209,9 @@ async def backtest_command(update: Update, context: BotContext) -> None:
     async with lock:
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
-        years = backtest_years(context.args)
         outcome = await deps.run_blocking(backtest_blocking, deps, profile, years)
-        await send_html(context, chat_id, format_backtest(outcome.text, outcome.start, outcome.end))
+        summary = format_backtest(outcome.text, outcome.start, outcome.end, outcome.figures)
+        await send_html(context, chat_id, summary)
         await send_charts(context, chat_id, outcome.charts, outcome.end)
 
 
@@ -218,11 +233,14 @@ async def performance_command(update: Update, context: BotContext) -> None:
     await send_charts(context, chat_id, outcome.charts, outcome.end)
 
 
-def backtest_years(args: list[str] | None) -> int:
-    """Years from ``/backtest N`` (1-30), else the default."""
-    if args and args[0].isdigit() and 1 <= int(args[0]) <= 30:
-        return int(args[0])
-    return BACKTEST_YEARS
+def backtest_years(args: list[str] | None) -> int | None:
+    """Years from ``/backtest N`` (1-30 in ASCII digits), the default without an argument,
+    ``None`` for anything else (the caller shows the usage line)."""
+    if not args:
+        return BACKTEST_YEARS
+    if len(args) != 1:
+        return None
+    return ascii_int(args[0], 1, MAX_BACKTEST_YEARS)
 
 
 async def on_stale_button(update: Update, context: BotContext) -> None:

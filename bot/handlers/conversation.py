@@ -8,6 +8,16 @@ never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answe
 Edits of the question messages are cosmetic (:func:`~bot.views.replies.best_effort`): a timeout
 there never stops the next question or the result. The /delete confirmation is also a
 fallback here, so erasing a user ends the conversation (no state is written back).
+
+Faults and restarts: each answer is saved when it is given (:func:`save_answers` runs after
+every update of a user with a draft), not only on the persistence flush. A button on an old
+keyboard while a draft is open asks the current question again with a live keyboard. A
+build is idempotent per confirmation message: tapping *Build* again on the same summary
+(a double tap, or after a crash while the result was being sent) sends the stored result
+again instead of building twice.
+
+Groups: privacy mode hides typed answers from the bot, so /start (and *Edit profile*) in a
+group answers with a button that opens the private chat (a ``t.me`` deep link).
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
@@ -27,30 +37,39 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.context import BotContext
+from bot.handlers.buttons import pressed_by_owner
 from bot.handlers.commands import confirm_delete
 from bot.services.portfolio import (
     BuildOutcome,
     UserInfo,
     build_and_store,
     check_sectors,
+    confirmed_build,
+    level_choices,
     saved_profile,
     stocks_per_sector,
+    stored_build,
 )
 from bot.views import texts
-from bot.views.draft import Draft
+from bot.views.draft import DRAFT_KEY, ENDED_KEY, Draft
 from bot.views.keyboards import (
     SECTOR_CODES,
     callback_value,
     confirm_keyboard,
+    horizon_keyboard,
+    parse_quiz,
     parse_risk,
     parse_sector_code,
     parse_strategy,
+    reaction_keyboard,
     risk_keyboard,
     sectors_keyboard,
+    split_owner,
     strategy_keyboard,
 )
 from bot.views.messages import money
@@ -63,8 +82,8 @@ from bot.views.replies import (
     send_portfolio,
     show_action,
 )
-from smallq.errors import InvalidCapitalError
-from smallq.profile import parse_capital
+from smallq.errors import InputError, InvalidCapitalError
+from smallq.profile import DrawdownReaction, Horizon, parse_capital, suggest_level
 
 _LOG = logging.getLogger(__name__)
 CONVERSATION_NAME = "build"
@@ -72,7 +91,7 @@ NEW_MESSAGE = filters.UpdateType.MESSAGE
 TEXT_ANSWER = NEW_MESSAGE & filters.TEXT & ~filters.COMMAND
 OTHER_MESSAGE = NEW_MESSAGE & ~filters.COMMAND & ~filters.TEXT
 ANY_MESSAGE = NEW_MESSAGE & ~filters.COMMAND
-CONVERSATION_BUTTONS = r"^(sector|risk|strategy|confirm):"
+CONVERSATION_BUTTONS = r"^(sector|risk|quiz|strategy|confirm):"
 
 
 class State(IntEnum):
@@ -106,6 +125,22 @@ def _live_draft(update: Update, context: BotContext) -> Draft | str:
     return draft
 
 
+def _confirmation(update: Update, draft: Draft) -> str:
+    """The key of the tapped confirmation: chat and summary message."""
+    return f"{chat_id_of(update)}:{draft.message_id}"
+
+
+def _private_chat_link(context: BotContext) -> InlineKeyboardMarkup:
+    """A button that opens the private chat with the bot and starts the questions."""
+    url = f"https://t.me/{context.bot.username}?start=build"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.OPEN_PRIVATE_BUTTON, url=url)]])
+
+
+def _in_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type != Chat.PRIVATE
+
+
 @dataclass(frozen=True, slots=True)
 class _Press:
     """A button press that may act: its query, the live draft and the parsed value."""
@@ -126,6 +161,8 @@ async def _press(
     assert query is not None
     draft = _live_draft(update, context)
     value = parse(callback_value(query.data, prefix))
+    if draft == texts.STALE_BUTTON and value is not None:  # an old keyboard of this draft
+        return await _stale(update, context)
     if isinstance(draft, str) or value is None:
         return await _reject(query, draft if isinstance(draft, str) else texts.STALE_BUTTON)
     return _Press(query, draft, value)
@@ -135,6 +172,36 @@ async def _reject(query: CallbackQuery, notice: str) -> State | int | None:
     """Answer a button that must not act; end the conversation when the draft is gone."""
     await query.answer(notice)
     return END if notice == texts.SESSION_EXPIRED else None
+
+
+async def _reask(update: Update, context: BotContext, draft: Draft) -> State:
+    """Ask the draft's current question again, with a live keyboard (old keyboard pressed)."""
+    step = State(draft.step) if draft.step in set(State) else State.SECTORS
+    if step is State.CAPITAL:
+        draft.message_id = None
+        draft.save(context.user_data)
+        await reply_html(update, context, texts.CAPITAL_PROMPT)
+        return step
+    if step is State.RISK:
+        return await _ask(update, context, draft, texts.RISK_PROMPT, risk_keyboard(), step)
+    if step is State.STRATEGY:
+        keyboard = strategy_keyboard()
+        return await _ask(update, context, draft, texts.STRATEGY_PROMPT, keyboard, step)
+    if step is State.CONFIRM:
+        return await _confirm(update, context, draft)
+    return await _ask_sectors(update, context, draft, texts.SECTORS_PROMPT)
+
+
+async def _stale(update: Update, context: BotContext) -> State | int | None:
+    """An old keyboard: say so and, while a draft is open, ask its question again."""
+    query = update.callback_query
+    assert query is not None
+    draft = Draft.load(context.user_data)
+    if draft is None or _in_group(update):  # the questions run in private chats only
+        await query.answer(texts.STALE_BUTTON)
+        return END if draft is None else None
+    await query.answer(texts.STALE_REASKED)
+    return await _reask(update, context, draft)
 
 
 async def _ask(
@@ -148,6 +215,7 @@ async def _ask(
     """Send the next question with its buttons; remember its message and save the draft."""
     message = await reply_html(update, context, question, keyboard)
     draft.message_id = message.message_id if message else None
+    draft.step = int(state)
     draft.save(context.user_data)
     return state
 
@@ -160,19 +228,28 @@ async def _ask_sectors(update: Update, context: BotContext, draft: Draft, intro:
 
 
 # --------------------------------------------------------------------------- entry
-async def start_command(update: Update, context: BotContext) -> State:
-    """Start (or restart) the questions with an empty draft."""
+async def start_command(update: Update, context: BotContext) -> State | int:
+    """Start (or restart) the questions with an empty draft; in a group, link to the bot."""
+    if _in_group(update):
+        await reply_html(update, context, texts.START_IN_PRIVATE, _private_chat_link(context))
+        return END
     user = update.effective_user
     name = user.first_name if user else None
     return await _ask_sectors(update, context, Draft(), texts.welcome(name))
 
 
 async def on_profile_edit_button(update: Update, context: BotContext) -> State | int | None:
-    """Re-enter the questions prefilled from the saved profile."""
+    """Re-enter the questions prefilled from the saved profile (its owner only)."""
     query = update.callback_query
     assert query is not None and update.effective_user is not None
-    profile = saved_profile(context.deps, update.effective_user.id)
+    _, owner = split_owner(callback_value(query.data, "profile"))
+    if not await pressed_by_owner(update, owner):
+        return None
     await query.answer()
+    if _in_group(update):
+        await reply_html(update, context, texts.START_IN_PRIVATE, _private_chat_link(context))
+        return END
+    profile = saved_profile(context.deps, update.effective_user.id)
     return await _ask_sectors(update, context, Draft.from_profile(profile), texts.SECTORS_PROMPT)
 
 
@@ -210,6 +287,7 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
     hint = f" (last time {money(draft.capital)})" if draft.capital else ""
     await reply_html(update, context, texts.CAPITAL_PROMPT + hint)
     draft.message_id = None
+    draft.step = int(State.CAPITAL)
     draft.save(context.user_data)
     return State.CAPITAL
 
@@ -228,7 +306,21 @@ async def on_capital_text(update: Update, context: BotContext) -> State | int | 
         await reply_html(update, context, texts.capital_reask(exc.user_message()))
         return None
     draft.capital = capital
-    return await _ask(update, context, draft, texts.RISK_PROMPT, risk_keyboard(), State.RISK)
+    draft.horizon = draft.reaction = None
+    draft.risk_text = await _risk_text(update, context, draft)
+    return await _ask(update, context, draft, draft.risk_text, risk_keyboard(), State.RISK)
+
+
+async def _risk_text(update: Update, context: BotContext, draft: Draft) -> str:
+    """The risk question with each level in money for these sectors and this capital."""
+    assert update.effective_user is not None
+    await show_action(context, chat_id_of(update), ChatAction.TYPING)
+    try:
+        profile = draft.to_profile(context.deps.users().get_profile(update.effective_user.id))
+    except InputError:
+        return texts.risk_prompt(None)
+    choices = await level_choices(context.deps, profile)
+    return texts.risk_prompt(choices.comparison, choices.note)
 
 
 async def on_capital_not_text(update: Update, context: BotContext) -> None:
@@ -249,6 +341,36 @@ async def on_risk_button(update: Update, context: BotContext) -> State | int | N
     return await _ask(
         update, context, draft, texts.STRATEGY_PROMPT, strategy_keyboard(), State.STRATEGY
     )
+
+
+async def on_quiz_button(update: Update, context: BotContext) -> State | int | None:
+    """Help me choose: ask the horizon, then the reaction to a fall, then suggest a level."""
+    press = await _press(update, context, "quiz", parse_quiz)
+    if not isinstance(press, _Press):
+        return press
+    query, draft, (kind, answer) = press.query, press.draft, press.value
+    await query.answer()
+    if kind == "help":
+        await best_effort(query.edit_message_reply_markup(None), "quiz start")
+        return await _ask(
+            update, context, draft, texts.HORIZON_PROMPT, horizon_keyboard(), State.RISK
+        )
+    if kind == "h":
+        draft.horizon = answer
+        await best_effort(query.edit_message_reply_markup(None), "horizon answer")
+        return await _ask(
+            update, context, draft, texts.REACTION_PROMPT, reaction_keyboard(), State.RISK
+        )
+    draft.reaction = answer
+    await best_effort(query.edit_message_reply_markup(None), "reaction answer")
+    if draft.horizon is None:
+        return await _ask(
+            update, context, draft, texts.HORIZON_PROMPT, horizon_keyboard(), State.RISK
+        )
+    suggested = suggest_level(Horizon(draft.horizon), DrawdownReaction(draft.reaction))
+    question = (draft.risk_text or texts.RISK_PROMPT).split(texts.HELP_HINT)[0]
+    question += texts.suggestion(suggested)
+    return await _ask(update, context, draft, question, risk_keyboard(suggested), State.RISK)
 
 
 async def on_strategy_button(update: Update, context: BotContext) -> State | int | None:
@@ -316,11 +438,19 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
         await query.answer(texts.BUSY)
         return None
     async with lock:
-        await query.answer(texts.BUILDING)
+        confirmation = _confirmation(update, draft)
+        stored = confirmed_build(context.deps, user.id, confirmation)
+        await query.answer(texts.RESENDING if stored else texts.BUILDING)
         chat_id = chat_id_of(update)
         await show_action(context, chat_id, ChatAction.TYPING)
-        base = saved_profile(context.deps, user.id)
-        outcome = await build_and_store(context.deps, user, draft.to_profile(base))
+        if stored is not None:  # this summary was built already: send that result again
+            outcome = await stored_build(context.deps, stored)
+        else:
+            base = saved_profile(context.deps, user.id)
+            profile = draft.to_profile(base)
+            outcome = await build_and_store(
+                context.deps, user, profile, confirmation=confirmation
+            )
         Draft.clear(context.user_data)
         await _send_result(context, chat_id, outcome)
         await best_effort(query.edit_message_reply_markup(None), "remove confirm buttons")
@@ -331,6 +461,9 @@ async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome)
     """The stored build and its charts; after a network error, point to /portfolio."""
     try:
         await send_portfolio(context, chat_id, outcome.record, today=context.deps.today())
+        extras = texts.result_extras(outcome.report)
+        if extras:
+            await send_html(context, chat_id, extras)
         await send_charts(context, chat_id, outcome.charts, outcome.record.as_of)
     except BadRequest:  # a subclass of NetworkError, but a bug on our side
         raise
@@ -355,11 +488,50 @@ async def on_delete_button(update: Update, context: BotContext) -> int | None:
     return END if await confirm_delete(update, context) else None
 
 
-async def on_stale_button(update: Update, context: BotContext) -> None:
-    """A conversation button that is not live: say so, change nothing."""
+async def on_stale_button(update: Update, context: BotContext) -> State | int | None:
+    """A conversation button of another step: say so and ask the current question again.
+
+    Forged data, or a button that claims to sit on the live question's message (which only
+    has buttons of the current step), is only answered.
+    """
     query = update.callback_query
     assert query is not None
-    await query.answer(texts.STALE_BUTTON)
+    draft = Draft.load(context.user_data)
+    on_live = (
+        draft is not None
+        and query.message is not None
+        and query.message.message_id == draft.message_id
+    )
+    if on_live or not _valid_button(query.data):
+        await query.answer(texts.STALE_BUTTON)
+        return None
+    return await _stale(update, context)
+
+
+def _valid_button(data: str | None) -> bool:
+    """Whether conversation callback data is one the bot could have sent."""
+    parsers: dict[str, Callable[[str | None], Any]] = {
+        "sector": parse_sector_code, "risk": parse_risk, "strategy": parse_strategy,
+        "confirm": _confirm_action,
+    }  # fmt: skip
+    prefix = (data or "").partition(":")[0]
+    parse = parsers.get(prefix)
+    return parse is not None and parse(callback_value(data, prefix)) is not None
+
+
+async def save_answers(update: Update, context: BotContext) -> None:
+    """Save the user's draft and conversation state now (runs after the conversation).
+
+    The application's own flush runs every ``SMALLQ_PERSISTENCE_INTERVAL_S``; an answer must
+    survive a crash right after it was given.
+    """
+    user, data = update.effective_user, context.user_data
+    application = context.application
+    if user is None or data is None or application.persistence is None:
+        return
+    if DRAFT_KEY in data or data.pop(ENDED_KEY, None):
+        application.mark_data_for_update_persistence(user_ids=user.id)
+        await application.update_persistence()
 
 
 def build_conversation() -> ConversationHandler[BotContext]:
@@ -374,7 +546,11 @@ def build_conversation() -> ConversationHandler[BotContext]:
             MessageHandler(TEXT_ANSWER, on_capital_text),
             MessageHandler(OTHER_MESSAGE, on_capital_not_text),
         ],
-        State.RISK: [CallbackQueryHandler(on_risk_button, pattern=r"^risk:"), buttons_expected],
+        State.RISK: [
+            CallbackQueryHandler(on_risk_button, pattern=r"^risk:"),
+            CallbackQueryHandler(on_quiz_button, pattern=r"^quiz:"),
+            buttons_expected,
+        ],
         State.STRATEGY: [
             CallbackQueryHandler(on_strategy_button, pattern=r"^strategy:"),
             buttons_expected,
@@ -387,7 +563,7 @@ def build_conversation() -> ConversationHandler[BotContext]:
     return ConversationHandler(
         entry_points=[
             CommandHandler("start", start_command, filters=NEW_MESSAGE),
-            CallbackQueryHandler(on_profile_edit_button, pattern=r"^profile:edit$"),
+            CallbackQueryHandler(on_profile_edit_button, pattern=r"^profile:edit(@[0-9]+)?$"),
         ],
         states=states,
         fallbacks=[
@@ -399,6 +575,11 @@ def build_conversation() -> ConversationHandler[BotContext]:
         name=CONVERSATION_NAME,
         persistent=True,
     )
+
+
+def save_answers_handler() -> TypeHandler[Update, BotContext, None]:
+    """:func:`save_answers` for every update; register it in a group after the conversation."""
+    return TypeHandler(Update, save_answers)
 
 
 def _confirm_action(value: str | None) -> str | None:

@@ -6,10 +6,13 @@
   scheduled send does (until the user writes again), and logged;
 * ``ChatMigrated`` (the group became a supergroup) → its links, schedules and pending sends
   move to the new id; nobody is told, the old chat is gone;
-* network errors and a ``RetryAfter`` that outlasted the rate limiter's retries → logged only:
-  there is no way to tell;
-* anything else → a short apology to the user, the full traceback in the log, and a notice
-  to the admin chat when ``SMALLQ_ADMIN_CHAT_ID`` is set.
+* ``BadRequest`` (Telegram refused what we sent: markup, length, a bad id) → handled like a
+  bug, *before* network errors, because PTB makes it a subclass of ``NetworkError``;
+* other network errors and a ``RetryAfter`` that outlasted the rate limiter's retries →
+  logged only: there is no way to tell;
+* anything else, and ``BadRequest`` → a short apology to the user (and an answer to the
+  button press, so its spinner stops), the full traceback in the log, and a notice to the
+  admin chat when ``SMALLQ_ADMIN_CHAT_ID`` is set.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from html import escape
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.context import BotContext
 from bot.ptb.redaction import redact
@@ -49,12 +59,22 @@ async def error_handler(update: object, context: BotContext) -> None:
         if chat_id is not None:
             await _quietly(migrate_chat(context.deps, chat_id, error.new_chat_id))
         return
-    if isinstance(error, (NetworkError, RetryAfter)):
+    if isinstance(error, (NetworkError, RetryAfter)) and not isinstance(error, BadRequest):
         _LOG.warning("network error while handling an update of chat %s: %s", chat_id, error)
         return
     _LOG.error("unhandled error for chat %s", chat_id, exc_info=error)
+    await _stop_spinner(update)
     await _tell(context, chat_id, texts.APOLOGY)
     await _notify_admin(context, update, error)
+
+
+async def _stop_spinner(update: object) -> None:
+    """Answer the button press whose handler failed (if nobody did), so its spinner stops."""
+    if isinstance(update, Update) and update.callback_query is not None:
+        try:
+            await update.callback_query.answer()
+        except TelegramError:  # already answered, or too old
+            pass
 
 
 async def _mark_unreachable(context: BotContext, chat_id: int | None, reason: str) -> None:

@@ -16,6 +16,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
+from bot.parsing import ascii_int
 from bot.services.paper import (
     AcceptStatus,
     PlanOutcome,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger(__name__)
 PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 TRADES_SHOWN = 20
+#: SQLite's largest integer: a bigger "id" is forged
+PORTFOLIO_ID_MAX = 2**63 - 1
 
 
 def _user_id(update: Update) -> int:
@@ -98,19 +101,19 @@ async def on_accept_button(update: Update, context: BotContext) -> None:
     """Record the accepted build as paper trades at the latest prices."""
     query = update.callback_query
     assert query is not None
-    value = callback_value(query.data, "accept")
-    if value is None or not value.isdigit():
+    portfolio_id = ascii_int(callback_value(query.data, "accept"), 1, PORTFOLIO_ID_MAX)
+    if portfolio_id is None:
         await query.answer(STALE_BUTTON)
         return
     user_id = _user_id(update)
-    if owned_portfolio(context.deps, user_id, int(value)) is None:
+    if owned_portfolio(context.deps, user_id, portfolio_id) is None:
         # foreign or erased: say so, not "Recording"
         await query.answer(STALE_BUTTON)
         await reply_html(update, context, STALE_BUTTON)
         return
     await query.answer("Recording paper trades…")
     async with context.deps.locks.get(user_id):
-        outcome = await accept_portfolio(context.deps, user_id, int(value))
+        outcome = await accept_portfolio(context.deps, user_id, portfolio_id)
     if outcome.status is AcceptStatus.NOT_FOUND:
         await reply_html(update, context, STALE_BUTTON)
     elif outcome.status is AcceptStatus.ALREADY:

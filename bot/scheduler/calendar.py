@@ -22,8 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from bot.parsing import ascii_int, zone_info
+from bot.telegram_text import shorten
 from smallq.errors import InputError
 
 Clock = Callable[[], datetime]
@@ -136,10 +138,12 @@ def zone_of(name: str) -> ZoneInfo:
     InputError
         When the zone is unknown.
     """
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InputError(f"Unknown time zone {name!r}; use a name like Europe/Berlin.") from exc
+    zone = zone_info(name)
+    if zone is None:
+        raise InputError(
+            f"Unknown time zone {shorten(name)!r}; use a name like Europe/Berlin.", field="zone"
+        )
+    return zone
 
 
 def to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -234,9 +238,9 @@ def parse_schedule(args: Sequence[str], default_timezone: str) -> ScheduleSpec:
         raise InputError(f"Frequency must be weekly or monthly. {example}")
     frequency = Frequency(kind)
     day = _parse_day(frequency, args[1].strip().lower(), example)
-    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", args[2].strip())
+    match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", args[2].strip())
     if not match:
-        raise InputError(f"{args[2]!r} is not a time like 09:00. {example}")
+        raise InputError(f"{shorten(args[2])!r} is not a time like 09:00. {example}")
     at = time(int(match.group(1)), int(match.group(2)))
     zone = args[3].strip() if len(args) == 4 else default_timezone
     return ScheduleSpec(frequency, day, at, zone)
@@ -247,10 +251,11 @@ def _parse_day(frequency: Frequency, text: str, example: str) -> int:
         for index, name in enumerate(WEEKDAYS):
             if text in (name, calendar.day_name[index].lower()):
                 return index
-        raise InputError(f"{text!r} is not a weekday (mon … sun). {example}")
-    if not re.fullmatch(r"\d{1,2}", text) or not 1 <= int(text) <= 31:
-        raise InputError(f"{text!r} is not a day of the month (1–31). {example}")
-    return int(text)
+        raise InputError(f"{shorten(text)!r} is not a weekday (mon … sun). {example}")
+    day = ascii_int(text, 1, 31) if len(text) <= 2 else None
+    if day is None:
+        raise InputError(f"{shorten(text)!r} is not a day of the month (1–31). {example}")
+    return day
 
 
 def describe(spec: ScheduleSpec) -> str:

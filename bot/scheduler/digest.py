@@ -7,6 +7,9 @@
   "Apply (paper)" / "Skip" buttons whose callback data carries a stored plan id;
 * a **linked group or channel** gets its model portfolio's weights, its buy-and-hold
   performance against the S&P 500 over about three months and over the last week, and a chart.
+  The link's owner must still administer the chat: their rights are asked of Telegram
+  (``getChatMember``) at digest time, and a link whose owner was demoted, left or was banned
+  is unlinked instead of sent (links by anonymous admins and channels carry no owner).
 
 The rule of a schedule: weekly schedules signal when drift reaches the user's band; monthly
 schedules are calendar rebalances and signal whenever there is drift
@@ -15,6 +18,8 @@ schedules are calendar rebalances and signal whenever there is drift
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -56,11 +61,17 @@ class ModelPerformance:
     tracking: TrackingReport
 
 
+_LOG = logging.getLogger(__name__)
+#: ``(chat_id, user_id) -> True/False``, or ``None`` when Telegram could not say
+AdminCheck = Callable[[int, int], Awaitable[bool | None]]
+
+
 class DigestBuilder:
     """Write the messages of one delivery (see the module docstring)."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, is_admin: AdminCheck | None = None) -> None:
         self.deps = deps
+        self.is_admin = is_admin
 
     async def __call__(self, target: object) -> list[OutgoingMessage]:
         """Messages for a :class:`~bot.scheduler.dispatch.DeliveryTarget`; [] if none apply."""
@@ -69,9 +80,21 @@ class DigestBuilder:
             schedule_id = target.schedule_id  # type: ignore[attr-defined]
             return await self.user_digest(chat_id, schedule_id)
         link = ChatRepository(self.deps.db()).get(chat_id)
-        if link is None or not link.active:
+        if link is None or not link.active or not await self._owner_still_admin(link):
             return []
         return await self.chat_digest(link)
+
+    async def _owner_still_admin(self, link: ChatLink) -> bool:
+        """Whether the link's owner may still speak for it; unlink the chat when not."""
+        owner = link.linked_by
+        if owner is None or self.is_admin is None or owner in self.deps.config.admin_ids:
+            return True
+        if await self.is_admin(link.chat_id, owner) is not False:  # unknown: keep sending
+            return True
+        _LOG.info("chat %s unlinked: its linker %s is no longer an admin", link.chat_id, owner)
+        now = self.deps.clock().isoformat(timespec="seconds")
+        await self.deps.run_storage(lambda db: ChatRepository(db).unlink(link.chat_id, now=now))
+        return False
 
     async def user_digest(self, user_id: int, schedule_id: int | None) -> list[OutgoingMessage]:
         """The account check of one user, with Apply/Skip when signals are due."""

@@ -14,7 +14,11 @@ One :meth:`Dispatcher.tick`:
 
 Telegram errors: 403 ``Forbidden`` → the chat is marked unreachable and skipped from then on;
 ``ChatMigrated`` → links, schedules and pending sends move to the new id and the part is sent
-there; timeouts and network errors → retry later, at most ``max_attempts`` times. A delivery
+there; timeouts and network errors → retry later, at most ``max_attempts`` times, except a
+*broadcast* that timed out: Telegram may have accepted it, so it is not sent again (no
+duplicate in the group) and its sender is told to check; a broadcast that fails for good
+tells its sender too. A scheduled digest that timed out is retried (the README's duplicate
+window: losing a scheduled check is worse than sending one part twice). A delivery
 whose schedule was stopped (/unsubscribe, /unlink) before its first part went out is skipped.
 
 Flood limits are the application's ``AIORateLimiter``'s job: :class:`BotSender` sends through
@@ -43,7 +47,14 @@ from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.scheduler.calendar import (
@@ -55,6 +66,7 @@ from bot.scheduler.calendar import (
     system_clock,
     within_grace,
 )
+from bot.telegram_text import CAPTION_LIMIT, MESSAGE_LIMIT, shorten, telegram_length
 from smallq.errors import DatabaseLockedError, InputError, SmallQError
 from storage.deliveries import DeliveryRecord, DeliveryRepository, NewOccurrence, PartRecord
 from storage.subscriptions import ChatRepository, ScheduleRecord, ScheduleRepository
@@ -64,6 +76,10 @@ _LOG = logging.getLogger(__name__)
 DIGEST = "digest"
 BROADCAST = "broadcast"
 LOCK_RETRY_S = 0.05
+BROADCAST_TIMED_OUT = (
+    "Telegram did not answer in time; it may or may not have arrived, and it is not sent "
+    "again so that no chat gets it twice: check the chat and send it again if needed"
+)
 #: a group migrates once; a second ChatMigrated for the same part is not followed again
 MAX_MIGRATIONS = 2
 T = TypeVar("T")
@@ -80,9 +96,10 @@ class OutgoingMessage:
     buttons: Buttons = ()
 
     def __post_init__(self) -> None:
-        limit = 1024 if self.photo is not None else 4096
-        if len(self.text) > limit or (self.photo is None and not self.text):
-            raise ValueError(f"message text must be 1..{limit} characters")
+        limit = CAPTION_LIMIT if self.photo is not None else MESSAGE_LIMIT
+        length = telegram_length(self.text, self.parse_mode)
+        if length > limit or (self.photo is None and not self.text.strip()):
+            raise ValueError(f"message text must be 1..{limit} characters as Telegram counts")
 
     def to_part(self) -> tuple[dict[str, Any], bytes | None]:
         """The stored form (JSON body, photo bytes)."""
@@ -389,7 +406,13 @@ class Dispatcher:
                         self.chats.mark_unreachable, chat_id, str(exc), now=iso(self.clock())
                     )
                 return await self._finish(record, "failed", f"bad request: {exc}")
-            except NetworkError as exc:  # TimedOut included: it may have arrived (see docs)
+            except TimedOut:
+                if record.kind == BROADCAST:  # it may have arrived: never sent twice
+                    return await self._finish(record, "failed", BROADCAST_TIMED_OUT)
+                return await self._release(record, "network: TimedOut")  # see the README
+            except NetworkError as exc:
+                if record.kind == BROADCAST and record.attempts >= self.settings.max_attempts:
+                    return await self._finish(record, "failed", f"network: {exc}")
                 return await self._release(record, f"network: {type(exc).__name__}")
             now = self.clock()
             kept = await self._write(
@@ -413,7 +436,21 @@ class Dispatcher:
             now=iso(self.clock()),
             reason=reason,
         )
+        if record.kind == BROADCAST and status != "sent" and record.user_id is not None:
+            await self._tell_sender(record, reason or status)
         return status
+
+    async def _tell_sender(self, record: DeliveryRecord, reason: str) -> None:
+        """A broadcast that will not arrive: its sender is told (best effort)."""
+        assert record.user_id is not None
+        text = (
+            f"Your broadcast to chat {record.chat_id} was not delivered "
+            f"({shorten(reason, 80)}). Nothing more will be tried for that chat."
+        )
+        try:
+            await self.sender.send(record.user_id, OutgoingMessage(text, parse_mode=None))
+        except Exception as exc:  # a notice: its failure must not stop the send loop
+            _LOG.info("could not tell %s about broadcast %s: %s", record.user_id, record.id, exc)
 
     async def _release(
         self, record: DeliveryRecord, reason: str, wait: timedelta | None = None

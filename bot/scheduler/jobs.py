@@ -16,6 +16,7 @@ from typing import Any
 from telegram.ext import Application, ContextTypes
 
 from bot.context import get_deps
+from bot.ptb.membership import is_chat_admin
 from bot.scheduler.dispatch import BotSender, Dispatcher, DispatchSettings
 
 _LOG = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
         if deps.digest_builder is None:
             from bot.scheduler.digest import DigestBuilder
 
-            deps.digest_builder = DigestBuilder(deps)
+            bot = application.bot
+
+            async def is_admin(chat_id: int, user_id: int) -> bool | None:
+                return await is_chat_admin(bot, chat_id, user_id)
+
+            deps.digest_builder = DigestBuilder(deps, is_admin)
         settings = deps.scheduler
         dispatcher = Dispatcher(
             deps.db.open(busy_timeout_s=DISPATCH_BUSY_TIMEOUT_S),

@@ -16,10 +16,12 @@ from datetime import time as dtime
 import sqlite_utils
 
 from bot.deps import Deps
+from bot.parsing import ascii_decimal
 from bot.scheduler.calendar import Frequency, ScheduleSpec, next_after
 from bot.scheduler.dispatch import BROADCAST, DIGEST, OutgoingMessage, iso
 from bot.services.paper import DRIFT_KEY
 from bot.services.portfolio import UserInfo
+from bot.telegram_text import shorten
 from smallq.alerts import AlertThresholds, parse_threshold, thresholds_for
 from smallq.errors import InputError
 from smallq.types import RiskLevel
@@ -123,18 +125,23 @@ def broadcast_targets(deps: Deps, user_id: int, *, admin: bool) -> tuple[int, ..
 
 
 async def enqueue_broadcast(
-    deps: Deps, chat_ids: tuple[int, ...], message: OutgoingMessage
+    deps: Deps, chat_ids: tuple[int, ...], message: OutgoingMessage, *, sender: int | None = None
 ) -> None:
-    """Queue one message to each chat in the delivery ledger (one transaction)."""
+    """Queue one message to each chat in the delivery ledger (one transaction).
+
+    ``sender`` is stored as the delivery's user: a broadcast that fails tells them.
+    """
     now = deps.clock()
     period = f"b{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 
     def enqueue(db: sqlite_utils.Database) -> None:
         repo = DeliveryRepository(db)
         with transaction(db):
+            if sender is not None:  # deliveries.user_id references users
+                UserRepository(db).touch(sender)
             for chat_id in chat_ids:
                 repo.enqueue(
-                    NewOccurrence(chat_id, BROADCAST, period, iso(now), None),
+                    NewOccurrence(chat_id, BROADCAST, period, iso(now), sender),
                     now=iso(now),
                     parts=[message.to_part()],
                 )
@@ -185,6 +192,26 @@ async def unsubscribe(deps: Deps, user_id: int) -> int:
 
 
 # --------------------------------------------------------------------------- alert limits
+ALERTS_USAGE = "Use /alerts, /alerts set <name> <value> or /alerts reset."
+DRIFT_RANGE = (0.005, 0.5)
+
+
+def _drift(text: str) -> float:
+    """The drift band from ``4%``, ``4`` (percent when above 1) or ``0.04``.
+
+    Raises
+    ------
+    InputError
+        Naming drift, when the value is not a number from 0.5% to 50%.
+    """
+    raw = text.strip().rstrip("%").strip()
+    value = ascii_decimal(raw)
+    if value is not None and (text.strip().endswith("%") or value > 1):
+        value /= 100.0
+    if value is None or not DRIFT_RANGE[0] <= value <= DRIFT_RANGE[1]:
+        raise InputError("drift must be between 0.5% and 50%.", field="drift")
+    return value
+
 def alert_limits(deps: Deps, user_id: int) -> AlertLimits:
     """The limits of the user's risk level with their overrides, and their drift band."""
     repo = ThresholdRepository(deps.db())
@@ -209,13 +236,16 @@ async def change_alert_limits(deps: Deps, user_id: int, args: list[str]) -> None
         await deps.run_storage(lambda db: ThresholdRepository(db).reset(user_id))
         return
     if len(args) != 3 or args[0] != "set":
-        raise InputError("Use /alerts, /alerts set <name> <value> or /alerts reset.")
-    if args[1].lower() == "drift":
-        field, value = DRIFT_KEY, parse_threshold("var", args[2])[1]
-        if not 0.005 <= value <= 0.5:
-            raise InputError("drift must be between 0.5% and 50%.")
+        raise InputError(ALERTS_USAGE)
+    name, text = args[1], args[2]
+    if len(name) > 20 or not name.isascii():
+        raise InputError(f"Unknown alert {shorten(name)!r}. {ALERTS_USAGE}")
+    if ascii_decimal(text.strip().lower().rstrip("x%").strip()) is None:
+        raise InputError(f"{shorten(text)!r} is not a number I can use for {shorten(name)}.")
+    if name.lower() == "drift":
+        field, value = DRIFT_KEY, _drift(text)
     else:
-        field, value = parse_threshold(args[1], args[2])
+        field, value = parse_threshold(name, text)
     now = iso(deps.clock())
 
     def store(db: sqlite_utils.Database) -> None:

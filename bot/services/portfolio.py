@@ -8,19 +8,24 @@ Engine work (the pipeline and the charts) runs in ``deps.executor`` through
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from bot.deps import Deps
 from smallq.choice import SectorCheck, check_sector_choice, sector_counts
-from smallq.errors import DataError
+from smallq.errors import DataError, SmallQError
 from smallq.models import Profile, Report
 from smallq.profile import validate_profile
 from smallq.types import Sector, Strategy
 from smallq.universe import normalise_companies
 from storage.db import transaction
+
+if TYPE_CHECKING:
+    from smallq.levels import LevelComparison
 from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
+from storage.subscriptions import ChatRepository
 from storage.users import UserRepository, erase_user
 
 #: charts sent with a fresh build, in order, and with /stress
@@ -63,6 +68,37 @@ def build_blocking(
     return report, _pick(deps.render_charts(report, chart_names), chart_names)
 
 
+@dataclass(frozen=True, slots=True)
+class LevelChoices:
+    """The risk question's level table, or why there is none (``comparison`` None)."""
+
+    comparison: LevelComparison | None
+    note: str = ""
+
+
+async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
+    """Each risk level of the profile's sectors in money, computed off the event loop.
+
+    Without ``deps.compare_levels`` there is no table; an engine error becomes a note (the
+    user can still pick a level, and Build will say what went wrong).
+    """
+    if deps.compare_levels is None:
+        return LevelChoices(None)
+    try:
+        comparison = await deps.run_blocking(_compare_blocking, deps, profile)
+    except SmallQError as exc:
+        return LevelChoices(None, exc.user_message())
+    return LevelChoices(comparison)
+
+
+def _compare_blocking(deps: Deps, profile: Profile) -> LevelComparison:
+    assert deps.compare_levels is not None
+    result: LevelComparison = deps.compare_levels(
+        profile, deps.source(), today=deps.today(), params=deps.params
+    )
+    return result
+
+
 def charts_blocking(deps: Deps, report: Report, chart_names: tuple[str, ...]) -> dict[str, bytes]:
     """Draw a report's charts (call in a worker thread)."""
     return _pick(deps.render_charts(report, chart_names), chart_names)
@@ -88,8 +124,13 @@ def store_build(
         return PortfolioRepository(db).add(user.id, record)
 
 
-async def build_and_store(deps: Deps, user: UserInfo, profile: Profile) -> BuildOutcome:
+async def build_and_store(
+    deps: Deps, user: UserInfo, profile: Profile, *, confirmation: str | None = None
+) -> BuildOutcome:
     """Build off the loop, then store the user, profile, portfolio and holdings atomically.
+
+    ``confirmation`` (the confirmation message that was tapped, see :func:`confirmed_build`)
+    is stored with the build, under its settings.
 
     Raises
     ------
@@ -98,11 +139,47 @@ async def build_and_store(deps: Deps, user: UserInfo, profile: Profile) -> Build
     """
     report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
     record = record_from_report(report)
+    if confirmation is not None:
+        record = replace(record, settings={**record.settings, CONFIRMATION_KEY: confirmation})
     portfolio_id = await deps.run_storage(lambda db: store_build(db, user, profile, record))
     deps.recent.put(user.id, portfolio_id, report)
     return BuildOutcome(
         portfolio_id, replace(record, id=portfolio_id, user_id=user.id), report, charts
     )
+
+
+#: where a build keeps the confirmation it answers (a key of its stored settings)
+CONFIRMATION_KEY = "confirmation"
+#: builds looked at for a confirmation: a tap is retried on the latest ones only
+CONFIRMATION_LOOKBACK = 5
+
+
+def confirmed_build(deps: Deps, user_id: int, confirmation: str) -> PortfolioRecord | None:
+    """The user's stored build made from this confirmation, if there is one.
+
+    A build is idempotent per confirmation: a second tap on the same *Build* button (a
+    double tap, or a tap after a restart that lost the answer) finds it instead of building
+    again.
+    """
+    repo = deps.portfolios()
+    for portfolio_id in repo.list_ids(user_id, CONFIRMATION_LOOKBACK):
+        record = repo.get(portfolio_id)
+        if record is not None and record.settings.get(CONFIRMATION_KEY) == confirmation:
+            return record
+    return None
+
+
+async def stored_build(deps: Deps, record: PortfolioRecord) -> BuildOutcome:
+    """A stored build with its result charts again (from memory, else rebuilt at its date)."""
+    assert record.id is not None and record.user_id is not None
+    remembered = deps.recent.get(record.user_id, record.id)
+    if remembered is not None:
+        charts = await deps.run_blocking(charts_blocking, deps, remembered, RESULT_CHARTS)
+        return BuildOutcome(record.id, record, remembered, charts)
+    profile = replace(record.profile, as_of=record.as_of)
+    report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
+    deps.recent.put(record.user_id, record.id, report)
+    return BuildOutcome(record.id, record, report, charts)
 
 
 async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, dict[str, bytes]] | (
@@ -126,13 +203,29 @@ async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, d
 
 
 @dataclass(frozen=True, slots=True)
+class BacktestFigures:
+    """The few numbers of a backtest a phone shows (rates are fractions, values in money)."""
+
+    cagr: float
+    benchmark_cagr: float | None
+    max_drawdown: float
+    start_value: float
+    final_value: float
+
+
+@dataclass(frozen=True, slots=True)
 class BacktestOutcome:
-    """A backtest as the bot shows it: the engine's summary text, window and charts."""
+    """A backtest as the bot shows it: the engine's text, window, charts and key figures.
+
+    ``figures`` gives the short phone summary; ``text`` (the CLI's wide summary) is the
+    fallback when they are missing.
+    """
 
     text: str
     start: date
     end: date
     charts: dict[str, bytes]
+    figures: BacktestFigures | None = None
 
 
 def backtest_blocking(
@@ -191,9 +284,26 @@ def performance_blocking(deps: Deps, record: PortfolioRecord) -> PerformanceOutc
 
 
 async def erase(deps: Deps, user_id: int) -> bool:
-    """Erase everything stored about a user; return whether anything was stored."""
+    """Erase everything stored about a user, their chat links included; return whether
+    anything was stored.
+
+    A group or channel the user linked is unlinked (its digests stop, pending ones are
+    skipped) and the link row, which holds the user's id, is deleted: the link followed the
+    user's own build or was made on their authority, and both are gone.
+    """
     deps.recent.drop(user_id)
-    return await deps.run_storage(lambda db: erase_user(db, user_id))
+    now = deps.clock().astimezone(UTC).isoformat(timespec="seconds")
+
+    def erase_all(db: sqlite_utils.Database) -> bool:
+        with transaction(db):
+            rows = db.execute("SELECT chat_id FROM chat_links WHERE linked_by = ?", (user_id,))
+            chats = ChatRepository(db)
+            for (chat_id,) in rows.fetchall():
+                chats.unlink(int(chat_id), now=now)
+            db.execute("DELETE FROM chat_links WHERE linked_by = ?", (user_id,))
+            return erase_user(db, user_id)
+
+    return await deps.run_storage(erase_all)
 
 
 # --------------------------------------------------------------------------- reads

@@ -16,6 +16,8 @@ from smallq.profile import make_profile, validate_profile
 from smallq.types import RiskLevel, Strategy
 
 DRAFT_KEY = "draft"
+#: set when a draft is removed, so the end of the questions is saved at once too
+ENDED_KEY = "draft_ended"
 
 
 @dataclass(slots=True)
@@ -27,6 +29,13 @@ class Draft:
     risk: int | None = None
     strategy: str = Strategy.MOMENTUM.value
     message_id: int | None = None
+    #: the question being asked (a conversation state), to ask it again after a restart
+    step: int | None = None
+    #: answers of the "Help me choose" questions (Horizon / DrawdownReaction values)
+    horizon: str | None = None
+    reaction: str | None = None
+    #: the risk question as last shown (its level table is costly to recompute)
+    risk_text: str | None = None
 
     @classmethod
     def load(cls, user_data: dict[Any, Any] | None) -> Draft | None:
@@ -59,8 +68,8 @@ class Draft:
     @staticmethod
     def clear(user_data: dict[Any, Any] | None) -> None:
         """Remove the draft."""
-        if user_data is not None:
-            user_data.pop(DRAFT_KEY, None)
+        if user_data is not None and user_data.pop(DRAFT_KEY, None) is not None:
+            user_data[ENDED_KEY] = True
 
     def toggle(self, code: str) -> None:
         """Select or unselect one sector code."""

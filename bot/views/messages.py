@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from html import escape
+from typing import Protocol
 
 from smallq.models import Note, NoteKind, Report
 from smallq.presentation import (
@@ -27,6 +28,21 @@ from smallq.presentation import money as money  # the one formatter, for the bot
 from smallq.presentation import num as num
 from smallq.presentation import pct as pct
 from storage.portfolios import PortfolioRecord
+
+
+class BacktestFigures(Protocol):
+    """What the phone summary of a backtest shows (``bot.services.portfolio`` fills it)."""
+
+    @property
+    def cagr(self) -> float: ...
+    @property
+    def benchmark_cagr(self) -> float | None: ...
+    @property
+    def max_drawdown(self) -> float: ...
+    @property
+    def start_value(self) -> float: ...
+    @property
+    def final_value(self) -> float: ...
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -331,8 +347,27 @@ def format_performance(summary: str, since: date) -> list[str]:
     return split_blocks(blocks)
 
 
-def format_backtest(summary: str, start: date, end: date) -> list[str]:
-    """The engine's backtest summary (plain text, with its own disclaimer) in ``<pre>``."""
-    blocks = [f"<b>Backtest {start.isoformat()} → {end.isoformat()}</b> (monthly rebalancing)"]
-    blocks += pre_blocks(summary.strip().split("\n"))
-    return split_blocks(blocks)
+def format_backtest(
+    summary: str,
+    start: date,
+    end: date,
+    figures: BacktestFigures | None = None,
+) -> list[str]:
+    """A short phone summary of a backtest (a few lines), else the engine's text in ``<pre>``.
+
+    ``figures`` is any object with ``cagr``, ``benchmark_cagr``, ``max_drawdown``,
+    ``start_value`` and ``final_value`` (:class:`bot.services.portfolio.BacktestFigures`).
+    """
+    title = f"<b>Backtest {start:%b %Y} → {end:%b %Y}</b> · monthly rebalancing"
+    if figures is None:
+        return split_blocks([title, *pre_blocks(summary.strip().split("\n"))])
+    bench = figures.benchmark_cagr
+    versus = f" (S&amp;P 500 {pct(bench, 1)})" if bench is not None else ""
+    lines = [
+        title,
+        f"{money(figures.start_value)} → <b>{money(figures.final_value)}</b>",
+        f"Yearly growth: <b>{pct(figures.cagr, 1)}</b>{versus}",
+        f"Worst fall: {pct(-abs(figures.max_drawdown), 1)}",
+        "<i>Past results, costs included; not investment advice.</i>",
+    ]
+    return ["\n".join(lines)]

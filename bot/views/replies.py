@@ -4,17 +4,24 @@ A group that became a supergroup answers ``ChatMigrated``: :func:`send_html` rec
 move (links, schedules and pending sends follow it) and sends once more at the new id.
 Cosmetic calls (removing buttons, rewriting a question as its answer) go through
 :func:`best_effort`: their failure never stops the reply that matters.
+
+A reply that Telegram answers with a server error (5xx) or that never reached it (a
+connection error) is sent again, at most :data:`SEND_ATTEMPTS` times in all
+(:func:`with_retry`). A timeout is not retried: Telegram may have accepted the message.
+A build's charts go out as one album (``sendMediaGroup``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from typing import TypeVar
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, InputMediaPhoto, Message, Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import ChatMigrated, TelegramError
+from telegram.error import BadRequest, ChatMigrated, NetworkError, TelegramError, TimedOut
 
 from bot.context import BotContext
 from bot.services.chats import migrate_chat
@@ -24,6 +31,30 @@ from bot.views.messages import caption, format_portfolio
 from storage.portfolios import PortfolioRecord
 
 _LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+#: sends of one reply after a 5xx or a connection error, the first included
+SEND_ATTEMPTS = 3
+RETRY_DELAY_S = 0.5
+#: Telegram's album size
+ALBUM_MAX = 10
+
+
+def _retryable(exc: TelegramError) -> bool:
+    """A 5xx answer or a connection that failed; not a refusal and not a timeout."""
+    return isinstance(exc, NetworkError) and not isinstance(exc, (BadRequest, TimedOut))
+
+
+async def with_retry(send: Callable[[], Awaitable[T]], what: str = "send") -> T:
+    """Await ``send()``, again after a 5xx or connection error (bounded, short pauses)."""
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return await send()
+        except TelegramError as exc:
+            if attempt == SEND_ATTEMPTS or not _retryable(exc):
+                raise
+            _LOG.info("%s failed (%s); attempt %d of %d", what, exc, attempt + 1, SEND_ATTEMPTS)
+            await asyncio.sleep(RETRY_DELAY_S * attempt)
+    raise AssertionError("unreachable")
 
 
 def chat_id_of(update: Update) -> int:
@@ -46,19 +77,26 @@ async def send_html(
     items = [texts] if isinstance(texts, str) else list(texts)
     sent = None
     for index, text in enumerate(items):
-        last = index == len(items) - 1
+        keyboard = markup if index == len(items) - 1 else None
         try:
-            sent = await context.bot.send_message(
-                chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
-            )
+            sent = await _send_one(context, chat_id, text, keyboard)
         except ChatMigrated as exc:
             _LOG.info("chat %s migrated to %s", chat_id, exc.new_chat_id)
             await migrate_chat(context.deps, chat_id, exc.new_chat_id)
             chat_id = exc.new_chat_id
-            sent = await context.bot.send_message(
-                chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
-            )
+            sent = await _send_one(context, chat_id, text, keyboard)
     return sent
+
+
+async def _send_one(
+    context: BotContext, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
+) -> Message:
+    return await with_retry(
+        lambda: context.bot.send_message(
+            chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+        ),
+        "sendMessage",
+    )
 
 
 async def reply_html(
@@ -92,15 +130,28 @@ async def show_action(context: BotContext, chat_id: int, action: str) -> None:
 async def send_charts(
     context: BotContext, chat_id: int, charts: dict[str, bytes], as_of: date
 ) -> None:
-    """Send PNG charts as photos with short plain-text captions."""
+    """Send PNG charts with short plain-text captions: one photo, or one album of several."""
     if not charts:
         return
     await show_action(context, chat_id, ChatAction.UPLOAD_PHOTO)
-    for name, png in charts.items():
-        title = CHART_TITLES.get(name, name.replace("_", " ").title())
-        await context.bot.send_photo(
-            chat_id, photo=png, caption=caption(f"{title} · prices as of {as_of.isoformat()}")
-        )
+    items = [
+        (png, caption(f"{CHART_TITLES.get(name, name.replace('_', ' ').title())} · "
+                      f"prices as of {as_of.isoformat()}"))
+        for name, png in charts.items()
+    ]  # fmt: skip
+    if not 2 <= len(items) <= ALBUM_MAX:  # an album holds 2 to 10 photos
+        for png, text in items:
+            await _send_photo(context, chat_id, png, text)
+        return
+    album = [
+        InputMediaPhoto(png, caption=text, filename=f"chart{index}.png")
+        for index, (png, text) in enumerate(items)
+    ]
+    await with_retry(lambda: context.bot.send_media_group(chat_id, album), "sendMediaGroup")
+
+
+async def _send_photo(context: BotContext, chat_id: int, png: bytes, text: str) -> None:
+    await with_retry(lambda: context.bot.send_photo(chat_id, photo=png, caption=text), "sendPhoto")
 
 
 async def send_portfolio(

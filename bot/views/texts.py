@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from bot.views.draft import Draft
 from bot.views.keyboards import SECTOR_CODES, STRATEGY_LABELS
 from smallq.choice import SectorCheck
-from smallq.models import Profile
-from smallq.presentation import money, objective_label, pct
-from smallq.profile import RISK_TABLE
-from smallq.types import Strategy
+from smallq.models import Profile, Report
+from smallq.presentation import money, pct
+from smallq.profile import LEVEL_MAX_WEIGHT, RISK_TABLE
+from smallq.types import RiskLevel, Strategy
+
+if TYPE_CHECKING:
+    from smallq.levels import LevelComparison
 
 #: (command, description) in menu order; the other handler modules own the second half
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -53,9 +57,28 @@ SECTORS_TOO_FEW_SHORT = "Too few stocks for every risk level: add a sector."
 CAPITAL_PROMPT = "How much do you want to invest, in USD? For example <code>10000</code>."
 CAPITAL_NOT_TEXT = "Please type the amount as text, for example <code>10000</code>."
 RISK_PROMPT = "How much risk can you take?"
+HORIZON_PROMPT = "For how long can this money stay invested?"
+REACTION_PROMPT = "Your portfolio falls 20% in a few months. What do you do?"
+#: how the two questions map to a level (smallq.profile.suggest_level)
+SUGGESTION_RULE = (
+    "Suggested from your answers: 1 + horizon (under 3 y: 0, 3–7 y: 1, over 7 y: 2) + reaction "
+    "(sell: 0, wait: 1, buy more: 2), at most 2 with a short horizon or a sell answer. "
+    "You can still pick any level."
+)
 STRATEGY_PROMPT = "Which stock-picking strategy? Momentum is the default."
 USE_BUTTONS = "Please use the buttons above (or /cancel)."
 STALE_BUTTON = "This button is no longer active."
+STALE_REASKED = "That keyboard is old; here is the current question again."
+RESENDING = "Already built: sending the result again."
+START_IN_PRIVATE = (
+    "I ask a few questions to build your portfolio, and in a group I can't see typed answers. "
+    "Tap below to continue in a private chat with me."
+)
+OPEN_PRIVATE_BUTTON = "Build my portfolio in a private chat"
+NOT_YOURS = "This button belongs to the person who sent the command."
+BACKTEST_USAGE = (
+    "Use <code>/backtest</code> (5 years) or <code>/backtest N</code> with N from 1 to 30 years."
+)
 BUSY = "Already working on it…"
 CANCELLED = "Cancelled. Send /start whenever you like."
 NOTHING_TO_CANCEL = "Nothing to cancel."
@@ -112,17 +135,25 @@ def sectors_line(codes: list[str]) -> str:
     return ", ".join(SECTOR_CODES[c].value for c in codes if c in SECTOR_CODES) or "none"
 
 
+def level_description(level: RiskLevel) -> str:
+    """Where a level sits, in words ("25% of the way from the calmest to ...")."""
+    fraction = RISK_TABLE[level].frontier_fraction
+    if fraction <= 0:
+        return "the calmest mix of your stocks"
+    if fraction >= 1:
+        return "the most aggressive mix of your stocks"
+    return f"{pct(fraction, 0)} of the way from the calmest to the most aggressive mix"
+
+
 def summary(draft: Draft, base: Profile | None = None) -> str:
     """The confirmation summary before Build."""
     level = draft.risk_level
-    policy = RISK_TABLE[level]
     lines = [
         "<b>Please check:</b>",
         f"Sectors: {escape(sectors_line(draft.sectors))}",
         f"Capital: {money(draft.capital or 0.0)}",
-        f"Risk: {level.value} · {level.label} ({objective_label(policy.objective.value)}, "
-        f"max {pct(base.max_weight if base and base.max_weight else policy.max_weight, 0)} "
-        "per stock)",
+        f"Risk: {level.value} · {level.label} ({level_description(level)}, max "
+        f"{pct(base.max_weight if base and base.max_weight else LEVEL_MAX_WEIGHT, 0)} per stock)",
         f"Strategy: {escape(STRATEGY_LABELS.get(Strategy(draft.strategy), draft.strategy))}",
     ]
     if base is not None:
@@ -132,10 +163,69 @@ def summary(draft: Draft, base: Profile | None = None) -> str:
     return "\n".join(lines)
 
 
+HELP_HINT = "\nNot sure? Tap <b>Help me choose</b>."
+
+
+def suggestion(level: RiskLevel) -> str:
+    """The suggested level and how it was found, appended to the risk question."""
+    return f"\n<b>Suggested: {level.value} · {level.label}</b> (★)\n{SUGGESTION_RULE}"
+
+
+def risk_prompt(comparison: LevelComparison | None, note: str = "") -> str:
+    """The risk question: each level in money for these sectors and this capital."""
+    lines = [RISK_PROMPT]
+    if comparison is not None:
+        cur, capital = comparison.currency, comparison.capital
+        lines += [
+            f"What each level meant for {money(capital, cur)} in these stocks "
+            f"(as of {comparison.as_of:%Y-%m-%d}):",
+        ]
+        for outcome in comparison.outcomes:
+            crisis = (
+                f"a 2008-like year: {money(capital, cur)} could fall to about "
+                f"<b>{money(capital * (1 + outcome.crisis_2008), cur)}</b>"
+                if outcome.crisis_2008 is not None
+                else "no 2008 replay"
+            )
+            lines.append(
+                f"<b>{int(outcome.level)}</b> · {outcome.level.label}: a bad day "
+                f"−{money(outcome.var_95 * capital, cur)}, {crisis}"
+            )
+        lines.append(
+            "<i>A bad day: the loss exceeded on one day in twenty. The 2008 figures depend on "
+            "past returns too, so they need not grow with the level.</i>"
+        )
+    elif note:
+        lines.append(f"<i>{escape(note)}</i>")
+    return "\n".join(lines) + HELP_HINT
+
+
+def result_extras(report: Report) -> str | None:
+    """Where the portfolio sits among the levels and its out-of-sample record, or None."""
+    lines = []
+    placement = report.risk_placement
+    if placement is not None:
+        lines.append(
+            f"Risk level {placement.level} of {placement.levels}: volatility "
+            f"<b>{pct(placement.volatility)}</b>; the calmest mix of these stocks has "
+            f"{pct(placement.min_volatility)}, the most aggressive "
+            f"{pct(placement.max_volatility)}."
+        )
+    record = report.out_of_sample
+    if record is not None:
+        lines.append(
+            f"Out of sample ({record.start:%Y}–{record.end:%Y}, same profile each month): "
+            f"{pct(record.cagr)} a year vs S&P 500 {pct(record.benchmark_cagr)}, worst fall "
+            f"{pct(record.max_drawdown)} vs {pct(record.benchmark_max_drawdown)}."
+        )
+    if lines:
+        lines.append("<i>The expected return is the historical average, not a forecast.</i>")
+    return "\n".join(lines) if lines else None
+
+
 def profile_text(profile: Profile) -> str:
     """The saved profile."""
-    policy = RISK_TABLE[profile.risk_level]
-    max_weight = profile.max_weight if profile.max_weight is not None else policy.max_weight
+    max_weight = profile.max_weight if profile.max_weight is not None else LEVEL_MAX_WEIGHT
     return "\n".join(
         [
             "<b>Your profile</b>",

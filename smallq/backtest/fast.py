@@ -6,7 +6,11 @@ problem PyPortfolioOpt's ``EfficientFrontier.max_sharpe`` builds in cvxpy::
     minimise   yᵀ Σ y
     subject to (μ − r_f)ᵀ y = 1,   y ≥ 0,   y_i ≤ cap · Σ_j y_j,        w = y / Σ y
 
-Min volatility is the plain QP ``min wᵀΣw s.t. Σw = 1, 0 ≤ w ≤ cap``. Both are solved by
+Min volatility is the plain QP ``min wᵀΣw s.t. Σw = 1, 0 ≤ w ≤ cap``. Efficient risk
+(:func:`efficient_risk_qp`, max ``μᵀw`` at ``wᵀΣw ≤ σ²``, the risk levels' placement) is the
+mean-variance QP ``min ½ wᵀΣw − t μᵀw`` with ``t`` found by bisection so that the volatility
+hits the target (volatility never decreases in ``t``; where the constraint binds its KKT point
+is that QP's solution), optionally with sector caps. All are solved by
 daqp (a dual active-set solver) called directly, warm-started from the previous solution's
 Lagrange multipliers: between weekly rebalances the active set barely changes, so a warm
 solve usually needs one or two iterations. This module is an adapter: daqp is imported
@@ -153,6 +157,7 @@ def _solve(
     bounds: tuple[np.ndarray, np.ndarray, np.ndarray],
     warm_start: np.ndarray | None,
     objective: Objective,
+    linear: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     upper, lower, sense = bounds
     n_assets = cov.shape[0]
@@ -160,7 +165,7 @@ def _solve(
     # daqp takes writable C arrays: pass copies, so cached templates and callers' data stay intact
     x, _, flag, info = daqp.solve(
         np.array(cov, dtype=float, order="C"),
-        np.zeros(n_assets),
+        np.zeros(n_assets) if linear is None else np.array(linear, dtype=float),
         np.array(constraints, dtype=float, order="C"),
         upper.copy(),
         lower.copy(),
@@ -329,6 +334,94 @@ def min_volatility_qp(
         Objective.MIN_VOLATILITY,
     )
     return QpSolution(_normalise(x), duals, iterations)
+
+
+def _capped_qp(
+    cov: np.ndarray,
+    linear: np.ndarray,
+    max_weight: float,
+    groups: tuple[tuple[np.ndarray, float], ...],
+) -> np.ndarray:
+    """``min ½ wᵀΣw + linearᵀw`` with ``Σw = 1``, ``0 ≤ w ≤ cap`` and group caps."""
+    n_assets = cov.shape[0]
+    rows = [np.ones(n_assets), *[mask.astype(float) for mask, _ in groups]]
+    constraints = np.vstack(rows)
+    upper = np.r_[np.full(n_assets, max_weight), 1.0, [cap for _, cap in groups]]
+    lower = np.r_[np.zeros(n_assets), 1.0, np.full(len(groups), -np.inf)]
+    sense = np.zeros(n_assets + len(rows), dtype=np.int32)
+    sense[n_assets] = 5
+    x, _, _ = _solve(
+        cov, constraints, (upper, lower, sense), None, Objective.EFFICIENT_RISK, linear
+    )
+    return _normalise(x)
+
+
+def efficient_risk_qp(
+    mu: np.ndarray,
+    cov: np.ndarray,
+    *,
+    target_volatility: float,
+    max_weight: float,
+    groups: tuple[tuple[np.ndarray, float], ...] = (),
+    tol: float = 1e-12,
+) -> np.ndarray:
+    """Long-only maximum expected return at a volatility target, with caps (fast path).
+
+    Equal to PyPortfolioOpt's ``EfficientFrontier.efficient_risk`` (the reference path in
+    :mod:`smallq.optimize`) to solver precision; see the module docstring for the method.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_assets,)
+        Annual expected returns.
+    cov : ndarray of shape (n_assets, n_assets)
+        Annual covariance (positive definite, e.g. Ledoit-Wolf).
+    target_volatility : float
+        Annual volatility target; below the minimum the min-volatility weights are returned,
+        above the max-return portfolio's the (approximate) max-return weights.
+    max_weight : float
+        Per-asset cap.
+    groups : tuple of (ndarray of bool of shape (n_assets,), float)
+        Sector masks and their caps.
+    tol : float, default=1e-12
+        Bisection stops when the volatility is this close to the target.
+
+    Returns
+    -------
+    ndarray of shape (n_assets,)
+        Weights summing to 1.
+
+    Raises
+    ------
+    InfeasibleConstraintsError, SolverError
+        When daqp cannot solve the QP.
+    """
+    mu = np.asarray(mu, dtype=float)
+    cov = np.asarray(cov, dtype=float)
+    _check_cap(len(mu), max_weight)
+
+    def at(t: float) -> tuple[np.ndarray, float]:
+        weights = _capped_qp(cov, -t * mu, max_weight, groups)
+        return weights, float(np.sqrt(max(weights @ cov @ weights, 0.0)))
+
+    low_t, (weights, vol) = 0.0, at(0.0)
+    if vol >= target_volatility - tol:
+        return weights
+    high_t = 1.0
+    while True:
+        weights, vol = at(high_t)
+        if vol >= target_volatility or high_t > 1e9:
+            break
+        low_t, high_t = high_t, high_t * 4.0
+    if vol < target_volatility:
+        return weights
+    for _ in range(200):
+        mid = (low_t + high_t) / 2.0
+        weights, vol = at(mid)
+        if abs(vol - target_volatility) <= tol or high_t - low_t <= 1e-15 * high_t:
+            break
+        low_t, high_t = (mid, high_t) if vol < target_volatility else (low_t, mid)
+    return weights
 
 
 class FastPolicy:

@@ -51,7 +51,8 @@ from smallq.decision import history_rows, prices_known_at
 from smallq.errors import SmallQError
 from smallq.filters import apply_filters
 from smallq.forecast import MIN_OBSERVATIONS, covariance_array, forecast_moments
-from smallq.models import MarketData, PriceData
+from smallq.models import MarketData, PriceData, Settings
+from smallq.optimize import optimize_weights
 from smallq.params import EngineParams
 from smallq.profile import fit_min_holdings
 from smallq.ranking import rank_stocks
@@ -116,6 +117,7 @@ class FastPipelinePolicy:
         self._base = self._price_free_screen(raw.columns)
         self._sectors = reference.companies["sector"].reindex(raw.columns).to_numpy(object)
         self._duals: np.ndarray | None = None
+        self._as_of = pd.Timestamp(0)
         self._target_columns: tuple[pd.Index, dict[str, int]] | None = None
 
     def _price_free_screen(self, columns: pd.Index) -> np.ndarray | None:
@@ -148,6 +150,7 @@ class FastPipelinePolicy:
         """Target weights on ``as_of``: an array over ``prices``' columns (see
         :data:`smallq.backtest.simulator.Policy`); the raw closes are cut at ``as_of``."""
         row = int(self._index.get_loc(as_of))
+        self._as_of = as_of
         history, columns, keep = self._known(row, as_of)
         try:
             weights, chosen, used, left_out = self._decide(history, columns, keep, as_of)
@@ -245,8 +248,6 @@ class FastPipelinePolicy:
         window = history[-(lookback + 1) :, chosen]
         tickers = [self._names[i] for i in chosen]
         settings = fit_min_holdings(rule.settings, len(tickers))
-        if settings.objective not in _FAST_OBJECTIVES:
-            return None, chosen, f"{settings.objective.value} has no fast path", ()
         returns = window[1:] / window[:-1] - 1.0
         if len(returns) < max(MIN_OBSERVATIONS, len(tickers) + 1):
             return None, chosen, "too few returns for the covariance", ()
@@ -265,12 +266,42 @@ class FastPipelinePolicy:
             periods_per_year=self.params.periods_per_year,
             span=self.params.ema_span_days,
         )
+        if settings.objective not in _FAST_OBJECTIVES or settings.frontier_fraction is not None:
+            weights, used = self._optimize_weights(mu, cov, returns, tickers, limits, settings)
+            return weights, chosen, used, left_out
         solution, used = self._optimize(mu, tickers, cov, limits, settings.risk_free_rate)
         groups = weight_groups(limits, tickers)
         if solution is None or not within_caps(solution.weights, limits.upper, groups):
             return None, chosen, "the fast solution is outside the limits", ()
         weights = clean_array(solution.weights, limits.upper, groups, self.params.weight_cutoff)
         return weights, chosen, used, left_out
+
+    def _optimize_weights(
+        self,
+        mu: np.ndarray,
+        cov: np.ndarray,
+        returns: np.ndarray,
+        tickers: list[str],
+        limits: WeightLimits,
+        settings: Settings,
+    ) -> tuple[np.ndarray, str]:
+        """:func:`smallq.optimize.optimize_weights` on the fast path (daqp for the risk level's
+        place on the frontier, max Sharpe and min volatility); a step it lacks (HRP, an
+        explicit efficient risk or utility) runs PyPortfolioOpt and is counted as such."""
+        result = optimize_weights(
+            pd.Series(mu, index=tickers),
+            pd.DataFrame(cov, index=tickers, columns=tickers),
+            settings,
+            returns=pd.DataFrame(returns, columns=tickers),
+            limits=limits,
+            chain=self.params.fallback_chain,
+            params=replace(self.params, fast_placement=True),
+            fast=True,
+        )
+        used = result.objective_used.value
+        if result.solver not in ("daqp", "closed form"):
+            self.reference_dates.append((self._as_of, f"{used} has no fast path"))
+        return result.weights.to_numpy(dtype=float), used
 
     def _sector_map(self, chosen: np.ndarray) -> dict[str, str]:
         """As :func:`smallq.decision._sectors`: the known sectors of the chosen tickers."""

@@ -45,3 +45,30 @@ def test_main_with_bad_setting_exits_2(
     monkeypatch.setenv("SMALLQ_WORKERS", "many")
     assert main() == 2
     assert "SMALLQ_WORKERS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SMALLQ_TIMEZONE", "Europe"),  # a directory of zones: IsADirectoryError before
+        ("SMALLQ_TIMEZONE", "America"),
+        ("SMALLQ_TIMEZONE", "Z" * 300),  # over-long: OSError before
+        ("SMALLQ_DIGEST_TIME", "²:00"),  # "²".isdigit(), then int("²") raised before
+        ("SMALLQ_WORKERS", "٤"),  # int() reads Arabic-Indic digits: refused, ASCII only
+        ("SMALLQ_ADMIN_IDS", "1,②"),
+    ],
+)
+def test_main_with_an_unreadable_setting_prints_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv(variable, value)
+    assert main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and variable in err and "Traceback" not in err
+    assert len(err) < 200

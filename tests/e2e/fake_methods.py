@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,8 @@ class Call:
     fault: str | None = None
     status: int = 200
     result: Any = None
+    #: the photos of a sendMediaGroup, in order
+    album: list[bytes] = field(default_factory=list)
 
     def json(self, name: str, default: Any = None) -> Any:
         """A parameter decoded from JSON (strings that are not JSON come back as they are)."""
@@ -152,11 +154,40 @@ def _int(call: Call, name: str) -> int:
         raise ApiError(400, f"Bad Request: invalid {name}") from exc
 
 
-def _check_text(call: Call, name: str, limit: int) -> str | None:
-    text = call.params.get(name)
+def telegram_length(text: str, parse_mode: str | None) -> int:
+    """What Telegram counts: UTF-16 code units of the text after its entities are parsed.
+
+    Written here independently of the bot's helper (``bot.telegram_text``), so tests check
+    the bot against Telegram's rule rather than against itself.
+    """
+    if (parse_mode or "").upper() == "HTML":
+        parser = _TextOnly()
+        parser.feed(text)
+        parser.close()
+        text = "".join(parser.parts)
+    return len(text.encode("utf-16-le")) // 2
+
+
+class _TextOnly(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _check_text(
+    call: Call, name: str, limit: int, params: dict[str, Any] | None = None
+) -> str | None:
+    source = call.params if params is None else params
+    text = source.get(name)
     if text is None:
         return None
-    if len(text) > limit:
+    parse_mode = source.get("parse_mode")
+    if (parse_mode or "").upper() == "HTML":
+        check_html(text)
+    if telegram_length(text, parse_mode) > limit:
         raise ApiError(
             400,
             "Bad Request: message is too long"
@@ -165,8 +196,6 @@ def _check_text(call: Call, name: str, limit: int) -> str | None:
         )
     if name == "text" and not text.strip():
         raise ApiError(400, "Bad Request: message text is empty")
-    if (call.params.get("parse_mode") or "").upper() == "HTML":
-        check_html(text)
     return text
 
 
@@ -240,6 +269,48 @@ async def _send_photo(api: FakeBotApi, call: Call) -> dict[str, Any]:
     return api.store_bot_message(chat_id, photo=sizes, caption=caption, reply_markup=_markup(call))
 
 
+def _photo_sizes(api: FakeBotApi, data: bytes) -> list[dict[str, Any]]:
+    if not (data.startswith(PNG_SIGNATURE) or data.startswith(JPEG_SIGNATURE)):
+        raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+    return [
+        {
+            "file_id": f"photo{len(api.calls)}-{len(data)}",
+            "file_unique_id": f"u{len(api.calls)}-{len(data)}",
+            "width": 1000,
+            "height": 700,
+            "file_size": len(data),
+        }
+    ]
+
+
+async def _send_media_group(api: FakeBotApi, call: Call) -> list[dict[str, Any]]:
+    """An album: 2-10 photos, each with its own caption; one message per photo."""
+    chat_id = _int(call, "chat_id")
+    media = call.json("media")
+    if not isinstance(media, list) or not 2 <= len(media) <= 10:
+        raise ApiError(400, "Bad Request: wrong number of media in the album")
+    photos: list[bytes] = []
+    for item in media:
+        if not isinstance(item, dict) or item.get("type") != "photo":
+            raise ApiError(400, "Bad Request: only photos are supported here")
+        _check_text(call, "caption", 1024, item)
+        ref = str(item.get("media", ""))
+        data = call.files.get(ref.removeprefix("attach://"))
+        if data is None:
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        photos.append(data)
+    call.files["album"] = b"".join(photos)
+    call.album = photos
+    group = f"album{len(api.calls)}"
+    return [
+        api.store_bot_message(
+            chat_id, photo=_photo_sizes(api, data), caption=item.get("caption"),
+            media_group_id=group,
+        )
+        for item, data in zip(media, photos, strict=True)
+    ]  # fmt: skip
+
+
 def _edited(api: FakeBotApi, call: Call) -> tuple[tuple[int, int], dict[str, Any]]:
     key = (_int(call, "chat_id"), _int(call, "message_id"))
     if key not in api.messages:
@@ -274,6 +345,8 @@ async def _edit_message_reply_markup(api: FakeBotApi, call: Call) -> dict[str, A
 
 async def _answer_callback_query(api: FakeBotApi, call: Call) -> bool:
     query_id = call.params.get("callback_query_id", "")
+    if len(call.params.get("text", "")) > 200:
+        raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
     if query_id not in api._pending_callbacks:
         raise ApiError(
             400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
@@ -333,6 +406,7 @@ DEFAULT_HANDLERS: dict[str, Handler] = {
     "deleteWebhook": _true,
     "sendMessage": _send_message,
     "sendPhoto": _send_photo,
+    "sendMediaGroup": _send_media_group,
     "editMessageText": _edit_message_text,
     "editMessageReplyMarkup": _edit_message_reply_markup,
     "answerCallbackQuery": _answer_callback_query,

@@ -47,7 +47,7 @@ class Fault:
     """An injected failure for ``times`` matching calls of ``method``."""
 
     method: str
-    kind: str  # "429", "403", "timeout", "500"
+    kind: str  # "429", "403", "400", "timeout", "500"
     times: int = 1
     retry_after: int = 1
     delay: float = 0.0
@@ -130,6 +130,9 @@ class FakeBotApi:
                 return self._finish(call, error.code, error.body())
             if fault.kind == "403":
                 error = ApiError(403, "Forbidden: bot was blocked by the user")
+                return self._finish(call, error.code, error.body())
+            if fault.kind == "400":
+                error = ApiError(400, "Bad Request: can't parse entities: injected")
                 return self._finish(call, error.code, error.body())
             if fault.kind == "500":
                 return self._finish(call, 500, ApiError(500, "Internal Server Error").body())
@@ -286,12 +289,28 @@ class FakeBotApi:
         ]
 
     def photos_to(self, chat_id: int) -> list[bytes]:
-        """Bytes of photos the bot successfully sent to a chat."""
-        return [
-            c.files.get("photo", b"")
-            for c in self.calls_of("sendPhoto", chat_id)
-            if c.status == 200
-        ]
+        """Bytes of photos the bot successfully sent to a chat, alone or in albums, in order."""
+        photos: list[bytes] = []
+        for call in self.calls:
+            if call.status != 200 or call.chat_id != chat_id:
+                continue
+            if call.method == "sendPhoto":
+                photos.append(call.files.get("photo", b""))
+            elif call.method == "sendMediaGroup":
+                photos.extend(call.album)
+        return photos
+
+    def captions_to(self, chat_id: int) -> list[str]:
+        """Captions of photos the bot successfully sent to a chat, alone or in albums."""
+        captions: list[str] = []
+        for call in self.calls_of("sendPhoto", chat_id) + self.calls_of("sendMediaGroup", chat_id):
+            if call.status != 200:
+                continue
+            if call.method == "sendPhoto":
+                captions.append(call.params.get("caption", ""))
+            else:
+                captions.extend(item.get("caption", "") for item in call.json("media"))
+        return captions
 
     def answers(self) -> list[dict[str, str]]:
         """Every answerCallbackQuery call's parameters."""

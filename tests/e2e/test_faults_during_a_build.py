@@ -46,14 +46,14 @@ async def test_403_during_result_photos_hurts_nobody_else(
 ) -> None:
     api = server.api
     config = e2e_config(tmp_path, server)
-    api.inject("sendPhoto", "403", times=10, when=lambda c: c.chat_id == 5201)
+    api.inject("sendMediaGroup", "403", times=10, when=lambda c: c.chat_id == 5201)
     async with running_bot(config, make_deps(config)):
         blocked, other = Chatter(api, 5201, timeout=10), Chatter(api, 5202, timeout=10)
         await asyncio.gather(blocked.answer_questions(), other.answer_questions())
         await blocked.tap("confirm:build", wait_answer=False)
         await other.tap("confirm:build", wait_answer=False)
         await other.wait_result()
-        await api.wait_for(lambda: bool(api.calls_of("sendPhoto", 5201)), 10)
+        await api.wait_for(lambda: bool(api.calls_of("sendMediaGroup", 5201)), 10)
         await settle(0.3)
         blocked.say("/portfolio")  # unblocked later: the stored build is there
         await api.wait_for(
@@ -61,7 +61,7 @@ async def test_403_during_result_photos_hurts_nobody_else(
         )
     built = [t for t in blocked.results() if t.startswith("<b>Your portfolio</b>")]
     assert len(built) == 1 and blocked.photos() == []
-    assert len(api.calls_of("sendPhoto", 5201)) == 1  # gave up after the 403, no retries
+    assert len(api.calls_of("sendMediaGroup", 5201)) == 1  # gave up after the 403, no retries
     assert not any("Sorry" in t for t in api.texts_to(5201) + api.texts_to(5202))
 
 

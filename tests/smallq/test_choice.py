@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from smallq.choice import check_sector_choice, sector_counts, stocks_needed
 from smallq.data.sample import SampleSource
-from smallq.profile import RISK_TABLE, make_profile
+from smallq.profile import make_profile
 from smallq.types import RiskLevel, Sector
 from smallq.universe import normalise_companies
 
@@ -25,22 +26,24 @@ def test_sector_counts_of_the_sample_match_pandas() -> None:
 
 @pytest.mark.parametrize("level", list(RiskLevel))
 def test_stocks_needed_is_the_cap_rounded_up(level: RiskLevel) -> None:
-    cap = RISK_TABLE[level].max_weight  # n stocks at most cap each must reach 100%
-    assert stocks_needed(PROFILE, level) == math.ceil(1 / cap - 1e-9)
+    assert stocks_needed(PROFILE, level) == 1  # the levels raise their 25% cap to 1/n
+    capped = replace(PROFILE, max_weight=0.3)  # n stocks at most 30% each must reach 100%
+    assert stocks_needed(capped, level) == math.ceil(1 / 0.3 - 1e-9)
 
 
 def test_a_small_choice_names_the_short_levels_and_what_to_add() -> None:
     counts = {Sector.ENERGY: 3, Sector.HEALTH_CARE: 5, Sector.FINANCIALS: 2}
-    check = check_sector_choice(counts, [Sector.ENERGY], PROFILE)
-    needs = {level: stocks_needed(PROFILE, level) for level in RiskLevel}
+    profile = replace(PROFILE, max_weight=0.2)  # an explicit cap: 5 stocks needed
+    check = check_sector_choice(counts, [Sector.ENERGY], profile)
+    needs = {level: stocks_needed(profile, level) for level in RiskLevel}
     assert check.short_levels == tuple(lv for lv, n in needs.items() if n is not None and n > 3)
     assert not check.ok and check.n_stocks == 3 and check.needed == max(needs.values())
     assert check.suggestions == ((Sector.HEALTH_CARE, 5), (Sector.FINANCIALS, 2))
-    assert check_sector_choice(counts, [Sector.ENERGY, Sector.HEALTH_CARE], PROFILE).ok
+    assert check_sector_choice(counts, [Sector.ENERGY, Sector.HEALTH_CARE], profile).ok
 
 
 def test_top_n_below_a_levels_need_does_not_blame_the_sectors() -> None:
-    few = make_profile(sectors="Energy", capital=10_000, top_n=5)  # 5 x 15% < 100%
+    few = make_profile(sectors="Energy", capital=10_000, top_n=5, max_weight=0.15)  # 5 x 15%
     assert stocks_needed(few, RiskLevel.CONSERVATIVE) is None
     check = check_sector_choice({Sector.ENERGY: 40}, [Sector.ENERGY], few)
     assert check.ok

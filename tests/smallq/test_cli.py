@@ -37,6 +37,15 @@ def test_build_json_and_charts(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert document["schema"] == "smallq.report/1"
     assert sum(document["weights"].values()) == pytest.approx(1.0, abs=1e-9)
     assert document["cash_left"] >= 0
+    placement = document["risk_placement"]
+    assert placement["level"] == 3 and placement["levels"] == 5
+    assert placement["min_volatility"] <= placement["volatility"] <= placement["max_volatility"]
+    # the placement is the optimizer's target; the metrics describe the whole shares bought
+    assert placement["volatility"] == pytest.approx(document["metrics"]["volatility"], abs=0.01)
+    record = document["out_of_sample"]
+    assert record["end"] == document["as_of"] and record["years"] == pytest.approx(5, abs=0.01)
+    assert {"cagr", "volatility", "max_drawdown", "benchmark_cagr"} <= set(record)
+    assert "not a forecast" in document["expected_return_basis"]
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == sorted(
         [
@@ -66,6 +75,27 @@ def test_build_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert status == 0
     assert "Cash left" in out and "not investment advice" in out
+    assert "Risk level 2 of 5: volatility" in out and "the calmest mix of these stocks" in out
+    assert "Out of sample " in out and "vs S&P 500" in out
+    assert "the historical average return, not a forecast" in out
+
+
+def test_levels_table_in_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["levels", "--sectors", "tech,health,staples", "--capital", "10000"]
+    status, out, err = run(capsys, *argv, "--json")
+    assert status == 0, err
+    document = json.loads(out)
+    assert document["schema"] == "smallq.levels/1"
+    levels = document["levels"]
+    assert [row["level"] for row in levels] == [1, 2, 3, 4, 5]
+    vols = [row["volatility"] for row in levels]
+    assert vols == sorted(vols)
+    assert vols[0] == pytest.approx(document["min_volatility"], abs=1e-9)
+    for row in levels:
+        assert row["var_95_amount"] == pytest.approx(row["var_95"] * 10_000, abs=1e-9)
+        assert row["crisis_2008_value"] == pytest.approx(10_000 * (1 + row["crisis_2008"]))
+    status, out, _ = run(capsys, *argv)
+    assert status == 0 and "5 aggressive" in out and "10,000 becomes" in out
 
 
 def test_rank_json_lists_ticker_sector_score_and_factor(capsys: pytest.CaptureFixture[str]) -> None:

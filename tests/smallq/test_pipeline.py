@@ -58,12 +58,24 @@ def test_report_invariants(moderate_report) -> None:
     assert report.metrics.risk_contributions.sum() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_max_sharpe_weights_match_pypfopt_called_directly(moderate_report) -> None:
+def test_moderate_weights_match_pypfopt_efficient_risk_called_directly(moderate_report) -> None:
     report = moderate_report
-    assert report.optimization.objective_used is Objective.MAX_SHARPE
+    assert report.optimization.objective_used is Objective.EFFICIENT_RISK
     cap = min(report.settings.max_weight, 1 / report.settings.min_holdings)
+    low = EfficientFrontier(report.mu, report.cov, weight_bounds=(0, cap))
+    low.min_volatility()
+    placement = report.risk_placement
+    assert placement is not None and placement.level == 3
+    assert placement.min_volatility == pytest.approx(low.portfolio_performance()[1], abs=1e-6)
+    frontier = report.optimization.placement
+    assert frontier is not None and frontier.requested_fraction == 0.5 <= frontier.fraction
+    assert report.settings.target_volatility == pytest.approx(
+        placement.min_volatility
+        + frontier.fraction * (placement.max_volatility - placement.min_volatility)
+    )
+    assert report.optimization.volatility == pytest.approx(placement.volatility)
     ef = EfficientFrontier(report.mu, report.cov, weight_bounds=(0, cap))
-    direct = pd.Series(ef.max_sharpe(risk_free_rate=report.settings.risk_free_rate))
+    direct = pd.Series(ef.efficient_risk(report.settings.target_volatility))
     diff = (direct.reindex(report.weights.index).fillna(0) - report.weights).abs().max()
     assert diff < 1e-4
 
@@ -177,6 +189,7 @@ def test_every_expected_return_negative_falls_back_and_says_so() -> None:
         risk_level=RiskLevel.MODERATE,
         lookback_days=600,
         max_weight=0.4,
+        objective="max_sharpe",
     )
     report = build_portfolio(profile, source, today=TODAY, params=FAST)
     assert (report.mu < profile.risk_free_rate).all()
@@ -239,7 +252,10 @@ def test_an_infeasible_build_fails_before_estimating_with_the_same_message(
         raise AssertionError("estimated moments for an infeasible build")
 
     monkeypatch.setattr(decision, "forecast_moments", no_estimates)
-    profile = make_profile(sectors="tech", capital=10_000.0, risk_level="moderate")
+    # an explicit cap: the levels' own 25% would be raised to 1/3 for three stocks
+    profile = make_profile(
+        sectors="tech", capital=10_000.0, risk_level="moderate", max_weight=0.25
+    )
     with pytest.raises(InfeasibleConstraintsError) as info:
         build_portfolio(profile, sample, today=TODAY, params=FAST)
     assert len(calls) == 1
@@ -262,3 +278,12 @@ def test_sector_caps_that_cannot_reach_full_weight_keep_their_message(
         "Health Care ≤ 20%) with at most 25.0% per stock allow only 30.0% in total. "
         "Raise the sector caps or the max weight, or add stocks from other sectors."
     )
+
+
+def test_three_stocks_fill_the_portfolio_at_every_level_with_a_note(sample: SampleSource) -> None:
+    """The levels' 25% cap is raised to 1/3 when only three stocks are left."""
+    profile = make_profile(sectors="tech", capital=10_000.0, risk_level="aggressive")
+    report = build_portfolio(profile, sample, today=TODAY, params=FAST)
+    assert report.settings.max_weight == pytest.approx(1 / 3)
+    assert np.allclose(report.weights.to_numpy(), 1 / 3, atol=1e-6)
+    assert any("raised from 25% to 33.3% (1/3)" in n.text for n in report.notes)

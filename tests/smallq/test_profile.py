@@ -1,18 +1,24 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from smallq.errors import InvalidCapitalError, ProfileError, UnknownOptionError, UnknownSectorError
 from smallq.profile import (
+    LEVEL_FRACTIONS,
+    LEVEL_MAX_WEIGHT,
     RISK_TABLE,
+    DrawdownReaction,
+    Horizon,
     cap_notes,
     fit_min_holdings,
     make_profile,
     parse_capital,
     parse_sectors,
     resolve_settings,
+    suggest_level,
     validate_backtest_request,
 )
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector
@@ -121,12 +127,13 @@ def test_unknown_objective_is_an_input_error() -> None:
         make_profile(sectors="tech", capital=1000.0, objective="moon")
 
 
-def test_resolve_settings_uses_table_and_explicit_overrides() -> None:
+def test_resolve_settings_places_levels_and_keeps_explicit_overrides() -> None:
     base = make_profile(sectors="tech", capital=1000.0, risk_level="conservative")
-    settings = resolve_settings(base)
-    policy = RISK_TABLE[RiskLevel.CONSERVATIVE]
-    assert settings.objective is policy.objective is Objective.MIN_VOLATILITY
-    assert settings.max_weight == policy.max_weight
+    settings = resolve_settings(base, 10)
+    assert settings.frontier_fraction == RISK_TABLE[RiskLevel.CONSERVATIVE].frontier_fraction
+    assert settings.max_weight == LEVEL_MAX_WEIGHT
+    assert settings.returns_model is ReturnsModel.MEAN
+    assert settings.cov_model is CovModel.LEDOIT_WOLF
     overridden = resolve_settings(
         make_profile(
             sectors="tech",
@@ -135,27 +142,47 @@ def test_resolve_settings_uses_table_and_explicit_overrides() -> None:
             max_weight=0.5,
             returns_model="capm",
             cov_model="exp",
+            objective="max_utility",
         )
     )
     assert overridden.max_weight == 0.5
     assert overridden.returns_model is ReturnsModel.CAPM
     assert overridden.cov_model is CovModel.EXP
+    assert overridden.objective is Objective.MAX_UTILITY
+    assert overridden.frontier_fraction is None
+    assert overridden.risk_aversion == RISK_TABLE[RiskLevel.CONSERVATIVE].risk_aversion
 
 
-def test_risk_table_is_monotone_in_concentration() -> None:
-    levels = sorted(RISK_TABLE)
-    caps = [RISK_TABLE[level].max_weight for level in levels]
-    assert caps == sorted(caps)
-    for level in levels:
-        policy = RISK_TABLE[level]
-        # with exactly min_holdings stocks the effective cap still allows a full portfolio
-        effective_cap = min(policy.max_weight, 1.0 / policy.min_holdings)
-        assert policy.min_holdings * effective_cap >= 1.0 - 1e-12
+def test_risk_table_fractions_climb_from_min_volatility_to_max_return() -> None:
+    fractions = [RISK_TABLE[level].frontier_fraction for level in sorted(RISK_TABLE)]
+    assert fractions == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert fractions == list(LEVEL_FRACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("horizon", "reaction", "level"),
+    [
+        (Horizon.UNDER_3_YEARS, DrawdownReaction.SELL, 1),
+        (Horizon.UNDER_3_YEARS, DrawdownReaction.WAIT, 2),
+        (Horizon.UNDER_3_YEARS, DrawdownReaction.BUY_MORE, 2),
+        (Horizon.YEARS_3_TO_7, DrawdownReaction.SELL, 2),
+        (Horizon.YEARS_3_TO_7, DrawdownReaction.WAIT, 3),
+        (Horizon.YEARS_3_TO_7, DrawdownReaction.BUY_MORE, 4),
+        (Horizon.OVER_7_YEARS, DrawdownReaction.SELL, 2),
+        (Horizon.OVER_7_YEARS, DrawdownReaction.WAIT, 4),
+        (Horizon.OVER_7_YEARS, DrawdownReaction.BUY_MORE, 5),
+    ],
+)
+def test_questionnaire_mapping(
+    horizon: Horizon, reaction: DrawdownReaction, level: int
+) -> None:
+    assert suggest_level(horizon, reaction) == RiskLevel(level)
 
 
 def test_min_holdings_is_lowered_to_the_candidates_and_the_cap_note_says_why() -> None:
     profile = make_profile(sectors="tech", capital=1000.0, risk_level="conservative")
-    settings = resolve_settings(profile)  # 15% max weight, 7 holdings: 1/7 = 14.3%
+    assert resolve_settings(profile).min_holdings == 1  # levels: the 25% cap alone
+    settings = replace(resolve_settings(profile), max_weight=0.15, min_holdings=7)  # 1/7 = 14.3%
     assert fit_min_holdings(settings, 3).min_holdings == 3
     assert fit_min_holdings(settings, 10) is settings
     assert [note.text for note in cap_notes(profile, settings)] == [

@@ -231,7 +231,10 @@ def test_report_weights_match_pypfopt_on_independently_estimated_inputs() -> Non
     """mu and cov re-estimated with PyPortfolioOpt itself, not taken from the report."""
     prices, index, companies = _frames()
     report = build_portfolio(
-        _profile(), FrameSource(prices, index, companies), today=TODAY, params=FAST
+        _profile(objective="max_sharpe"),
+        FrameSource(prices, index, companies),
+        today=TODAY,
+        params=FAST,
     )
     window = prices[list(report.candidates)].iloc[-(LOOKBACK + 1) :]
     mu = expected_returns.mean_historical_return(window, compounding=False)

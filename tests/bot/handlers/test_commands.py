@@ -75,7 +75,7 @@ async def test_stress_uses_recent_report_then_rebuilds_at_stored_date(tmp_path: 
         await build(h)
         await h.text("/stress")
         assert "2008 crisis" in h.texts()[-1] and "Monte Carlo" in h.texts()[-1]
-        captions = [c.params["caption"] for c in h.api.calls_of("sendPhoto")][-2:]
+        captions = h.api.captions_to(CHAT)[-2:]
         assert [c.split(" · ")[0] for c in captions] == ["Monte Carlo: value paths",
                                                          "Stress scenarios"]  # fmt: skip
         assert len(engine.calls) == 1  # the report in memory was reused
@@ -89,7 +89,7 @@ async def test_profile_edit_reenters_the_questions(tmp_path: Path) -> None:
         await build(h)
         await h.text("/profile")
         assert "Information Technology" in h.texts()[-1]
-        await h.press("profile:edit")
+        await h.press(f"profile:edit@{USER}")
         draft = Draft.load(h.app.user_data[USER])
         assert draft is not None and draft.sectors == ["IT"] and draft.capital == 10_000
         await h.press("sector:HC")
@@ -107,18 +107,19 @@ async def test_settings_change_the_saved_profile(tmp_path: Path) -> None:
     async with harness(tmp_path, engine) as h:
         await build(h)
         await h.text("/settings")
-        await h.press("set:topn:15")
-        await h.press("set:maxw:0.2")
-        await h.press("set:frac:on")
-        await h.press("set:strategy:low_vol")
+        await h.press(f"set:topn:15@{USER}")
+        await h.press(f"set:maxw:0.2@{USER}")
+        await h.press(f"set:frac:on@{USER}")
+        await h.press(f"set:strategy:low_vol@{USER}")
         profile = h.deps.users().get_profile(USER)
         assert profile is not None
         assert (profile.top_n, profile.max_weight, profile.fractional) == (15, 0.2, True)
         assert profile.strategy.value == "low_vol"
-        await h.press("set:topn:15")
+        await h.press(f"set:topn:15@{USER}")
         assert h.last_answer()["text"] == "Already set."
-        keyboard = h.api.find_button_message(CHAT, "set:topn:15")
-        for forged in ("set:topn:999", "set:maxw:2", "set:bogus:1", "set:topn"):
+        keyboard = h.api.find_button_message(CHAT, f"set:topn:15@{USER}")
+        forgeries = ("set:topn:999", "set:maxw:2", "set:bogus:1", "set:topn", f"set:topn@{USER}")
+        for forged in forgeries:
             h.api.press(USER, forged, message_id=keyboard)
             await h.run()
             assert h.last_answer()["text"] == texts.STALE_BUTTON
@@ -132,10 +133,10 @@ async def test_delete_needs_confirmation_and_erases(tmp_path: Path) -> None:
         await build(h)
         await build(h, user=2002)
         await h.text("/delete")
-        await h.press("delete:no")
+        await h.press(f"delete:no@{USER}")
         assert h.deps.portfolios().count(USER) == 1
         await h.text("/delete")
-        await h.press("delete:yes")
+        await h.press(f"delete:yes@{USER}")
         assert h.api.calls_of("editMessageText")[-1].params["text"] == texts.DELETED
         assert h.deps.users().get(USER) is None and h.deps.portfolios().count(USER) == 0
         assert USER not in h.app.user_data or not h.app.user_data[USER]
@@ -150,7 +151,7 @@ async def test_delete_mid_conversation_ends_it(tmp_path: Path) -> None:
         await h.press("sector:IT")
         await h.press("sector:done")
         await h.text("/delete")
-        await h.press("delete:yes")
+        await h.press(f"delete:yes@{USER}")
         sent = len(h.texts())
         await h.text("5000")  # the conversation ended with the erase: not an answer any more
         assert len(h.texts()) == sent and texts.RISK_PROMPT not in h.texts()

@@ -101,7 +101,7 @@ async def test_capital_accepted(tmp_path: Path, typed: str, expected: float) -> 
         await to_capital(h)
         await h.text(typed)
         assert draft(h).capital == expected  # type: ignore[union-attr]
-        assert h.texts()[-1] == texts.RISK_PROMPT
+        assert h.texts()[-1] == texts.risk_prompt(None)
 
 
 @pytest.mark.parametrize(
@@ -153,29 +153,32 @@ async def test_forged_callback_data_changes_nothing(tmp_path: Path) -> None:
         assert not h.api.calls_of("editMessageReplyMarkup")
 
 
-async def test_stale_keyboard_after_restart_is_ignored(tmp_path: Path) -> None:
+async def test_old_keyboard_asks_the_current_question_again(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await h.text("/start")
         old = h.api.find_button_message(CHAT, "sector:IT")
         await h.text("/start")  # starts over cleanly
         h.api.press(USER, "sector:IT", message_id=old)
         await h.run()
-        assert h.last_answer()["text"] == STALE
+        assert h.last_answer()["text"] == texts.STALE_REASKED
         assert draft(h).sectors == []  # type: ignore[union-attr]
+        live = h.api.find_button_message(CHAT, "sector:IT")
+        assert live > old and draft(h).message_id == live  # type: ignore[union-attr]
         await h.press("sector:IT")  # the new keyboard works
         assert draft(h).sectors == ["IT"]  # type: ignore[union-attr]
 
 
-async def test_another_users_buttons_do_nothing(tmp_path: Path) -> None:
+async def test_start_in_a_group_links_to_the_private_chat(tmp_path: Path) -> None:
     group = -500
     async with harness(tmp_path) as h:
         h.api.send_text(USER, "/start", chat_id=group)
         await h.run()
-        h.api.press(2002, "sector:IT", chat_id=group)  # someone else taps USER's keyboard
-        await h.run()
-        assert h.last_answer()["text"] == STALE
-        assert draft(h).sectors == []  # type: ignore[union-attr]
-        assert draft(h, 2002) is None
+        (call,) = h.api.calls_of("sendMessage", group)
+        (button,) = call.json("reply_markup")["inline_keyboard"][0]
+        assert button["url"] == "https://t.me/smallq_test_bot?start=build"
+        assert draft(h) is None  # no questions in the group: typed answers never arrive
+        await h.text("/start build")  # the deep link's /start in the private chat
+        assert draft(h) is not None
 
 
 async def test_old_button_after_conversation_ended(tmp_path: Path) -> None:

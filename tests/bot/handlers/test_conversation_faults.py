@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.views import texts
+from bot.views import replies, texts
 from smallq.errors import DatabaseLockedError
 from storage.portfolios import PortfolioRepository
 from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps
@@ -41,7 +41,7 @@ async def test_delete_mid_conversation_erases_the_conversation_row(tmp_path: Pat
         await h.press("sector:IT")
         await h.press("sector:done")  # state CAPITAL, not flushed yet (interval 60 s)
         await h.text("/delete")
-        await h.press("delete:yes")
+        await h.press(f"delete:yes@{USER}")
         await h.app.update_persistence()  # the periodic flush
         rows = (
             h.deps.db()
@@ -77,12 +77,30 @@ async def test_failed_build_store_saves_nothing(
         assert h.deps.users().get_profile(USER) is None  # and nothing half-written
 
 
-async def test_network_error_on_the_result_points_to_portfolio(tmp_path: Path) -> None:
+async def test_a_5xx_on_the_result_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replies, "RETRY_DELAY_S", 0.0)
     async with harness(tmp_path) as h:
         await to_confirm(h)
         h.api.inject(
             "sendMessage", "500", when=lambda c: c.params.get("text", "").startswith(RESULT)
         )
+        await h.press("confirm:build")
+        assert h.texts()[-1].startswith(RESULT)  # the second attempt arrived
+        assert h.texts()[-1] != texts.RESULT_NOT_DELIVERED
+
+
+async def test_network_error_on_the_result_points_to_portfolio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replies, "RETRY_DELAY_S", 0.0)
+    async with harness(tmp_path) as h:
+        await to_confirm(h)
+        h.api.inject(
+            "sendMessage", "500", times=replies.SEND_ATTEMPTS,
+            when=lambda c: c.params.get("text", "").startswith(RESULT),
+        )  # fmt: skip
         await h.press("confirm:build")
         assert h.deps.portfolios().count(USER) == 1
         assert h.texts()[-1] == texts.RESULT_NOT_DELIVERED
@@ -105,9 +123,9 @@ async def test_delete_no_mid_conversation_keeps_the_questions(tmp_path: Path) ->
         await h.press("sector:IT")
         await h.press("sector:done")
         await h.text("/delete")
-        await h.press("delete:no")
+        await h.press(f"delete:no@{USER}")
         await h.text("10000")  # still the capital question
-        assert h.texts()[-1] == texts.RISK_PROMPT
+        assert h.texts()[-1] == texts.risk_prompt(None)
 
 
 async def test_buttons_of_a_deleted_user_change_nothing(tmp_path: Path) -> None:
@@ -118,7 +136,7 @@ async def test_buttons_of_a_deleted_user_change_nothing(tmp_path: Path) -> None:
         record = h.deps.portfolios().latest(USER)
         assert record is not None
         await h.text("/delete")
-        await h.press("delete:yes")
+        await h.press(f"delete:yes@{USER}")
         await h.press(f"accept:{record.id}")
         assert h.texts()[-1] == texts.STALE_BUTTON
         h.api.press(USER, "confirm:build", message_id=summary)

@@ -15,6 +15,7 @@ import pandas as pd
 from bot.views import texts
 from bot.views.draft import Draft
 from smallq.data.memory import FrameSource
+from smallq.profile import make_profile
 from tests.bot.fakes import CHAT, USER, Harness, make_config, make_deps
 from tests.e2e.fake_telegram import check_html
 
@@ -60,6 +61,10 @@ async def test_the_keyboard_shows_counts_and_hides_empty_sectors(tmp_path: Path)
 
 async def test_done_refuses_at_once_and_says_what_to_add(tmp_path: Path) -> None:
     async with harness(tmp_path, CountingSource()) as h:
+        # a saved 15% max weight: without it the risk levels raise their cap to 1/n and any
+        # choice with a stock can be built
+        saved = make_profile(sectors="Energy", capital=10_000.0, max_weight=0.15)
+        h.deps.users().save_profile(USER, saved)
         await h.text("/start")
         await h.press("sector:EN")
         await h.press("sector:FIN")
@@ -68,7 +73,7 @@ async def test_done_refuses_at_once_and_says_what_to_add(tmp_path: Path) -> None
         refusal = h.texts()[-1]
         check_html(refusal)
         assert "6 stocks in the data" in refusal  # Energy 2 + Financials 4
-        assert "risk level 1 needs at least 7" in refusal
+        assert "risk levels 1, 2, 3, 4, 5 need at least 7" in refusal  # one cap for all
         assert "at least 1 more stock, for example Health Care (8 stocks)" in refusal
         draft = Draft.load(h.app.user_data.get(USER))
         assert draft is not None and draft.capital is None  # still on the sector question

@@ -9,17 +9,23 @@ from html import escape
 
 import pytest
 
+from bot.services.portfolio import BacktestFigures
 from bot.views.draft import Draft
 from bot.views.keyboards import (
     SECTOR_CODES,
     callback_value,
+    delete_keyboard,
     parse_risk,
     parse_sector_code,
     parse_setting,
     parse_strategy,
+    profile_keyboard,
     result_keyboard,
     sectors_keyboard,
     settings_keyboard,
+    subscribe_day_keyboard,
+    subscribe_frequency_keyboard,
+    subscribe_time_keyboard,
 )
 from bot.views.messages import (
     CAPTION_LIMIT,
@@ -151,7 +157,19 @@ def test_risk_and_stress_texts() -> None:
 def test_backtest_text_is_escaped_preformatted() -> None:
     (text,) = format_backtest("a < b\nCAGR 5%", date(2018, 1, 1), date(2022, 12, 28))
     check_html(text)
-    assert "<pre>a &lt; b\nCAGR 5%</pre>" in text and "2018-01-01 → 2022-12-28" in text
+    assert "<pre>a &lt; b\nCAGR 5%</pre>" in text and "Jan 2018 → Dec 2022" in text
+
+
+def test_backtest_phone_summary_is_a_few_short_lines() -> None:
+    figures = BacktestFigures(0.123, 0.101, 0.254, 10_000.0, 61_700.0)
+    wide = "x" * 218  # the CLI's line: not shown when the figures are there
+    (text,) = format_backtest(wide, date(2018, 1, 1), date(2022, 12, 28), figures)
+    check_html(text)
+    lines = text.split("\n")
+    assert wide not in text and len(lines) <= 6
+    assert all(len(line) <= 80 for line in lines)
+    assert "$10,000.00 → <b>$61,700.00</b>" in text
+    assert "12.3%" in text and "S&amp;P 500 10.1%" in text and "-25.4%" in text
 
 
 def test_money_and_nan() -> None:
@@ -164,7 +182,9 @@ def test_summary_and_profile_texts() -> None:
     text = summary(draft)
     check_html(text)
     assert "Information Technology, Health Care" in text and "$5,000.00" in text
-    assert "1 · conservative (lowest volatility, max 15% per stock)" in text
+    assert "1 · conservative (the calmest mix of your stocks, max 25% per stock)" in text
+    later = summary(Draft(sectors=["IT"], capital=5000.0, risk=2))
+    assert "2 · cautious (25% of the way from the calmest to the most aggressive mix" in later
     shown = profile_text(replace(PROFILE, max_weight=0.3, fractional=True))
     assert "max weight 30%" in shown and "fractional shares on" in shown
 
@@ -185,8 +205,12 @@ def test_callback_parsing_rejects_forged_values() -> None:
 
 
 def test_keyboards_fit_telegram_limits() -> None:
+    owner = 2**63 - 1
     markups = [sectors_keyboard(list(SECTOR_CODES)), result_keyboard(10**15),
-               settings_keyboard({"topn": "10"})]  # fmt: skip
+               settings_keyboard({"topn": "10"}, owner), delete_keyboard(owner),
+               profile_keyboard(owner), subscribe_frequency_keyboard(),
+               subscribe_day_keyboard("monthly"),
+               subscribe_time_keyboard("monthly", 31)]  # fmt: skip
     for markup in markups:
         for row in markup.inline_keyboard:
             for button in row:
