@@ -295,7 +295,7 @@ class FastPipelinePolicy:
             returns=pd.DataFrame(returns, columns=tickers),
             limits=limits,
             chain=self.params.fallback_chain,
-            params=replace(self.params, fast_placement=True),
+            params=self.params,  # the build's placement path: the same decision as a build
             fast=True,
         )
         used = result.objective_used.value
