@@ -60,9 +60,17 @@ def _assert_same(fast: BacktestReport, reference: BacktestReport) -> None:
 
 
 def test_fast_backtest_equals_reference_on_the_sample() -> None:
-    fast, reference = _both(SampleSource(), date(2019, 1, 1), date(2022, 12, 28), "monthly")
+    fast, reference = _both(
+        SampleSource(), date(2019, 1, 1), date(2022, 12, 28), "monthly", objective="max_sharpe"
+    )
     _assert_same(fast, reference)
     assert not [n for n in fast.notes if "reference path" in n]
+
+
+def test_the_default_risk_level_placement_equals_reference_and_is_declared() -> None:
+    fast, reference = _both(SampleSource(), date(2022, 1, 1), date(2022, 12, 28), "monthly")
+    _assert_same(fast, reference)
+    assert [n for n in fast.notes if "reference path" in n]
 
 
 def test_fast_backtest_equals_reference_weekly_low_vol_per_sector_min_volatility() -> None:
