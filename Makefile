@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bot clean
+.PHONY: demo test lint bench bot dashboard clean
 
 # pip's own progress stays visible: the first install downloads a few hundred MB of wheels.
 $(STAMP): pyproject.toml
@@ -45,6 +45,10 @@ bench: $(STAMP)
 
 bot: $(STAMP)
 	$(BIN)/smallq-bot
+
+## Start the web dashboard (Streamlit, headless) on SMALLQ_DASHBOARD_PORT (default 8501)
+dashboard: $(STAMP)
+	$(BIN)/smallq-dashboard
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

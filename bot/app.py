@@ -20,7 +20,7 @@ from telegram.warnings import PTBUserWarning
 from bot.config import BotConfig
 from bot.context import DEPS_KEY, context_types, get_deps
 from bot.deps import Deps
-from bot.handlers import channels, commands, trading
+from bot.handlers import channels, commands, dashboard, trading
 from bot.handlers.buttons import on_unknown_button
 from bot.handlers.conversation import build_conversation, save_answers_handler
 from bot.handlers.errors import error_handler
@@ -95,6 +95,7 @@ def register_handlers(application: Application[Any, Any, Any, Any, Any, Any]) ->
     commands.register(application)
     trading.register(application)
     channels.register(application)
+    dashboard.register(application)
     # last in group 0: every button press is answered, even a forged or unknown one
     application.add_handler(CallbackQueryHandler(on_unknown_button))
     # after the handlers: the conversation's answers are saved as soon as they are given

@@ -42,6 +42,10 @@ def _text(name: str, text: str) -> str:
     return text
 
 
+def _url(name: str, text: str) -> str:
+    return text.rstrip("/")
+
+
 def _path(name: str, text: str) -> Path:
     return Path(text)
 
@@ -155,6 +159,9 @@ class BotConfig:
     drift_threshold: float = setting("SMALLQ_DRIFT_THRESHOLD", 0.05, _float(0.001, 1))
     digest_day: int = setting("SMALLQ_DIGEST_DAY", 0, _int(0, 6))
     digest_time: str = setting("SMALLQ_DIGEST_TIME", "09:00", _hhmm)
+    #: /dashboard: the dashboard's public base URL and the secret that signs its links
+    dashboard_url: str = setting("SMALLQ_DASHBOARD_URL", "", _url)
+    dashboard_secret: str = setting("SMALLQ_DASHBOARD_SECRET", "", _text, secret=True)
 
     @property
     def file_url(self) -> str:
@@ -170,6 +177,11 @@ class BotConfig:
     def tzinfo(self) -> ZoneInfo:
         """The configured timezone."""
         return ZoneInfo(self.timezone)
+
+
+def declared_default(name: str) -> Any:
+    """The default declared for one :class:`BotConfig` field (no environment is read)."""
+    return next(f.default for f in fields(BotConfig) if f.name == name)
 
 
 def setting_names() -> dict[str, str]:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from telegram import Update
@@ -64,13 +64,7 @@ def make_deps(config: BotConfig) -> Deps:
         storage_executor=ThreadPoolExecutor(2, thread_name_prefix="smallq-storage"),
         run_backtest=run_backtest,
         compare_levels=pipeline.compare_levels,
-        scheduler=SchedulerSettings(
-            grace=timedelta(hours=config.grace_hours),
-            costs_bps=config.paper_costs_bps,
-            drift_threshold=config.drift_threshold,
-            link_day=config.digest_day,
-            link_time=config.digest_time,
-        ),
+        scheduler=SchedulerSettings.from_config(config),
     )
 
 

@@ -182,8 +182,8 @@ def prices_known_at(
 
     raw = market.raw_prices if market.raw_prices is not None else market.prices
     known = PriceData(close=raw.loc[:as_of], high=upto(market.raw_high), low=upto(market.raw_low))
-    cleaned = clean_prices(known, params)
     benchmark = None if market.benchmark.empty else market.benchmark.loc[:as_of]
+    cleaned = clean_prices(known, params, market=benchmark)
     prices, _, _ = align_calendar(cleaned.close, benchmark)
     excluded, _ = unconfirmed_moves(prices, params)
     prices = prices.drop(columns=list(excluded))

@@ -11,7 +11,8 @@ adapters (``smallq.data``, ``smallq.optimize``, ``storage``) with ``raise X(...)
     │   ├── InvalidCapitalError         capital zero, negative, NaN, inf, unparsable, too large
     │   ├── UnknownSectorError          a sector name that no alias resolves
     │   ├── UnknownOptionError          an unknown strategy/objective/risk level/... value
-    │   └── ProfileError                any other invalid profile field (field, value)
+    │   ├── ProfileError                any other invalid profile field (field, value)
+    │   └── SignInError                 a dashboard sign-in link that is forged/expired (reason)
     ├── DataError
     │   ├── DataUnavailableError        no usable prices for some tickers (tickers)
     │   ├── InsufficientHistoryError    too few observations (n_observations, required)
@@ -299,6 +300,25 @@ class SolverError(OptimizationError):
 
     def user_message(self) -> str:
         return "The optimizer could not find a portfolio for these settings."
+
+
+class SignInError(InputError):
+    """A signed dashboard link that cannot sign anyone in.
+
+    ``reason`` is ``"malformed"``, ``"forged"`` (the signature does not match: altered,
+    another user's id, or another secret), ``"expired"`` or ``"disabled"`` (no secret set).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"sign-in refused: {reason}", field="token")
+
+    def user_message(self) -> str:
+        if self.reason == "expired":
+            return "This sign-in link has expired. Send /dashboard to the bot for a new one."
+        if self.reason == "disabled":
+            return "Sign-in is not set up on this dashboard."
+        return "This sign-in link is not valid. Send /dashboard to the bot for a new one."
 
 
 # --------------------------------------------------------------------------- allocation

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import pandas as pd
 
@@ -21,6 +22,7 @@ from smallq.types import (
     ReturnsModel,
     RiskLevel,
     Sector,
+    Side,
     Strategy,
     VarMethod,
 )
@@ -447,6 +449,7 @@ class NoteKind(StrEnum):
     FRESHNESS = "freshness"  # where the prices come from and their last date
     ALLOCATION = "allocation"  # what whole shares could not buy
     STALE = "stale"  # the prices are old at the time of showing (set by a front end)
+    RISK = "risk"  # a risk figure to read with care (e.g. skew-adjusted VaR out of its domain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +474,18 @@ class Note:
     def get(self, name: str) -> str | None:
         """The value of one field, or ``None``."""
         return dict(self.fields).get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "text", "fields"}`` with ``fields`` as an object (JSON-ready)."""
+        return {"kind": self.kind.value, "text": self.text, "fields": dict(self.fields)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Note:
+        """Rebuild a note written by :meth:`to_dict`; an unknown kind reads as ``DATA``."""
+        kind = str(data.get("kind"))
+        known = kind in {k.value for k in NoteKind}
+        fields = tuple((str(k), str(v)) for k, v in dict(data.get("fields") or {}).items())
+        return cls(NoteKind(kind) if known else NoteKind.DATA, str(data.get("text", "")), fields)
 
 
 # --------------------------------------------------------------------------- report
@@ -526,3 +541,61 @@ class Report:
     def weights(self) -> pd.Series:
         """Optimized weights (shortcut)."""
         return self.optimization.weights
+
+
+# --------------------------------------------------------------------------- rebalancing
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One whole-share order; ``value = shares * price``; ``fee`` is paid from cash."""
+
+    ticker: str
+    side: Side
+    shares: int
+    price: float
+    value: float
+    fee: float
+
+
+@dataclass(frozen=True, slots=True)
+class RebalancePlan:
+    """Orders that move holdings toward a target, and what they do.
+
+    Attributes
+    ----------
+    orders : tuple of Order
+        Sells first, then buys, each group sorted by ticker.
+    current_weights, target_weights, post_weights : Series by ticker
+        Fractions of the account value (cash is the remainder) before, wanted, after.
+    drift, drift_after : float
+        Half the total absolute weight gap (cash included) before and after the orders.
+    turnover : float
+        One-way traded value over the account value.
+    fees : float
+        Sum of order fees.
+    cash_before, cash_after : float
+        Cash before and after; ``cash_after >= 0``.
+    value_before : float
+        Account value (cash plus positions) at ``prices`` before trading.
+    """
+
+    orders: tuple[Order, ...]
+    current_weights: pd.Series
+    target_weights: pd.Series
+    post_weights: pd.Series
+    drift: float
+    drift_after: float
+    turnover: float
+    fees: float
+    cash_before: float
+    cash_after: float
+    value_before: float
+
+    @property
+    def sells(self) -> tuple[Order, ...]:
+        """The sell orders."""
+        return tuple(o for o in self.orders if o.side is Side.SELL)
+
+    @property
+    def buys(self) -> tuple[Order, ...]:
+        """The buy orders."""
+        return tuple(o for o in self.orders if o.side is Side.BUY)

@@ -98,6 +98,7 @@ def _pypfopt(name: str) -> Any:
 
 __all__ = [
     "HISTORY_MARGIN",
+    "HYBRID_MVO_SHARE",
     "SOLVER_PREFERENCE",
     "check_feasibility",
     "effective_upper_bound",
@@ -105,8 +106,12 @@ __all__ = [
     "max_return_weights",
     "optimize_weights",
     "report_frontier",
+    "risk_parity_weights",
     "trace_frontier",
 ]
+
+#: share of the max-Sharpe (MVO) weights in ``Objective.HYBRID``; HRP has the rest
+HYBRID_MVO_SHARE: float = 0.5
 
 #: cvxpy solvers tried in order (those not installed are skipped)
 SOLVER_PREFERENCE: tuple[str, ...] = ("CLARABEL", "OSQP", "ECOS", "SCS")
@@ -657,6 +662,68 @@ def _equal_weight(problem: _Problem) -> tuple[pd.Series, str]:
     return _fit(weights, problem, Objective.EQUAL_WEIGHT), "closed form"
 
 
+def risk_parity_weights(
+    cov: pd.DataFrame, *, tol: float = 1e-10, max_iter: int = 10_000
+) -> pd.Series:
+    """Long-only equal-risk-contribution weights (no bounds).
+
+    Cyclical coordinate descent on ``0.5 w'Σw - Σ log(w_i) / n`` (Griveau-Billion, Richard
+    and Roncalli, 2013): each step solves ``Σ_ii w_i² + (Σw - Σ_ii w_i) w_i = 1/n`` for
+    ``w_i``; at the optimum every holding's share of variance ``w_i (Σw)_i / w'Σw`` is 1/n.
+
+    Parameters
+    ----------
+    cov : DataFrame of shape (n_assets, n_assets)
+        Covariance (any scale), positive variances.
+    tol : float, default=1e-10
+        Stop when no weight moves more than this (before normalising).
+    max_iter : int, default=10000
+        Sweeps over the assets.
+
+    Returns
+    -------
+    Series of shape (n_assets,)
+        Positive weights summing to 1, indexed like ``cov``.
+
+    Raises
+    ------
+    SolverError
+        When a variance is not positive or the sweeps do not converge.
+    """
+    sigma = cov.to_numpy(dtype=float)
+    n = sigma.shape[0]
+    diagonal = np.diag(sigma)
+    if n == 0 or not (np.isfinite(sigma).all() and (diagonal > 0).all()):
+        raise SolverError(Objective.RISK_PARITY.value, "risk parity needs positive variances")
+    budget = 1.0 / n
+    w = 1.0 / np.sqrt(diagonal)
+    w /= w.sum()
+    for _ in range(max_iter):
+        previous = w.copy()
+        for i in range(n):
+            c = float(sigma[i] @ w) - diagonal[i] * w[i]
+            w[i] = (-c + np.sqrt(c * c + 4.0 * diagonal[i] * budget)) / (2.0 * diagonal[i])
+        if np.max(np.abs(w - previous)) < tol:
+            return pd.Series(w / w.sum(), index=cov.index)
+    raise SolverError(Objective.RISK_PARITY.value, "risk parity did not converge")
+
+
+def _risk_parity(problem: _Problem) -> tuple[pd.Series, str]:
+    weights = risk_parity_weights(problem.cov)
+    return _fit(weights, problem, Objective.RISK_PARITY), "risk parity"
+
+
+def _hybrid(problem: _Problem) -> tuple[pd.Series, str]:
+    """``HYBRID_MVO_SHARE`` × max-Sharpe weights + the rest × HRP weights, fitted to limits."""
+    try:
+        mvo, solver = _max_sharpe(problem)
+        hrp, _ = _hrp(problem)
+    except SolverError as exc:
+        raise SolverError(Objective.HYBRID.value, f"hybrid needs both parts: {exc.detail}") from exc
+    blend = HYBRID_MVO_SHARE * mvo + (1.0 - HYBRID_MVO_SHARE) * hrp
+    return _fit(blend, problem, Objective.HYBRID), f"{solver} + hrp"
+
+
 def _fit(weights: pd.Series, problem: _Problem, objective: Objective) -> pd.Series:
     """Fit bound-free weights to the limits; a step fails when they cannot be fitted."""
     fitted = fit_to_caps(weights, problem.limits)
@@ -677,6 +744,8 @@ _STEPS: dict[Objective, Callable[[_Problem], tuple[pd.Series, str]]] = {
     Objective.MAX_UTILITY: _max_utility,
     Objective.HRP: _hrp,
     Objective.EQUAL_WEIGHT: _equal_weight,
+    Objective.RISK_PARITY: _risk_parity,
+    Objective.HYBRID: _hybrid,
 }
 
 

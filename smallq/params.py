@@ -33,6 +33,9 @@ class EngineParams:
     #: (1 + this) times it, with the neighbours within half of this of each other, is a bad
     #: print (a one-day round trip); a decision-day move of this size leaves the ticker out
     spike_threshold: float = 0.20
+    #: a round trip whose first leg goes the same way as a benchmark move of at least this
+    #: (a fraction) on the same day is a market-wide crash or rally, not a bad print
+    crash_day_market_move: float = 0.04
     #: EMA span (days) for exponentially weighted returns and covariance
     ema_span_days: int = 180
     default_returns_model: ReturnsModel = ReturnsModel.MEAN
@@ -49,6 +52,9 @@ class EngineParams:
     mc_paths: int = 10_000
     mc_horizon_days: int = 252
     mc_student_t_dof: float = 5.0
+    #: losses x with P(1-year return < -x) in each Monte Carlo result (the dashboard's slider
+    #: asks for a finer grid)
+    mc_loss_levels: tuple[float, ...] = (0.0, 0.10, 0.20, 0.30)
     seed: int = 20_240_601
     #: the most capital accepted (guards against typos such as a 400-digit number)
     max_capital: float = 1e12

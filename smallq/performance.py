@@ -123,6 +123,49 @@ def sortino_ratio(
     return _ratio(excess.mean() * periods_per_year, deviation)
 
 
+def worst_drawdowns(returns: pd.Series, n: int = 5) -> pd.DataFrame:
+    """The ``n`` deepest separate drawdowns (peak → trough → recovery), deepest first.
+
+    Parameters
+    ----------
+    returns : Series of shape (n_days,)
+        Simple periodic returns with a DatetimeIndex; NaNs are dropped.
+    n : int, default=5
+
+    Returns
+    -------
+    DataFrame of shape (<= n, 5)
+        Columns ``peak``, ``trough``, ``recovery`` (NaT while not recovered), ``depth``
+        (positive fraction) and ``days`` (periods from the peak to the recovery or the end).
+    """
+    clean = returns.dropna()
+    wealth = pd.concat(
+        [pd.Series([1.0], index=clean.index[:1] - pd.Timedelta(days=1)), (1.0 + clean).cumprod()]
+    )
+    values = wealth.to_numpy()
+    rows: list[dict[str, object]] = []
+    peak = 0
+    for i in range(1, len(values) + 1):
+        at_end = i == len(values)
+        if not at_end and values[i] < values[peak]:
+            continue
+        if i - peak > 1:
+            trough = peak + int(np.argmin(values[peak:i]))
+            rows.append(
+                {
+                    "peak": wealth.index[peak],
+                    "trough": wealth.index[trough],
+                    "recovery": pd.NaT if at_end else wealth.index[i],
+                    "depth": float(1.0 - values[trough] / values[peak]),
+                    "days": (i - 1 if at_end else i) - peak,
+                }
+            )
+        peak = i
+    table = pd.DataFrame(rows, columns=["peak", "trough", "recovery", "depth", "days"])
+    table = table[table["depth"] > 0]
+    return table.sort_values("depth", ascending=False, ignore_index=True).head(n)
+
+
 def monthly_returns(returns: pd.Series) -> pd.Series:
     """Compounded return of each calendar month, indexed by monthly ``Period``."""
     clean = returns.dropna()
@@ -139,6 +182,20 @@ def monthly_table(returns: pd.Series) -> pd.DataFrame:
         {"year": months.index.year, "month": months.index.month, "value": months.to_numpy()}
     ).pivot(index="year", columns="month", values="value")
     return table.reindex(columns=range(1, 13))
+
+
+def yearly_returns(returns: pd.Series) -> pd.Series:
+    """Compounded return of each calendar year (partial first and last years as they are)."""
+    months = monthly_returns(returns)
+    return ((1.0 + months).groupby(months.index.year).prod() - 1.0).rename("yearly_return")
+
+
+def rolling_volatility(
+    returns: pd.Series, window: int = 126, periods_per_year: int = 252
+) -> pd.Series:
+    """Annualised volatility over a trailing ``window`` of periods (NaN until it is full)."""
+    clean = returns.dropna()
+    return (clean.rolling(window).std(ddof=1) * np.sqrt(periods_per_year)).rename("volatility")
 
 
 # --------------------------------------------------------------------------- against a benchmark

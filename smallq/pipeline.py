@@ -71,14 +71,16 @@ from smallq.models import (
 from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.performance import tracking
-from smallq.profile import (
-    LEVEL_MAX_WEIGHT,
-    cap_notes,
-    validate_backtest_request,
+from smallq.presentation.notes import (
+    SURVIVORSHIP_NOTE,
+    backtest_fallback_notes,
+    fallback_notes,
+    freshness_note,
 )
+from smallq.profile import LEVEL_MAX_WEIGHT, cap_notes, validate_backtest_request
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
-from smallq.risk import compute_risk_metrics
+from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
 from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.types import ProgressCallback, RiskLevel
 
@@ -260,25 +262,16 @@ def build_portfolio(
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points, fast=True)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
+    daily = portfolio_returns(window.pct_change(fill_method=None).iloc[1:], bought)
+    notes += [Note(NoteKind.RISK, text) for text in (cornish_fisher_note(daily),) if text]
     notes += cap_notes(profile, settings)
     notes += level_cap_notes(profile, settings, len(candidates))
-    notes += [
-        Note(
-            NoteKind.FALLBACK,
-            f"Fallback: {s.objective.value} was not used — {s.reason}",
-            (("objective", s.objective.value), ("reason", s.reason)),
-        )
-        for s in optimization.fallbacks
-    ]
-    if optimization.fallbacks:
-        used = optimization.objective_used.value
-        text = f"Fallback: weights come from {used}."
-        notes.append(Note(NoteKind.FALLBACK, text, (("objective_used", used),)))
+    notes += fallback_notes(optimization)
     out_of_sample = None
     if record:
         out_of_sample, record_notes = _record_or_note(profile, source, as_of, params)
         notes += record_notes
-    notes.append(_freshness_note(market, as_of))
+    notes.append(freshness_note(market.source, market.fetched_at, as_of))
     return Report(
         as_of=as_of,
         profile=profile,
@@ -536,7 +529,7 @@ def run_strategy_backtest(
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
         source,
-        universe.first_pass.tickers,
+        _backtest_tickers(universe),
         universe.companies,
         start=history_start(start, warmup),
         end=end,
@@ -564,10 +557,7 @@ def run_strategy_backtest(
     fallbacks = policy.fallback_dates()
     notes = list(market.notes)
     notes += benchmark_notes(market.benchmark)
-    notes.append(
-        "The stock list is today's: companies that left the index are missing, so the "
-        "backtest carries survivorship bias."
-    )
+    notes.append(SURVIVORSHIP_NOTE)
     notes += result.cash_notes(profile.currency)
     notes += policy.left_out_notes()
     if fast is not None and fast.reference_dates:
@@ -576,12 +566,7 @@ def run_strategy_backtest(
             f"{len(fast.reference_dates)} of {len(policy.decisions)} rebalances ran on the "
             f"slower PyPortfolioOpt reference path (first on {first:%Y-%m-%d}: {reason})."
         )
-    if fallbacks:
-        notes.append(
-            f"{len(fallbacks)} of {len(policy.decisions)} rebalances used a fallback objective "
-            f"instead of {settings.objective.value} (first on {fallbacks[0][0]:%Y-%m-%d}: "
-            f"{fallbacks[0][1]})."
-        )
+    notes += backtest_fallback_notes(fallbacks, len(policy.decisions), settings.objective.value)
     return BacktestReport(
         profile=profile,
         settings=settings,
@@ -594,6 +579,19 @@ def run_strategy_backtest(
         fallback_dates=fallbacks,
         notes=_unique(notes),
     )
+
+
+def _backtest_tickers(universe: Universe) -> tuple[str, ...]:
+    """The backtest's tickers: the first pass without the market-cap band.
+
+    Caps change: each decision applies the band with the caps known on its own date (as a
+    build on that date does), so a stock that grows into the band after the start is loaded.
+    """
+    criteria = universe.criteria
+    if criteria.min_market_cap is None and criteria.max_market_cap is None:
+        return universe.first_pass.tickers
+    no_band = replace(criteria, min_market_cap=None, max_market_cap=None)
+    return apply_filters(universe.companies, no_band).tickers
 
 
 def track_portfolio(
@@ -626,10 +624,11 @@ def track_portfolio(
             f"prices after {since.isoformat()}",
             "The data has no later trading day yet; track the portfolio again later.",
         )
-    cleaned = clean_prices(source.fetch_prices(list(held), since, end), params)
+    benchmark = source.fetch_benchmark(since, end)
+    raw = source.fetch_prices(list(held), since, end)
+    cleaned = clean_prices(raw, params, market=benchmark)
     prices = cleaned.close.reindex(columns=list(held)).ffill(limit=5).dropna()
     values = account_values(pd.Series(held, dtype=float), prices, cash)
-    benchmark = source.fetch_benchmark(since, end)
     report = tracking(
         values, benchmark, risk_free_rate=risk_free_rate, periods_per_year=params.periods_per_year
     )
@@ -655,8 +654,8 @@ def _stress(
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
-    long_prices, notes = load_stress_history(source, held, window, as_of, params)
     long_index = load_index_history(source, index_history, market.benchmark, as_of)
+    long_prices, notes = load_stress_history(source, held, window, as_of, params, long_index)
     stress = run_stress_tests(
         weights[held],
         window[held],
@@ -668,17 +667,6 @@ def _stress(
     )
     notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
     return stress, notes
-
-
-def _freshness_note(market: MarketData, as_of: date) -> Note:
-    fetched = (
-        f", fetched {market.fetched_at:%Y-%m-%d %H:%M} UTC" if market.fetched_at is not None else ""
-    )
-    fields = [("source", market.source), ("as_of", as_of.isoformat())]
-    if market.fetched_at is not None:
-        fields.append(("fetched_at", market.fetched_at.isoformat()))
-    text = f"Prices from {market.source} up to {as_of:%Y-%m-%d}{fetched}."
-    return Note(NoteKind.FRESHNESS, text, tuple(fields))
 
 
 _Item = TypeVar("_Item", str, Note)

@@ -26,80 +26,16 @@ rebalance date (``calendar_due``), whenever there is any drift at all.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
 from smallq.errors import DataUnavailableError, InputError
 from smallq.measures import account_weights, drift, whole_shares
+from smallq.models import Order, RebalancePlan
+from smallq.types import Side
 
 _TOL = 1e-9
-
-
-class Side(StrEnum):
-    """Order direction."""
-
-    BUY = "BUY"
-    SELL = "SELL"
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    """One whole-share order; ``value = shares * price``; ``fee`` is paid from cash."""
-
-    ticker: str
-    side: Side
-    shares: int
-    price: float
-    value: float
-    fee: float
-
-
-@dataclass(frozen=True, slots=True)
-class RebalancePlan:
-    """Orders that move holdings toward a target, and what they do.
-
-    Attributes
-    ----------
-    orders : tuple of Order
-        Sells first, then buys, each group sorted by ticker.
-    current_weights, target_weights, post_weights : Series by ticker
-        Fractions of the account value (cash is the remainder) before, wanted, after.
-    drift, drift_after : float
-        Half the total absolute weight gap (cash included) before and after the orders.
-    turnover : float
-        One-way traded value over the account value.
-    fees : float
-        Sum of order fees.
-    cash_before, cash_after : float
-        Cash before and after; ``cash_after >= 0``.
-    value_before : float
-        Account value (cash plus positions) at ``prices`` before trading.
-    """
-
-    orders: tuple[Order, ...]
-    current_weights: pd.Series
-    target_weights: pd.Series
-    post_weights: pd.Series
-    drift: float
-    drift_after: float
-    turnover: float
-    fees: float
-    cash_before: float
-    cash_after: float
-    value_before: float
-
-    @property
-    def sells(self) -> tuple[Order, ...]:
-        """The sell orders."""
-        return tuple(o for o in self.orders if o.side is Side.SELL)
-
-    @property
-    def buys(self) -> tuple[Order, ...]:
-        """The buy orders."""
-        return tuple(o for o in self.orders if o.side is Side.BUY)
 
 
 def plan_rebalance(

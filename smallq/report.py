@@ -23,7 +23,6 @@ from smallq.presentation import (
     Unit,
     figure_text,
     money,
-    note_to_dict,
     num,
     objective_label,
     pct,
@@ -177,7 +176,7 @@ def report_to_dict(report: Report, view: PortfolioView | None = None) -> dict[st
             ],
         },
         "notes": [n.text for n in view.notes],
-        "note_details": [note_to_dict(n) for n in view.notes],
+        "note_details": [n.to_dict() for n in view.notes],
     }
 
 

@@ -143,6 +143,39 @@ def cornish_fisher_tail_mean(probability: float, skew: float, excess_kurtosis: f
     return integral / probability
 
 
+def cornish_fisher_in_domain(skew: float, excess_kurtosis: float) -> bool:
+    """Whether the Cornish-Fisher cubic is increasing in ``z``, i.e. a quantile function.
+
+    ``g'(z) = 3 c3 z^2 + 2 c2 z + c1 > 0`` for every ``z`` (Maillard 2012, "A user's guide
+    to the Cornish Fisher expansion"); with no skew this is ``0 <= K <= 8``. Outside it the
+    expansion describes no distribution, and its tail figures over- or understate the risk.
+    """
+    c3, c2, c1, _ = _cf_coefficients(skew, excess_kurtosis)
+    if c3 == 0.0:
+        return c2 == 0.0 and c1 > 0.0
+    return c3 > 0.0 and c2 * c2 < 3.0 * c3 * c1
+
+
+def cornish_fisher_note(returns: pd.Series) -> str:
+    """A plain note when the skew-adjusted figures of ``returns`` are outside their domain.
+
+    Returns ``""`` when :func:`cornish_fisher_in_domain` holds for the sample skewness and
+    excess kurtosis of ``returns`` (or there are fewer than 4 returns).
+    """
+    values = pd.Series(returns, dtype=float).dropna()
+    if len(values) < _MIN_OBSERVATIONS[VarMethod.CORNISH_FISHER]:
+        return ""
+    skew, kurt = float(values.skew()), float(values.kurt())
+    if not (math.isfinite(skew) and math.isfinite(kurt)) or cornish_fisher_in_domain(skew, kurt):
+        return ""
+    return (
+        "The skew-adjusted VaR and CVaR assume mildly fat tails; these daily returns have much "
+        f"fatter ones (excess kurtosis {kurt:.1f}, skew {skew:+.2f}), where that adjustment no "
+        "longer describes a distribution and over- or understates the risk: read the "
+        "historical rows instead."
+    )
+
+
 # --------------------------------------------------------------------------- VaR and CVaR
 def _historical(values: np.ndarray, confidence: float, horizon_days: int) -> tuple[float, float]:
     scale = 1.0

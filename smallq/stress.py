@@ -308,6 +308,7 @@ def monte_carlo(
     bands: Sequence[float] = DEFAULT_BANDS,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     fan_step_days: int = 1,
+    loss_levels: Sequence[float] = LOSS_THRESHOLDS,
 ) -> MonteCarloResult:
     """Simulate value paths of the daily-rebalanced portfolio (see the module docstring).
 
@@ -331,6 +332,9 @@ def monte_carlo(
         quantiles over 10,000 paths are most of the simulation's cost, and a chart a phone
         shows 300 points wide draws a weekly fan (5) as it draws a daily one. The terminal
         percentiles and loss probabilities always use every path's last day.
+    loss_levels : sequence of float
+        Losses ``x`` (fractions) whose ``P(terminal return < -x)`` is stored in
+        ``loss_probabilities``.
 
     Returns
     -------
@@ -372,7 +376,7 @@ def monte_carlo(
         horizon_days=horizon_days,
         mean_return=float(terminal.mean()),
         percentiles={float(q): float(np.quantile(terminal, q)) for q in percentiles},
-        loss_probabilities={x: float(np.mean(terminal < -x)) for x in LOSS_THRESHOLDS},
+        loss_probabilities={x: float(np.mean(terminal < -x)) for x in loss_levels},
         fan=pd.DataFrame(fan, index=pd.Index(np.r_[0, days], name="day"), columns=bands),
     )
 
@@ -401,7 +405,7 @@ def run_stress_tests(
     index_history : Series, optional
         Long index history for the historical windows; ``benchmark`` when None.
     params : EngineParams
-        ``mc_paths``, ``mc_horizon_days``, ``mc_student_t_dof`` and ``seed``.
+        ``mc_paths``, ``mc_horizon_days``, ``mc_student_t_dof``, ``mc_loss_levels``, ``seed``.
     history : DataFrame of shape (n_long_days, n_assets), optional
         Long price history of the holdings for replaying the historical windows;
         ``prices`` when None.
@@ -434,6 +438,7 @@ def run_stress_tests(
             seed=params.seed,
             dof=params.mc_student_t_dof,
             fan_step_days=REPORT_FAN_STEP_DAYS,
+            loss_levels=params.mc_loss_levels,
         )
         for method in MonteCarloMethod
     )

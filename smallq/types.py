@@ -57,7 +57,11 @@ class Strategy(_ParseMixin, StrEnum):
 
 
 class Objective(_ParseMixin, StrEnum):
-    """Optimization objective; ``EQUAL_WEIGHT`` is the last step of the fallback chain."""
+    """Optimization objective; ``EQUAL_WEIGHT`` is the last step of the fallback chain.
+
+    ``RISK_PARITY`` gives every holding the same share of risk; ``HYBRID`` blends max-Sharpe
+    (MVO) and HRP weights in the stated ratio ``smallq.optimize.HYBRID_MVO_SHARE``.
+    """
 
     MAX_SHARPE = "max_sharpe"
     MIN_VOLATILITY = "min_volatility"
@@ -65,6 +69,8 @@ class Objective(_ParseMixin, StrEnum):
     MAX_UTILITY = "max_utility"
     HRP = "hrp"
     EQUAL_WEIGHT = "equal_weight"
+    RISK_PARITY = "risk_parity"
+    HYBRID = "hybrid"
 
 
 class ReturnsModel(_ParseMixin, StrEnum):
@@ -231,3 +237,21 @@ _SHORT: dict[Sector, str] = {
     Sector.REAL_ESTATE: "RE",
     Sector.UTILITIES: "Util",
 }
+
+
+class Side(StrEnum):
+    """Order direction."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class PlanOutcome(StrEnum):
+    """What pressing Apply or Skip on a stored rebalance plan did."""
+
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    ALREADY_DONE = "already_done"
+    STALE = "stale"
+    EXPIRED = "expired"
+    NOT_FOUND = "not_found"

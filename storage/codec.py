@@ -19,7 +19,6 @@ from typing import Any
 
 from smallq.errors import StorageError
 from smallq.models import Note, NoteKind, Profile
-from smallq.presentation import VIEW_SCHEMA, PortfolioView, note_from_dict, note_to_dict
 from smallq.types import CovModel, Objective, ReturnsModel, RiskLevel, Sector, Strategy
 
 _ENUM_FIELDS: dict[str, Any] = {
@@ -86,7 +85,7 @@ _LEGACY_NOTE_PREFIXES = (("Fallback: ", NoteKind.FALLBACK), ("Prices from ", Not
 
 def notes_to_json(notes: tuple[Note, ...]) -> list[dict[str, Any]]:
     """Notes as JSON-ready objects."""
-    return [note_to_dict(n) for n in notes]
+    return [n.to_dict() for n in notes]
 
 
 def notes_from_json(items: list[Any] | None) -> tuple[Note, ...]:
@@ -94,28 +93,12 @@ def notes_from_json(items: list[Any] | None) -> tuple[Note, ...]:
     notes = []
     for item in items or ():
         if isinstance(item, dict):
-            notes.append(note_from_dict(item))
+            notes.append(Note.from_dict(item))
             continue
         text = str(item)
         kind = next((k for p, k in _LEGACY_NOTE_PREFIXES if text.startswith(p)), NoteKind.DATA)
         notes.append(Note(kind, text))
     return tuple(notes)
-
-
-def view_from_json(data: dict[str, Any]) -> PortfolioView | None:
-    """A stored :class:`~smallq.presentation.PortfolioView`, or None for an older document.
-
-    Raises
-    ------
-    StorageError
-        When the document claims to be a view but cannot be read.
-    """
-    if data.get("schema") != VIEW_SCHEMA:
-        return None
-    try:
-        return PortfolioView.from_dict(data)
-    except ValueError as exc:
-        raise StorageError(f"stored portfolio view is unreadable: {exc}") from exc
 
 
 def dumps(value: Any) -> str:

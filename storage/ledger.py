@@ -26,7 +26,8 @@ import pandas as pd
 import sqlite_utils
 
 from smallq.errors import StorageError
-from smallq.rebalance import Order, RebalancePlan, Side
+from smallq.models import Order, RebalancePlan
+from smallq.types import PlanOutcome, Side
 from storage.db import Row, query_all, query_one, transaction, utc_now_iso
 
 
@@ -70,17 +71,6 @@ class PlanStatus(StrEnum):
     PENDING = "pending"
     APPLIED = "applied"
     SKIPPED = "skipped"
-
-
-class PlanOutcome(StrEnum):
-    """What pressing Apply or Skip did."""
-
-    APPLIED = "applied"
-    SKIPPED = "skipped"
-    ALREADY_DONE = "already_done"
-    STALE = "stale"
-    EXPIRED = "expired"
-    NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True, slots=True)

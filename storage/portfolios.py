@@ -7,14 +7,14 @@
   amount. Tickers with a target weight but no shares bought are kept with ``shares = 0``.
 
 Tables: migration ``0101_portfolios_holdings`` in :mod:`storage.migrations`.
-:func:`record_from_report` turns a :class:`~smallq.models.Report` into the plain
-:class:`PortfolioRecord` that is stored, read back and shown; front ends render its
-``view`` (a :class:`~smallq.presentation.PortfolioView`, built once from the report).
+:func:`record_from_report` turns a :class:`~smallq.models.Report` and its presentation (as a
+JSON document) into the plain :class:`PortfolioRecord` that is stored and read back.
 
-The ``stress`` column holds the serialised view (``{"schema": "smallq.view/1", ...}``).
-Rows written before views existed hold only the stress summary there, and notes as plain
-strings; they are read back by presenting their stored columns with the same code
-(:func:`smallq.presentation.assemble_view`), so old and new builds show the same way.
+The ``stress`` column holds the presentation as a JSON document, :class:`ViewDocument`: a
+serialised :class:`~smallq.presentation.PortfolioView` (``{"schema": "smallq.view/1", ...}``),
+or, in rows written before views existed, only the stress summary. Storage keeps and returns
+the document as it is; :mod:`bot.services.records` decodes it into the view (and presents
+an older row from its columns), so storage imports nothing of the presentation.
 """
 
 from __future__ import annotations
@@ -22,31 +22,13 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import pandas as pd
 import sqlite_utils
 
 from smallq.errors import StorageError
-from smallq.models import (
-    MonteCarloResult,
-    Note,
-    Profile,
-    Report,
-    RiskMetrics,
-    ScenarioResult,
-    StressReport,
-    VarEstimate,
-)
-from smallq.presentation import (
-    HoldingView,
-    OptimizerSummary,
-    PortfolioView,
-    assemble_view,
-    present_portfolio,
-)
-from smallq.types import MonteCarloMethod, VarMethod
+from smallq.models import Note, Profile, Report
 from storage.codec import (
     dumps,
     loads,
@@ -54,7 +36,6 @@ from storage.codec import (
     notes_to_json,
     profile_from_dict,
     profile_to_dict,
-    view_from_json,
 )
 from storage.db import Row, query_all, query_one, transaction, utc_now_iso
 
@@ -84,6 +65,24 @@ class VarRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewDocument:
+    """A build's presentation as stored: the JSON object of its ``stress`` column.
+
+    ``data["schema"] == "smallq.view/1"`` for a serialised portfolio view; rows stored before
+    views existed hold their stress summary (``{"scenarios": [...], "monte_carlo": [...]}``)
+    or nothing (``{}``).
+    """
+
+    data: dict[str, Any]
+
+    @property
+    def schema(self) -> str | None:
+        """The document's ``schema`` value; ``None`` for a row stored before views."""
+        schema = self.data.get("schema")
+        return None if schema is None else str(schema)
+
+
+@dataclass(frozen=True, slots=True)
 class PortfolioRecord:
     """A stored build; ``id``, ``user_id`` and ``created_at`` are set once saved."""
 
@@ -103,7 +102,7 @@ class PortfolioRecord:
     metrics: dict[str, Any]
     var: tuple[VarRecord, ...]
     risk_contributions: tuple[tuple[str, float], ...]
-    view: PortfolioView
+    view_document: ViewDocument
     holdings: tuple[HoldingRecord, ...]
     notes: tuple[Note, ...]
     id: int | None = None
@@ -124,7 +123,8 @@ class PortfolioRecord:
         return None
 
 
-_METRIC_FIELDS = (
+#: the RiskMetrics fields kept in the ``metrics`` column
+METRIC_FIELDS = (
     "expected_return",
     "volatility",
     "sharpe",
@@ -136,8 +136,8 @@ _METRIC_FIELDS = (
 )
 
 
-def record_from_report(report: Report) -> PortfolioRecord:
-    """Plain, storable view of a report (pure; nothing is written)."""
+def record_from_report(report: Report, view_document: ViewDocument) -> PortfolioRecord:
+    """Plain, storable record of a report and its presentation (pure; nothing is written)."""
     alloc, opt, metrics = report.allocation, report.optimization, report.metrics
     return PortfolioRecord(
         as_of=report.as_of,
@@ -153,7 +153,7 @@ def record_from_report(report: Report) -> PortfolioRecord:
         objective_used=str(opt.objective_used.value),
         fallbacks=tuple((str(s.objective.value), s.reason) for s in opt.fallbacks),
         solver=opt.solver,
-        metrics={name: float(getattr(metrics, name)) for name in _METRIC_FIELDS},
+        metrics={name: float(getattr(metrics, name)) for name in METRIC_FIELDS},
         var=tuple(
             VarRecord(
                 str(v.method.value),
@@ -165,7 +165,7 @@ def record_from_report(report: Report) -> PortfolioRecord:
             for v in metrics.var
         ),
         risk_contributions=tuple((str(t), float(s)) for t, s in metrics.risk_contributions.items()),
-        view=present_portfolio(report),
+        view_document=view_document,
         holdings=_holdings(report),
         notes=tuple(report.notes),
     )
@@ -250,7 +250,7 @@ class PortfolioRepository:
                         dumps(r.metrics),
                         dumps([asdict(v) for v in r.var]),
                         dumps(r.risk_contributions),
-                        dumps(r.view.to_dict()),
+                        dumps(r.view_document.data),
                         dumps(notes_to_json(r.notes)),
                     ),
                 )
@@ -279,6 +279,15 @@ class PortfolioRepository:
     def get(self, portfolio_id: int) -> PortfolioRecord | None:
         """One build by id, or ``None``."""
         row = query_one(self.db, f"SELECT {_COLUMNS} FROM portfolios WHERE id = ?", (portfolio_id,))
+        return self._record(row) if row else None
+
+    def owned(self, user_id: int, portfolio_id: int) -> PortfolioRecord | None:
+        """One build by id if it belongs to ``user_id`` (the query is scoped), else ``None``."""
+        row = query_one(
+            self.db,
+            f"SELECT {_COLUMNS} FROM portfolios WHERE id = ? AND user_id = ?",
+            (portfolio_id, user_id),
+        )
         return self._record(row) if row else None
 
     def latest(self, user_id: int) -> PortfolioRecord | None:
@@ -344,10 +353,9 @@ class PortfolioRepository:
             notes=notes_from_json(loads(row["notes"], [])),
         )
         stored = loads(row["stress"], {})
-        view = view_from_json(stored) if isinstance(stored, dict) else None
         return PortfolioRecord(
             **parts,
-            view=view or _legacy_view(parts, stored if isinstance(stored, dict) else {}),
+            view_document=ViewDocument(stored if isinstance(stored, dict) else {}),
             id=int(row["id"]),
             user_id=int(row["user_id"]),
             created_at=row["created_at"],
@@ -356,76 +364,3 @@ class PortfolioRepository:
 
 def _nan_if_none(value: Any) -> Any:
     return math.nan if value is None else value
-
-
-def _legacy_view(parts: dict[str, Any], stress: dict[str, Any]) -> PortfolioView:
-    """Present a row stored before views existed, from its columns, with the engine's code."""
-    metrics = parts["metrics"]
-    risk = RiskMetrics(
-        **{name: float(metrics.get(name, math.nan)) for name in _METRIC_FIELDS},
-        var=tuple(
-            VarEstimate(VarMethod(v.method), v.confidence, v.horizon_days, v.var, v.cvar)
-            for v in parts["var"]
-            if v.method in {m.value for m in VarMethod}
-        ),
-        risk_contributions=pd.Series(dict(parts["risk_contributions"]), dtype=float),
-    )
-    scenarios = tuple(
-        ScenarioResult(
-            name=str(s["name"]),
-            kind=str(s.get("kind", "")),
-            portfolio_return=float(_nan_if_none(s.get("portfolio_return"))),
-            benchmark_return=s.get("benchmark_return"),
-            estimated=bool(s.get("estimated", False)),
-            note=str(s.get("note", "")),
-        )
-        for s in stress.get("scenarios", [])
-    )
-    monte_carlo = tuple(
-        MonteCarloResult(
-            method=MonteCarloMethod(m["method"]),
-            n_paths=int(m["n_paths"]),
-            horizon_days=int(m["horizon_days"]),
-            mean_return=float(_nan_if_none(m.get("mean_return"))),
-            percentiles=_float_keys(m.get("percentiles", {})),
-            loss_probabilities=_float_keys(m.get("loss_probabilities", {})),
-            fan=pd.DataFrame(),
-        )
-        for m in stress.get("monte_carlo", [])
-        if m.get("method") in {k.value for k in MonteCarloMethod}
-    )
-    capital = float(parts["capital"])
-    return assemble_view(
-        as_of=parts["as_of"],
-        source=parts["source"],
-        fetched_at=datetime.fromisoformat(parts["fetched_at"]) if parts["fetched_at"] else None,
-        profile=parts["profile"],
-        optimizer=OptimizerSummary(
-            parts["objective_requested"],
-            parts["objective_used"],
-            parts["solver"],
-            parts["fallbacks"],
-        ),
-        capital=capital,
-        cash=float(parts["cash_left"]),
-        holdings=[
-            HoldingView(
-                ticker=h.ticker,
-                name=None,
-                sector=h.sector,
-                shares=h.shares,
-                price=h.price,
-                amount=h.amount,
-                target_weight=h.target_weight,
-                achieved_weight=h.amount / capital if capital > 0 else math.nan,
-            )
-            for h in parts["holdings"]
-        ],
-        metrics=risk,
-        stress=StressReport(scenarios=scenarios, monte_carlo=monte_carlo),
-        notes=parts["notes"],
-    )
-
-
-def _float_keys(values: dict[str, Any]) -> dict[float, float]:
-    return {float(k): float(_nan_if_none(v)) for k, v in values.items()}

@@ -27,7 +27,7 @@ from datetime import time as dtime
 from html import escape
 from typing import TYPE_CHECKING
 
-from telegram import Chat, Update
+from telegram import Chat, Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.ext import (
     CallbackQueryHandler,
@@ -39,6 +39,7 @@ from telegram.ext import (
 )
 
 from bot.context import BotContext
+from bot.handlers.replies import best_effort, reply_html
 from bot.parsing import ascii_int
 from bot.ptb.membership import is_chat_admin
 from bot.scheduler import jobs
@@ -61,7 +62,6 @@ from bot.views.keyboards import (
     subscribe_time_keyboard,
 )
 from bot.views.messages import split_blocks
-from bot.views.replies import best_effort, reply_html
 from bot.views.texts import STALE_BUTTON
 from bot.views.trading import alert_blocks, thresholds_blocks
 from smallq.errors import InputError
@@ -296,6 +296,9 @@ async def on_subscribe_button(update: Update, context: BotContext) -> None:
         if not await best_effort(query.edit_message_text(done, parse_mode="HTML"), "subscribe"):
             await reply_html(update, context, done)
         return
+    shown = query.message
+    if isinstance(shown, Message) and shown.text == question and shown.reply_markup == markup:
+        return  # a second tap on the same step: Telegram refuses an identical edit
     if not await best_effort(query.edit_message_text(question, reply_markup=markup), "subscribe"):
         await reply_html(update, context, question, markup)
 

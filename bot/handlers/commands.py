@@ -15,6 +15,15 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from bot.context import BotContext
 from bot.handlers.buttons import pressed_by_owner
+from bot.handlers.replies import (
+    best_effort,
+    chat_id_of,
+    reply_html,
+    send_charts,
+    send_html,
+    send_portfolio,
+    show_action,
+)
 from bot.parsing import ascii_int
 from bot.services.portfolio import (
     apply_setting,
@@ -27,6 +36,7 @@ from bot.services.portfolio import (
     saved_profile,
     stress_of_latest,
 )
+from bot.services.records import portfolio_view
 from bot.views import texts
 from bot.views.keyboards import (
     callback_value,
@@ -36,16 +46,7 @@ from bot.views.keyboards import (
     settings_keyboard,
     split_owner,
 )
-from bot.views.messages import format_backtest, format_performance, format_risk, format_stress
-from bot.views.replies import (
-    best_effort,
-    chat_id_of,
-    reply_html,
-    send_charts,
-    send_html,
-    send_portfolio,
-    show_action,
-)
+from bot.views.messages import format_backtest, format_performance, render_risk, render_stress
 from smallq.errors import InsufficientHistoryError
 
 _LOG = logging.getLogger(__name__)
@@ -72,14 +73,16 @@ async def portfolio_command(update: Update, context: BotContext) -> None:
         return
     title = f"Your portfolio of {(record.created_at or '')[:10]}"
     await send_portfolio(
-        context, chat_id_of(update), record, title=title, today=context.deps.today()
-    )
+        context, chat_id_of(update), portfolio_view(record), record.id, title=title,
+        today=context.deps.today(),
+    )  # fmt: skip
 
 
 async def risk_command(update: Update, context: BotContext) -> None:
     """Show the risk figures of the last portfolio."""
     record = latest_portfolio(context.deps, _user_id(update))
-    await reply_html(update, context, format_risk(record) if record else texts.NO_PORTFOLIO)
+    answer = render_risk(portfolio_view(record)) if record else texts.NO_PORTFOLIO
+    await reply_html(update, context, answer)
 
 
 async def stress_command(update: Update, context: BotContext) -> None:
@@ -96,7 +99,7 @@ async def stress_command(update: Update, context: BotContext) -> None:
             await reply_html(update, context, texts.NO_PORTFOLIO)
             return
         record, charts = found
-        await send_html(context, chat_id, format_stress(record))
+        await send_html(context, chat_id, render_stress(portfolio_view(record)))
         await send_charts(context, chat_id, charts, record.as_of)
 
 

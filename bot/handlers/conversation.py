@@ -5,7 +5,7 @@ state. Answers live in a :class:`~bot.views.draft.Draft` in ``user_data``. A but
 when it sits on the draft's live message; any other button (an old keyboard, another
 user's, forged data) is answered with a short notice and changes nothing. Edited messages
 never match (``filters.UpdateType.MESSAGE``), so an edit after an accepted answer is ignored.
-Edits of the question messages are cosmetic (:func:`~bot.views.replies.best_effort`): a timeout
+Edits of the question messages are cosmetic (:func:`~bot.handlers.replies.best_effort`): a timeout
 there never stops the next question or the result. The /delete confirmation is also a
 fallback here, so erasing a user ends the conversation (no state is written back).
 
@@ -44,6 +44,15 @@ from telegram.ext import (
 from bot.context import BotContext
 from bot.handlers.buttons import pressed_by_owner
 from bot.handlers.commands import confirm_delete
+from bot.handlers.replies import (
+    best_effort,
+    chat_id_of,
+    reply_html,
+    send_charts,
+    send_html,
+    send_portfolio,
+    show_action,
+)
 from bot.services.portfolio import (
     BuildOutcome,
     UserInfo,
@@ -55,6 +64,7 @@ from bot.services.portfolio import (
     stocks_per_sector,
     stored_build,
 )
+from bot.services.records import portfolio_view
 from bot.views import texts
 from bot.views.draft import DRAFT_KEY, ENDED_KEY, Draft
 from bot.views.keyboards import (
@@ -73,15 +83,6 @@ from bot.views.keyboards import (
     strategy_keyboard,
 )
 from bot.views.messages import money
-from bot.views.replies import (
-    best_effort,
-    chat_id_of,
-    reply_html,
-    send_charts,
-    send_html,
-    send_portfolio,
-    show_action,
-)
 from smallq.errors import InputError, InvalidCapitalError
 from smallq.profile import DrawdownReaction, Horizon, parse_capital, suggest_level
 
@@ -460,7 +461,10 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
 async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome) -> None:
     """The stored build and its charts; after a network error, point to /portfolio."""
     try:
-        await send_portfolio(context, chat_id, outcome.record, today=context.deps.today())
+        await send_portfolio(
+            context, chat_id, portfolio_view(outcome.record), outcome.portfolio_id,
+            today=context.deps.today(),
+        )
         extras = texts.result_extras(outcome.report)
         if extras:
             await send_html(context, chat_id, extras)

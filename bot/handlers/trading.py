@@ -16,10 +16,10 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
+from bot.handlers.replies import best_effort, chat_id_of, reply_html, show_action
 from bot.parsing import ascii_int
 from bot.services.paper import (
     AcceptStatus,
-    PlanOutcome,
     accept_portfolio,
     assess_blocking,
     assess_inputs,
@@ -31,7 +31,6 @@ from bot.services.paper import (
 from bot.services.portfolio import owned_portfolio, saved_profile
 from bot.views.keyboards import callback_value
 from bot.views.messages import split_blocks
-from bot.views.replies import best_effort, chat_id_of, reply_html, show_action
 from bot.views.trading import (
     NO_ACCOUNT,
     NO_PROFILE,
@@ -43,6 +42,7 @@ from bot.views.trading import (
     plan_buttons,
     trades_blocks,
 )
+from smallq.types import PlanOutcome
 
 if TYPE_CHECKING:
     from telegram.ext import Application

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from bot.config import BotConfig, declared_default
 from bot.parsing import ascii_int, zone_info
 from bot.telegram_text import shorten
 from smallq.errors import InputError
@@ -42,6 +43,10 @@ def system_clock() -> datetime:
 @dataclass(frozen=True, slots=True)
 class SchedulerSettings:
     """Knobs of scheduling, digests and paper trading (defaults suit production).
+
+    The five knobs that are settings (grace, costs, drift, digest day and time) take their
+    defaults from :class:`bot.config.BotConfig`, where each is declared once;
+    :meth:`from_config` carries a loaded configuration over.
 
     Attributes
     ----------
@@ -67,19 +72,30 @@ class SchedulerSettings:
 
     tick_seconds: float = 60.0
     first_tick_seconds: float = 10.0
-    grace: timedelta = timedelta(hours=6)
+    grace: timedelta = timedelta(hours=declared_default("grace_hours"))
     lease: timedelta = timedelta(minutes=10)
     max_attempts: int = 3
-    costs_bps: float = 10.0
+    costs_bps: float = declared_default("paper_costs_bps")
     min_trade_value: float = 0.0
-    drift_threshold: float = 0.05
+    drift_threshold: float = declared_default("drift_threshold")
     plan_ttl: timedelta = timedelta(days=3)
-    link_day: int = 0
-    link_time: str = "09:00"
+    link_day: int = declared_default("digest_day")
+    link_time: str = declared_default("digest_time")
     performance_days: int = 63
     model_sectors: tuple[str, ...] = ("Information Technology", "Health Care", "Financials")
     model_capital: float = 100_000.0
     model_risk: str = "moderate"
+
+    @classmethod
+    def from_config(cls, config: BotConfig) -> SchedulerSettings:
+        """The defaults, with the configured grace, costs, drift and digest day and time."""
+        return cls(
+            grace=timedelta(hours=config.grace_hours),
+            costs_bps=config.paper_costs_bps,
+            drift_threshold=config.drift_threshold,
+            link_day=config.digest_day,
+            link_time=config.digest_time,
+        )
 
 
 class Frequency(StrEnum):

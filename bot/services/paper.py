@@ -24,10 +24,10 @@ from smallq.alerts import Alert, AlertThresholds, check_alerts, thresholds_for
 from smallq.data.base import PriceSource
 from smallq.errors import DataError, DataUnavailableError, SmallQError
 from smallq.measures import account_value
-from smallq.models import Profile
-from smallq.rebalance import RebalancePlan, needs_rebalance, plan_rebalance, plan_to_shares
+from smallq.models import Profile, RebalancePlan
+from smallq.rebalance import needs_rebalance, plan_rebalance, plan_to_shares
+from smallq.types import PlanOutcome
 from storage.ledger import LedgerRepository, PaperAccount, TradeRecord
-from storage.ledger import PlanOutcome as PlanOutcome
 from storage.subscriptions import ThresholdRepository
 
 HISTORY_DAYS = 550

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from bot.deps import Deps
+from bot.services.records import record_of
 from smallq.choice import SectorCheck, check_sector_choice, sector_counts
 from smallq.errors import DataError, SmallQError
 from smallq.models import Profile, Report
@@ -24,20 +25,13 @@ from storage.db import transaction
 
 if TYPE_CHECKING:
     from smallq.levels import LevelComparison
-from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRecord, PortfolioRepository
 from storage.subscriptions import ChatRepository
 from storage.users import UserRepository, erase_user
 
 #: charts sent with a fresh build, in order, and with /stress
 RESULT_CHARTS: tuple[str, ...] = ("allocation", "frontier", "risk_contributions")
 STRESS_CHARTS: tuple[str, ...] = ("monte_carlo", "stress")
-CHART_TITLES: dict[str, str] = {
-    "allocation": "Allocation",
-    "frontier": "Efficient frontier",
-    "risk_contributions": "Risk contributions",
-    "monte_carlo": "Monte Carlo: value paths",
-    "stress": "Stress scenarios",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +132,7 @@ async def build_and_store(
         Any engine or storage error, unchanged (nothing is stored when either fails).
     """
     report, charts = await deps.run_blocking(build_blocking, deps, profile, RESULT_CHARTS)
-    record = record_from_report(report)
+    record = record_of(report)
     if confirmation is not None:
         record = replace(record, settings={**record.settings, CONFIRMATION_KEY: confirmation})
     portfolio_id = await deps.run_storage(lambda db: store_build(db, user, profile, record))

@@ -1,4 +1,4 @@
-"""Message texts: pure functions from portfolio views (and records holding one) to Telegram HTML.
+"""Message texts: pure functions from portfolio views (and small typed values) to Telegram HTML.
 
 A build is rendered only from its :class:`~smallq.presentation.PortfolioView`; numbers are
 formatted by :mod:`smallq.presentation.formatting`, like the CLI's.
@@ -27,7 +27,6 @@ from smallq.presentation import (
 from smallq.presentation import money as money  # the one formatter, for the bot's other texts
 from smallq.presentation import num as num
 from smallq.presentation import pct as pct
-from storage.portfolios import PortfolioRecord
 
 
 class BacktestFigures(Protocol):
@@ -47,6 +46,14 @@ class BacktestFigures(Protocol):
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 STALE_AFTER_DAYS = 5
+#: captions of the charts (``bot.services.portfolio`` names which are sent)
+CHART_TITLES: dict[str, str] = {
+    "allocation": "Allocation",
+    "frontier": "Efficient frontier",
+    "risk_contributions": "Risk contributions",
+    "monte_carlo": "Monte Carlo: value paths",
+    "stress": "Stress scenarios",
+}
 DISCLAIMER = "<i>This is an educational model, not investment advice.</i>"
 
 
@@ -122,13 +129,6 @@ def pre_blocks(
 def format_report(report: Report, *, today: date | None = None) -> list[str]:
     """The result messages of a fresh build."""
     return render_portfolio(present_portfolio(report), today=today)
-
-
-def format_portfolio(
-    record: PortfolioRecord, *, today: date | None = None, title: str = "Your portfolio"
-) -> list[str]:
-    """The result messages of a stored build (its view)."""
-    return render_portfolio(record.view, today=today, title=title)
 
 
 def render_portfolio(
@@ -268,11 +268,6 @@ def _figure(view: PortfolioView, key: str) -> str:
 
 
 # --------------------------------------------------------------------------- risk, stress
-def format_risk(record: PortfolioRecord) -> list[str]:
-    """/risk of a stored build."""
-    return render_risk(record.view)
-
-
 def render_risk(view: PortfolioView) -> list[str]:
     """Every VaR/CVaR estimate in money on the capital, drawdown, realised figures, risk shares."""
     cur = view.currency
@@ -306,11 +301,6 @@ def render_risk(view: PortfolioView) -> list[str]:
     blocks.append(explanations(view, RISK_FIGURES))
     blocks.append(DISCLAIMER)
     return split_blocks(blocks)
-
-
-def format_stress(record: PortfolioRecord) -> list[str]:
-    """/stress of a stored build."""
-    return render_stress(record.view)
 
 
 def render_stress(view: PortfolioView) -> list[str]:

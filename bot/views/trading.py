@@ -1,6 +1,9 @@
 """Telegram HTML for paper trading, rebalancing, alerts, subscriptions and digests.
 
 Pure functions; every dynamic value is HTML-escaped. Money uses :func:`bot.views.messages.money`.
+The values rendered are typed by what is read of them (the protocols below); the services
+fill them (``bot.services.paper``: ``AcceptOutcome``, ``Assessment``, ``Valuation``; the
+ledger's ``TradeRecord``), and the views import neither.
 """
 
 from __future__ import annotations
@@ -8,14 +11,90 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from html import escape
+from typing import Protocol
 
 import pandas as pd
 
-from bot.services.paper import AcceptOutcome, Assessment, Valuation
 from bot.views.messages import DISCLAIMER, money, pct, pre_blocks
 from smallq.alerts import THRESHOLD_NAMES, Alert, AlertThresholds
-from smallq.rebalance import Order, RebalancePlan
-from storage.ledger import PlanOutcome, TradeRecord
+from smallq.models import Order, RebalancePlan
+from smallq.types import PlanOutcome, Side
+
+
+class AccountFigures(Protocol):
+    """A paper account as shown: cash, currency and share counts by ticker."""
+
+    @property
+    def cash(self) -> float: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def positions(self) -> Sequence[tuple[str, int]]: ...
+
+
+class AcceptedTrades(Protocol):
+    """What pressing Accept recorded (``bot.services.paper.AcceptOutcome``)."""
+
+    @property
+    def plan(self) -> RebalancePlan | None: ...
+    @property
+    def account(self) -> AccountFigures | None: ...
+    @property
+    def trade_date(self) -> date | None: ...
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+
+class AccountCheck(Protocol):
+    """A check of one account (``bot.services.paper.Assessment``)."""
+
+    @property
+    def as_of(self) -> date: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def alerts(self) -> Sequence[Alert]: ...
+    @property
+    def plan(self) -> RebalancePlan | None: ...
+    @property
+    def signal(self) -> bool: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+
+class HoldingsValue(Protocol):
+    """Positions at the latest prices (``bot.services.paper.Valuation``)."""
+
+    @property
+    def account(self) -> AccountFigures: ...
+    @property
+    def prices(self) -> pd.Series: ...
+    @property
+    def as_of(self) -> date | None: ...
+    @property
+    def missing(self) -> Sequence[str]: ...
+    @property
+    def positions_value(self) -> float: ...
+
+
+class TradeLine(Protocol):
+    """One paper trade as listed (``storage.ledger.TradeRecord``)."""
+
+    @property
+    def trade_date(self) -> date: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def shares(self) -> int: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def fee(self) -> float: ...
+
 
 APPLY, SKIP = "Apply (paper)", "Skip"
 NO_ACCOUNT = (
@@ -64,7 +143,7 @@ def plan_blocks(plan: RebalancePlan, threshold: float, currency: str = "USD") ->
     return [head, *pre_blocks(order_lines(plan.orders, currency)), tail]
 
 
-def on_target_text(assessment: Assessment) -> str:
+def on_target_text(assessment: AccountCheck) -> str:
     """Why no signals were sent."""
     plan = assessment.plan
     if plan is None:
@@ -84,7 +163,7 @@ def alert_blocks(alerts: Sequence[Alert]) -> list[str]:
     return [f"⚠️ <b>{len(alerts)} risk alert(s)</b>"] + [f"• {escape(a.message)}" for a in alerts]
 
 
-def assessment_blocks(assessment: Assessment, title: str) -> list[str]:
+def assessment_blocks(assessment: AccountCheck, title: str) -> list[str]:
     """A user's digest or /rebalance answer (without the buttons)."""
     blocks = [
         f"<b>{escape(title)}</b> · prices as of {assessment.as_of.isoformat()}",
@@ -103,7 +182,7 @@ def plan_buttons(plan_id: str) -> tuple[tuple[tuple[str, str], ...], ...]:
     return (((APPLY, f"rebal:apply:{plan_id}"), (SKIP, f"rebal:skip:{plan_id}")),)
 
 
-def accept_blocks(outcome: AcceptOutcome) -> list[str]:
+def accept_blocks(outcome: AcceptedTrades) -> list[str]:
     """Answer to Accept: the recorded trades and the account after them."""
     plan, account = outcome.plan, outcome.account
     assert plan is not None and account is not None and outcome.trade_date is not None
@@ -120,7 +199,7 @@ def accept_blocks(outcome: AcceptOutcome) -> list[str]:
     return blocks + [escape(n) for n in outcome.notes]
 
 
-def holdings_blocks(valuation: Valuation) -> list[str]:
+def holdings_blocks(valuation: HoldingsValue) -> list[str]:
     """/holdings: shares, latest price, value and weight per position, cash and total."""
     account, prices = valuation.account, valuation.prices
     total = account.cash + valuation.positions_value
@@ -142,7 +221,7 @@ def holdings_blocks(valuation: Valuation) -> list[str]:
     return blocks
 
 
-def trades_blocks(trades: Sequence[TradeRecord]) -> list[str]:
+def trades_blocks(trades: Sequence[TradeLine]) -> list[str]:
     """/trades: the latest paper trades, newest first."""
     if not trades:
         return ["No paper trades yet. Accept a portfolio or apply a rebalance first."]

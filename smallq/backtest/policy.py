@@ -20,6 +20,7 @@ from smallq.fundamentals import Fundamentals
 from smallq.models import MarketData, Profile, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import Strategy
+from smallq.universe import companies_as_of
 
 __all__ = ["PipelinePolicy", "point_in_time"]
 
@@ -54,7 +55,9 @@ class PipelinePolicy:
     benchmark : Series, optional
         Benchmark level for the CAPM returns model; rows after the decision date are unused.
     fundamentals : Fundamentals, optional
-        Dated fundamentals; each decision ranks on those dated on or before its date.
+        Dated fundamentals; each decision ranks on those dated on or before its date, and
+        its market-cap band reads the caps known on that date
+        (:func:`smallq.universe.companies_as_of`).
     params : EngineParams
     criteria : FilterCriteria, optional
         The build's price filters; defaults to the minimum history of ``params``.
@@ -145,9 +148,13 @@ class PipelinePolicy:
         volume = None
         if self.volume is not None:
             volume = self.volume.reindex(index=history.index, columns=history.columns)
+        companies = self.companies
+        if self.fundamentals is not None:
+            # the market-cap band reads the caps known on this date, as a build on it does
+            companies, _ = companies_as_of(self.companies, self.fundamentals, as_of.date())
         return decide_weights(
             history,
-            self.companies,
+            companies,
             self.rule,
             as_of.date(),
             volume=volume,

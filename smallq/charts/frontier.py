@@ -214,11 +214,12 @@ def frontier_chart(
             color=PALETTE[0],
             label=f"Best mixes, {cap_text}",
         )
-    held = [t for t in report.weights[report.weights > 0].index if t in points.index]
+    bought = report.allocation.shares.index
+    held = [t for t in bought if t in points.index]
     _draw_points(ax, points, held)
     if index_return is not None and index_volatility is not None:
         _draw_index(ax, index_return, index_volatility)
-    opt = report.optimization
+    opt = report.metrics  # what was bought, with its cash, as every other figure
     ax.scatter(
         [opt.volatility],
         [opt.expected_return],

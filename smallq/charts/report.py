@@ -112,7 +112,8 @@ def allocation_chart(report: Report) -> bytes:
 
 def risk_contribution_chart(report: Report) -> bytes:
     """Per holding: its share of the money next to its share of the portfolio's risk."""
-    weights = report.weights[report.weights > 0].sort_values(ascending=False)
+    bought = report.allocation.achieved_weights  # amount / capital, as the risk figures
+    weights = bought[bought > 0].sort_values(ascending=False)
     if weights.empty:
         return message_chart("Risk contribution", "No holdings.")
     contributions = report.metrics.risk_contributions.reindex(weights.index).fillna(0.0)

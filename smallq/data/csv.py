@@ -50,6 +50,14 @@ from smallq.fundamentals import Fundamentals
 from smallq.models import PriceData
 from smallq.types import Sector
 
+#: said with every price fetched from a long-form prices.csv without ``adj_close``
+UNADJUSTED_NOTE = (
+    "{name} has a close but no adj_close column: its closes are used as they are, so if they "
+    "are not adjusted for dividends every return here leaves dividends out, and the portfolio "
+    "trails a dividend-including benchmark (such as SPY's adjusted close) by about its "
+    "dividend yield."
+)
+
 _TICKER_ALIASES = {"name": "ticker", "symbol": "ticker"}
 _COMPANY_ALIASES = {
     "symbol": "ticker",
@@ -326,8 +334,11 @@ def _parse_long(raw: pd.DataFrame, path: Path) -> PriceData:
         for field in ("open", "high", "low"):
             if field in panels:
                 panels[field] = panels[field] * factor
+    kept = list(notes) if duplicated.any() else []
+    if close is None:
+        kept.append(UNADJUSTED_NOTE.format(name=path.name))
     close = panels.pop("close") if close is None else close
-    return PriceData(close=close, notes=notes if duplicated.any() else (), **panels)
+    return PriceData(close=close, notes=tuple(kept), **panels)
 
 
 def _parse_wide(raw: pd.DataFrame, path: Path) -> PriceData:

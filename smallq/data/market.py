@@ -141,8 +141,7 @@ def load_market_data(
         When the source has no usable data (or no benchmark and one is required).
     """
     raw = source.fetch_prices(tickers, start, end)
-    cleaned = clean_prices(raw, params)
-    notes: list[str] = [*cleaned.notes]
+    notes: list[str] = []
     try:
         benchmark: pd.Series | None = source.fetch_benchmark(start, end)
     except DataError as exc:
@@ -150,6 +149,9 @@ def load_market_data(
             raise
         benchmark = None
         notes.append(f"No benchmark: {exc.user_message()}")
+    # the benchmark tells a market-wide crash day from a bad print (validation rule 3)
+    cleaned = clean_prices(raw, params, market=benchmark)
+    notes = [*cleaned.notes, *notes]
     if benchmark is not None:
         notes += benchmark.attrs.get("notes", ())
     prices, aligned, align_notes = align_calendar(cleaned.close, benchmark)
@@ -213,6 +215,7 @@ def load_stress_history(
     window: pd.DataFrame,
     as_of: date,
     params: EngineParams = DEFAULT_PARAMS,
+    market: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Long, cleaned price history of the holdings for replaying historical windows.
 
@@ -223,6 +226,9 @@ def load_stress_history(
     window : DataFrame of shape (n_days, n_assets)
         The estimation window; returned (cut to ``held``) when the source has no longer
         history.
+    market : Series, optional
+        Index level over the same years, so that a market-wide crash day is not taken for a
+        bad print (:func:`~smallq.data.validation.clean_prices`).
 
     Returns
     -------
@@ -235,7 +241,7 @@ def load_stress_history(
         raw = source.fetch_prices(held, STRESS_HISTORY_START, as_of)
     except DataError:
         return window[held], []
-    cleaned = clean_prices(raw, params)
+    cleaned = clean_prices(raw, params, market=market)
     longer = cleaned.close.reindex(columns=held).loc[: pd.Timestamp(as_of)]
     return longer, [f"Stress history: {note}" for note in cleaned.notes]
 
@@ -243,12 +249,13 @@ def load_stress_history(
 def load_index_history(
     source: PriceSource, given: pd.Series | None, benchmark: pd.Series, as_of: date
 ) -> pd.Series:
-    """The index level for stress windows: ``given``, else the source's from 1999.
+    """The index level for stress windows up to ``as_of``: ``given``, else the source's from 1999.
 
     Falls back to ``benchmark`` (the build's own, short) when the source has no long one.
+    A ``given`` history is cut at ``as_of``: a decision on D replays no crisis after D.
     """
     if given is not None:
-        return given
+        return given.loc[: pd.Timestamp(as_of)]
     try:
         return source.fetch_benchmark(STRESS_HISTORY_START, as_of)
     except DataError:

@@ -26,8 +26,11 @@ valid close after ``t``; on the last row, which has none, nothing beyond that ro
    <= spike_threshold / 2``. With the default 20% this catches one-day round trips such as
    +26%/-20%, +34.5%/-25% and -20%/+25%. It is a bad print. A jump that does not reverse
    (EBAY 2015-07-20, the PayPal spin-off, -57%; VRTX +62% 2013-04-19; AMD +52% 2016-04-22)
-   is a real move and is left alone. The last row has no next close, so it is never a spike
-   here: :func:`unconfirmed_moves` handles it.
+   is a real move and is left alone. A round trip whose first leg goes the same way as a
+   move of the ``market`` (the benchmark level) of at least ``params.crash_day_market_move``
+   on the same day is a market-wide crash or rally (BAC -29% and JPM -21% on 2009-01-20, when
+   the S&P 500 fell 5.3%) and is left alone too. The last row has no next close, so it is
+   never a spike here: :func:`unconfirmed_moves` handles it.
 4. Every bad close is replaced by the previous valid close (set to NaN, then forward-filled),
    so that day's move is recorded as zero; a bad print with no earlier close stays NaN.
    That day's open, high and low are set to NaN.
@@ -118,7 +121,11 @@ def company_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- cleaning
 def clean_prices(
-    data: PriceData, params: EngineParams = DEFAULT_PARAMS, *, ohlc_tolerance: float = 0.01
+    data: PriceData,
+    params: EngineParams = DEFAULT_PARAMS,
+    *,
+    ohlc_tolerance: float = 0.01,
+    market: pd.Series | None = None,
 ) -> PriceData:
     """Repair bad prints in ``data`` (rules in the module docstring).
 
@@ -130,6 +137,10 @@ def clean_prices(
         ``spike_threshold`` (a fraction, 0.35 is 35%) defines a spike.
     ohlc_tolerance : float, default=0.01
         How far (a fraction) a close or open may lie outside the day's low-high range.
+    market : Series of shape (n_market_days,), optional
+        Benchmark level; a round trip on a day the market moved the same way by at least
+        ``params.crash_day_market_move`` is not a spike (rule 3). Only its levels on the
+        prices' dates are read (the move on day t is from the previous price date to t).
 
     Returns
     -------
@@ -157,6 +168,8 @@ def clean_prices(
     bad_ohlc, repaired = _check_ohlc(close, frames, ohlc_tolerance, notes)
     close = close.where(repaired.isna(), repaired)
     spikes = _spikes(close.mask(nonpositive | bad_ohlc), params.spike_threshold)
+    if market is not None:
+        spikes &= ~_with_the_market(close, market, params.crash_day_market_move)
     notes += _notes(
         spikes, close, "one-day spike that reversed the next day", "replaced by the previous close"
     )
@@ -242,6 +255,19 @@ def _spikes(close: pd.DataFrame, threshold: float) -> pd.DataFrame:
         & net.le(high_band)
     )
     return result.fillna(False).astype(bool)
+
+
+def _with_the_market(close: pd.DataFrame, market: pd.Series, threshold: float) -> pd.DataFrame:
+    """Cells whose move from the previous valid close goes the same way as a market move of at
+    least ``threshold`` on that day (the market's move from the previous price date)."""
+    level = tidy_frame(market.to_frame()).iloc[:, 0].reindex(close.index)
+    level = level.where(level.gt(0))
+    market_move = np.log(level).diff()
+    log_price = np.log(close.where(close.gt(0)))
+    move_in = log_price - log_price.shift(1).ffill()
+    big = market_move.abs().ge(float(np.log1p(threshold)) - _EDGE)
+    same_way = np.sign(move_in).eq(np.sign(market_move), axis=0)
+    return (same_way & pd.DataFrame({c: big for c in close.columns})).fillna(False).astype(bool)
 
 
 def unconfirmed_moves(

@@ -17,7 +17,6 @@ from smallq.presentation.build import (
     present_portfolio,
     var_explanation,
 )
-from smallq.presentation.codec import note_from_dict, note_to_dict
 from smallq.presentation.formatting import figure_text, money, num, pct, points, signed_pct
 from smallq.presentation.view import (
     TARGET_SHOWN_ABOVE,
@@ -52,8 +51,6 @@ __all__ = [
     "assemble_view",
     "figure_text",
     "money",
-    "note_from_dict",
-    "note_to_dict",
     "num",
     "objective_label",
     "pct",

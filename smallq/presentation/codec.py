@@ -1,4 +1,4 @@
-"""Plain JSON-ready dicts of a :class:`~smallq.presentation.view.PortfolioView` and of notes.
+"""Plain JSON-ready dicts of a :class:`~smallq.presentation.view.PortfolioView`.
 
 Dates are ISO strings, enums their values, tuples lists, note fields an object. Decoding is
 tolerant: unknown keys are ignored, a missing optional value takes its default and ``null``
@@ -13,7 +13,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from smallq.models import Note, NoteKind
+from smallq.models import Note
 from smallq.presentation.view import (
     VIEW_SCHEMA,
     Base,
@@ -27,19 +27,6 @@ from smallq.presentation.view import (
     Unit,
     VarRow,
 )
-
-
-def note_to_dict(note: Note) -> dict[str, Any]:
-    """``{"kind", "text", "fields"}`` with ``fields`` as an object."""
-    return {"kind": note.kind.value, "text": note.text, "fields": dict(note.fields)}
-
-
-def note_from_dict(data: dict[str, Any]) -> Note:
-    """Rebuild a note written by :func:`note_to_dict`; an unknown kind reads as ``DATA``."""
-    kind = str(data.get("kind"))
-    known = kind in {k.value for k in NoteKind}
-    fields = tuple((str(k), str(v)) for k, v in dict(data.get("fields") or {}).items())
-    return Note(NoteKind(kind) if known else NoteKind.DATA, str(data.get("text", "")), fields)
 
 
 def view_to_dict(view: PortfolioView) -> dict[str, Any]:
@@ -59,7 +46,7 @@ def view_to_dict(view: PortfolioView) -> dict[str, Any]:
         "risk_contributions": _plain(view.risk_contributions),
         "scenarios": [_plain(asdict(s)) for s in view.scenarios],
         "monte_carlo": [_plain(asdict(m)) for m in view.monte_carlo],
-        "notes": [note_to_dict(n) for n in view.notes],
+        "notes": [n.to_dict() for n in view.notes],
     }
     return document
 
@@ -107,7 +94,7 @@ def view_from_dict(data: dict[str, Any]) -> PortfolioView:
             ),
             scenarios=tuple(_scenario(s) for s in data.get("scenarios", ())),
             monte_carlo=tuple(_monte_carlo(m) for m in data.get("monte_carlo", ())),
-            notes=tuple(note_from_dict(n) for n in data.get("notes", ())),
+            notes=tuple(Note.from_dict(n) for n in data.get("notes", ())),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"unreadable {VIEW_SCHEMA} document: {exc!r}") from exc

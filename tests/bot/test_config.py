@@ -14,7 +14,8 @@ from smallq.errors import InputError
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
 #: variables .env.example documents for the `smallq` command, not the bot
-CLI_ONLY = {"SMALLQ_CACHE_PATH"}
+#: settings in .env.example that are not the bot's: the CLI's cache and the dashboard's port
+CLI_ONLY = {"SMALLQ_CACHE_PATH", "SMALLQ_DASHBOARD_PORT"}
 
 
 def test_defaults_and_env_overrides(tmp_path: Path) -> None:

@@ -190,3 +190,35 @@ def test_too_short_histories_raise() -> None:
         pf.tracking(
             pd.Series([1.0, 1.1], pd.bdate_range("2023-01-02", periods=2)), one, risk_free_rate=0.0
         )
+
+
+def test_worst_drawdowns_by_hand_and_against_max_drawdown() -> None:
+    from smallq.performance import max_drawdown, worst_drawdowns
+
+    days = pd.bdate_range("2024-01-01", periods=9)
+    # wealth 1.0 → 1.1 → 0.99 (-10%) → 1.1 (recovered) → 1.21 → 0.847 (-30%) → 0.9 ...
+    wealth = pd.Series([1.1, 0.99, 1.1, 1.21, 0.847, 0.9, 1.0, 1.0, 0.95], index=days)
+    returns = wealth.pct_change().fillna(0.1)
+    table = worst_drawdowns(returns, n=5)
+    assert list(table["depth"].round(6)) == [0.3, 0.1]
+    assert table.loc[0, "peak"] == days[3] and table.loc[0, "trough"] == days[4]
+    assert pd.isna(table.loc[0, "recovery"]) and table.loc[0, "days"] == 5
+    assert table.loc[1, "recovery"] == days[2] and table.loc[1, "days"] == 2
+    deepest = max_drawdown(returns)
+    assert table.loc[0, "depth"] == pytest.approx(deepest.depth)
+    assert (table.loc[0, "days"], deepest.recovered) == (deepest.duration, False)
+
+
+def test_yearly_returns_and_rolling_volatility_by_hand() -> None:
+    from smallq.performance import rolling_volatility, yearly_returns
+
+    days = pd.bdate_range("2023-12-27", "2024-01-05")
+    returns = pd.Series(0.01, index=days)
+    yearly = yearly_returns(returns)
+    n2023 = int((days.year == 2023).sum())
+    assert yearly.loc[2023] == pytest.approx(1.01**n2023 - 1)
+    assert yearly.loc[2024] == pytest.approx(1.01 ** (len(days) - n2023) - 1)
+    noisy = pd.Series(np.random.default_rng(0).normal(0, 0.01, 300))
+    rolled = rolling_volatility(noisy, window=50)
+    assert rolled.iloc[:49].isna().all()
+    assert rolled.iloc[-1] == pytest.approx(noisy.iloc[-50:].std(ddof=1) * np.sqrt(252))

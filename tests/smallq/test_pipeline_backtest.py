@@ -126,3 +126,4 @@ def test_cli_backtest_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
     _, err = capsys.readouterr()
     assert status == EXIT_USER_ERROR
     assert len(err.strip().splitlines()) == 1
+

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from smallq.data.sample import SampleSource
-from smallq.models import Note, NoteKind, Report
+from smallq.models import NoteKind, Report
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.presentation import (
@@ -21,8 +21,6 @@ from smallq.presentation import (
     Unit,
     figure_text,
     money,
-    note_from_dict,
-    note_to_dict,
     num,
     pct,
     points,
@@ -165,17 +163,6 @@ def test_notes_are_structured_from_the_engine(report: Report) -> None:
     assert fresh.get("source") == "sample" and fresh.get("as_of") == "2022-12-28"
 
 
-def test_notes_round_trip() -> None:
-    notes = [
-        Note(NoteKind.FALLBACK, "Fallback: x", (("objective", "max_sharpe"), ("reason", "r"))),
-        Note(NoteKind.DATA, "Dropped <A> & B"),
-        Note(NoteKind.STALE, "old"),
-    ]
-    for note in notes:
-        assert note_from_dict(json.loads(json.dumps(note_to_dict(note)))) == note
-    assert note_from_dict({"kind": "from-the-future", "text": "t"}).kind is NoteKind.DATA
-
-
 def test_the_view_round_trips_through_json(view: PortfolioView) -> None:
     document = json.loads(json.dumps(view.to_dict()))
     restored = PortfolioView.from_dict(document)
@@ -228,3 +215,18 @@ def test_cli_text_names_methods_in_plain_words_unless_verbose(
     verbose = format_view(view, verbose=True)
     assert f"solver {view.optimizer.solver}" in verbose
     assert f"objective {view.optimizer.objective_used}" in verbose
+
+
+def test_build_notes_carry_their_kind_and_fields() -> None:
+    from datetime import datetime
+
+    from smallq.presentation.notes import backtest_fallback_notes, freshness_note
+
+    note = freshness_note("sample", datetime(2024, 1, 2, 3, 4), date(2022, 12, 28))
+    assert note.kind is NoteKind.FRESHNESS
+    assert note.text == "Prices from sample up to 2022-12-28, fetched 2024-01-02 03:04 UTC."
+    assert note.get("fetched_at") == "2024-01-02T03:04:00"
+    assert freshness_note("csv", None, date(2022, 12, 28)).get("fetched_at") is None
+    assert backtest_fallback_notes([], 12, "max_sharpe") == []
+    (text,) = backtest_fallback_notes([(date(2020, 3, 31), "min_volatility")], 12, "max_sharpe")
+    assert text.startswith("1 of 12 rebalances used a fallback objective instead of max_sharpe")

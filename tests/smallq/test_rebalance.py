@@ -7,12 +7,8 @@ import pandas as pd
 import pytest
 
 from smallq.errors import DataUnavailableError, InputError
-from smallq.rebalance import (
-    Side,
-    needs_rebalance,
-    plan_rebalance,
-    plan_to_shares,
-)
+from smallq.rebalance import needs_rebalance, plan_rebalance, plan_to_shares
+from smallq.types import Side
 
 
 def s(**kw: float) -> pd.Series:

@@ -266,3 +266,26 @@ def test_run_stress_tests_combines_everything() -> None:
     assert replay[0].portfolio_return == pytest.approx(
         float((weights * (prices.iloc[150] / prices.iloc[100] - 1)).sum()), abs=1e-14
     )
+
+
+def test_monte_carlo_loss_levels_count_paths_independently() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from smallq.stress import monte_carlo
+    from smallq.types import MonteCarloMethod
+
+    rng = np.random.default_rng(1)
+    returns = pd.DataFrame(rng.normal(0.0003, 0.012, size=(500, 2)), columns=["A", "B"])
+    weights = pd.Series({"A": 0.5, "B": 0.5})
+    levels = tuple(round(x / 100, 2) for x in range(0, 51, 5))
+    result = monte_carlo(
+        weights, returns, method=MonteCarloMethod.BOOTSTRAP, n_paths=500, horizon_days=252,
+        seed=3, loss_levels=levels,
+    )  # fmt: skip
+    assert tuple(result.loss_probabilities) == levels
+    daily = (returns * weights).sum(axis=1).to_numpy()
+    draws = np.random.default_rng(3).integers(0, daily.size, size=(500, 252))
+    terminal = np.prod(1 + daily[draws], axis=1) - 1
+    for level, probability in result.loss_probabilities.items():
+        assert probability == pytest.approx(np.mean(terminal < -level))

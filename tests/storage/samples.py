@@ -6,13 +6,20 @@ from datetime import date
 
 import sqlite_utils
 
-from smallq.models import Profile
+from smallq.models import Profile, Report
+from smallq.presentation import present_portfolio
 from smallq.profile import make_profile
+from storage.portfolios import PortfolioRecord, ViewDocument, record_from_report
 from storage.subscriptions import ScheduleRecord, ScheduleRepository
 
 T0 = "2026-03-02T09:00:00+00:00"
 T1 = "2026-03-02T09:10:00+00:00"
 T2 = "2026-03-09T09:00:00+00:00"
+
+
+def stored_record(report: Report) -> PortfolioRecord:
+    """A report's storable record with its view document (as ``bot.services.records`` makes it)."""
+    return record_from_report(report, ViewDocument(present_portfolio(report).to_dict()))
 
 
 def full_profile() -> Profile:

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from smallq.errors import StorageError
-from smallq.rebalance import Order, Side, plan_rebalance
+from smallq.models import Order
+from smallq.rebalance import plan_rebalance
+from smallq.types import PlanOutcome, Side
 from storage.db import connect
-from storage.ledger import LedgerRepository, PlanOutcome
+from storage.ledger import LedgerRepository
 from storage.users import UserRepository, erase_user
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -12,21 +12,21 @@ import pytest
 import sqlite_utils
 
 import storage.migrations
-from smallq.models import PriceData
+from smallq.models import Order, PriceData
 from smallq.profile import make_profile
-from smallq.rebalance import Order, Side
+from smallq.types import Side
 from storage.company_cache import SqliteCompanyCache
 from storage.conversations import BotStateRepository
 from storage.db import connect
 from storage.deliveries import DeliveryRepository, NewOccurrence
 from storage.ledger import LedgerRepository
 from storage.migrations import MIGRATIONS
-from storage.portfolios import PortfolioRecord, PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRecord, PortfolioRepository
 from storage.price_cache import SqlitePriceCache
 from storage.subscriptions import ChatRepository, ScheduleRepository, ThresholdRepository
 from storage.users import UserRepository
 from tests.bot.fakes import make_report
-from tests.storage.samples import T0, add_schedule, full_profile
+from tests.storage.samples import T0, add_schedule, full_profile, stored_record
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def _check_users(db: sqlite_utils.Database) -> None:
 
 
 def _record() -> PortfolioRecord:
-    return record_from_report(make_report(make_profile(sectors="IT", capital=10_000)))
+    return stored_record(make_report(make_profile(sectors="IT", capital=10_000)))
 
 
 def _seed_portfolios(db: sqlite_utils.Database) -> None:

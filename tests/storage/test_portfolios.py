@@ -1,23 +1,24 @@
-"""storage.portfolios: builds and their holdings, the stored view, and rows written before views
-and note kinds existed."""
+"""storage.portfolios: builds and their holdings, the stored view document, and rows written before
+views and note kinds existed (decoding the document: tests/bot/services/test_records.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
-from bot.views.messages import format_portfolio, format_risk, format_stress
 from smallq.errors import StorageError
 from smallq.models import NoteKind
 from smallq.profile import make_profile
 from storage.codec import dumps
 from storage.db import connect
-from storage.portfolios import PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository
 from tests.bot.fakes import make_report
+from tests.storage.samples import stored_record
 
 PROFILE = make_profile(sectors="IT", capital=10_000)
 
@@ -48,10 +49,11 @@ def _old_stress_summary(report) -> dict:  # type: ignore[no-untyped-def]
 def test_a_stored_view_reads_back_equal(db: sqlite_utils.Database) -> None:
     UserRepository(db).touch(7)
     repo = PortfolioRepository(db)
-    record = record_from_report(make_report(PROFILE, fallback=True, notes=("Dropped X",)))
+    record = stored_record(make_report(PROFILE, fallback=True, notes=("Dropped X",)))
     loaded = repo.get(repo.add(7, record))
-    assert loaded is not None
-    assert loaded.view == record.view and loaded.notes == record.notes
+    assert loaded is not None and loaded.notes == record.notes
+    assert loaded.view_document.schema == "smallq.view/1"
+    assert loaded.view_document.data == json.loads(dumps(record.view_document.data))
     assert [n.kind for n in loaded.notes] == [NoteKind.DATA]
 
 
@@ -59,7 +61,7 @@ def test_rows_stored_before_views_load_and_show_the_same(db: sqlite_utils.Databa
     UserRepository(db).touch(7)
     repo = PortfolioRepository(db)
     report = make_report(PROFILE, fallback=True, notes=("Dropped XYZ: too short",))
-    record = record_from_report(report)
+    record = stored_record(report)
     pid = repo.add(7, record)
     old_notes = [
         "Dropped XYZ: too short",
@@ -75,21 +77,15 @@ def test_rows_stored_before_views_load_and_show_the_same(db: sqlite_utils.Databa
     assert old is not None
     assert [n.kind for n in old.notes] == [NoteKind.DATA, NoteKind.FALLBACK, NoteKind.FRESHNESS]
     assert [n.text for n in old.notes] == old_notes
-    view = old.view
-    assert view.figure("var_95_amount").value == pytest.approx(0.02 * 0.95 * 10_000, rel=1e-12)
-    assert [s.amount for s in view.scenarios] == pytest.approx([-0.4 * 10_000, -0.08 * 10_000])
-    assert view.monte_carlo[0].percentile(0.05) == -0.2
-    assert [h.ticker for h in view.holdings] == ["AAPL", "MSFT", "JNJ"]
-    # shown exactly as a fresh build: same figures, same notes once the kinds are known
-    assert format_portfolio(old) == format_portfolio(record)
-    assert format_risk(old) == format_risk(record)
-    assert format_stress(old) == format_stress(record)
+    # the document is returned as stored; bot.services.records presents it from the columns
+    assert old.view_document.schema is None
+    assert old.view_document.data == json.loads(dumps(_old_stress_summary(report)))
 
 
 def test_portfolio_record_matches_report(db: sqlite_utils.Database) -> None:
     profile = make_profile(sectors="IT", capital=10_000)
     report = make_report(profile, fallback=True, notes=("Dropped XYZ: too short",))
-    record = record_from_report(report)
+    record = stored_record(report)
     # 10,000 at 50/30/20%: floor(5000/150)=33, floor(3000/250)=12, floor(2000/160)=12
     assert [(h.ticker, h.shares, h.amount) for h in record.holdings] == [
         ("AAPL", 33.0, 4950.0), ("MSFT", 12.0, 3000.0), ("JNJ", 12.0, 1920.0),
@@ -104,22 +100,35 @@ def test_portfolios_add_get_latest(db: sqlite_utils.Database) -> None:
     UserRepository(db).touch(7)
     repo = PortfolioRepository(db)
     profile = make_profile(sectors="IT", capital=10_000)
-    first = repo.add(7, record_from_report(make_report(profile)))
-    record = record_from_report(make_report(replace(profile, capital=20_000)))
+    first = repo.add(7, stored_record(make_report(profile)))
+    record = stored_record(make_report(replace(profile, capital=20_000)))
     second = repo.add(7, record)
     assert second > first and repo.count(7) == 2 and repo.list_ids(7) == [second, first]
     latest = repo.latest(7)
     assert latest is not None and latest.id == second and latest.user_id == 7
     assert latest.capital == 20_000 and latest.holdings == record.holdings
     assert latest.var == record.var and latest.metrics == record.metrics
-    assert latest.view == record.view and latest.profile == record.profile
+    assert latest.view_document.data == json.loads(dumps(record.view_document.data))
+    assert latest.profile == record.profile
     assert latest.notes == record.notes
     assert repo.get(first) is not None and repo.get(999) is None
     assert repo.latest(8) is None
 
 
 def test_portfolio_requires_existing_user(db: sqlite_utils.Database) -> None:
-    record = record_from_report(make_report(make_profile(sectors="IT", capital=10_000)))
+    record = stored_record(make_report(make_profile(sectors="IT", capital=10_000)))
     with pytest.raises(StorageError, match="FOREIGN KEY"):
         PortfolioRepository(db).add(99, record)
     assert PortfolioRepository(db).count() == 0  # the transaction rolled back
+
+
+def test_owned_reads_a_build_only_for_its_owner(db: sqlite_utils.Database) -> None:
+    users, repo = UserRepository(db), PortfolioRepository(db)
+    users.touch(1)
+    users.touch(2)
+    profile = make_profile(sectors=["Information Technology"], capital=1000.0)
+    first = repo.add(1, record_from_report(make_report(profile)))
+    owned = repo.owned(1, first)
+    assert owned is not None and owned.id == first and owned.user_id == 1
+    assert repo.owned(2, first) is None  # the query is scoped by user id
+    assert repo.owned(1, first + 1000) is None

@@ -8,17 +8,18 @@ from datetime import date
 import pytest
 import sqlite_utils
 
+from smallq.models import Order
 from smallq.profile import make_profile
-from smallq.rebalance import Order, Side
+from smallq.types import Side
 from storage.db import connect
 from storage.deliveries import DeliveryRepository, DuePlan, NewOccurrence
 from storage.ledger import LedgerRepository
-from storage.portfolios import PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRepository
 from storage.subscriptions import ScheduleRepository, ThresholdRepository
 from storage.sweep import SweepRepository, UserCheck
 from storage.users import UserRepository
 from tests.bot.fakes import make_report
-from tests.storage.samples import T0, T1, T2, full_profile
+from tests.storage.samples import T0, T1, T2, full_profile, stored_record
 
 PERIOD = "2026-W10"
 
@@ -43,8 +44,8 @@ def db() -> sqlite_utils.Database:
     users.save_profile(1, full_profile())
     portfolios = PortfolioRepository(database)
     profile = make_profile(sectors="IT", capital=10_000)
-    portfolios.add(1, record_from_report(make_report(profile)))
-    portfolios.add(1, record_from_report(make_report(replace(profile, capital=20_000))))
+    portfolios.add(1, stored_record(make_report(profile)))
+    portfolios.add(1, stored_record(make_report(replace(profile, capital=20_000))))
     orders = [
         Order("MSFT", Side.BUY, 3, 250.0, 750.0, 0.0),
         Order("AAPL", Side.BUY, 5, 150.0, 750.0, 0.0),

@@ -11,10 +11,10 @@ import sqlite_utils
 from smallq.profile import make_profile
 from storage.conversations import BotStateRepository
 from storage.db import connect
-from storage.portfolios import PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository, erase_user
 from tests.bot.fakes import make_report
-from tests.storage.samples import full_profile
+from tests.storage.samples import full_profile, stored_record
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_erase_user_removes_everything(db: sqlite_utils.Database) -> None:
     for uid in (7, 8):
         users.touch(uid)
         users.save_profile(uid, profile)
-        repo.add(uid, record_from_report(make_report(profile)))
+        repo.add(uid, stored_record(make_report(profile)))
         state.set_conversation("build", (uid, uid), 2)
         state.set_user_data(uid, {"draft": {}})
     assert erase_user(db, 7) is True

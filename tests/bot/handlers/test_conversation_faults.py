@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.views import replies, texts
+from bot.handlers import replies
+from bot.views import texts
 from smallq.errors import DatabaseLockedError
 from storage.portfolios import PortfolioRepository
 from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps

@@ -356,3 +356,21 @@ async def test_subscribe_by_buttons(tmp_path: Path) -> None:
             h.api.press(USER, forged, message_id=message_id)
             await h.run()
             assert h.last_answer()["text"] == texts.STALE_BUTTON
+
+
+async def test_a_second_tap_on_a_subscribe_step_edits_nothing_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    # before: the second "Weekly" tap re-sent the identical "Which day?" edit, Telegram refused
+    # it ("message is not modified") and the bot posted the question again as a new message
+    async with harness(tmp_path) as h:
+        await h.text("/subscribe")
+        await h.press("sub:weekly")
+        edit = h.api.calls_of("editMessageText")[-1]
+        assert edit.status == 200 and edit.text == "Which day?"
+        edits = len(h.api.calls_of("editMessageText"))
+        sent = len(h.api.calls_of("sendMessage"))
+        await h.press("sub:weekly", message_id=edit.json("message_id"))
+        assert len(h.api.calls_of("editMessageText")) == edits
+        assert len(h.api.calls_of("sendMessage")) == sent
+        assert not [c for c in h.api.calls if c.status >= 400]

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from bot.deps import ConnectionFactory, Deps
+from bot.services.records import record_of
 from smallq.data.memory import FrameSource
 from smallq.profile import make_profile
 from storage.ledger import LedgerRepository
-from storage.portfolios import record_from_report
 from tests.bot.fakes import USER, Harness, fake_charts, make_config, make_report
 
 OTHER = 2002
@@ -61,7 +61,7 @@ def store_build(harness: Harness, user: int = USER, capital: float = 10_000.0) -
     users.touch(user)
     users.save_profile(user, profile)
     report = make_report(profile, prices=tuple(PRICES.values()))
-    pid = harness.deps.portfolios().add(user, record_from_report(report))
+    pid = harness.deps.portfolios().add(user, record_of(report))
     harness.api.store_bot_message(user, text="Your portfolio", reply_markup={
         "inline_keyboard": [[{"text": "Accept", "callback_data": f"accept:{pid}"}]]
     })  # fmt: skip

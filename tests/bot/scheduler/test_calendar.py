@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from bot.config import BotConfig
 from bot.scheduler.calendar import (
     Frequency,
+    SchedulerSettings,
     ScheduleSpec,
     describe,
     latest_at_or_before,
@@ -136,3 +138,16 @@ def test_parse_schedule_rejects(args: list[str]) -> None:
 def test_describe() -> None:
     assert describe(weekly(0, 9, 0, BERLIN)) == "every Monday at 09:00 (Europe/Berlin)"
     assert "last day" in describe(ScheduleSpec(Frequency.MONTHLY, 31, time(9), "UTC"))
+
+
+def test_scheduler_defaults_are_the_declared_settings() -> None:
+    config = BotConfig()
+    assert SchedulerSettings.from_config(config) == SchedulerSettings()
+    changed = SchedulerSettings.from_config(
+        BotConfig(grace_hours=1.5, paper_costs_bps=3.0, drift_threshold=0.1, digest_day=4,
+                  digest_time="18:30")
+    )  # fmt: skip
+    assert (changed.grace, changed.costs_bps, changed.drift_threshold) == (
+        timedelta(hours=1.5), 3.0, 0.1,
+    )  # fmt: skip
+    assert (changed.link_day, changed.link_time) == (4, "18:30")

@@ -10,6 +10,7 @@ from html import escape
 import pytest
 
 from bot.services.portfolio import BacktestFigures
+from bot.services.records import portfolio_view, record_of
 from bot.views.draft import Draft
 from bot.views.keyboards import (
     SECTOR_CODES,
@@ -34,10 +35,7 @@ from bot.views.messages import (
     RISK_FIGURES,
     caption,
     format_backtest,
-    format_portfolio,
     format_report,
-    format_risk,
-    format_stress,
     money,
     pre_blocks,
     render_portfolio,
@@ -50,7 +48,6 @@ from smallq.models import Note, NoteKind
 from smallq.presentation import HoldingView, present_portfolio
 from smallq.profile import make_profile
 from smallq.types import RiskLevel, Sector
-from storage.portfolios import record_from_report
 from tests.bot.fakes import make_report
 from tests.e2e.fake_telegram import check_html
 
@@ -103,12 +100,12 @@ def test_notes_name_fallbacks_unbought_and_stale_data_and_are_escaped() -> None:
 
 
 def test_long_portfolio_is_split_into_valid_messages() -> None:
-    record = record_from_report(make_report(PROFILE))
+    record = record_of(make_report(PROFILE))
     holdings = tuple(HoldingView(f"T{i:03d}", None, "Energy", 3.0, 33.0, 99.0, 0.01, 0.0099)
                      for i in range(100))  # fmt: skip
     notes = tuple(Note(NoteKind.DATA, f"note {i} " + "x" * 300) for i in range(15))
-    view = replace(record.view, holdings=holdings, notes=notes)
-    messages = format_portfolio(replace(record, view=view))
+    view = replace(portfolio_view(record), holdings=holdings, notes=notes)
+    messages = render_portfolio(view)
     assert len(messages) > 2
     for text in messages:
         assert len(text) <= MESSAGE_LIMIT
@@ -141,13 +138,13 @@ def test_caption_is_cut_to_1024() -> None:
 
 
 def test_risk_and_stress_texts() -> None:
-    record = record_from_report(make_report(PROFILE))
-    (risk,) = format_risk(record)
+    record = record_of(make_report(PROFILE))
+    (risk,) = render_risk(portfolio_view(record))
     check_html(risk)
     capital = record.capital  # money on the capital, as in the result and the CLI
     assert money(0.02 * 0.99 * math.sqrt(10) * capital) in risk  # 10-day 99% historical
     assert "skew" not in risk and "normal curve" in risk  # method names for people
-    (stress,) = format_stress(record)
+    (stress,) = render_stress(portfolio_view(record))
     check_html(stress)
     assert "2008 crisis: -40.0% (" + money(-0.4 * capital) + ")" in stress
     assert money(-0.4 * capital) == "-$4,000.00"
@@ -234,13 +231,13 @@ def test_engine_notes_that_repeat_the_views_fields_are_not_shown_twice() -> None
     from bot.views.messages import portfolio_notes
 
     profile = make_profile(sectors="tech", capital=10_000.0)
-    record = record_from_report(make_report(profile, fallback=True))
+    record = record_of(make_report(profile, fallback=True))
     notes = (
         Note(NoteKind.FALLBACK, "max_sharpe was not used", (("objective", "max_sharpe"),)),
         Note(NoteKind.FRESHNESS, "Sample data up to 2022-12-28."),
         Note(NoteKind.DATA, "AAPL: 1 missing day(s) filled with the previous close"),
     )
-    shown = portfolio_notes(replace(record.view, notes=notes))
+    shown = portfolio_notes(replace(portfolio_view(record), notes=notes))
     texts = [n.text for n in shown]
     assert "max_sharpe was not used" not in texts and "Sample data up to 2022-12-28." not in texts
     assert "AAPL: 1 missing day(s) filled with the previous close" in texts
@@ -259,7 +256,7 @@ def test_var_money_is_one_number_in_cli_json_and_bot() -> None:
     on_invested = money(0.02 * 0.95 * 9_870)
     assert (expected, on_invested) == ("$190.00", "$187.53")
     (html,) = format_report(report)
-    stored = format_portfolio(record_from_report(report))
+    stored = render_portfolio(portfolio_view(record_of(report)))
     text = cli_text(report)
     document = report_to_dict(report)
     json_amount = next(f for f in document["figures"] if f["key"] == "var_95_amount")["value"]

@@ -65,7 +65,11 @@ def test_index_history_prefers_the_given_series_then_the_source_then_the_benchma
     source = CountingSource(_source())
     given = pd.Series([1.0, 2.0], index=pd.bdate_range("1999-06-01", periods=2))
     short = pd.Series([3.0], index=pd.bdate_range("2021-01-01", periods=1))
-    assert load_index_history(source, given, short, date(2021, 1, 1)) is given
+    pd.testing.assert_series_equal(
+        load_index_history(source, given, short, date(2021, 1, 1)), given
+    )
+    # a given history is read only up to the decision date
+    assert list(load_index_history(source, given, short, date(1999, 6, 1))) == [1.0]
     assert source.count("benchmark") == 0
     assert len(load_index_history(source, None, short, date(2021, 1, 1))) > 1
     source.failure = DataUnavailableError(["benchmark"], "offline")

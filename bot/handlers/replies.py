@@ -25,10 +25,9 @@ from telegram.error import BadRequest, ChatMigrated, NetworkError, TelegramError
 
 from bot.context import BotContext
 from bot.services.chats import migrate_chat
-from bot.services.portfolio import CHART_TITLES
 from bot.views.keyboards import result_keyboard
-from bot.views.messages import caption, format_portfolio
-from storage.portfolios import PortfolioRecord
+from bot.views.messages import CHART_TITLES, caption, render_portfolio
+from smallq.presentation import PortfolioView
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,11 +156,12 @@ async def _send_photo(context: BotContext, chat_id: int, png: bytes, text: str) 
 async def send_portfolio(
     context: BotContext,
     chat_id: int,
-    record: PortfolioRecord,
+    view: PortfolioView,
+    portfolio_id: int | None,
     *,
     today: date | None = None,
     title: str = "Your portfolio",
 ) -> None:
     """The portfolio messages with the "Accept (paper trade)" button on the last one."""
-    markup = result_keyboard(record.id) if record.id is not None else None
-    await send_html(context, chat_id, format_portfolio(record, today=today, title=title), markup)
+    markup = result_keyboard(portfolio_id) if portfolio_id is not None else None
+    await send_html(context, chat_id, render_portfolio(view, today=today, title=title), markup)

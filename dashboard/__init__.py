@@ -1,0 +1,1 @@
+"""The smallQ web dashboard: Streamlit pages over the same pipeline and storage as the bot."""
