@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_backtest.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_cli.py
 
 bot: $(STAMP)
 	$(BIN)/smallq-bot

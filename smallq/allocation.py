@@ -22,7 +22,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from smallq.errors import (
     AllocationError,
@@ -138,6 +137,8 @@ def _fractional(held: pd.Series, cost: pd.Series, capital: float) -> pd.Series:
 
 def _lp(held: pd.Series, cost: pd.Series, capital: float) -> pd.Series | None:
     """Integer shares minimising the L1 tracking error plus cash left, or None on failure."""
+    from scipy.optimize import Bounds, LinearConstraint, milp  # 0.4 s to import: only "lp"
+
     n = len(held)
     price = cost.to_numpy()
     goal = held.to_numpy() * capital

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smallq.cli_options import (
     EXIT_USAGE,
@@ -33,7 +33,6 @@ from smallq.cli_options import (
     smallq_version,
     whole_number,
 )
-from smallq.data.base import PriceSource
 from smallq.errors import (
     AllocationError,
     DataError,
@@ -47,6 +46,9 @@ from smallq.errors import (
 from smallq.params import DEFAULT_PARAMS
 from smallq.progress import ProgressBar
 from smallq.types import CovModel, Objective, ReturnsModel, Strategy
+
+if TYPE_CHECKING:  # pandas (0.5 s) is imported only by the commands that use it
+    from smallq.data.base import PriceSource
 
 EXIT_DATA = 3  # market data unavailable or unusable (Yahoo down, no benchmark, a bad CSV)
 EXIT_SOFTWARE = 70  # an internal error, a bug (sysexits.h EX_SOFTWARE)

@@ -203,6 +203,7 @@ def decide_weights(
     benchmark: pd.Series | None = None,
     fundamentals: Fundamentals | None = None,
     params: EngineParams = DEFAULT_PARAMS,
+    fast: bool = False,
 ) -> Decision:
     """Filter, rank, estimate and optimize at ``as_of`` (see the module docstring).
 
@@ -220,6 +221,9 @@ def decide_weights(
         Benchmark level (CAPM returns); only the window's dates are read.
     fundamentals : Fundamentals, optional
         Dated fundamentals; the ranking reads those dated on or before ``as_of``.
+    fast : bool, default=False
+        Optimize on the daqp fast path (``optimize_weights(fast=True)``, tested equal to
+        PyPortfolioOpt); the build passes True.
 
     Returns
     -------
@@ -273,6 +277,7 @@ def decide_weights(
         limits=limits,
         chain=params.fallback_chain,
         params=params,
+        fast=fast,
     )
     return Decision(
         ranking=ranking,

@@ -41,16 +41,22 @@ Placement on the frontier (risk levels)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
-from pypfopt import EfficientFrontier, HRPOpt
-from pypfopt.exceptions import OptimizationError as PypfoptOptimizationError
 
-from smallq.backtest.fast import efficient_risk_qp
+from smallq.backtest.fast import (
+    clean_array,
+    efficient_risk_qp,
+    max_sharpe_qp,
+    min_volatility_qp,
+    weight_groups,
+    within_caps,
+)
 from smallq.constraints import (
     CHECK_TOL,
     HISTORY_MARGIN,
@@ -70,6 +76,25 @@ from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.profile import LEVEL_FRACTIONS
 from smallq.risk import portfolio_returns, value_at_risk
 from smallq.types import CovModel, Objective, ReturnsModel
+
+if TYPE_CHECKING:
+    from pypfopt import EfficientFrontier
+
+
+def __getattr__(name: str) -> object:
+    """``EfficientFrontier`` and ``HRPOpt`` load PyPortfolioOpt on first use (PEP 562)."""
+    if name in ("EfficientFrontier", "HRPOpt"):
+        import pypfopt
+
+        value = getattr(pypfopt, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _pypfopt(name: str) -> Any:
+    """A PyPortfolioOpt class through this module (so tests can replace it)."""
+    return globals()[name] if name in globals() else __getattr__(name)
 
 __all__ = [
     "HISTORY_MARGIN",
@@ -121,6 +146,7 @@ def optimize_weights(
     chain: Sequence[Objective] | None = None,
     params: EngineParams = DEFAULT_PARAMS,
     limits: WeightLimits | None = None,
+    fast: bool = False,
 ) -> OptimizationResult:
     """Long-only weights for ``settings.objective``, degrading along the fallback chain.
 
@@ -148,6 +174,11 @@ def optimize_weights(
         checked feasibility (the build does, before estimating); they are used as they are
         and ``sector_map``/``sector_caps`` are then ignored. Without them the limits are
         checked and built here.
+    fast : bool, default=False
+        Solve max Sharpe and min volatility as small dense QPs with daqp
+        (:mod:`smallq.backtest.fast`, tested equal to PyPortfolioOpt to 1e-5, ``solver``
+        ``"daqp"``); a step the QP cannot solve, and every other objective, runs on
+        PyPortfolioOpt (the reference, and the default).
 
     Returns
     -------
@@ -191,11 +222,11 @@ def optimize_weights(
     settings = problem.settings
     for objective in _plan(settings.objective, params.fallback_chain if chain is None else chain):
         try:
-            weights, solver = _STEPS[objective](problem)
+            weights, solver = _run_step(objective, problem, fast)
         except SolverError as exc:
             failures.append(FallbackStep(objective, exc.detail))
             continue
-        weights = clean_weights(weights, problem.limits, params.weight_cutoff)
+        weights = _clean(weights, problem, params.weight_cutoff, solver)
         return _result(weights, problem, objective, tuple(failures), solver, placement)
     reasons = "; ".join(f"{f.objective.value}: {f.reason}" for f in failures)
     raise SolverError(settings.objective.value, f"every fallback step failed ({reasons})")
@@ -205,9 +236,10 @@ def _validate_inputs(mu: pd.Series, cov: pd.DataFrame) -> tuple[pd.Series, pd.Da
     tickers = list(mu.index)
     if len(set(tickers)) != len(tickers):
         raise DataFormatError("mu", "duplicate tickers")
-    if set(cov.index) != set(tickers) or set(cov.columns) != set(tickers):
+    aligned = cov.index.equals(mu.index) and cov.columns.equals(mu.index)
+    if not aligned and (set(cov.index) != set(tickers) or set(cov.columns) != set(tickers)):
         raise DataFormatError("cov", "covariance tickers differ from expected-return tickers")
-    cov = cov.loc[tickers, tickers].astype(float)
+    cov = cov.astype(float) if aligned else cov.loc[tickers, tickers].astype(float)
     mu = mu.astype(float)
     if not (np.isfinite(mu.to_numpy()).all() and np.isfinite(cov.to_numpy()).all()):
         raise DataFormatError("mu/cov", "expected returns or covariance hold NaN or inf")
@@ -309,12 +341,13 @@ class _ReferenceAt(_SolveAt):
     def efficient_risk(self, target: float) -> pd.Series:
         problem, frontier = self.problem, self._frontier
         if frontier is not None:
+            failures: tuple[type[Exception], ...] = (*_solver_errors(), ValueError)
             try:
                 frontier.efficient_risk(target)
                 weights = pd.Series(np.asarray(frontier.weights, dtype=float), problem.mu.index)
                 if within_limits(weights, problem.limits, CHECK_TOL):
                     return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
-            except (PypfoptOptimizationError, cp.error.SolverError, ValueError):
+            except failures:
                 pass
         kept: list[EfficientFrontier] = []
 
@@ -351,8 +384,10 @@ class _FastAt(_SolveAt):
             )
         except SmallQError as exc:
             raise SolverError(Objective.EFFICIENT_RISK.value, f"fast path: {exc}") from exc
-        weights = pd.Series(raw, index=problem.mu.index)
-        return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+        # clean_weights' steps on the array (pandas cost more than the QP here)
+        groups = list(self._groups)
+        cleaned = clean_array(raw, problem.limits.upper, groups, DEFAULT_PARAMS.weight_cutoff)
+        return pd.Series(cleaned, index=problem.mu.index)
 
 
 def _guarded(
@@ -432,14 +467,89 @@ def _performance(weights: pd.Series, problem: _Problem) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- chain steps
+def _run_step(objective: Objective, problem: _Problem, fast: bool) -> tuple[pd.Series, str]:
+    """The fast QP for the step when asked and available, else (or when it fails) the reference."""
+    step = _FAST_STEPS.get(objective) if fast else None
+    if step is not None:
+        try:
+            return step(problem)
+        except SmallQError:
+            pass
+    return _STEPS[objective](problem)
+
+
+def _sector_matrix(limits: WeightLimits, tickers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 membership rows of the capped sectors, and their caps."""
+    sectors = list(limits.sector_caps)
+    rows = [[limits.sector_map.get(t) == s for t in tickers] for s in sectors]
+    caps = [limits.sector_caps[s] for s in sectors]
+    return np.array(rows, dtype=float).reshape(len(sectors), len(tickers)), np.array(caps)
+
+
+def _qp_weights(weights: np.ndarray, problem: _Problem, objective: Objective) -> pd.Series:
+    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    if not within_caps(weights, problem.limits.upper, groups, CHECK_TOL):
+        raise SolverError(objective.value, "daqp returned weights outside the limits")
+    return pd.Series(weights, index=problem.mu.index)
+
+
+def _clean(weights: pd.Series, problem: _Problem, cutoff: float, solver: str) -> pd.Series:
+    """:func:`smallq.constraints.clean_weights` (on arrays after a daqp solve: the same steps)."""
+    if solver != "daqp":
+        return clean_weights(weights, problem.limits, cutoff)
+    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    values = weights.to_numpy(dtype=float)
+    return pd.Series(clean_array(values, problem.limits.upper, groups, cutoff), index=weights.index)
+
+
+def _fast_max_sharpe(problem: _Problem) -> tuple[pd.Series, str]:
+    _check_max_sharpe(problem)
+    rows, caps = _sector_matrix(problem.limits, list(problem.mu.index))
+    solution = max_sharpe_qp(
+        problem.mu.to_numpy(dtype=float),
+        problem.cov.to_numpy(dtype=float),
+        risk_free_rate=float(problem.settings.risk_free_rate),
+        max_weight=problem.limits.upper,
+        sector_rows=rows,
+        sector_caps=caps,
+    )
+    return _qp_weights(solution.weights, problem, Objective.MAX_SHARPE), "daqp"
+
+
+def _fast_min_volatility(problem: _Problem) -> tuple[pd.Series, str]:
+    rows, caps = _sector_matrix(problem.limits, list(problem.mu.index))
+    solution = min_volatility_qp(
+        problem.cov.to_numpy(dtype=float),
+        max_weight=problem.limits.upper,
+        sector_rows=rows,
+        sector_caps=caps,
+    )
+    return _qp_weights(solution.weights, problem, Objective.MIN_VOLATILITY), "daqp"
+
+
+# PyPortfolioOpt and cvxpy are imported on first use: importing them costs about a second
+# (cvxpy pulls in scipy.stats), which `smallq --help`, the fast backtest and the report's
+# fast paths never need.
+@functools.cache
+def _solver_errors() -> tuple[type[Exception], ...]:
+    """The exceptions PyPortfolioOpt and cvxpy raise when a solve fails."""
+    import cvxpy as cp
+    from pypfopt.exceptions import OptimizationError as PypfoptOptimizationError
+
+    return (PypfoptOptimizationError, cp.error.SolverError)
+
+
+@functools.cache
 def _solvers() -> tuple[str, ...]:
+    import cvxpy as cp
+
     installed = set(cp.installed_solvers())  # type: ignore[no-untyped-call]
     return tuple(s for s in SOLVER_PREFERENCE if s in installed)
 
 
 def _frontier(problem: _Problem, solver: str) -> EfficientFrontier:
     limits = problem.limits
-    ef = EfficientFrontier(
+    ef: EfficientFrontier = _pypfopt("EfficientFrontier")(
         problem.mu, problem.cov, weight_bounds=(0.0, limits.upper), solver=solver
     )
     if limits.sector_caps:
@@ -456,7 +566,7 @@ def _solve(
         ef = _frontier(problem, solver)
         try:
             call(ef)
-        except (PypfoptOptimizationError, cp.error.SolverError) as exc:
+        except _solver_errors() as exc:
             errors.append(f"{solver}: {_status(exc)}")
             continue
         except ValueError as exc:
@@ -475,6 +585,13 @@ def _status(exc: Exception) -> str:
 
 
 def _max_sharpe(problem: _Problem) -> tuple[pd.Series, str]:
+    _check_max_sharpe(problem)
+    rf = float(problem.settings.risk_free_rate)
+    return _solve(problem, Objective.MAX_SHARPE, lambda ef: ef.max_sharpe(risk_free_rate=rf))
+
+
+def _check_max_sharpe(problem: _Problem) -> None:
+    """Max Sharpe is undefined unless some reachable expected return beats the rate."""
     rf = float(problem.settings.risk_free_rate)
     best = float(problem.mu.max())
     if best <= rf:
@@ -491,7 +608,6 @@ def _max_sharpe(problem: _Problem) -> tuple[pd.Series, str]:
             f"sector caps, the best reachable expected return ({reach:.1%}) is not above "
             f"the risk-free rate {rf:.1%}",
         )
-    return _solve(problem, Objective.MAX_SHARPE, lambda ef: ef.max_sharpe(risk_free_rate=rf))
 
 
 def _min_volatility(problem: _Problem) -> tuple[pd.Series, str]:
@@ -534,7 +650,7 @@ def _hrp(problem: _Problem) -> tuple[pd.Series, str]:
     if len(problem.mu) < 2:
         raise SolverError(Objective.HRP.value, "HRP needs at least two stocks")
     try:
-        raw = HRPOpt(returns=problem.returns, cov_matrix=problem.cov).optimize()
+        raw = _pypfopt("HRPOpt")(returns=problem.returns, cov_matrix=problem.cov).optimize()
     except (ValueError, TypeError, np.linalg.LinAlgError) as exc:
         raise SolverError(Objective.HRP.value, f"hierarchical risk parity failed: {exc}") from exc
     weights = pd.Series(raw, dtype=float).reindex(problem.mu.index).fillna(0.0)
@@ -616,6 +732,11 @@ def _fit(weights: pd.Series, problem: _Problem, objective: Objective) -> pd.Seri
     return fitted
 
 
+_FAST_STEPS: dict[Objective, Callable[[_Problem], tuple[pd.Series, str]]] = {
+    Objective.MAX_SHARPE: _fast_max_sharpe,
+    Objective.MIN_VOLATILITY: _fast_min_volatility,
+}
+
 _STEPS: dict[Objective, Callable[[_Problem], tuple[pd.Series, str]]] = {
     Objective.MAX_SHARPE: _max_sharpe,
     Objective.MIN_VOLATILITY: _min_volatility,
@@ -677,7 +798,12 @@ def efficient_frontier(
 
 
 def trace_frontier(
-    mu: pd.Series, cov: pd.DataFrame, limits: WeightLimits, *, n_points: int = 40
+    mu: pd.Series,
+    cov: pd.DataFrame,
+    limits: WeightLimits,
+    *,
+    n_points: int = 40,
+    fast: bool = False,
 ) -> pd.DataFrame:
     """The efficient frontier under limits that are already checked (no feasibility check).
 
@@ -688,6 +814,9 @@ def trace_frontier(
     limits : WeightLimits
         Per-stock bound and sector caps, e.g. from :func:`smallq.constraints.feasible_limits`.
     n_points : int, default=40
+    fast : bool, default=False
+        Trace with daqp, each point warm-started from the last (about 40 times faster than
+        40 cvxpy solves at 100 assets); the default is PyPortfolioOpt's ``efficient_return``.
 
     Returns
     -------
@@ -713,20 +842,59 @@ def trace_frontier(
         risk_aversion=1.0,
     )
     problem = _Problem(mu, cov, limits, settings, None)
+    if fast:
+        try:
+            return _frame(_fast_points(problem, n_points))
+        except SmallQError:
+            pass
     low_weights, solver = _min_volatility(problem)
     low = _performance(low_weights, problem)
     high = max_reachable_return(problem.mu, problem.limits)
     points = [low]
     if high - low[0] > 1e-9:
         ef = _frontier(problem, solver)
+        failures: tuple[type[Exception], ...] = (*_solver_errors(), ValueError)
         span = high - low[0]
         for target in np.linspace(low[0], high - 1e-6 * span, n_points)[1:]:
             try:
                 ef.efficient_return(float(target))
-            except (PypfoptOptimizationError, cp.error.SolverError, ValueError):
+            except failures:
                 continue
             weights = pd.Series(np.asarray(ef.weights, dtype=float), index=mu.index)
             points.append(_performance(weights, problem))
+    return _frame(points)
+
+
+def _fast_points(problem: _Problem, n_points: int) -> list[tuple[float, float]]:
+    """Min volatility, then the least variance at each target return (warm-started daqp)."""
+    cov, mu = problem.cov.to_numpy(dtype=float), problem.mu.to_numpy(dtype=float)
+    rows, caps = _sector_matrix(problem.limits, list(problem.mu.index))
+    bound = problem.limits.upper
+    low_weights, _ = _fast_min_volatility(problem)
+    points = [_performance(low_weights, problem)]
+    low, high = points[0][0], max_reachable_return(problem.mu, problem.limits)
+    if high - low <= 1e-9:
+        return points
+    duals = None
+    for target in np.linspace(low, high - 1e-6 * (high - low), n_points)[1:]:
+        try:
+            solution = min_volatility_qp(
+                cov,
+                max_weight=bound,
+                sector_rows=rows,
+                sector_caps=caps,
+                mu=mu,
+                target_return=float(target),
+                warm_start=duals,
+            )
+        except SmallQError:
+            continue
+        duals = solution.duals
+        points.append(_performance(pd.Series(solution.weights, index=problem.mu.index), problem))
+    return points
+
+
+def _frame(points: list[tuple[float, float]]) -> pd.DataFrame:
     frame = pd.DataFrame(points, columns=["expected_return", "volatility"])
     return frame.loc[:, ["volatility", "expected_return"]].sort_values(
         "volatility", ignore_index=True
@@ -734,7 +902,12 @@ def trace_frontier(
 
 
 def report_frontier(
-    mu: pd.Series, cov: pd.DataFrame, settings: Settings, *, n_points: int = 40
+    mu: pd.Series,
+    cov: pd.DataFrame,
+    settings: Settings,
+    *,
+    n_points: int = 40,
+    fast: bool = False,
 ) -> pd.DataFrame | None:
     """The frontier drawn beside a built portfolio, or None when it cannot be traced.
 
@@ -750,9 +923,12 @@ def report_frontier(
     settings : Settings
         Supplies ``max_weight`` and ``min_holdings``.
     n_points : int, default=40
+    fast : bool, default=False
+        As :func:`trace_frontier`.
     """
     bound = min(settings.max_weight, 1.0 / settings.min_holdings)
+    limits = WeightLimits.build(list(mu.index), bound)
     try:
-        return trace_frontier(mu, cov, WeightLimits.build(list(mu.index), bound), n_points=n_points)
+        return trace_frontier(mu, cov, limits, n_points=n_points, fast=fast)
     except (DataError, OptimizationError):
         return None

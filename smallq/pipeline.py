@@ -36,6 +36,7 @@ import pandas as pd
 from smallq.allocation import allocate_shares
 from smallq.assessment import Target
 from smallq.backtest import RebalanceRule, run_backtest
+from smallq.backtest.fast_pipeline import FastPipelinePolicy
 from smallq.backtest.policy import PipelinePolicy, point_in_time
 from smallq.data.base import PriceSource
 from smallq.data.market import (
@@ -233,6 +234,7 @@ def build_portfolio(
         benchmark=market.benchmark,
         fundamentals=universe.fundamentals,
         params=params,
+        fast=True,
     )
     ranking, window, settings = decision.ranking, decision.window, decision.settings
     mu, cov, optimization = decision.mu, decision.cov, decision.optimization
@@ -258,7 +260,7 @@ def build_portfolio(
     stress, stress_notes = _stress(
         bought, window, benchmark, market, source, index_history, as_of, params
     )
-    frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points)
+    frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points, fast=True)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
     daily = portfolio_returns(window.pct_change(fill_method=None).iloc[1:], bought)
@@ -501,12 +503,18 @@ def run_strategy_backtest(
     costs_bps: float = 10.0,
     whole_shares: bool = False,
     params: EngineParams = DEFAULT_PARAMS,
+    reference: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> BacktestReport:
     """Backtest the profile's selection + optimization walk-forward from ``start`` to ``end``.
 
     At each rebalance date the ranking, forecast and optimizer see only prices up to that
     date (:class:`smallq.backtest.policy.PipelinePolicy`); between rebalances the weights drift.
+    Decisions run on the fast path (:class:`smallq.backtest.fast_pipeline.FastPipelinePolicy`:
+    numpy, a warm-started QP), which makes the reference's decisions; a decision it cannot
+    make (another objective) runs on the reference, and the notes say how many did.
+    ``reference=True`` runs every decision on the reference (PyPortfolioOpt), for tests and
+    benchmarks.
     ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
@@ -532,9 +540,10 @@ def run_strategy_backtest(
         profile, market, universe.fundamentals, params, criteria=universe.criteria
     )
     settings = policy.settings
+    fast = None if reference else FastPipelinePolicy(policy, market, params)
     result = run_backtest(
         market.prices,
-        point_in_time(policy, market, params),
+        point_in_time(policy, market, params) if fast is None else fast,
         start=pd.Timestamp(start),
         end=pd.Timestamp(end),
         rebalance=rule,
@@ -552,6 +561,12 @@ def run_strategy_backtest(
     notes.append(SURVIVORSHIP_NOTE)
     notes += result.cash_notes(profile.currency)
     notes += policy.left_out_notes()
+    if fast is not None and fast.reference_dates:
+        first, reason = fast.reference_dates[0]
+        notes.append(
+            f"{len(fast.reference_dates)} of {len(policy.decisions)} rebalances ran on the "
+            f"slower PyPortfolioOpt reference path (first on {first:%Y-%m-%d}: {reason})."
+        )
     notes += backtest_fallback_notes(fallbacks, len(policy.decisions), settings.objective.value)
     return BacktestReport(
         profile=profile,

@@ -2,7 +2,8 @@
 
 Sharpe, drawdown, CAGR, volatility and effective holdings come from :mod:`smallq.measures`.
 
-Pure functions on pandas objects (numpy/scipy only). Conventions:
+Pure functions on pandas objects (numpy and the standard library's ``NormalDist``, so
+importing this module does not pull in scipy.stats). Conventions:
 
 * returns are simple periodic (daily) returns; every loss is a **positive** fraction
   (``value_at_risk(...) == 0.031`` means a 3.1% loss);
@@ -37,10 +38,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from smallq.errors import (
     DataFormatError,
@@ -59,6 +60,8 @@ _MIN_OBSERVATIONS: dict[VarMethod, int] = {
     VarMethod.PARAMETRIC: 2,
     VarMethod.CORNISH_FISHER: 4,
 }
+#: the standard normal distribution (stdlib: equal to scipy.stats.norm to about 1e-15)
+_NORMAL = NormalDist()
 
 
 # --------------------------------------------------------------------------- portfolio returns
@@ -111,7 +114,7 @@ def cornish_fisher_z(probability: float, skew: float, excess_kurtosis: float) ->
     ``z + (z^2 - 1) S / 6 + (z^3 - 3 z) K / 24 - (2 z^3 - 5 z) S^2 / 36`` with
     ``z = Phi^-1(probability)``; equals ``Phi^-1(probability)`` when ``S = K = 0``.
     """
-    z = float(norm.ppf(probability))
+    z = float(_NORMAL.inv_cdf(probability))
     return float(np.polyval(_cf_coefficients(skew, excess_kurtosis), z))
 
 
@@ -133,8 +136,8 @@ def cornish_fisher_tail_mean(probability: float, skew: float, excess_kurtosis: f
     ``Phi(x) - x phi(x)``, ``-(x^2 + 2) phi(x)`` for ``k = 0..3``. Equals ``-phi(z_a) / a``
     when ``S = K = 0``.
     """
-    x = float(norm.ppf(probability))
-    cdf, pdf = float(norm.cdf(x)), float(norm.pdf(x))
+    x = float(_NORMAL.inv_cdf(probability))
+    cdf, pdf = float(_NORMAL.cdf(x)), float(_NORMAL.pdf(x))
     c3, c2, c1, c0 = _cf_coefficients(skew, excess_kurtosis)
     integral = c3 * -(x * x + 2.0) * pdf + c2 * (cdf - x * pdf) + c1 * -pdf + c0 * cdf
     return integral / probability
@@ -236,8 +239,8 @@ def _var_cvar(
         z = cornish_fisher_z(tail, skew, kurt)
         tail_z = cornish_fisher_tail_mean(tail, skew, kurt)
     else:
-        z = float(norm.ppf(tail))
-        tail_z = -float(norm.pdf(z)) / tail
+        z = float(_NORMAL.inv_cdf(tail))
+        tail_z = -float(_NORMAL.pdf(z)) / tail
     var = -(mean + std * z)
     return var, max(var, -(mean + std * tail_z))
 

@@ -99,6 +99,7 @@ class Book:
         self.target = np.zeros(n_assets)
         self.trades: list[Trade] = []
         self.rebalances: list[Rebalance] = []
+        self._indexes: dict[bytes, pd.Index] = {}
 
     def mark(self, k: int) -> None:
         """Value the holdings at the close of date ``k``, before its trades."""
@@ -159,7 +160,11 @@ class Book:
 
     def _series(self, vector: np.ndarray) -> pd.Series:
         nonzero = np.flatnonzero(vector > 0)
-        return pd.Series(vector[nonzero], index=self.columns.take(nonzero), dtype=float)
+        key = nonzero.tobytes()
+        index = self._indexes.get(key)
+        if index is None:  # weekly rebalances mostly hold the same names: build each Index once
+            index = self._indexes[key] = self.columns.take(nonzero)
+        return pd.Series(vector[nonzero], index=index, dtype=float)
 
 
 def _fractional_shares(

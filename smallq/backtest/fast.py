@@ -26,6 +26,7 @@ import daqp
 import numpy as np
 import pandas as pd
 
+from smallq.constraints import CHECK_TOL, WeightLimits
 from smallq.errors import (
     DataUnavailableError,
     InfeasibleConstraintsError,
@@ -204,6 +205,15 @@ def _max_sharpe_template(
     return constraints, upper, lower, sense
 
 
+def _sector_rows(
+    sector_rows: np.ndarray | None, sector_caps: np.ndarray | None, n_assets: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Membership rows (n_sectors, n_assets) of 0/1 and their caps; empty without caps."""
+    if sector_rows is None or sector_caps is None or len(sector_caps) == 0:
+        return np.zeros((0, n_assets)), np.zeros(0)
+    return np.asarray(sector_rows, dtype=float), np.asarray(sector_caps, dtype=float)
+
+
 def max_sharpe_qp(
     mu: np.ndarray,
     cov: np.ndarray,
@@ -211,8 +221,10 @@ def max_sharpe_qp(
     risk_free_rate: float,
     max_weight: float,
     warm_start: np.ndarray | None = None,
+    sector_rows: np.ndarray | None = None,
+    sector_caps: np.ndarray | None = None,
 ) -> QpSolution:
-    """Long-only maximum Sharpe ratio weights with a per-asset cap.
+    """Long-only maximum Sharpe ratio weights with a per-asset cap (and sector caps).
 
     Parameters
     ----------
@@ -226,6 +238,11 @@ def max_sharpe_qp(
         Per-asset cap, e.g. 0.10.
     warm_start : ndarray, optional
         ``duals`` of a previous solve of the same size.
+    sector_rows : ndarray of shape (n_sectors, n_assets), optional
+        1 where an asset belongs to a capped sector, else 0.
+    sector_caps : ndarray of shape (n_sectors,), optional
+        Largest total weight of each row's sector (homogenised like PyPortfolioOpt:
+        ``Σ_{i∈s} y_i ≤ cap_s · Σ y``).
 
     Returns
     -------
@@ -248,8 +265,13 @@ def max_sharpe_qp(
             "Use min volatility instead.",
         )
     template, upper, lower, sense = _max_sharpe_template(n_assets, max_weight)
-    constraints = template.copy()
+    rows, caps = _sector_rows(sector_rows, sector_caps, n_assets)
+    constraints = np.vstack([template, rows - caps[:, None]])
     constraints[0] = excess
+    if len(caps):
+        upper = np.concatenate([upper, np.zeros(len(caps))])
+        lower = np.concatenate([lower, np.full(len(caps), -np.inf)])
+        sense = np.concatenate([sense, np.zeros(len(caps), dtype=np.int32)])
     x, duals, iterations = _solve(
         cov, constraints, (upper, lower, sense), warm_start, Objective.MAX_SHARPE
     )
@@ -257,15 +279,29 @@ def max_sharpe_qp(
 
 
 def min_volatility_qp(
-    cov: np.ndarray, *, max_weight: float, warm_start: np.ndarray | None = None
+    cov: np.ndarray,
+    *,
+    max_weight: float,
+    warm_start: np.ndarray | None = None,
+    sector_rows: np.ndarray | None = None,
+    sector_caps: np.ndarray | None = None,
+    mu: np.ndarray | None = None,
+    target_return: float | None = None,
 ) -> QpSolution:
-    """Long-only minimum variance weights with a per-asset cap.
+    """Long-only minimum variance weights with a per-asset cap (and sector caps).
+
+    With ``mu`` and ``target_return`` it is PyPortfolioOpt's ``efficient_return``: the least
+    variance with ``μᵀw ≥ target_return``.
 
     Parameters
     ----------
     cov : ndarray of shape (n_assets, n_assets)
     max_weight : float
     warm_start : ndarray, optional
+    sector_rows, sector_caps : ndarray, optional
+        As :func:`max_sharpe_qp` (here ``Σ_{i∈s} w_i ≤ cap_s``).
+    mu : ndarray of shape (n_assets,), optional
+    target_return : float, optional
 
     Returns
     -------
@@ -277,13 +313,25 @@ def min_volatility_qp(
     """
     n_assets = cov.shape[0]
     _check_cap(n_assets, max_weight)
-    constraints = np.ones((1, n_assets))
-    upper = np.r_[np.full(n_assets, max_weight), 1.0]
-    lower = np.r_[np.zeros(n_assets), 1.0]
-    sense = np.zeros(n_assets + 1, dtype=np.int32)
-    sense[n_assets] = 5
+    rows, caps = _sector_rows(sector_rows, sector_caps, n_assets)
+    blocks, upper, lower = [np.ones((1, n_assets)), rows], [[1.0], caps], [[1.0], -np.inf * caps]
+    equality = [5] + [0] * len(caps)
+    if mu is not None and target_return is not None:
+        blocks.append(np.asarray(mu, dtype=float)[None, :])
+        upper.append([np.inf])
+        lower.append([target_return])
+        equality.append(0)
+    sense = np.r_[np.zeros(n_assets, dtype=np.int32), np.array(equality, dtype=np.int32)]
     x, duals, iterations = _solve(
-        cov, constraints, (upper, lower, sense), warm_start, Objective.MIN_VOLATILITY
+        cov,
+        np.vstack(blocks),
+        (
+            np.concatenate([np.full(n_assets, max_weight), *map(np.asarray, upper)]),
+            np.concatenate([np.zeros(n_assets), *map(np.asarray, lower)]),
+            sense,
+        ),
+        warm_start,
+        Objective.MIN_VOLATILITY,
     )
     return QpSolution(_normalise(x), duals, iterations)
 
@@ -478,3 +526,71 @@ class FastPolicy:
         if len(tail) > 1:
             self._moments.push(tail[1:] / tail[:-1] - 1.0)
         self._seen = (n_rows, columns, tail[-1].copy())
+
+
+# --------------------------------------------------------------------------- weights on arrays
+# smallq.constraints' within_limits / fit_to_caps / clean_weights, the same steps on numpy arrays
+# (tested equal through the fast paths' equality tests); pandas costs more than the QP here.
+_FIT_TOL = 1e-9  # smallq.constraints._TOL
+
+
+#: per capped sector: its members (a boolean mask over the tickers) and its cap
+WeightGroups = list[tuple[np.ndarray, float]]
+
+
+def weight_groups(limits: WeightLimits, tickers: list[str]) -> WeightGroups:
+    """The sector caps of ``limits`` as masks over ``tickers``."""
+    sectors = np.array([limits.sector_map.get(t, "") for t in tickers], dtype=object)
+    return [(sectors == s, cap) for s, cap in limits.sector_caps.items()]
+
+
+def within_caps(w: np.ndarray, upper: float, groups: WeightGroups, tol: float = CHECK_TOL) -> bool:
+    """:func:`smallq.constraints.within_limits` on an array."""
+    if not np.isfinite(w).all() or abs(w.sum() - 1) > tol:
+        return False
+    if w.min() < -tol or w.max() > upper + tol:
+        return False
+    return all(w[mask].sum() <= cap + tol for mask, cap in groups)
+
+
+def fit_array(weights: np.ndarray, upper: float, groups: WeightGroups) -> np.ndarray:
+    """:func:`smallq.constraints.fit_to_caps` on an array (the same steps)."""
+    w = weights.clip(min=0.0)
+    w = w / w.sum()
+    for _ in range(1000):
+        w = np.minimum(w, upper)
+        for mask, cap in groups:
+            total = w[mask].sum()
+            if total > cap:
+                w[mask] *= cap / total
+        gap = 1.0 - w.sum()
+        if gap <= _FIT_TOL:
+            break
+        room = upper - w
+        for mask, cap in groups:
+            room[mask] = np.minimum(room[mask], cap - w[mask].sum())
+        open_ = room > _FIT_TOL
+        base = np.where(open_ & (w > 0), w, 0.0)
+        if base.sum() <= 0:
+            base = open_.astype(float)
+        if base.sum() <= 0:
+            break
+        w = w + np.minimum(gap * base / base.sum(), room.clip(min=0.0))
+    fitted: np.ndarray = w / w.sum()
+    return fitted
+
+
+def clean_array(
+    weights: np.ndarray, upper: float, groups: WeightGroups, cutoff: float
+) -> np.ndarray:
+    """:func:`smallq.constraints.clean_weights` on an array (the same steps)."""
+    raw = weights.clip(min=0.0)
+    trimmed = np.where(raw >= cutoff, raw, 0.0)
+    for candidate in (trimmed, raw):
+        if candidate.sum() <= 0:
+            continue
+        fitted = fit_array(candidate / candidate.sum(), upper, groups)
+        if within_caps(fitted, upper, groups):
+            return fitted
+    cleaned: np.ndarray = raw / raw.sum()
+    return cleaned

@@ -62,7 +62,8 @@ __all__ = [
 ]
 
 #: prices up to and including the decision date, and that date -> target weights by ticker
-Policy = Callable[[pd.DataFrame, pd.Timestamp], pd.Series]
+#: (a Series; or an array aligned with the price columns, which skips the alignment)
+Policy = Callable[[pd.DataFrame, pd.Timestamp], "pd.Series | np.ndarray"]
 
 _WEIGHT_TOL = 1e-9
 
@@ -224,22 +225,33 @@ def _target(
 ) -> np.ndarray:
     """Call the policy and check its weights; returns a vector aligned to ``columns``."""
     weights = policy(history, as_of)
-    if not isinstance(weights, pd.Series):
-        weights = pd.Series(weights, dtype=float)
-    if weights.index.equals(columns):
-        vector = weights.to_numpy(dtype=float)
+    if isinstance(weights, np.ndarray) and weights.shape == (len(columns),):
+        vector = weights.astype(float)
     else:
-        unknown = weights.index.difference(columns)
-        if len(unknown):
-            tickers = list(map(str, unknown))
-            raise DataUnavailableError(tickers, "the policy chose tickers not in prices")
-        vector = weights.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+        series = weights if isinstance(weights, pd.Series) else pd.Series(weights, dtype=float)
+        vector = _aligned(series, columns, as_of)
     if not np.isfinite(vector).all() or vector.min() < -_WEIGHT_TOL:
         raise InputError(f"the policy returned invalid weights on {as_of:%Y-%m-%d}")
     if vector.sum() > 1 + 1e-6:
         raise InputError(f"the policy's weights sum to {vector.sum():.6f} > 1 on {as_of:%Y-%m-%d}")
     clipped: np.ndarray = np.clip(vector, 0.0, None)
     return clipped
+
+
+def _aligned(weights: pd.Series, columns: pd.Index, as_of: pd.Timestamp) -> np.ndarray:
+    """Weights by ticker as a vector over ``columns`` (zeros elsewhere)."""
+    if weights.index.equals(columns):
+        same: np.ndarray = weights.to_numpy(dtype=float)
+        return same
+    where = columns.get_indexer(weights.index)
+    if (where < 0).any() or weights.index.has_duplicates:
+        tickers = list(map(str, weights.index.difference(columns)))
+        if not tickers:
+            raise InputError(f"the policy repeated tickers on {as_of:%Y-%m-%d}")
+        raise DataUnavailableError(tickers, "the policy chose tickers not in prices")
+    vector = np.zeros(len(columns))
+    vector[where] = weights.to_numpy(dtype=float)
+    return vector
 
 
 def _benchmark_equity(benchmark: pd.Series | None, dates: pd.DatetimeIndex) -> pd.Series | None:

@@ -12,9 +12,12 @@ known by then.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from collections.abc import Sequence
 from datetime import date
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
@@ -109,18 +112,14 @@ class SampleSource:
     # ------------------------------------------------------------------ loading
     def _load_prices(self) -> pd.DataFrame:
         if self._prices is None:
-            from skfolio.datasets import load_sp500_dataset
-
-            prices = tidy_frame(load_sp500_dataset())
+            prices = tidy_frame(_read_skfolio_data("sp500_dataset.csv.gz"))
             prices.columns = pd.Index([str(c) for c in prices.columns], name=None)
             self._prices = prices
         return self._prices
 
     def _load_index(self) -> pd.Series:
         if self._index is None:
-            from skfolio.datasets import load_sp500_index
-
-            frame = tidy_frame(load_sp500_index())
+            frame = tidy_frame(_read_skfolio_data("sp500_index.csv.gz"))
             self._index = frame.iloc[:, 0].rename(self.benchmark_name)
         return self._index
 
@@ -130,6 +129,27 @@ class SampleSource:
             f"no prices between {start} and {end}; the sample covers "
             f"{dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}"
         )
+
+
+def _read_skfolio_data(filename: str) -> pd.DataFrame:
+    """One of the CSV files inside the skfolio wheel, read as ``skfolio.datasets`` reads it.
+
+    The file is found without importing skfolio, whose package import pulls in scikit-learn
+    (about a second of start-up that the sample data does not need).
+
+    Raises
+    ------
+    DataUnavailableError
+        When skfolio is not installed.
+    """
+    spec = importlib.util.find_spec("skfolio")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataUnavailableError(["sample"], "the skfolio package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / filename
+    with gzip.open(path, mode="rt", encoding="utf-8") as file:
+        frame = pd.read_csv(file, sep=",", index_col=0)
+    frame.index = pd.to_datetime(frame.index, format="%Y-%m-%d")
+    return frame
 
 
 def _read_companies() -> tuple[pd.DataFrame, Fundamentals]:
