@@ -251,6 +251,8 @@ def profile_from_args(args: argparse.Namespace, *, capital: str | float) -> Any:
 
     caps: dict[str, float] = {}
     for item in args.sector_cap:
+        if not isinstance(item, str):  # argparse hands "--sector-cap=--" over as a list
+            raise ProfileError("sector cap", "--", 'write it as "Sector=0.4"')
         name, sep, value = item.partition("=")
         if not sep:
             raise ProfileError("sector cap", item, 'write it as "Sector=0.4"')

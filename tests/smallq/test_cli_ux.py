@@ -266,3 +266,13 @@ def test_make_demo_says_what_it_installs(tmp_path: Path) -> None:
     install = [line for line in plan.splitlines() if "pip install" in line and "-e" in line]
     assert install and all("--quiet" not in line for line in install)
     assert plan.index("installing smallQ") < plan.index(install[0])
+
+
+def test_a_sector_cap_of_a_bare_double_dash_is_bad_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # before: argparse handed "--sector-cap=--" over as a list and the CLI crashed (exit 70)
+    code = main(["build", "--sectors", "tech", "--capital", "1000", "--sector-cap=--"])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_USAGE
+    assert len(err.splitlines()) == 1 and "sector cap" in err
