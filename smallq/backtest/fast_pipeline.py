@@ -57,6 +57,7 @@ from smallq.params import EngineParams
 from smallq.profile import fit_min_holdings
 from smallq.ranking import rank_stocks
 from smallq.types import Objective, ReturnsModel, Strategy
+from smallq.universe import companies_as_of
 
 __all__ = ["FastPipelinePolicy"]
 
@@ -114,15 +115,23 @@ class FastPipelinePolicy:
         )
         rule = reference.rule
         self._rows = history_rows(rule.lookback_days, params)
-        self._base = self._price_free_screen(raw.columns)
+        criteria = rule.criteria
+        # the market-cap band reads the caps known on each decision date (as a build on it
+        # does), so with dated fundamentals the price-free screen is redone per decision
+        self._dated_screen = reference.fundamentals is not None and (
+            criteria.min_market_cap is not None or criteria.max_market_cap is not None
+        )
+        self._base = self._price_free_screen(raw.columns, reference.companies)
         self._sectors = reference.companies["sector"].reindex(raw.columns).to_numpy(object)
         self._duals: np.ndarray | None = None
         self._as_of = pd.Timestamp(0)
         self._target_columns: tuple[pd.Index, dict[str, int]] | None = None
 
-    def _price_free_screen(self, columns: pd.Index) -> np.ndarray | None:
+    def _price_free_screen(
+        self, columns: pd.Index, companies: pd.DataFrame
+    ) -> np.ndarray | None:
         """Tickers the price-free filters keep (None: forced includes, use the reference)."""
-        rule, companies = self.reference.rule, self.reference.companies
+        rule = self.reference.rule
         if rule.criteria.include:
             return None
         known = [t for t in columns if t in companies.index]
@@ -207,11 +216,18 @@ class FastPipelinePolicy:
         self, history: np.ndarray, columns: pd.Index, keep: np.ndarray
     ) -> np.ndarray | None:
         """Positions (in ``columns``) the decision's filters keep; None: use the reference."""
-        if self._base is None:
+        base = self._base
+        fundamentals = self.reference.fundamentals
+        if self._dated_screen and fundamentals is not None:
+            companies, _ = companies_as_of(
+                self.reference.companies, fundamentals, self._as_of.date()
+            )
+            base = self._price_free_screen(self._columns, companies)
+        if base is None:
             return None
         where = keep  # columns are the raw columns
         criteria = self.reference.rule.criteria
-        passed = self._base[where]
+        passed = base[where]
         recent = history[-self._rows :, keep]
         if criteria.min_history_days is not None:
             passed &= np.isfinite(recent).sum(axis=0) >= criteria.min_history_days
