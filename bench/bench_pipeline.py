@@ -1,20 +1,31 @@
-"""Time the portfolio pipeline's stages for 20, 50, 100 and 500 assets.
+"""Time the whole report (``build_portfolio``) by stage, for 20, 50, 100 and 500 assets.
 
 Data: the sample's 20 real stocks plus synthetic factor-model assets (bench/synthetic.py),
-the last 756 trading days before 2022-12-28. Each stage is timed on its own (median of
-``--repeat`` runs) and the whole ``build_portfolio`` call too. The reference is the plain
-PyPortfolioOpt way on the same prices in the same run::
+the last 756 trading days before 2022-12-28, one sector, every asset a candidate, the
+default risk level (moderate: placed on the frontier) and ``record=False``.
 
-    mu = expected_returns.mean_historical_return(prices, compounding=False)
-    cov = risk_models.CovarianceShrinkage(prices).ledoit_wolf()
-    EfficientFrontier(mu, cov, weight_bounds=(0, cap)).max_sharpe(risk_free_rate=0.02)
+**The report by stage.** Each ``build_portfolio`` call is timed as a whole and, in the same
+call, stage by stage: the functions it calls are wrapped with a clock where it looks them
+up (its module's globals, so the benchmark follows the code if it moves). Stages: data
+(universe, prices, cleaning), decide (filters and ranking, then forecast and optimize: the
+risk level's placement), allocate, risk, stress (long histories, crisis replays, shocks,
+betas, and the Monte Carlo a report runs, also shown on its own), frontier (the chart's
+``params.frontier_points`` points) and the rest (notes). Medians over ``--repeat`` builds
+after a warm-up build. The stress views (the bot's /stress, the dashboard's Stress page)
+add the Monte Carlo methods a report does not run: that is timed too.
 
-Each stage is the call ``build_portfolio`` makes (fast paths on: numpy Ledoit-Wolf, daqp for
-max Sharpe and the 40-point frontier, the weekly Monte Carlo fan). Forecast + optimize and
-plain PyPortfolioOpt run round robin in one loop (so machine load hits both alike) and the
-printed ratio is ``plain time / our time`` (above 1: smallQ is faster). The whole report also
-ranks, allocates, measures risk, stress-tests with 3 x 10,000 Monte Carlo paths and traces the
-frontier; it has no PyPortfolioOpt counterpart.
+**Against plain PyPortfolioOpt**, round robin in one loop (so machine load hits both alike),
+printed as ``plain time / our time`` (above 1: smallQ is faster):
+
+* forecast + optimize (what ``decide_weights`` calls) against::
+
+      mu = expected_returns.mean_historical_return(prices, compounding=False)
+      cov = risk_models.CovarianceShrinkage(prices).ledoit_wolf()
+      EfficientFrontier(mu, cov, weight_bounds=(0, cap)).max_sharpe(risk_free_rate=0.02)
+
+* the report's frontier (``report_frontier(fast=True)``) against PyPortfolioOpt's
+  ``efficient_return`` at the same target returns (``trace_frontier(fast=False)``, the
+  reference the tests compare with); ``--frontier-repeat`` runs (it takes about 15 s at 500).
 
 BLAS runs single-threaded for both contenders (``OPENBLAS_NUM_THREADS=1`` unless set): on two
 cores shared with other work, BLAS threads spin against each other and the times lose meaning.
@@ -33,9 +44,12 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -44,21 +58,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic import real_index, synthetic_prices
 
-from smallq.allocation import allocate_shares
+from smallq.constraints import WeightLimits
 from smallq.data.memory import FrameSource
-from smallq.forecast import covariance, expected_returns, forecast_moments
-from smallq.models import Settings
-from smallq.optimize import optimize_weights, report_frontier
+from smallq.forecast import forecast_moments
+from smallq.models import Report, Settings
+from smallq.optimize import optimize_weights, report_frontier, trace_frontier
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.profile import make_profile
-from smallq.risk import compute_risk_metrics
-from smallq.stress import run_stress_tests
 from smallq.types import CovModel, Objective, ReturnsModel
 
 AS_OF = date(2022, 12, 28)
 LOOKBACK = 756
 RF = 0.02
+#: the stages of a build timed by :func:`stage_clock` (forecast and optimize are within
+#: decide, the Monte Carlo within stress)
+STAGES = ("data", "decide", "forecast", "optimize", "allocate", "risk", "stress", "monte_carlo")
+STAGES += ("frontier",)
+#: the stages that make up the whole report, with ``rest``
+MAIN_STAGES = ("data", "decide", "allocate", "risk", "stress", "frontier")
 
 
 def median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -85,6 +103,78 @@ def round_robin(contenders: dict[str, Callable[[], object]], repeat: int) -> dic
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+class StageClock:
+    """Seconds spent in named functions, wrapped where their callers look them up."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._undo: list[tuple[dict[str, Any], str, object]] = []
+
+    def wrap(self, caller: object, name: str, stage: str) -> Callable[..., Any] | None:
+        """Time calls of ``name`` from ``caller``'s module; the original, or None if absent."""
+        namespace = getattr(caller, "__globals__", None)
+        original = None if namespace is None else namespace.get(name)
+        if namespace is None or not callable(original):
+            return None
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - start
+
+        namespace[name] = timed
+        self._undo.append((namespace, name, original))
+        return original
+
+    def restore(self) -> None:
+        for namespace, name, original in reversed(self._undo):
+            namespace[name] = original
+        self._undo.clear()
+
+
+@contextmanager
+def stage_clock() -> Iterator[StageClock]:
+    """A clock on the stages of ``build_portfolio`` (see the module docstring)."""
+    clock = StageClock()
+    try:
+        clock.wrap(build_portfolio, "_decision_data", "data")
+        decide = clock.wrap(build_portfolio, "decide_weights", "decide")
+        clock.wrap(decide, "forecast_moments", "forecast")
+        clock.wrap(decide, "optimize_weights", "optimize")
+        clock.wrap(build_portfolio, "allocate_shares", "allocate")
+        clock.wrap(build_portfolio, "compute_risk_metrics", "risk")
+        stress = clock.wrap(build_portfolio, "_stress", "stress")
+        run_stress_tests = (getattr(stress, "__globals__", None) or {}).get("run_stress_tests")
+        # the Monte Carlo inside the stress stage: by name before and after the fast path
+        clock.wrap(run_stress_tests, "simulate_methods", "monte_carlo")
+        clock.wrap(run_stress_tests, "monte_carlo", "monte_carlo")
+        clock.wrap(build_portfolio, "report_frontier", "frontier")
+        yield clock
+    finally:
+        clock.restore()
+
+
+def report_by_stage(build: Callable[[], Report], repeat: int) -> dict[str, float]:
+    """Median seconds of the whole report and of each stage over ``repeat`` builds."""
+    build()
+    runs: dict[str, list[float]] = defaultdict(list)
+    with stage_clock() as clock:
+        for _ in range(repeat):
+            clock.seconds.clear()
+            start = time.perf_counter()
+            build()
+            whole = time.perf_counter() - start
+            runs["whole"].append(whole)
+            timed = {s: clock.seconds.get(s, float("nan")) for s in STAGES}
+            for stage, seconds in timed.items():
+                runs[stage].append(seconds)
+            known = [timed[s] for s in MAIN_STAGES if timed[s] == timed[s]]  # not NaN
+            runs["rest"].append(whole - sum(known))
+    return {stage: statistics.median(values) for stage, values in runs.items()}
+
+
 def plain_pypfopt(prices: pd.DataFrame, cap: float) -> pd.Series:
     """The plain PyPortfolioOpt way: mean, Ledoit-Wolf, max Sharpe."""
     from pypfopt import EfficientFrontier, risk_models
@@ -103,28 +193,21 @@ def companies_for(columns: pd.Index) -> pd.DataFrame:
     )
 
 
-def bench_size(n_assets: int, repeat: int) -> dict[str, float]:
-    """Median seconds per stage for ``n_assets`` assets."""
+def extra_methods_seconds(report: Report, repeat: int) -> float:
+    """What a stress view adds to a report: the Monte Carlo methods the build did not run."""
+    try:
+        from smallq.stress import simulate_methods
+    except ImportError:  # before the report ran one method: nothing to add
+        return 0.0
+    return median_seconds(lambda: simulate_methods(report.stress, DEFAULT_PARAMS), repeat)
+
+
+def bench_size(n_assets: int, repeat: int, frontier_repeat: int) -> dict[str, float]:
+    """Median seconds per stage, and the contenders', for ``n_assets`` assets."""
     all_prices = synthetic_prices(n_assets).loc[: pd.Timestamp(AS_OF)]
     lookback = max(LOOKBACK, 2 * n_assets + 20)  # the feasibility check wants n + max(n, 20)
     window = all_prices.iloc[-(lookback + 1) :].dropna(axis=1)
-    index = real_index().loc[window.index]
     cap = max(0.10, 2.0 / n_assets)
-    settings = Settings(
-        Objective.MAX_SHARPE,
-        ReturnsModel.MEAN,
-        CovModel.LEDOIT_WOLF,
-        max_weight=cap,
-        min_holdings=1,
-        risk_free_rate=RF,
-        target_volatility=0.2,
-        risk_aversion=3.0,
-    )
-    mu = expected_returns(window, ReturnsModel.MEAN, risk_free_rate=RF)
-    cov = covariance(window, CovModel.LEDOIT_WOLF)
-    result = optimize_weights(mu, cov, settings, fast=True)
-    weights = result.weights
-    sectors = pd.Series("Information Technology", index=window.columns)
     source = FrameSource(all_prices, real_index(), companies_for(all_prices.columns))
     profile = make_profile(
         sectors="tech",
@@ -135,6 +218,18 @@ def bench_size(n_assets: int, repeat: int) -> dict[str, float]:
         as_of=AS_OF,
     )
 
+    def build() -> Report:
+        return build_portfolio(profile, source, today=AS_OF)
+
+    timings = report_by_stage(build, repeat)
+    report = build()
+    timings["stress_views"] = extra_methods_seconds(report, max(1, repeat // 2))
+
+    settings = Settings(
+        Objective.MAX_SHARPE, ReturnsModel.MEAN, CovModel.LEDOIT_WOLF, max_weight=cap,
+        min_holdings=1, risk_free_rate=RF, target_volatility=0.2, risk_aversion=3.0,
+    )  # fmt: skip
+
     def forecast_optimize() -> object:  # what decide_weights calls in a build
         mu, cov = forecast_moments(window, settings)
         return optimize_weights(mu, cov, settings, fast=True)
@@ -142,66 +237,67 @@ def bench_size(n_assets: int, repeat: int) -> dict[str, float]:
     paired = round_robin(
         {"ours": forecast_optimize, "plain": lambda: plain_pypfopt(window, cap)}, repeat * 3
     )
-    timings = {
-        "forecast+optimize": paired["ours"],
-        "pypfopt": paired["plain"],
-        "forecast": median_seconds(
-            lambda: (
-                expected_returns(window, ReturnsModel.MEAN, risk_free_rate=RF),
-                covariance(window, CovModel.LEDOIT_WOLF),
-            ),
-            repeat,
-        ),
-        "optimize": median_seconds(lambda: optimize_weights(mu, cov, settings, fast=True), repeat),
-        "frontier": median_seconds(lambda: report_frontier(mu, cov, settings, fast=True), repeat),
-        "allocate": median_seconds(
-            lambda: allocate_shares(weights, window.iloc[-1], 1_000_000.0), repeat
-        ),
-        "risk": median_seconds(
-            lambda: compute_risk_metrics(weights, window, index, mu, cov, risk_free_rate=RF), repeat
-        ),
-        "stress": median_seconds(
-            lambda: run_stress_tests(
-                weights[weights > 0],
-                all_prices[weights.index[weights > 0]],
-                index,
-                sectors[weights > 0],
-                index_history=real_index(),
-                params=DEFAULT_PARAMS,
-            ),
-            max(1, repeat // 2),
-        ),
-        "pipeline": median_seconds(lambda: build_portfolio(profile, source, today=AS_OF), repeat),
-    }
+    timings["forecast+optimize"], timings["pypfopt"] = paired["ours"], paired["plain"]
+    ours = optimize_weights(*forecast_moments(window, settings), settings, fast=True).weights
     plain = plain_pypfopt(window, cap)
-    timings["max_weight_diff"] = float((plain.reindex(weights.index) - weights).abs().max())
+    timings["max_weight_diff"] = float((plain.reindex(ours.index) - ours).abs().max())
+
+    mu, cov, placed = report.mu, report.cov, report.settings
+    bound = min(placed.max_weight, 1.0 / placed.min_holdings)
+    limits = WeightLimits.build(list(mu.index), bound)
+    points = DEFAULT_PARAMS.frontier_points
+    frontier = round_robin(
+        {
+            "ours": lambda: report_frontier(mu, cov, placed, n_points=points, fast=True),
+            "plain": lambda: trace_frontier(mu, cov, limits, n_points=points),
+        },
+        frontier_repeat,
+    )
+    timings["frontier_ours"], timings["frontier_pypfopt"] = frontier["ours"], frontier["plain"]
     return timings
+
+
+def _ms(seconds: float, digits: int = 1) -> str:
+    return "—" if seconds != seconds else f"{seconds * 1e3:.{digits}f} ms"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="builds timed per size")
     parser.add_argument("--sizes", default="20,50,100,500")
+    parser.add_argument(
+        "--frontier-repeat", type=int, default=1, help="runs of the frontier against PyPortfolioOpt"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        t = bench_size(n, args.repeat)
-        rows.append((n, t))
+        rows.append((n, bench_size(n, args.repeat, args.frontier_repeat)))
         print(f"done {n} assets", file=sys.stderr)
+    print(f"The whole report by stage (medians of {args.repeat} builds):\n")
     print(
-        "| assets | forecast | optimize | frontier | allocate | risk | stress | whole report "
-        "| forecast+optimize | plain PyPortfolioOpt | plain / ours | max |Δw| |"
+        "| assets | data | decide | (forecast) | (optimize) | allocate | risk | stress "
+        "| (Monte Carlo) | frontier | rest | **whole report** | stress views: other methods |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, t in rows:
-        ms = {k: v * 1e3 for k, v in t.items()}
+        cells = " | ".join(_ms(t[s]) for s in (*STAGES, "rest"))
         print(
-            f"| {n} | {ms['forecast']:.1f} ms | {ms['optimize']:.1f} ms | {ms['frontier']:.1f} ms "
-            f"| {ms['allocate']:.1f} ms | {ms['risk']:.1f} ms | {ms['stress']:.0f} ms "
-            f"| **{ms['pipeline']:.0f} ms** | {ms['forecast+optimize']:.1f} ms "
-            f"| {ms['pypfopt']:.1f} ms | **{t['pypfopt'] / t['forecast+optimize']:.1f}×** "
-            f"| {t['max_weight_diff']:.1e} |"
+            f"| {n} | {cells} | **{_ms(t['whole'], 0)}** "
+            f"| {_ms(t['stress_views'], 0)} |"
+        )
+    print("\nAgainst plain PyPortfolioOpt, round robin (plain / ours above 1: smallQ faster):\n")
+    print(
+        "| assets | forecast+optimize | plain PyPortfolioOpt | plain / ours | max |Δw| "
+        "| frontier | PyPortfolioOpt efficient_return | plain / ours |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, t in rows:
+        print(
+            f"| {n} | {_ms(t['forecast+optimize'])} | {_ms(t['pypfopt'])} "
+            f"| **{t['pypfopt'] / t['forecast+optimize']:.1f}×** | {t['max_weight_diff']:.1e} "
+            f"| {_ms(t['frontier_ours'])} | {_ms(t['frontier_pypfopt'], 0)} "
+            f"| **{t['frontier_pypfopt'] / t['frontier_ours']:.0f}×** |"
         )
 
 

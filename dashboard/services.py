@@ -28,6 +28,7 @@ from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.pipeline import build_portfolio, run_strategy_backtest, track_portfolio
 from smallq.profile import make_profile
 from smallq.results import BacktestReport, TrackedPortfolio
+from smallq.stress import simulate_methods
 from smallq.types import Objective
 from smallq.universe import normalise_companies
 from storage.db import connect, transaction
@@ -133,14 +134,41 @@ def build(request: BuildRequest) -> Report:
     SmallQError
         Bad input or any engine error; pages show its ``user_message()``.
     """
+    config = settings()
+    return _build(config.source, _request_key(request), config.mc_paths, today().isoformat())
+
+
+def _request_key(request: BuildRequest) -> tuple[object, ...]:
+    """The cache key of a build request (plain values); no sector is bad input."""
     if not request.sectors:
         raise InputError("Pick at least one sector.", field="sectors")
-    config = settings()
-    key = (
+    return (
         request.sectors, request.capital, request.risk_level, request.strategy,
         request.objective, request.as_of,
     )  # fmt: skip
-    return _build(config.source, key, config.mc_paths, today().isoformat())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _stress_build(spec: str, request: tuple[object, ...], mc_paths: int | None, day: str) -> Report:
+    report = _build(spec, request, mc_paths, day)
+    params = engine_params(replace(settings(), mc_paths=mc_paths))
+    return replace(report, stress=simulate_methods(report.stress, params))
+
+
+def stress_build(request: BuildRequest) -> Report:
+    """The report of :func:`build` with Monte Carlo by every method (the Stress page; cached).
+
+    A build simulates one method (bootstrap); the other two are simulated from the same
+    daily returns with the build's settings.
+
+    Raises
+    ------
+    SmallQError
+        As :func:`build`.
+    """
+    config = settings()
+    key = _request_key(request)
+    return _stress_build(config.source, key, config.mc_paths, today().isoformat())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

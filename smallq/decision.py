@@ -117,6 +117,9 @@ class Decision:
     ranking : Ranking
     window : DataFrame of shape (lookback_days + 1, n_candidates)
         Complete prices of the selected stocks over the estimation window.
+    returns : DataFrame of shape (lookback_days, n_candidates)
+        Their daily simple returns (``window.pct_change()`` without the first row): computed
+        once, for the optimizer's VaR guard and a build's risk figures and stress tests.
     benchmark : Series of shape (lookback_days + 1,), optional
         Benchmark level on the window's dates.
     settings : Settings
@@ -131,6 +134,7 @@ class Decision:
 
     ranking: Ranking
     window: pd.DataFrame
+    returns: pd.DataFrame
     benchmark: pd.Series | None
     settings: Settings
     mu: pd.Series
@@ -269,11 +273,12 @@ def decide_weights(
     )
     level = None if benchmark is None else benchmark.reindex(window.index)
     mu, cov = forecast_moments(window, settings, benchmark=level, params=params)
+    returns = window.pct_change(fill_method=None).iloc[1:]  # the window is complete
     optimization = optimize_weights(
         mu,
         cov,
         settings,
-        returns=window.pct_change().iloc[1:],
+        returns=returns,
         limits=limits,
         chain=params.fallback_chain,
         params=params,
@@ -282,6 +287,7 @@ def decide_weights(
     return Decision(
         ranking=ranking,
         window=window,
+        returns=returns,
         benchmark=level,
         settings=settings,
         mu=mu,

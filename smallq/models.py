@@ -432,10 +432,20 @@ class MonteCarloResult:
 
 @dataclass(frozen=True, slots=True)
 class StressReport:
-    """Historical and hypothetical scenarios, and Monte Carlo simulations."""
+    """Historical and hypothetical scenarios, and Monte Carlo simulations.
+
+    Attributes
+    ----------
+    monte_carlo : tuple of MonteCarloResult
+        One per method simulated (a report runs one; :func:`smallq.stress.simulate_methods`
+        adds the others).
+    daily_returns : Series of shape (n_days,), optional
+        The portfolio's daily returns over the lookback that the simulations draw from.
+    """
 
     scenarios: tuple[ScenarioResult, ...]
     monte_carlo: tuple[MonteCarloResult, ...]
+    daily_returns: pd.Series | None = None
 
 
 # --------------------------------------------------------------------------- notes

@@ -70,6 +70,7 @@ from smallq.constraints import (
     within_limits,
 )
 from smallq.errors import DataError, DataFormatError, OptimizationError, SmallQError, SolverError
+from smallq.frontier import LeastVariance
 from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
@@ -815,8 +816,10 @@ def trace_frontier(
         Per-stock bound and sector caps, e.g. from :func:`smallq.constraints.feasible_limits`.
     n_points : int, default=40
     fast : bool, default=False
-        Trace with daqp, each point warm-started from the last (about 40 times faster than
-        40 cvxpy solves at 100 assets); the default is PyPortfolioOpt's ``efficient_return``.
+        Trace with daqp on screened assets (:class:`smallq.frontier.LeastVariance`: each
+        point solved on the assets near the last one's holdings and checked optimal for all),
+        about 20 times faster than 40 cvxpy solves at 100 assets and 100 times at 500; the
+        default is PyPortfolioOpt's ``efficient_return``.
 
     Returns
     -------
@@ -866,31 +869,33 @@ def trace_frontier(
 
 
 def _fast_points(problem: _Problem, n_points: int) -> list[tuple[float, float]]:
-    """Min volatility, then the least variance at each target return (warm-started daqp)."""
-    cov, mu = problem.cov.to_numpy(dtype=float), problem.mu.to_numpy(dtype=float)
-    rows, caps = _sector_matrix(problem.limits, list(problem.mu.index))
-    bound = problem.limits.upper
-    low_weights, _ = _fast_min_volatility(problem)
+    """Min volatility, then the least variance at each target return (daqp, screened assets).
+
+    :class:`smallq.frontier.LeastVariance` solves each point on a few candidate assets and
+    checks it optimal for all of them (the same points as whole-problem solves).
+    """
+    index = problem.mu.index
+    rows, caps = _sector_matrix(problem.limits, list(index))
+    reachable = max_return_weights(problem.mu, problem.limits).to_numpy() > 0
+    path = LeastVariance(
+        problem.cov.to_numpy(dtype=float),
+        problem.mu.to_numpy(dtype=float),
+        max_weight=problem.limits.upper,
+        reachable=reachable,
+        sector_rows=rows,
+        sector_caps=caps,
+    )
+    low_weights = _qp_weights(path.solve(), problem, Objective.MIN_VOLATILITY)
     points = [_performance(low_weights, problem)]
     low, high = points[0][0], max_reachable_return(problem.mu, problem.limits)
     if high - low <= 1e-9:
         return points
-    duals = None
     for target in np.linspace(low, high - 1e-6 * (high - low), n_points)[1:]:
         try:
-            solution = min_volatility_qp(
-                cov,
-                max_weight=bound,
-                sector_rows=rows,
-                sector_caps=caps,
-                mu=mu,
-                target_return=float(target),
-                warm_start=duals,
-            )
+            weights = path.solve(float(target))
         except SmallQError:
             continue
-        duals = solution.duals
-        points.append(_performance(pd.Series(solution.weights, index=problem.mu.index), problem))
+        points.append(_performance(pd.Series(weights, index=index), problem))
     return points
 
 

@@ -82,7 +82,7 @@ from smallq.profile import LEVEL_MAX_WEIGHT, cap_notes, validate_backtest_reques
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
-from smallq.stress import run_stress_tests, uncovered_window_notes
+from smallq.stress import REPORT_MONTE_CARLO, run_stress_tests, uncovered_window_notes
 from smallq.types import ProgressCallback, RiskLevel
 
 __all__ = [
@@ -256,14 +256,15 @@ def build_portfolio(
         cov,
         risk_free_rate=settings.risk_free_rate,
         periods_per_year=params.periods_per_year,
+        returns=decision.returns,
     )
     stress, stress_notes = _stress(
-        bought, window, benchmark, market, source, index_history, as_of, params
+        bought, window, benchmark, market, source, index_history, as_of, params, decision.returns
     )
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points, fast=True)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
-    daily = portfolio_returns(window.pct_change(fill_method=None).iloc[1:], bought)
+    daily = portfolio_returns(decision.returns, bought)
     notes += [Note(NoteKind.RISK, text) for text in (cornish_fisher_note(daily),) if text]
     notes += cap_notes(profile, settings)
     notes += level_cap_notes(profile, settings, len(candidates))
@@ -652,8 +653,13 @@ def _stress(
     index_history: pd.Series | None,
     as_of: date,
     params: EngineParams,
+    returns: pd.DataFrame,
 ) -> tuple[StressReport, list[str]]:
-    """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history."""
+    """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history.
+
+    The report runs one Monte Carlo method (:data:`smallq.stress.REPORT_MONTE_CARLO`); the
+    stress views add the others (:func:`smallq.stress.simulate_methods`).
+    """
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
     long_index = load_index_history(source, index_history, market.benchmark, as_of)
     long_prices, notes = load_stress_history(source, held, window, as_of, params, long_index)
@@ -665,6 +671,8 @@ def _stress(
         index_history=long_index,
         params=params,
         history=long_prices,
+        returns=returns,
+        methods=REPORT_MONTE_CARLO,
     )
     notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
     return stress, notes

@@ -330,11 +330,26 @@ def beta(portfolio_returns: pd.Series, benchmark_returns: pd.Series) -> float:
     joined = pd.concat([portfolio_returns, benchmark_returns], axis=1, join="inner").dropna()
     if len(joined) < 3:
         raise InsufficientHistoryError(len(joined), 3, "overlapping benchmark history")
-    x, y = joined.iloc[:, 1].to_numpy(float), joined.iloc[:, 0].to_numpy(float)
-    variance = float(np.var(x, ddof=1))
+    return ols_beta(joined.iloc[:, 0].to_numpy(float), joined.iloc[:, 1].to_numpy(float))
+
+
+def ols_beta(returns: np.ndarray, benchmark_returns: np.ndarray) -> float:
+    """OLS beta ``cov(r, r_b) / var(r_b)`` (ddof=1) of returns already aligned by day.
+
+    Parameters
+    ----------
+    returns, benchmark_returns : ndarray of shape (n_days,)
+        Finite returns of the same days.
+
+    Raises
+    ------
+    DataFormatError
+        When the benchmark returns are constant.
+    """
+    variance = float(np.var(benchmark_returns, ddof=1))
     if variance <= 0.0:
         raise DataFormatError("benchmark", "constant benchmark returns; beta is undefined")
-    return float(np.cov(y, x, ddof=1)[0, 1] / variance)
+    return float(np.cov(returns, benchmark_returns, ddof=1)[0, 1] / variance)
 
 
 def risk_contributions(weights: pd.Series, cov: pd.DataFrame) -> pd.Series:
@@ -368,6 +383,7 @@ def compute_risk_metrics(
     *,
     risk_free_rate: float,
     periods_per_year: int = 252,
+    returns: pd.DataFrame | None = None,
 ) -> RiskMetrics:
     """Ex-ante and historical risk figures of a fixed-weight portfolio and its cash.
 
@@ -386,6 +402,9 @@ def compute_risk_metrics(
     risk_free_rate : float
         Annual, as a fraction.
     periods_per_year : int, default=252
+    returns : DataFrame of shape (n_days - 1, n_assets), optional
+        ``prices.pct_change()`` without its first row, when the caller has it (a build
+        computes its window's returns once).
 
     Returns
     -------
@@ -402,7 +421,9 @@ def compute_risk_metrics(
     if missing:
         raise DataUnavailableError(missing, "no expected return for a held ticker")
     contributions = risk_contributions(weights, cov)
-    daily = portfolio_returns(prices.pct_change(fill_method=None).iloc[1:], weights)
+    if returns is None:
+        returns = prices.pct_change(fill_method=None).iloc[1:]
+    daily = portfolio_returns(returns, weights)
     w = weights.to_numpy(dtype=float)
     sigma = cov.loc[weights.index, weights.index].to_numpy(dtype=float)
     expected = float(w @ mu.loc[weights.index].to_numpy(dtype=float))

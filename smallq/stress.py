@@ -20,14 +20,20 @@ Pure functions on pandas objects. Every return is a simple return over the scena
   covariance of the daily returns, ``w' r`` is exactly a univariate normal / Student-t with
   mean ``w' mu`` and variance ``w' cov w``, which is what is drawn. Memory is
   ``O(n_paths * horizon_days)``, independent of the number of assets. Simulated daily returns
-  are floored at -100%.
+  are floored at -100%. The paths are compounded a block of :data:`BLOCK_PATHS` at a time
+  (the block stays in the CPU cache) from the draws of one ``(n_paths, horizon_days)`` array,
+  so the results are those of simulating every path at once, bit for bit.
+* **Which simulations**: a report runs :data:`REPORT_MONTE_CARLO` (bootstrap: the one its
+  chart and text show); the stress views (the bot's /stress, the dashboard's Stress page) add
+  the other methods from the same daily returns with :func:`simulate_methods`, each with the
+  same seed as in a build, so a method's numbers do not depend on where it was run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -76,18 +82,54 @@ def _held(weights: pd.Series, available: pd.Index, what: str) -> pd.Series:
     return held
 
 
-def _window_return(series: pd.Series, window: StressWindow) -> float | None:
-    """Return over the window from closes on/before start and end, or None if not covered."""
-    series = series.dropna()
-    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    if series.empty or series.index[0] > start or series.index[-1] < end:
-        return None
-    first, last = series.loc[:start].iloc[-1], series.loc[:end].iloc[-1]
-    return float(last / first - 1.0)
+def _window_returns(
+    closes: pd.DataFrame, windows: Sequence[StressWindow]
+) -> list[list[float | None]]:
+    """Each column's return over each window, or None where its prices do not cover it.
+
+    The return runs from the last close on or before the start to the last close on or
+    before the end (NaNs skipped); a column covers a window when its first price is on or
+    before the start and its last on or after the end.
+
+    Parameters
+    ----------
+    closes : DataFrame of shape (n_days, n_columns)
+        Dated closes, any calendar (sorted here when it is not).
+    windows : sequence of StressWindow
+
+    Returns
+    -------
+    list of list
+        ``result[k][j]``: window ``k``, column ``j``.
+    """
+    if not closes.index.is_monotonic_increasing:
+        closes = closes.sort_index()
+    dates, values = closes.index, closes.to_numpy(dtype=float)
+    spans = [(pd.Timestamp(w.start), pd.Timestamp(w.end)) for w in windows]
+    # the last row on or before each start and end
+    rows_at = [
+        (dates.searchsorted(a, "right") - 1, dates.searchsorted(b, "right") - 1) for a, b in spans
+    ]
+    results: list[list[float | None]] = [[None] * values.shape[1] for _ in windows]
+    for j in range(values.shape[1]):
+        priced = np.flatnonzero(~np.isnan(values[:, j]))
+        if not priced.size:
+            continue
+        first, last = dates[priced[0]], dates[priced[-1]]
+        for k, ((start, end), (at_start, at_end)) in enumerate(zip(spans, rows_at, strict=True)):
+            if first <= start and last >= end:  # covered: a price on or before the start
+                begin = priced[np.searchsorted(priced, at_start, "right") - 1]
+                close = priced[np.searchsorted(priced, at_end, "right") - 1]
+                results[k][j] = float(values[close, j] / values[begin, j] - 1.0)
+    return results
 
 
 def holding_betas(prices: pd.DataFrame, index_level: pd.Series) -> pd.Series:
     """Beta of each column's daily returns to the index on the dates both have.
+
+    Each column's returns run between its consecutive days with both a price and an index
+    level (so a missing price joins the days around it, as for the index), and the beta is
+    :func:`smallq.risk.ols_beta` of those returns.
 
     Parameters
     ----------
@@ -99,14 +141,28 @@ def holding_betas(prices: pd.DataFrame, index_level: pd.Series) -> pd.Series:
     -------
     Series of shape (n_assets,)
         NaN where fewer than :data:`MIN_BETA_OBSERVATIONS` common returns exist.
+
+    Raises
+    ------
+    DataFormatError
+        When the index is constant over a column's common dates.
     """
+    joined = pd.concat([prices, index_level.rename("__index__")], axis=1, join="inner")
+    values = joined.to_numpy(dtype=float)
+    level = values[:, -1]
     betas = {}
-    for ticker in prices.columns:
-        joined = pd.concat([prices[ticker], index_level], axis=1, join="inner").dropna()
-        rets = joined.pct_change(fill_method=None).dropna()
-        enough = len(rets) >= MIN_BETA_OBSERVATIONS
-        betas[ticker] = risk.beta(rets.iloc[:, 0], rets.iloc[:, 1]) if enough else math.nan
-    return pd.Series(betas, dtype=float, name="beta")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j, ticker in enumerate(prices.columns):
+            both = ~(np.isnan(values[:, j]) | np.isnan(level))
+            asset, index = values[both, j], level[both]
+            asset_returns = asset[1:] / asset[:-1] - 1.0
+            index_returns = index[1:] / index[:-1] - 1.0
+            kept = ~(np.isnan(asset_returns) | np.isnan(index_returns))
+            enough = int(kept.sum()) >= MIN_BETA_OBSERVATIONS
+            betas[ticker] = (
+                risk.ols_beta(asset_returns[kept], index_returns[kept]) if enough else math.nan
+            )
+    return pd.Series(betas, index=prices.columns, dtype=float, name="beta")
 
 
 def _beta_note(defaulted: Sequence[str]) -> str:
@@ -151,13 +207,21 @@ def _replay(
 
 
 def _coverage(
-    held: pd.Series, prices: pd.DataFrame, index_history: pd.Series, window: StressWindow
-) -> tuple[dict[str, float | None], float | None, bool]:
-    """Per-holding window returns (None if uncovered), index return, and replayability."""
-    returns = {str(t): _window_return(prices[t], window) for t in held.index}
-    index_return = _window_return(index_history, window)
-    usable = index_return is not None or all(r is not None for r in returns.values())
-    return returns, index_return, usable
+    held: pd.Series,
+    prices: pd.DataFrame,
+    index_history: pd.Series,
+    windows: Sequence[StressWindow],
+) -> list[tuple[StressWindow, dict[str, float | None], float | None, bool]]:
+    """For each window: per-holding returns (None if uncovered), index return, replayability."""
+    tickers = [str(t) for t in held.index]
+    holdings = _window_returns(prices[list(held.index)], windows)
+    index = _window_returns(index_history.to_frame(), windows)
+    covered = []
+    for window, row, (index_return,) in zip(windows, holdings, index, strict=True):
+        returns = dict(zip(tickers, row, strict=True))
+        usable = index_return is not None or all(r is not None for r in row)
+        covered.append((window, returns, index_return, usable))
+    return covered
 
 
 def historical_scenarios(
@@ -191,8 +255,7 @@ def historical_scenarios(
         When a held ticker is not a column of ``prices``.
     """
     held = _held(weights, prices.columns, "prices")
-    covered = [(w, *_coverage(held, prices, index_history, w)) for w in windows]
-    covered = [c for c in covered if c[3]]
+    covered = [c for c in _coverage(held, prices, index_history, windows) if c[3]]
     need = sorted({t for c in covered for t, r in c[1].items() if r is None})
     betas = holding_betas(prices[need], index_history) if need else pd.Series(dtype=float)
     return tuple(_replay(held, rets, index_ret, betas, w) for w, rets, index_ret, _ in covered)
@@ -210,8 +273,8 @@ def uncovered_window_notes(
     return tuple(
         f"Stress scenario {w.name!r} skipped: neither the holdings' prices nor the index "
         f"history cover {w.start:%Y-%m-%d} to {w.end:%Y-%m-%d}."
-        for w in windows
-        if not _coverage(held, prices, index_history, w)[2]
+        for w, _, _, usable in _coverage(held, prices, index_history, windows)
+        if not usable
     )
 
 
@@ -279,21 +342,140 @@ def hypothetical_shocks(
 # --------------------------------------------------------------------------- Monte Carlo
 #: the report's fan is drawn from weekly quantiles (every 5th trading day and the last day)
 REPORT_FAN_STEP_DAYS: int = 5
+#: the one simulation a report runs: the one its chart and text show (the stress views add
+#: the others with :func:`simulate_methods`)
+REPORT_MONTE_CARLO: tuple[MonteCarloMethod, ...] = (MonteCarloMethod.BOOTSTRAP,)
+#: paths compounded at a time: 512 paths x 252 days (1 MB) stay in the CPU cache
+BLOCK_PATHS: int = 512
 
 
-def _simulate(
+def _growth_blocks(
     method: MonteCarloMethod,
     daily: np.ndarray,
     rng: np.random.Generator,
     shape: tuple[int, int],
     dof: float,
-) -> np.ndarray:
-    if method is MonteCarloMethod.BOOTSTRAP:
-        return daily[rng.integers(0, daily.size, size=shape)]
+) -> Iterator[np.ndarray]:
+    """Daily growth factors ``1 + max(r, -1)`` of the paths, :data:`BLOCK_PATHS` rows at a time.
+
+    The draws are those of one ``shape`` array in row order: the bootstrap's row numbers are
+    drawn at once (numpy buffers bounded integers within a call), the normal and Student-t
+    draws block by block (each value consumes the generator in turn, so a block continues
+    where the last one stopped).
+    """
+    n_paths, horizon_days = shape
     mean, std = float(daily.mean()), float(daily.std(ddof=1))
-    if method is MonteCarloMethod.NORMAL:
-        return rng.normal(mean, std, size=shape)
-    return mean + std * math.sqrt((dof - 2.0) / dof) * rng.standard_t(dof, size=shape)
+    rows = None
+    if method is MonteCarloMethod.BOOTSTRAP:
+        rows = rng.integers(0, daily.size, size=shape)
+        growth = np.maximum(daily, -1.0) + 1.0  # the floor and the +1 of every draw, once
+    for start in range(0, n_paths, BLOCK_PATHS):
+        size = (min(BLOCK_PATHS, n_paths - start), horizon_days)
+        if rows is not None:
+            yield growth[rows[start : start + size[0]]]
+            continue
+        if method is MonteCarloMethod.NORMAL:
+            block = rng.normal(mean, std, size=size)
+        else:
+            block = mean + std * math.sqrt((dof - 2.0) / dof) * rng.standard_t(dof, size=size)
+        np.maximum(block, -1.0, out=block)
+        block += 1.0
+        yield block
+
+
+def sorted_quantiles(ordered: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """``numpy.quantile(..., method="linear")`` along the last axis of an array sorted on it.
+
+    The same order statistics and interpolation as numpy (``(n - 1) q``, then numpy's
+    ``_lerp``), so the same numbers bit for bit; a full sort of each row costs less than
+    numpy's partition around several quantiles at once.
+
+    Parameters
+    ----------
+    ordered : ndarray of shape (..., n)
+        Sorted ascending along the last axis (NaNs last, as ``numpy.sort`` puts them).
+    quantiles : sequence of float
+        In ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray of shape (..., len(quantiles))
+        NaN along a row holding a NaN, as numpy gives.
+    """
+    n = ordered.shape[-1]
+    virtual = (n - 1) * np.asarray(quantiles, dtype=float)
+    below = np.floor(virtual)
+    low = ordered[..., np.clip(below, 0, n - 1).astype(np.intp)]
+    high = ordered[..., np.clip(below + 1, 0, n - 1).astype(np.intp)]
+    gamma = virtual - below
+    difference = high - low
+    result: np.ndarray = low + difference * gamma
+    np.subtract(high, difference * (1 - gamma), out=result, where=gamma >= 0.5)
+    result[np.isnan(ordered[..., -1])] = np.nan
+    return result
+
+
+def _value_paths(
+    method: MonteCarloMethod,
+    daily: np.ndarray,
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    dof: float,
+    fan_days: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Path values (start 1.0) on ``fan_days`` (1-based), shape (n_fan_days, n_paths), and last."""
+    n_paths = shape[0]
+    on_fan_days, last = np.empty((len(fan_days), n_paths)), np.empty(n_paths)
+    start = 0
+    for block in _growth_blocks(method, daily, rng, shape, dof):
+        stop = start + len(block)
+        values = np.cumprod(block, axis=1, out=block)
+        on_fan_days[:, start:stop] = values[:, fan_days - 1].T
+        last[start:stop] = values[:, -1]
+        start = stop
+    return on_fan_days, last
+
+
+def _simulate(
+    daily: np.ndarray,
+    method: MonteCarloMethod,
+    *,
+    n_paths: int,
+    horizon_days: int,
+    seed: int,
+    dof: float,
+    bands: Sequence[float],
+    percentiles: Sequence[float],
+    fan_step_days: int,
+    loss_levels: Sequence[float],
+) -> MonteCarloResult:
+    """:func:`monte_carlo` on the portfolio's daily returns."""
+    if n_paths < 1 or horizon_days < 1:
+        raise InputError("n_paths and horizon_days must be at least 1", field="monte_carlo")
+    if method is MonteCarloMethod.STUDENT_T and dof <= 2.0:
+        raise InputError(f"Student-t dof must exceed 2, got {dof}", field="dof")
+    if daily.size < 2:
+        raise InsufficientHistoryError(daily.size, 2, "return history")
+    rng = np.random.default_rng(seed)
+    days = np.unique(
+        np.r_[np.arange(fan_step_days, horizon_days + 1, max(1, fan_step_days)), horizon_days]
+    )
+    on_fan_days, last = _value_paths(method, daily, rng, (n_paths, horizon_days), dof, days)
+    on_fan_days.sort(axis=1)
+    fan = np.vstack([np.ones(len(bands)), sorted_quantiles(on_fan_days, bands)])
+    terminal = last - 1.0
+    terminal_quantiles = sorted_quantiles(np.sort(terminal), percentiles)
+    return MonteCarloResult(
+        method=method,
+        n_paths=n_paths,
+        horizon_days=horizon_days,
+        mean_return=float(terminal.mean()),
+        percentiles={
+            float(q): float(v) for q, v in zip(percentiles, terminal_quantiles, strict=True)
+        },
+        loss_probabilities={x: float(np.mean(terminal < -x)) for x in loss_levels},
+        fan=pd.DataFrame(fan, index=pd.Index(np.r_[0, days], name="day"), columns=bands),
+    )
 
 
 def monte_carlo(
@@ -329,9 +511,8 @@ def monte_carlo(
         Quantiles of the terminal return stored in ``percentiles``.
     fan_step_days : int, default=1
         The fan's quantiles are taken every ``fan_step_days`` days (and on the last day):
-        quantiles over 10,000 paths are most of the simulation's cost, and a chart a phone
-        shows 300 points wide draws a weekly fan (5) as it draws a daily one. The terminal
-        percentiles and loss probabilities always use every path's last day.
+        a chart a phone shows 300 points wide draws a weekly fan (5) as it draws a daily one.
+        The terminal percentiles and loss probabilities always use every path's last day.
     loss_levels : sequence of float
         Losses ``x`` (fractions) whose ``P(terminal return < -x)`` is stored in
         ``loss_probabilities``.
@@ -351,34 +532,72 @@ def monte_carlo(
     InputError
         ``n_paths`` or ``horizon_days`` below 1, or ``dof <= 2`` for Student-t.
     """
-    method = MonteCarloMethod.parse(method)
-    if n_paths < 1 or horizon_days < 1:
-        raise InputError("n_paths and horizon_days must be at least 1", field="monte_carlo")
-    if method is MonteCarloMethod.STUDENT_T and dof <= 2.0:
-        raise InputError(f"Student-t dof must exceed 2, got {dof}", field="dof")
     daily = risk.portfolio_returns(returns, weights[weights != 0]).to_numpy(dtype=float)
-    if daily.size < 2:
-        raise InsufficientHistoryError(daily.size, 2, "return history")
-    rng = np.random.default_rng(seed)
-    simulated = _simulate(method, daily, rng, (n_paths, horizon_days), dof)
-    # in place (the same numbers): 10,000 x 252 arrays are not copied twice more
-    np.maximum(simulated, -1.0, out=simulated)
-    simulated += 1.0
-    values = np.cumprod(simulated, axis=1, out=simulated)
-    days = np.unique(
-        np.r_[np.arange(fan_step_days, horizon_days + 1, max(1, fan_step_days)), horizon_days]
-    )
-    fan = np.vstack([np.ones(len(bands)), np.quantile(values[:, days - 1], list(bands), axis=0).T])
-    terminal = values[:, -1] - 1.0
-    return MonteCarloResult(
-        method=method,
+    return _simulate(
+        daily,
+        MonteCarloMethod.parse(method),
         n_paths=n_paths,
         horizon_days=horizon_days,
-        mean_return=float(terminal.mean()),
-        percentiles={float(q): float(np.quantile(terminal, q)) for q in percentiles},
-        loss_probabilities={x: float(np.mean(terminal < -x)) for x in loss_levels},
-        fan=pd.DataFrame(fan, index=pd.Index(np.r_[0, days], name="day"), columns=bands),
+        seed=seed,
+        dof=dof,
+        bands=bands,
+        percentiles=percentiles,
+        fan_step_days=fan_step_days,
+        loss_levels=loss_levels,
     )
+
+
+def _simulate_with(
+    daily: pd.Series, method: MonteCarloMethod, params: EngineParams
+) -> MonteCarloResult:
+    """One simulation of a report (or a stress view) with the engine's settings."""
+    return _simulate(
+        daily.to_numpy(dtype=float),
+        method,
+        n_paths=params.mc_paths,
+        horizon_days=params.mc_horizon_days,
+        seed=params.seed,
+        dof=params.mc_student_t_dof,
+        bands=DEFAULT_BANDS,
+        percentiles=DEFAULT_PERCENTILES,
+        fan_step_days=REPORT_FAN_STEP_DAYS,
+        loss_levels=params.mc_loss_levels,
+    )
+
+
+def simulate_methods(
+    stress: StressReport,
+    params: EngineParams,
+    methods: Sequence[MonteCarloMethod] = tuple(MonteCarloMethod),
+) -> StressReport:
+    """The stress report with a Monte Carlo result for each of ``methods`` as well.
+
+    The stress views run every method where a report ran one (:data:`REPORT_MONTE_CARLO`).
+    The new simulations draw from the report's ``daily_returns`` with the settings a build
+    uses, so each equals what :func:`run_stress_tests` gives for that method.
+
+    Parameters
+    ----------
+    stress : StressReport
+        A report's stress results; returned unchanged when it has no ``daily_returns``.
+    params : EngineParams
+        The parameters of the build (``mc_paths``, ``mc_horizon_days``, ``seed``,
+        ``mc_student_t_dof``, ``mc_loss_levels``).
+    methods : sequence of MonteCarloMethod, default=every method
+
+    Returns
+    -------
+    StressReport
+        Results in :class:`MonteCarloMethod` order; those already present are kept.
+    """
+    if stress.daily_returns is None:
+        return stress
+    have = {result.method: result for result in stress.monte_carlo}
+    wanted = [m for m in MonteCarloMethod if m in have or m in methods]
+    simulations = tuple(
+        have[m] if m in have else _simulate_with(stress.daily_returns, m, params) for m in wanted
+    )
+    return replace(stress, monte_carlo=simulations)
 
 
 # --------------------------------------------------------------------------- all together
@@ -391,8 +610,10 @@ def run_stress_tests(
     index_history: pd.Series | None,
     params: EngineParams,
     history: pd.DataFrame | None = None,
+    returns: pd.DataFrame | None = None,
+    methods: Sequence[MonteCarloMethod] = tuple(MonteCarloMethod),
 ) -> StressReport:
-    """Historical and hypothetical scenarios, then Monte Carlo by every method.
+    """Historical and hypothetical scenarios, then Monte Carlo by each of ``methods``.
 
     Parameters
     ----------
@@ -409,11 +630,17 @@ def run_stress_tests(
     history : DataFrame of shape (n_long_days, n_assets), optional
         Long price history of the holdings for replaying the historical windows;
         ``prices`` when None.
+    returns : DataFrame of shape (n_days - 1, n_assets), optional
+        ``prices.pct_change()`` without its first row, when the caller has it (a build
+        computes its window's returns once).
+    methods : sequence of MonteCarloMethod, default=every method
+        The simulations to run (a report runs :data:`REPORT_MONTE_CARLO`).
 
     Returns
     -------
     StressReport
-        Monte Carlo results in the order bootstrap, normal, Student-t.
+        Monte Carlo results in :class:`MonteCarloMethod` order (bootstrap, normal,
+        Student-t), and the portfolio's daily returns they draw from.
 
     Raises
     ------
@@ -427,19 +654,8 @@ def run_stress_tests(
     scenarios = historical_scenarios(weights, long_prices, history_index) + hypothetical_shocks(
         weights, betas, sectors
     )
-    returns = prices.pct_change(fill_method=None).iloc[1:]
-    simulations = tuple(
-        monte_carlo(
-            weights,
-            returns,
-            method=method,
-            n_paths=params.mc_paths,
-            horizon_days=params.mc_horizon_days,
-            seed=params.seed,
-            dof=params.mc_student_t_dof,
-            fan_step_days=REPORT_FAN_STEP_DAYS,
-            loss_levels=params.mc_loss_levels,
-        )
-        for method in MonteCarloMethod
-    )
-    return StressReport(scenarios=scenarios, monte_carlo=simulations)
+    if returns is None:
+        returns = prices.pct_change(fill_method=None).iloc[1:]
+    daily = risk.portfolio_returns(returns, weights[weights != 0])
+    stress = StressReport(scenarios=scenarios, monte_carlo=(), daily_returns=daily)
+    return simulate_methods(stress, params, methods)

@@ -7,6 +7,7 @@ with the allowed values, so the CLI and the bot can show a clear message.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable
 from enum import IntEnum, StrEnum
 from typing import Self, TypeAlias
@@ -176,11 +177,9 @@ class Sector(StrEnum):
         if isinstance(value, Sector):
             return value
         key = _key(str(value))
-        for member in cls:
-            if key in (_key(member.value), _key(member.name)):
-                return member
-        if key in SECTOR_ALIASES:
-            return SECTOR_ALIASES[key]
+        found = _sector_keys().get(key)
+        if found is not None:
+            return found
         names = {**{_key(m.value): m for m in cls}, **SECTOR_ALIASES}
         near = difflib.get_close_matches(key[:100], names, n=1, cutoff=0.6)
         suggestion = names[near[0]].value if near else None
@@ -223,6 +222,21 @@ SECTOR_ALIASES: dict[str, Sector] = {
     }.items()
     for alias in aliases
 }
+
+
+
+@functools.cache
+def _sector_keys() -> dict[str, Sector]:
+    """Every spelling key :meth:`Sector.parse` accepts: values and names first, then aliases.
+
+    Built once: a company table parses one sector per row.
+    """
+    keys: dict[str, Sector] = {}
+    for member in reversed(Sector):  # the first member in order wins a shared key
+        keys[_key(member.name)] = member
+        keys[_key(member.value)] = member
+    return {**SECTOR_ALIASES, **keys}
+
 
 _SHORT: dict[Sector, str] = {
     Sector.COMMUNICATION_SERVICES: "Comm",

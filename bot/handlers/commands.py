@@ -2,7 +2,8 @@
 /delete /cancel /backtest, and the /settings and /delete buttons.
 
 /portfolio and /risk show the last stored build (with its date); /stress reuses the last
-build's report while it is in memory, else rebuilds the stored profile at the stored date.
+build's report while it is in memory, else rebuilds the stored profile at the stored date, and
+shows Monte Carlo by every method (a build runs one).
 """
 
 from __future__ import annotations
@@ -98,9 +99,8 @@ async def stress_command(update: Update, context: BotContext) -> None:
         if found is None:
             await reply_html(update, context, texts.NO_PORTFOLIO)
             return
-        record, charts = found
-        await send_html(context, chat_id, render_stress(portfolio_view(record)))
-        await send_charts(context, chat_id, charts, record.as_of)
+        await send_html(context, chat_id, render_stress(found.view))
+        await send_charts(context, chat_id, found.charts, found.record.as_of)
 
 
 async def profile_command(update: Update, context: BotContext) -> None:

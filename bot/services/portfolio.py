@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from bot.deps import Deps
-from bot.services.records import record_of
+from bot.services.records import portfolio_view, record_of
 from bot.workers import Engine
 from smallq.choice import SectorCheck, check_sector_choice, sector_counts
 from smallq.errors import DataError, SmallQError
 from smallq.models import Profile, Report
+from smallq.presentation import PortfolioView, monte_carlo_views
 from smallq.profile import validate_profile
+from smallq.stress import simulate_methods
 from smallq.types import Sector, Strategy
 from smallq.universe import normalise_companies
 from storage.db import transaction
@@ -179,13 +181,30 @@ async def stored_build(deps: Deps, record: PortfolioRecord) -> BuildOutcome:
     return BuildOutcome(record.id, record, report, charts)
 
 
-async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, dict[str, bytes]] | (
-    None
-):
-    """The user's last portfolio and its Monte Carlo and stress charts, or ``None``.
+@dataclass(frozen=True, slots=True)
+class StressOutcome:
+    """/stress of the last build: its view with Monte Carlo by every method, and the charts."""
+
+    record: PortfolioRecord
+    view: PortfolioView
+    charts: dict[str, bytes]
+
+
+def stress_job(
+    engine: Engine, report: Report, chart_names: tuple[str, ...]
+) -> tuple[Report, dict[str, bytes]]:
+    """The report with Monte Carlo by every method (a build runs one) and its charts (a job)."""
+    report = replace(report, stress=simulate_methods(report.stress, engine.params))
+    return report, _pick(engine.render_charts(report, chart_names), chart_names)
+
+
+async def stress_of_latest(deps: Deps, user_id: int) -> StressOutcome | None:
+    """The user's last portfolio with every Monte Carlo method and the stress charts, or ``None``.
 
     The report of the latest build is reused while it is in memory; otherwise the stored
-    profile is rebuilt at the stored ``as_of`` date (the same point in time).
+    profile is rebuilt at the stored ``as_of`` date (the same point in time). The build ran
+    one Monte Carlo method; the other two are simulated here from the same daily returns
+    (and kept with the report in memory for the next /stress).
     """
     record = deps.portfolios().latest(user_id)
     if record is None or record.id is None:
@@ -193,10 +212,13 @@ async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, d
     report = deps.recent.get(user_id, record.id)
     if report is None:
         profile = replace(record.profile, as_of=record.as_of)
-        rebuilt, charts = await deps.run_engine(build_job, profile, deps.today(), STRESS_CHARTS)
-        deps.recent.put(user_id, record.id, rebuilt)
-        return record, charts
-    return record, await deps.run_engine(charts_job, report, STRESS_CHARTS)
+        built, _ = await deps.run_engine(build_job, profile, deps.today(), ())
+        report = built
+    every_method, charts = await deps.run_engine(stress_job, report, STRESS_CHARTS)
+    deps.recent.put(user_id, record.id, every_method)
+    stored = portfolio_view(record)
+    simulations = monte_carlo_views(every_method.stress) or stored.monte_carlo
+    return StressOutcome(record, replace(stored, monte_carlo=simulations), charts)
 
 
 @dataclass(frozen=True, slots=True)

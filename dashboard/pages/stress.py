@@ -15,7 +15,7 @@ st.title("Stress tests and Monte Carlo")
 request = profile_inputs()
 try:
     with st.spinner("Building…"):
-        report = services.build(request)
+        report = services.stress_build(request)
 except SmallQError as exc:
     views.show_error(exc)
     st.stop()

@@ -196,21 +196,31 @@ def assemble_view(
             )
             for s in stress.scenarios
         ),
-        monte_carlo=tuple(
-            MonteCarloView(
-                method=m.method.value,
-                method_label=MONTE_CARLO_LABELS.get(m.method.value, m.method.value),
-                n_paths=int(m.n_paths),
-                horizon_days=int(m.horizon_days),
-                mean_return=float(m.mean_return),
-                percentiles=tuple(sorted((float(q), float(v)) for q, v in m.percentiles.items())),
-                loss_probabilities=tuple(
-                    sorted((float(x), float(p)) for x, p in m.loss_probabilities.items())
-                ),
-            )
-            for m in stress.monte_carlo
-        ),
+        monte_carlo=monte_carlo_views(stress),
         notes=(*notes, *_allocation_notes(ordered)),
+    )
+
+
+def monte_carlo_views(stress: StressReport) -> tuple[MonteCarloView, ...]:
+    """The Monte Carlo results of ``stress`` as a view shows them (each method in words).
+
+    A report runs one method; the stress views put every method into the view of a stored
+    build with ``dataclasses.replace(view, monte_carlo=monte_carlo_views(...))`` after
+    :func:`smallq.stress.simulate_methods`.
+    """
+    return tuple(
+        MonteCarloView(
+            method=m.method.value,
+            method_label=MONTE_CARLO_LABELS.get(m.method.value, m.method.value),
+            n_paths=int(m.n_paths),
+            horizon_days=int(m.horizon_days),
+            mean_return=float(m.mean_return),
+            percentiles=tuple(sorted((float(q), float(v)) for q, v in m.percentiles.items())),
+            loss_probabilities=tuple(
+                sorted((float(x), float(p)) for x, p in m.loss_probabilities.items())
+            ),
+        )
+        for m in stress.monte_carlo
     )
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from dashboard import services
+from smallq.data.sample import SampleSource
+from smallq.params import DEFAULT_PARAMS
 from smallq.presentation import money
-from tests.dashboard.conftest import app
+from smallq.stress import REPORT_FAN_STEP_DAYS, monte_carlo
+from smallq.types import MonteCarloMethod
+from tests.dashboard.conftest import MC_PATHS, app
 from tests.dashboard.test_build import engine_report
 
 
@@ -90,3 +95,25 @@ def test_stress_slider_reads_the_engines_loss_probability(loss: int) -> None:
     crisis = next(s for s in report.stress.scenarios if "2008" in s.name)
     row = scenarios[scenarios["Scenario"].str.startswith(crisis.name)].iloc[0]
     assert row["Dollars"] == money(crisis.portfolio_return * 10_000)
+
+
+@pytest.mark.parametrize("method", ["normal", "student_t"])
+def test_stress_page_shows_every_method_the_build_did_not_simulate(method: str) -> None:
+    at = app().run()
+    at.switch_page("pages/stress.py").run()
+    at.radio(key="mc_method").set_value(method).run()
+    at.slider(key="mc_loss").set_value(10).run()
+    assert not at.exception and not at.error
+    report = engine_report(3)
+    assert [mc.method.value for mc in report.stress.monte_carlo] == ["bootstrap"]
+    # the page's simulation of that method: the one run_stress_tests gives from the same days
+    held = report.allocation.amounts / report.allocation.capital
+    prices = SampleSource()._load_prices().loc[: pd.Timestamp(report.as_of), list(held.index)]
+    window = prices.iloc[-(report.profile.lookback_days + 1) :]
+    expected = monte_carlo(
+        held, window.pct_change().iloc[1:], method=MonteCarloMethod(method),
+        n_paths=MC_PATHS, seed=DEFAULT_PARAMS.seed, fan_step_days=REPORT_FAN_STEP_DAYS,
+        loss_levels=services.LOSS_LEVELS,
+    )  # fmt: skip
+    text = next(m.value for m in at.markdown if m.value.startswith("Probability of losing"))
+    assert f"**{expected.loss_probabilities[0.1] * 100:.1f}%**" in text

@@ -320,6 +320,10 @@ async def test_commands_after_a_build_with_real_engine(
             )
     texts = api.texts_to(9701)
     assert any("normal curve" in t for t in texts)
+    # the build simulated one Monte Carlo method; /stress shows all three
+    shown = "\n".join(texts)
+    for label in ("resampled past days", "normal curve", "fat-tailed"):
+        assert f"<b>Monte Carlo</b> ({label}, " in shown, label
     (backtest,) = [t for t in texts if t.startswith("<b>Backtest")]  # the phone summary
     assert "Yearly growth" in backtest and "S&amp;P 500" in backtest and "Worst fall" in backtest
     assert max(len(line) for line in backtest.split("\n")) <= 80

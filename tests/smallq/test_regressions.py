@@ -25,7 +25,7 @@ from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio, run_strategy_backtest, select_stocks
 from smallq.profile import make_profile
-from smallq.stress import monte_carlo
+from smallq.stress import monte_carlo, simulate_methods
 from smallq.types import MonteCarloMethod
 
 TODAY = date(2026, 11, 25)
@@ -76,16 +76,21 @@ def test_monte_carlo_uses_the_lookback_window() -> None:
     )
     held = report.allocation.amounts / report.allocation.capital  # as bought; cash earns 0
     window = prices[list(held.index)].iloc[-(LOOKBACK + 1) :]
-    expected = monte_carlo(
-        held,
-        window.pct_change().iloc[1:],
-        method=MonteCarloMethod.NORMAL,
-        n_paths=FAST.mc_paths,
-        horizon_days=FAST.mc_horizon_days,
-        seed=FAST.seed,
-    )
-    got = next(m for m in report.stress.monte_carlo if m.method is MonteCarloMethod.NORMAL)
-    assert got.mean_return == pytest.approx(expected.mean_return, rel=1e-9)
+    # the report runs bootstrap; the stress views add the normal and Student-t simulations
+    every = simulate_methods(report.stress, FAST)
+    assert [m.method for m in report.stress.monte_carlo] == [MonteCarloMethod.BOOTSTRAP]
+    assert [m.method for m in every.monte_carlo] == list(MonteCarloMethod)
+    for got in every.monte_carlo:
+        expected = monte_carlo(
+            held,
+            window.pct_change().iloc[1:],
+            method=got.method,
+            n_paths=FAST.mc_paths,
+            horizon_days=FAST.mc_horizon_days,
+            seed=FAST.seed,
+        )
+        assert got.mean_return == pytest.approx(expected.mean_return, rel=1e-9), got.method
+        assert got.percentiles == pytest.approx(expected.percentiles, rel=1e-9), got.method
 
 
 def test_a_bad_print_before_the_lookback_does_not_corrupt_the_stress_tests(
