@@ -513,8 +513,8 @@ def run_strategy_backtest(
     Decisions run on the fast path (:class:`smallq.backtest.fast_pipeline.FastPipelinePolicy`:
     numpy, a warm-started QP), which makes the reference's decisions; a decision it cannot
     make (another objective) runs on the reference, and the notes say how many did.
-    ``reference=True`` runs every decision on the reference (PyPortfolioOpt), for tests and
-    benchmarks.
+    ``reference=True`` runs every decision on the reference (pandas and PyPortfolioOpt, risk
+    levels placed with ``fast_placement=False``), for tests and benchmarks.
     ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
@@ -526,6 +526,8 @@ def run_strategy_backtest(
     """
     rule = RebalanceRule.parse(rebalance)
     validate_backtest_request(start, end, costs_bps)
+    if reference:  # PyPortfolioOpt for every decision, risk levels' placement included
+        params = replace(params, fast_placement=False)
     universe = load_universe(profile, source, start)
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
