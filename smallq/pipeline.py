@@ -26,7 +26,7 @@ This is the only engine module that wires adapters together; it holds no clock:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
 from datetime import date
 from typing import TypeVar
@@ -197,6 +197,7 @@ def build_portfolio(
     params: EngineParams = DEFAULT_PARAMS,
     index_history: pd.Series | None = None,
     record: bool = False,
+    records: MutableMapping[str, tuple[OutOfSampleRecord | None, list[Note]]] | None = None,
 ) -> Report:
     """Build the full portfolio report for one profile.
 
@@ -216,6 +217,10 @@ def build_portfolio(
         Attach the profile's out-of-sample record (:func:`out_of_sample_record`): a
         walk-forward backtest of the five years before the decision date. Front ends turn it
         on; it costs one backtest. Without enough history a note says why there is none.
+    records : mutable mapping, optional
+        A memo of records the caller keeps (the bot's engine workers do): the record depends
+        on the profile without its capital, the decision date and the source, so users
+        building the same profile on the same day share one backtest.
 
     Raises
     ------
@@ -271,7 +276,7 @@ def build_portfolio(
     notes += fallback_notes(optimization)
     out_of_sample = None
     if record:
-        out_of_sample, record_notes = _record_or_note(profile, source, as_of, params)
+        out_of_sample, record_notes = _record_or_note(profile, source, as_of, params, records)
         notes += record_notes
     notes.append(freshness_note(market.source, market.fetched_at, as_of))
     return Report(
@@ -481,9 +486,26 @@ def _years_before(day: date, years: int) -> date:
 
 
 def _record_or_note(
+    profile: Profile,
+    source: PriceSource,
+    as_of: date,
+    params: EngineParams,
+    records: MutableMapping[str, tuple[OutOfSampleRecord | None, list[Note]]] | None = None,
+) -> tuple[OutOfSampleRecord | None, list[Note]]:
+    """The out-of-sample record, or a note saying why there is none (memoised in ``records``
+    by the profile without its capital, ``as_of``, the source and the parameters)."""
+    if records is None:
+        return _new_record_or_note(profile, source, as_of, params)
+    key = f"{as_of.isoformat()}|{source.name}|{replace(profile, capital=1.0)!r}|{params!r}"
+    if key not in records:
+        records[key] = _new_record_or_note(profile, source, as_of, params)
+    found, notes = records[key]
+    return found, list(notes)
+
+
+def _new_record_or_note(
     profile: Profile, source: PriceSource, as_of: date, params: EngineParams
 ) -> tuple[OutOfSampleRecord | None, list[Note]]:
-    """The out-of-sample record, or a note saying why there is none."""
     try:
         record = out_of_sample_record(profile, source, as_of, params=params)
     except SmallQError as exc:
@@ -514,8 +536,8 @@ def run_strategy_backtest(
     Decisions run on the fast path (:class:`smallq.backtest.fast_pipeline.FastPipelinePolicy`:
     numpy, a warm-started QP), which makes the reference's decisions; a decision it cannot
     make (another objective) runs on the reference, and the notes say how many did.
-    ``reference=True`` runs every decision on the reference (PyPortfolioOpt), for tests and
-    benchmarks.
+    ``reference=True`` runs every decision on the reference (pandas and PyPortfolioOpt, risk
+    levels placed with ``fast_placement=False``), for tests and benchmarks.
     ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
@@ -527,6 +549,8 @@ def run_strategy_backtest(
     """
     rule = RebalanceRule.parse(rebalance)
     validate_backtest_request(start, end, costs_bps)
+    if reference:  # PyPortfolioOpt for every decision, risk levels' placement included
+        params = replace(params, fast_placement=False)
     universe = load_universe(profile, source, start)
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(
