@@ -28,7 +28,7 @@ from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.pipeline import build_portfolio, run_strategy_backtest, track_portfolio
 from smallq.profile import make_profile
 from smallq.results import BacktestReport, TrackedPortfolio
-from smallq.stress import simulate_methods
+from smallq.simulation import simulate_methods
 from smallq.types import Objective
 from smallq.universe import normalise_companies
 from storage.db import connect, transaction

@@ -437,7 +437,7 @@ class StressReport:
     Attributes
     ----------
     monte_carlo : tuple of MonteCarloResult
-        One per method simulated (a report runs one; :func:`smallq.stress.simulate_methods`
+        One per method simulated (a report runs one; :func:`smallq.simulation.simulate_methods`
         adds the others).
     daily_returns : Series of shape (n_days,), optional
         The portfolio's daily returns over the lookback that the simulations draw from.

@@ -82,7 +82,8 @@ from smallq.profile import LEVEL_MAX_WEIGHT, cap_notes, validate_backtest_reques
 from smallq.ranking import rank_stocks
 from smallq.results import BacktestReport, Selection, TrackedPortfolio
 from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
-from smallq.stress import REPORT_MONTE_CARLO, run_stress_tests, uncovered_window_notes
+from smallq.simulation import REPORT_MONTE_CARLO
+from smallq.stress import run_stress_tests, uncovered_window_notes
 from smallq.types import ProgressCallback, RiskLevel
 
 __all__ = [
@@ -681,8 +682,8 @@ def _stress(
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history.
 
-    The report runs one Monte Carlo method (:data:`smallq.stress.REPORT_MONTE_CARLO`); the
-    stress views add the others (:func:`smallq.stress.simulate_methods`).
+    The report runs one Monte Carlo method (:data:`smallq.simulation.REPORT_MONTE_CARLO`); the
+    stress views add the others (:func:`smallq.simulation.simulate_methods`).
     """
     held = [t for t in window.columns if weights.get(t, 0.0) > 0]
     long_index = load_index_history(source, index_history, market.benchmark, as_of)

@@ -13,43 +13,55 @@ Pure functions on pandas objects. Every return is a simple return over the scena
   the estimate, is **omitted** (:func:`uncovered_window_notes` gives the notes to show).
 * **Hypothetical shocks**: a market move ``x`` gives ``sum_i w_i beta_i x``; a sector move
   drops every holding in that one sector by ``sector_move`` and leaves the others unchanged.
-* **Monte Carlo** simulates the portfolio held at fixed weights and **rebalanced daily**, so
-  only its daily return ``w' r`` is needed. Bootstrap resamples whole historical days (rows,
-  so the cross-correlation is kept) i.i.d.; for the multivariate normal and the multivariate
-  Student-t (covariance-matched: ``cov = scale * dof / (dof - 2)``) with the sample mean and
-  covariance of the daily returns, ``w' r`` is exactly a univariate normal / Student-t with
-  mean ``w' mu`` and variance ``w' cov w``, which is what is drawn. Memory is
-  ``O(n_paths * horizon_days)``, independent of the number of assets. Simulated daily returns
-  are floored at -100%. The paths are compounded a block of :data:`BLOCK_PATHS` at a time
-  (the block stays in the CPU cache) from the draws of one ``(n_paths, horizon_days)`` array,
-  so the results are those of simulating every path at once, bit for bit.
-* **Which simulations**: a report runs :data:`REPORT_MONTE_CARLO` (bootstrap: the one its
-  chart and text show); the stress views (the bot's /stress, the dashboard's Stress page) add
-  the other methods from the same daily returns with :func:`simulate_methods`, each with the
-  same seed as in a build, so a method's numbers do not depend on where it was run.
+* **Monte Carlo** (:mod:`smallq.simulation`): value paths of the portfolio over a year;
+  :func:`run_stress_tests` runs the methods it is asked for (a report: one).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from smallq import risk
-from smallq.errors import DataUnavailableError, InputError, InsufficientHistoryError
-from smallq.models import MonteCarloResult, ScenarioResult, StressReport
+from smallq.errors import DataUnavailableError
+from smallq.models import ScenarioResult, StressReport
 from smallq.params import EngineParams
+from smallq.simulation import (
+    DEFAULT_BANDS,
+    DEFAULT_PERCENTILES,
+    LOSS_THRESHOLDS,
+    REPORT_FAN_STEP_DAYS,
+    REPORT_MONTE_CARLO,
+    monte_carlo,
+    simulate_methods,
+)
 from smallq.types import MonteCarloMethod
+
+__all__ = [
+    "DEFAULT_BANDS",
+    "DEFAULT_PERCENTILES",
+    "HISTORICAL_WINDOWS",
+    "LOSS_THRESHOLDS",
+    "MIN_BETA_OBSERVATIONS",
+    "REPORT_FAN_STEP_DAYS",
+    "REPORT_MONTE_CARLO",
+    "StressWindow",
+    "historical_scenarios",
+    "holding_betas",
+    "hypothetical_shocks",
+    "monte_carlo",
+    "run_stress_tests",
+    "simulate_methods",
+    "uncovered_window_notes",
+]
 
 #: fewest common daily returns to estimate a holding's beta; below it beta 1.0 is assumed
 MIN_BETA_OBSERVATIONS: int = 20
-DEFAULT_BANDS: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
-DEFAULT_PERCENTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-LOSS_THRESHOLDS: tuple[float, ...] = (0.0, 0.10, 0.20, 0.30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,267 +349,6 @@ def hypothetical_shocks(
             )
         )
     return tuple(results)
-
-
-# --------------------------------------------------------------------------- Monte Carlo
-#: the report's fan is drawn from weekly quantiles (every 5th trading day and the last day)
-REPORT_FAN_STEP_DAYS: int = 5
-#: the one simulation a report runs: the one its chart and text show (the stress views add
-#: the others with :func:`simulate_methods`)
-REPORT_MONTE_CARLO: tuple[MonteCarloMethod, ...] = (MonteCarloMethod.BOOTSTRAP,)
-#: paths compounded at a time: 512 paths x 252 days (1 MB) stay in the CPU cache
-BLOCK_PATHS: int = 512
-
-
-def _growth_blocks(
-    method: MonteCarloMethod,
-    daily: np.ndarray,
-    rng: np.random.Generator,
-    shape: tuple[int, int],
-    dof: float,
-) -> Iterator[np.ndarray]:
-    """Daily growth factors ``1 + max(r, -1)`` of the paths, :data:`BLOCK_PATHS` rows at a time.
-
-    The draws are those of one ``shape`` array in row order: the bootstrap's row numbers are
-    drawn at once (numpy buffers bounded integers within a call), the normal and Student-t
-    draws block by block (each value consumes the generator in turn, so a block continues
-    where the last one stopped).
-    """
-    n_paths, horizon_days = shape
-    mean, std = float(daily.mean()), float(daily.std(ddof=1))
-    rows = None
-    if method is MonteCarloMethod.BOOTSTRAP:
-        rows = rng.integers(0, daily.size, size=shape)
-        growth = np.maximum(daily, -1.0) + 1.0  # the floor and the +1 of every draw, once
-    for start in range(0, n_paths, BLOCK_PATHS):
-        size = (min(BLOCK_PATHS, n_paths - start), horizon_days)
-        if rows is not None:
-            yield growth[rows[start : start + size[0]]]
-            continue
-        if method is MonteCarloMethod.NORMAL:
-            block = rng.normal(mean, std, size=size)
-        else:
-            block = mean + std * math.sqrt((dof - 2.0) / dof) * rng.standard_t(dof, size=size)
-        np.maximum(block, -1.0, out=block)
-        block += 1.0
-        yield block
-
-
-def sorted_quantiles(ordered: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
-    """``numpy.quantile(..., method="linear")`` along the last axis of an array sorted on it.
-
-    The same order statistics and interpolation as numpy (``(n - 1) q``, then numpy's
-    ``_lerp``), so the same numbers bit for bit; a full sort of each row costs less than
-    numpy's partition around several quantiles at once.
-
-    Parameters
-    ----------
-    ordered : ndarray of shape (..., n)
-        Sorted ascending along the last axis (NaNs last, as ``numpy.sort`` puts them).
-    quantiles : sequence of float
-        In ``[0, 1]``.
-
-    Returns
-    -------
-    ndarray of shape (..., len(quantiles))
-        NaN along a row holding a NaN, as numpy gives.
-    """
-    n = ordered.shape[-1]
-    virtual = (n - 1) * np.asarray(quantiles, dtype=float)
-    below = np.floor(virtual)
-    low = ordered[..., np.clip(below, 0, n - 1).astype(np.intp)]
-    high = ordered[..., np.clip(below + 1, 0, n - 1).astype(np.intp)]
-    gamma = virtual - below
-    difference = high - low
-    result: np.ndarray = low + difference * gamma
-    np.subtract(high, difference * (1 - gamma), out=result, where=gamma >= 0.5)
-    result[np.isnan(ordered[..., -1])] = np.nan
-    return result
-
-
-def _value_paths(
-    method: MonteCarloMethod,
-    daily: np.ndarray,
-    rng: np.random.Generator,
-    shape: tuple[int, int],
-    dof: float,
-    fan_days: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Path values (start 1.0) on ``fan_days`` (1-based), shape (n_fan_days, n_paths), and last."""
-    n_paths = shape[0]
-    on_fan_days, last = np.empty((len(fan_days), n_paths)), np.empty(n_paths)
-    start = 0
-    for block in _growth_blocks(method, daily, rng, shape, dof):
-        stop = start + len(block)
-        values = np.cumprod(block, axis=1, out=block)
-        on_fan_days[:, start:stop] = values[:, fan_days - 1].T
-        last[start:stop] = values[:, -1]
-        start = stop
-    return on_fan_days, last
-
-
-def _simulate(
-    daily: np.ndarray,
-    method: MonteCarloMethod,
-    *,
-    n_paths: int,
-    horizon_days: int,
-    seed: int,
-    dof: float,
-    bands: Sequence[float],
-    percentiles: Sequence[float],
-    fan_step_days: int,
-    loss_levels: Sequence[float],
-) -> MonteCarloResult:
-    """:func:`monte_carlo` on the portfolio's daily returns."""
-    if n_paths < 1 or horizon_days < 1:
-        raise InputError("n_paths and horizon_days must be at least 1", field="monte_carlo")
-    if method is MonteCarloMethod.STUDENT_T and dof <= 2.0:
-        raise InputError(f"Student-t dof must exceed 2, got {dof}", field="dof")
-    if daily.size < 2:
-        raise InsufficientHistoryError(daily.size, 2, "return history")
-    rng = np.random.default_rng(seed)
-    days = np.unique(
-        np.r_[np.arange(fan_step_days, horizon_days + 1, max(1, fan_step_days)), horizon_days]
-    )
-    on_fan_days, last = _value_paths(method, daily, rng, (n_paths, horizon_days), dof, days)
-    on_fan_days.sort(axis=1)
-    fan = np.vstack([np.ones(len(bands)), sorted_quantiles(on_fan_days, bands)])
-    terminal = last - 1.0
-    terminal_quantiles = sorted_quantiles(np.sort(terminal), percentiles)
-    return MonteCarloResult(
-        method=method,
-        n_paths=n_paths,
-        horizon_days=horizon_days,
-        mean_return=float(terminal.mean()),
-        percentiles={
-            float(q): float(v) for q, v in zip(percentiles, terminal_quantiles, strict=True)
-        },
-        loss_probabilities={x: float(np.mean(terminal < -x)) for x in loss_levels},
-        fan=pd.DataFrame(fan, index=pd.Index(np.r_[0, days], name="day"), columns=bands),
-    )
-
-
-def monte_carlo(
-    weights: pd.Series,
-    returns: pd.DataFrame,
-    *,
-    method: MonteCarloMethod,
-    n_paths: int = 10_000,
-    horizon_days: int = 252,
-    seed: int,
-    dof: float = 5.0,
-    bands: Sequence[float] = DEFAULT_BANDS,
-    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
-    fan_step_days: int = 1,
-    loss_levels: Sequence[float] = LOSS_THRESHOLDS,
-) -> MonteCarloResult:
-    """Simulate value paths of the daily-rebalanced portfolio (see the module docstring).
-
-    Parameters
-    ----------
-    weights : Series of shape (n_holdings,)
-    returns : DataFrame of shape (n_days, n_assets)
-        Historical simple daily returns; days where a held ticker is NaN are dropped.
-    method : MonteCarloMethod
-    n_paths, horizon_days : int
-    seed : int
-        Seed of ``numpy.random.default_rng``; equal inputs give equal results.
-    dof : float, default=5.0
-        Degrees of freedom of the Student-t (must exceed 2).
-    bands : sequence of float
-        Quantiles of the value paths stored in ``fan`` (columns).
-    percentiles : sequence of float
-        Quantiles of the terminal return stored in ``percentiles``.
-    fan_step_days : int, default=1
-        The fan's quantiles are taken every ``fan_step_days`` days (and on the last day):
-        a chart a phone shows 300 points wide draws a weekly fan (5) as it draws a daily one.
-        The terminal percentiles and loss probabilities always use every path's last day.
-    loss_levels : sequence of float
-        Losses ``x`` (fractions) whose ``P(terminal return < -x)`` is stored in
-        ``loss_probabilities``.
-
-    Returns
-    -------
-    MonteCarloResult
-        ``fan`` has one row per fan day (index ``day``: 0, ``fan_step_days``, ...,
-        ``horizon_days``), ``len(bands)`` columns, row 0 equal to 1.0.
-
-    Raises
-    ------
-    DataUnavailableError
-        When a held ticker has no returns column.
-    InsufficientHistoryError
-        Fewer than 2 usable days.
-    InputError
-        ``n_paths`` or ``horizon_days`` below 1, or ``dof <= 2`` for Student-t.
-    """
-    daily = risk.portfolio_returns(returns, weights[weights != 0]).to_numpy(dtype=float)
-    return _simulate(
-        daily,
-        MonteCarloMethod.parse(method),
-        n_paths=n_paths,
-        horizon_days=horizon_days,
-        seed=seed,
-        dof=dof,
-        bands=bands,
-        percentiles=percentiles,
-        fan_step_days=fan_step_days,
-        loss_levels=loss_levels,
-    )
-
-
-def _simulate_with(
-    daily: pd.Series, method: MonteCarloMethod, params: EngineParams
-) -> MonteCarloResult:
-    """One simulation of a report (or a stress view) with the engine's settings."""
-    return _simulate(
-        daily.to_numpy(dtype=float),
-        method,
-        n_paths=params.mc_paths,
-        horizon_days=params.mc_horizon_days,
-        seed=params.seed,
-        dof=params.mc_student_t_dof,
-        bands=DEFAULT_BANDS,
-        percentiles=DEFAULT_PERCENTILES,
-        fan_step_days=REPORT_FAN_STEP_DAYS,
-        loss_levels=params.mc_loss_levels,
-    )
-
-
-def simulate_methods(
-    stress: StressReport,
-    params: EngineParams,
-    methods: Sequence[MonteCarloMethod] = tuple(MonteCarloMethod),
-) -> StressReport:
-    """The stress report with a Monte Carlo result for each of ``methods`` as well.
-
-    The stress views run every method where a report ran one (:data:`REPORT_MONTE_CARLO`).
-    The new simulations draw from the report's ``daily_returns`` with the settings a build
-    uses, so each equals what :func:`run_stress_tests` gives for that method.
-
-    Parameters
-    ----------
-    stress : StressReport
-        A report's stress results; returned unchanged when it has no ``daily_returns``.
-    params : EngineParams
-        The parameters of the build (``mc_paths``, ``mc_horizon_days``, ``seed``,
-        ``mc_student_t_dof``, ``mc_loss_levels``).
-    methods : sequence of MonteCarloMethod, default=every method
-
-    Returns
-    -------
-    StressReport
-        Results in :class:`MonteCarloMethod` order; those already present are kept.
-    """
-    if stress.daily_returns is None:
-        return stress
-    have = {result.method: result for result in stress.monte_carlo}
-    wanted = [m for m in MonteCarloMethod if m in have or m in methods]
-    simulations = tuple(
-        have[m] if m in have else _simulate_with(stress.daily_returns, m, params) for m in wanted
-    )
-    return replace(stress, monte_carlo=simulations)
 
 
 # --------------------------------------------------------------------------- all together

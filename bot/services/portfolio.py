@@ -24,7 +24,7 @@ from smallq.errors import DataError, SmallQError
 from smallq.models import Profile, Report
 from smallq.presentation import PortfolioView, monte_carlo_views
 from smallq.profile import validate_profile
-from smallq.stress import simulate_methods
+from smallq.simulation import simulate_methods
 from smallq.types import Sector, Strategy
 from smallq.universe import normalise_companies
 from storage.db import transaction

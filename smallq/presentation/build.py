@@ -206,7 +206,7 @@ def monte_carlo_views(stress: StressReport) -> tuple[MonteCarloView, ...]:
 
     A report runs one method; the stress views put every method into the view of a stored
     build with ``dataclasses.replace(view, monte_carlo=monte_carlo_views(...))`` after
-    :func:`smallq.stress.simulate_methods`.
+    :func:`smallq.simulation.simulate_methods`.
     """
     return tuple(
         MonteCarloView(

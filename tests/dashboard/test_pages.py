@@ -11,7 +11,7 @@ from dashboard import services
 from smallq.data.sample import SampleSource
 from smallq.params import DEFAULT_PARAMS
 from smallq.presentation import money
-from smallq.stress import REPORT_FAN_STEP_DAYS, monte_carlo
+from smallq.simulation import REPORT_FAN_STEP_DAYS, monte_carlo
 from smallq.types import MonteCarloMethod
 from tests.dashboard.conftest import MC_PATHS, app
 from tests.dashboard.test_build import engine_report

@@ -25,7 +25,7 @@ from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio, run_strategy_backtest, select_stocks
 from smallq.profile import make_profile
-from smallq.stress import monte_carlo, simulate_methods
+from smallq.simulation import monte_carlo, simulate_methods
 from smallq.types import MonteCarloMethod
 
 TODAY = date(2026, 11, 25)
