@@ -904,28 +904,28 @@ def _fast_points(problem: _Problem, n_points: int) -> list[tuple[float, float]]:
     :class:`smallq.frontier.LeastVariance` solves each point on a few candidate assets and
     checks it optimal for all of them (the same points as whole-problem solves).
     """
-    index = problem.mu.index
-    rows, caps = _sector_matrix(problem.limits, list(index))
+    cov, mu = problem.cov.to_numpy(dtype=float), problem.mu.to_numpy(dtype=float)
+    rows, caps = _sector_matrix(problem.limits, list(problem.mu.index))
     reachable = max_return_weights(problem.mu, problem.limits).to_numpy() > 0
     path = LeastVariance(
-        problem.cov.to_numpy(dtype=float),
-        problem.mu.to_numpy(dtype=float),
-        max_weight=problem.limits.upper,
-        reachable=reachable,
-        sector_rows=rows,
+        cov, mu, max_weight=problem.limits.upper, reachable=reachable, sector_rows=rows,
         sector_caps=caps,
-    )
+    )  # fmt: skip
+
+    def point(weights: np.ndarray) -> tuple[float, float]:  # _performance on arrays
+        variance = float(weights @ cov @ weights)
+        return float(weights @ mu), float(np.sqrt(max(variance, 0.0)))
+
     low_weights = _qp_weights(path.solve(), problem, Objective.MIN_VOLATILITY)
-    points = [_performance(low_weights, problem)]
+    points = [point(low_weights.to_numpy())]
     low, high = points[0][0], max_reachable_return(problem.mu, problem.limits)
     if high - low <= 1e-9:
         return points
     for target in np.linspace(low, high - 1e-6 * (high - low), n_points)[1:]:
         try:
-            weights = path.solve(float(target))
+            points.append(point(path.solve(float(target))))
         except SmallQError:
             continue
-        points.append(_performance(pd.Series(weights, index=index), problem))
     return points
 
 
