@@ -119,7 +119,8 @@ class LeastVariance:
 
         The gradient is ``+inf`` on the candidates (they need no check).
         """
-        rows = self.sector_rows[:, candidates]
+        every = len(candidates) == len(self.mu)  # the whole problem: nothing to check
+        rows = self.sector_rows if every else self.sector_rows[:, candidates]
         capped = rows.any(axis=1)  # a sector without candidates constrains nothing
         with_target = target_return is not None
         last_candidates, last_duals = self._last
@@ -127,7 +128,7 @@ class LeastVariance:
         # ignores multipliers of another size, as after the min-volatility solve)
         warm = last_duals if np.array_equal(candidates, last_candidates) else None
         solution = min_volatility_qp(
-            self.cov[np.ix_(candidates, candidates)],
+            self.cov if every else self.cov[np.ix_(candidates, candidates)],
             max_weight=self.max_weight,
             sector_rows=rows[capped],
             sector_caps=self.sector_caps[capped],
@@ -136,6 +137,8 @@ class LeastVariance:
             warm_start=warm,
         )
         self._last = (candidates, solution.duals)
+        if every:
+            return solution.weights, np.full(len(self.mu), np.inf)
         n_candidates = len(candidates)
         duals = solution.duals[n_candidates:]  # budget, the sectors kept, then the target
         sector_duals = np.zeros(len(self.sector_caps))
