@@ -17,7 +17,14 @@ Contenders, interleaved in one process (round robin, so machine load hits both a
 * optionally (``--reference``) smallQ's reference path (``reference=True``, PyPortfolioOpt
   at each decision), the path users got before.
 
-Then the whole ``smallq backtest`` process (``--process-runs`` runs of the console script).
+Then the default command, **without** ``--objective`` (risk level 3 of 5 placed on the capped
+frontier with its VaR guard, what a user gets who does not pick an objective): smallQ against
+its PyPortfolioOpt reference making the same decisions (min volatility, then
+``efficient_risk`` at the level's target with ``EfficientFrontier``; weights equal to 1e-4).
+
+Then the whole ``smallq backtest`` process (``--process-runs`` runs of the console script),
+for both commands. The child processes run without ``PYTHONDONTWRITEBYTECODE``, as a user's
+would (pip compiles the installed packages; Python caches smallQ's own bytecode).
 
 BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set), as in bench_pipeline.
 
@@ -76,6 +83,20 @@ def smallq_backtest() -> BacktestReport:
     profile = make_profile(sectors=SECTORS, capital=10_000.0, objective="max_sharpe")
     return run_strategy_backtest(
         profile, SampleSource(), start=START, end=END, rebalance=REBALANCE, costs_bps=COSTS_BPS
+    )
+
+
+def level_backtest(reference: bool = False) -> BacktestReport:
+    """The default command: no objective, so risk level 3 is placed on the frontier."""
+    profile = make_profile(sectors=SECTORS, capital=10_000.0)
+    return run_strategy_backtest(
+        profile,
+        SampleSource(),
+        start=START,
+        end=END,
+        rebalance=REBALANCE,
+        costs_bps=COSTS_BPS,
+        reference=reference,
     )
 
 
@@ -164,13 +185,15 @@ def interleaved(contenders: dict[str, Callable[[], object]], runs: int) -> dict[
     return times
 
 
-def process_times(runs: int) -> list[float]:
+def process_times(runs: int, arguments: list[str]) -> list[float]:
     """Wall seconds of the whole ``smallq backtest`` process (console script)."""
     script = Path(sys.executable).with_name("smallq")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = []
+    subprocess.run([str(script), "--help"], check=True, capture_output=True, env=env)  # pyc
     for _ in range(runs):
         begin = time.perf_counter()
-        subprocess.run([str(script), *CLI], check=True, capture_output=True)
+        subprocess.run([str(script), *arguments], check=True, capture_output=True, env=env)
         out.append(time.perf_counter() - begin)
     return out
 
@@ -194,7 +217,13 @@ def main() -> None:
     if args.reference:
         contenders["reference"] = reference_backtest
     times = interleaved(contenders, args.runs)
-    process = process_times(args.process_runs)
+    level_fast, level_reference = level_backtest(), level_backtest(reference=True)
+    level_times = interleaved(
+        {"reference": lambda: level_backtest(reference=True), "smallq": level_backtest},
+        max(1, args.runs // 2),
+    )
+    process = process_times(args.process_runs, CLI)
+    level_process = process_times(args.process_runs, CLI[: CLI.index("--objective")])
 
     rebalances = ours.result.rebalances
     columns = inputs[0].columns
@@ -244,6 +273,42 @@ def main() -> None:
         f"max |equity difference|: {equity_diff:.1e}"
     )
     print(f"speed-up {plain / fast:.1f}× (target ≥ 15×)")
+
+    level_diff = max(
+        float(
+            (
+                ours.target.reindex(columns, fill_value=0.0)
+                - theirs.target.reindex(columns, fill_value=0.0)
+            )
+            .abs()
+            .max()
+        )
+        for ours, theirs in zip(
+            level_fast.result.rebalances, level_reference.result.rebalances, strict=True
+        )
+    )
+    level_median = {name: statistics.median(values) for name, values in level_times.items()}
+    ref, fast = level_median["reference"], level_median["smallq"]
+    runs = max(1, args.runs // 2)
+    print(
+        f"\n# the default command (no --objective: risk level 3 on the frontier), "
+        f"{len(level_fast.result.rebalances)} rebalances\n"
+    )
+    print("| contender (in-process, interleaved) | median (s) | runs | vs reference |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| PyPortfolioOpt at each decision (`reference=True`), same decisions | {ref:.3f} "
+        f"| {runs} | 1.0× |"
+    )
+    print(
+        f"| **smallQ `run_strategy_backtest`** (what `smallq backtest` runs) | {fast:.3f} "
+        f"| {runs} | {ref / fast:.1f}× |"
+    )
+    print(
+        f"\nwhole `smallq backtest` process without --objective: median "
+        f"{statistics.median(level_process):.2f} s over {args.process_runs} runs (target ≤ 1.5 s)"
+    )
+    print(f"max |weight difference| vs the reference: {level_diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ presses Build as soon as the summary shows. Times are taken on the fake server's
 
 * button answer: a press until its ``answerCallbackQuery`` arrives;
 * question: an answer (a press or the typed amount) until the next question shows;
-* result: Build until the portfolio text and its three charts arrived;
+* numbers: Build until the portfolio text (weights, money, risk figures) arrived;
+* result: Build until the portfolio text and its three charts arrived (the charts are drawn
+  after every queued build's text, so the numbers come first);
 * lost: users without a result after the deadline; duplicated: more than one result.
 
 ``python bench/bench_bot_load.py`` runs 20, 50 and 200 users one after the other;
@@ -52,6 +54,7 @@ class Timings:
     answers: list[float] = field(default_factory=list)
     questions: list[float] = field(default_factory=list)
     results: list[float] = field(default_factory=list)
+    texts: list[float] = field(default_factory=list)
     lost: int = 0
     duplicated: int = 0
     calls_per_conversation: list[int] = field(default_factory=list)
@@ -112,6 +115,14 @@ class Users:
             if call.at >= since and call.status == 200:
                 text = call.params.get("text", "") + call.params.get("reply_markup", "")
                 if needle in text:
+                    return call.at
+        return None
+
+    def text_at(self, chat_id: int, since: float) -> float | None:
+        """When the portfolio text arrived."""
+        for call in self.calls.get(chat_id, []):
+            if call.at >= since and call.status == 200 and call.method == "sendMessage":
+                if call.text.startswith(RESULT_PREFIX):
                     return call.at
         return None
 
@@ -187,6 +198,8 @@ async def one_user(users: Users, user_id: int, rng: random.Random, timings: Timi
         timings.lost += 1
     else:
         timings.results.append(done - pressed)
+        text = users.text_at(user_id, pressed)
+        timings.texts.append((done if text is None else text) - pressed)
 
 
 async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: int) -> Timings:
@@ -244,6 +257,8 @@ def summary(n_users: int, timings: Timings) -> dict[str, float | int]:
         "answer_p95": quantile(timings.answers, 0.95),
         "question_p50": quantile(timings.questions, 0.50),
         "question_p95": quantile(timings.questions, 0.95),
+        "numbers_p50": quantile(timings.texts, 0.50),
+        "numbers_p95": quantile(timings.texts, 0.95),
         "result_p50": quantile(timings.results, 0.50),
         "result_p95": quantile(timings.results, 0.95),
         "lost": timings.lost,
@@ -275,12 +290,14 @@ def main() -> int:
     print(f"engine pool: {args.pool}, {args.workers} workers, {os.cpu_count()} CPUs; "
           f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")  # fmt: skip
     print("| users | button answer p50 / p95 (s) | question p50 / p95 (s) | "
-          "result p50 / p95 (s) | lost | duplicated | calls before Build |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "numbers p50 / p95 (s) | result with charts p50 / p95 (s) | lost | duplicated "
+          "| calls before Build |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['users']} | {row['answer_p50']:.2f} / {row['answer_p95']:.2f} "
             f"| {row['question_p50']:.2f} / {row['question_p95']:.2f} "
+            f"| {row['numbers_p50']:.1f} / {row['numbers_p95']:.1f} "
             f"| {row['result_p50']:.1f} / {row['result_p95']:.1f} "
             f"| {row['lost']} | {row['duplicated']} | {row['calls_before_build']:g} |"
         )

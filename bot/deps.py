@@ -30,9 +30,9 @@ import contextlib
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
@@ -44,7 +44,8 @@ from bot.scheduler.calendar import SchedulerSettings
 from bot.scheduler.dispatch import ContentBuilder
 from bot.workers import BuildPortfolio, Engine, EnginePool, RenderCharts, RunBacktest
 from smallq.data.base import PriceSource
-from smallq.models import Report
+from smallq.levels import LevelComparison
+from smallq.models import Profile, Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.types import Sector
 from storage.conversations import BotStateRepository
@@ -130,6 +131,56 @@ class RecentReports:
         self._items.pop(user_id, None)
 
 
+class LevelTables:
+    """The risk question's level tables, shared between users asking the same thing.
+
+    A table depends on the profile without its capital (money is scaled from
+    ``LevelComparison.capital`` when shown) and on the day, so users who pick the same sectors
+    on the same day share one computation: concurrent askers await the same future, later
+    ones read the result (bounded LRU, each entry kept ``ttl`` seconds, so prices that arrive
+    during the day reach new tables within that time).
+    """
+
+    def __init__(self, size: int = 128, ttl: float = 3600.0) -> None:
+        self.size, self.ttl = size, ttl
+        self._items: OrderedDict[str, tuple[float, asyncio.Future[LevelComparison]]] = (
+            OrderedDict()
+        )
+
+    @staticmethod
+    def key(profile: Profile, today: date) -> str:
+        """The profile without its capital, and the day (a repr: profiles hold dicts)."""
+        return f"{today.isoformat()}|{replace(profile, capital=1.0)!r}"
+
+    async def get(
+        self, key: str, compute: Callable[[], Awaitable[LevelComparison]], now: float
+    ) -> LevelComparison:
+        """The table for ``key``: remembered, being computed, or computed now by ``compute``.
+
+        A failed computation is forgotten (the next asker tries again) and its error raised.
+        """
+        item = self._items.get(key)
+        if item is not None and now - item[0] <= self.ttl:
+            self._items.move_to_end(key)
+            return await asyncio.shield(item[1])
+        future: asyncio.Future[LevelComparison] = asyncio.get_running_loop().create_future()
+        self._items[key] = (now, future)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        try:
+            future.set_result(await compute())
+        except BaseException as exc:
+            if self._items.get(key, (0.0, None))[1] is future:
+                del self._items[key]
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no warning when nobody else waits
+            raise
+        return future.result()
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -159,6 +210,7 @@ class Deps:
     clock: Callable[[], datetime] = _utc_now
     locks: UserLocks = field(default_factory=UserLocks)
     recent: RecentReports = field(default_factory=RecentReports)
+    level_tables: LevelTables = field(default_factory=LevelTables)
     #: scheduling, digests and paper trading (bot.scheduler.jobs, bot.scheduler.dispatch,
     #: bot.services.paper)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)

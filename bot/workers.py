@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -114,13 +115,40 @@ class Engine:
 
 
 # --------------------------------------------------------------------------- engine entry points
+class RecentRecords(OrderedDict[str, Any]):
+    """A bounded memo (least recently used out) of out-of-sample records, per process."""
+
+    def __init__(self, size: int = 64) -> None:
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+#: this process's records: users building the same profile on the same day share one
+#: walk-forward backtest (the key holds the profile without its capital, the decision date,
+#: the source and the parameters; see ``smallq.pipeline.build_portfolio``)
+_RECORDS = RecentRecords()
+
+
 def build_with_record(
     profile: Profile, source: PriceSource, *, today: date, params: EngineParams
 ) -> Report:
     """``build_portfolio`` with the out-of-sample record every recommendation carries."""
     from smallq.pipeline import build_portfolio
 
-    return build_portfolio(profile, source, today=today, params=params, record=True)
+    return build_portfolio(
+        profile, source, today=today, params=params, record=True, records=_RECORDS
+    )
 
 
 def run_backtest(profile: Profile, source: PriceSource, **window: Any) -> BacktestOutcome:

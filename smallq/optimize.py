@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 
 from smallq.backtest.fast import (
+    FrontierPath,
     clean_array,
-    efficient_risk_qp,
     max_sharpe_qp,
     min_volatility_qp,
     weight_groups,
@@ -74,7 +74,7 @@ from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.profile import LEVEL_FRACTIONS
-from smallq.risk import portfolio_returns, value_at_risk
+from smallq.risk import historical_var_cvar
 from smallq.types import CovModel, Objective, ReturnsModel
 
 if TYPE_CHECKING:
@@ -199,7 +199,9 @@ def optimize_weights(
     tickers = list(mu.index)
     history = None
     if returns is not None and set(tickers) <= set(returns.columns):
-        history = returns.loc[:, tickers].dropna(how="any")
+        history = returns if returns.columns.equals(mu.index) else returns.loc[:, tickers]
+        if history.isna().to_numpy().any():
+            history = history.dropna(how="any")
     if limits is None:
         limits = feasible_limits(
             tickers,
@@ -239,8 +241,12 @@ def _validate_inputs(mu: pd.Series, cov: pd.DataFrame) -> tuple[pd.Series, pd.Da
     aligned = cov.index.equals(mu.index) and cov.columns.equals(mu.index)
     if not aligned and (set(cov.index) != set(tickers) or set(cov.columns) != set(tickers)):
         raise DataFormatError("cov", "covariance tickers differ from expected-return tickers")
-    cov = cov.astype(float) if aligned else cov.loc[tickers, tickers].astype(float)
-    mu = mu.astype(float)
+    if not aligned:
+        cov = cov.loc[tickers, tickers]
+    if cov.to_numpy().dtype != np.float64:  # one float block: no copy needed
+        cov = cov.astype(float)
+    if mu.dtype != np.float64:
+        mu = mu.astype(float)
     if not (np.isfinite(mu.to_numpy()).all() and np.isfinite(cov.to_numpy()).all()):
         raise DataFormatError("mu/cov", "expected returns or covariance hold NaN or inf")
     return mu, cov
@@ -279,17 +285,21 @@ def _result(
 
 
 def _place(problem: _Problem, *, fast: bool = False) -> tuple[_Problem, FrontierPlacement]:
-    """Resolve ``frontier_fraction`` into an objective and a target volatility."""
+    """Resolve ``frontier_fraction`` into an objective and a target volatility.
+
+    Works on arrays (in ``mu``'s order): on the fast path the whole placement costs a few
+    small QPs and no pandas, which is what a weekly backtest pays per decision.
+    """
     fraction = float(problem.settings.frontier_fraction or 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise SolverError(Objective.EFFICIENT_RISK.value, f"fraction {fraction} not in [0, 1]")
     solve_at: _SolveAt = _FastAt(problem) if fast else _ReferenceAt(problem)
+    mu, cov = solve_at.mu, solve_at.cov
     low_weights = solve_at.min_volatility()
-    low = _performance(low_weights, problem)[1]
-    high = _performance(max_return_weights(problem.mu, problem.limits), problem)[1]
-    high = max(high, low)
+    low = _volatility(low_weights, cov)
+    high = max(_volatility(_max_return_array(mu, problem.limits, problem.mu.index), cov), low)
     flat = fraction <= 0.0 or high - low < FLAT_RANGE
-    used, weights = fraction, low_weights  # type: tuple[float, pd.Series | None]
+    used, weights = fraction, low_weights  # type: tuple[float, np.ndarray | None]
     if not flat:
         # the ladder is walked on the fast path either way (equal to the reference to 1e-5);
         # the reference path then solves only the chosen target with PyPortfolioOpt
@@ -308,22 +318,27 @@ def _place(problem: _Problem, *, fast: bool = False) -> tuple[_Problem, Frontier
         objective=Objective.MIN_VOLATILITY if flat else Objective.EFFICIENT_RISK,
         target_volatility=target,
     )
-    placed = None if weights is None else (weights, solve_at.solver)
+    placed = None
+    if weights is not None:
+        placed = (pd.Series(weights, index=problem.mu.index), solve_at.solver)
     problem = replace(problem, settings=settings, floor=low, placed=placed)
     return problem, FrontierPlacement(used, target, low, high, fraction)
 
 
 class _SolveAt:
-    """Min-volatility and efficient-risk weights of one problem (reference or fast path)."""
+    """Min-volatility and efficient-risk weights of one problem (reference or fast path),
+    as arrays in the order of ``problem.mu``."""
 
     def __init__(self, problem: _Problem) -> None:
         self.problem = problem
         self.solver = "daqp"
+        self.mu = problem.mu.to_numpy(dtype=float)
+        self.cov = problem.cov.to_numpy(dtype=float)
 
-    def min_volatility(self) -> pd.Series:
+    def min_volatility(self) -> np.ndarray:
         raise NotImplementedError
 
-    def efficient_risk(self, target: float) -> pd.Series:
+    def efficient_risk(self, target: float) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -334,19 +349,21 @@ class _ReferenceAt(_SolveAt):
         super().__init__(problem)
         self._frontier: EfficientFrontier | None = None
 
-    def min_volatility(self) -> pd.Series:
+    def min_volatility(self) -> np.ndarray:
         weights, self.solver = _min_volatility(self.problem)
-        return clean_weights(weights, self.problem.limits, DEFAULT_PARAMS.weight_cutoff)
+        cleaned = clean_weights(weights, self.problem.limits, DEFAULT_PARAMS.weight_cutoff)
+        return _array(cleaned)
 
-    def efficient_risk(self, target: float) -> pd.Series:
+    def efficient_risk(self, target: float) -> np.ndarray:
         problem, frontier = self.problem, self._frontier
+        cutoff = DEFAULT_PARAMS.weight_cutoff
         if frontier is not None:
             failures: tuple[type[Exception], ...] = (*_solver_errors(), ValueError)
             try:
                 frontier.efficient_risk(target)
                 weights = pd.Series(np.asarray(frontier.weights, dtype=float), problem.mu.index)
                 if within_limits(weights, problem.limits, CHECK_TOL):
-                    return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+                    return _array(clean_weights(weights, problem.limits, cutoff))
             except failures:
                 pass
         kept: list[EfficientFrontier] = []
@@ -357,75 +374,73 @@ class _ReferenceAt(_SolveAt):
 
         weights, self.solver = _solve(problem, Objective.EFFICIENT_RISK, call)
         self._frontier = kept[-1]
-        return clean_weights(weights, problem.limits, DEFAULT_PARAMS.weight_cutoff)
+        return _array(clean_weights(weights, problem.limits, cutoff))
 
 
 class _FastAt(_SolveAt):
-    """daqp (:func:`smallq.fastopt.efficient_risk_qp`); failures become SolverError."""
+    """daqp (:func:`smallq.backtest.fast.efficient_risk_qp`); failures become SolverError."""
 
     def __init__(self, problem: _Problem) -> None:
         super().__init__(problem)
         limits = problem.limits
         sectors = np.array([limits.sector_map.get(str(t), "") for t in problem.mu.index])
         self._groups = tuple((sectors == s, cap) for s, cap in limits.sector_caps.items())
+        self._path: FrontierPath | None = None  # the points solved so far, shared by targets
 
-    def min_volatility(self) -> pd.Series:
+    def min_volatility(self) -> np.ndarray:
         return self.efficient_risk(0.0)
 
-    def efficient_risk(self, target: float) -> pd.Series:
+    def efficient_risk(self, target: float) -> np.ndarray:
         problem = self.problem
         try:
-            raw = efficient_risk_qp(
-                problem.mu.to_numpy(),
-                problem.cov.to_numpy(),
-                target_volatility=target,
-                max_weight=problem.limits.upper,
-                groups=self._groups,
-            )
+            if self._path is None:
+                self._path = FrontierPath(
+                    self.mu, self.cov, max_weight=problem.limits.upper, groups=self._groups
+                )
+            raw = self._path.at_volatility(target)
         except SmallQError as exc:
             raise SolverError(Objective.EFFICIENT_RISK.value, f"fast path: {exc}") from exc
         # clean_weights' steps on the array (pandas cost more than the QP here)
         groups = list(self._groups)
-        cleaned = clean_array(raw, problem.limits.upper, groups, DEFAULT_PARAMS.weight_cutoff)
-        return pd.Series(cleaned, index=problem.mu.index)
+        return clean_array(raw, problem.limits.upper, groups, DEFAULT_PARAMS.weight_cutoff)
 
 
 def _guarded(
     problem: _Problem,
     fraction: float,
     volatility_range: tuple[float, float],
-    low_weights: pd.Series,
+    low_weights: np.ndarray,
     solve_at: _SolveAt,
-) -> tuple[float, pd.Series]:
+) -> tuple[float, np.ndarray]:
     """The VaR guard (module docstring): the fraction used for ``fraction`` and its weights."""
     low, high = volatility_range
 
-    def at(share: float) -> pd.Series:
+    def at(share: float) -> np.ndarray:
         return solve_at.efficient_risk(low + share * (high - low))
 
     if problem.returns is None:
         return fraction, at(fraction)
+    daily = problem.returns.to_numpy(dtype=float)  # complete rows (optimize_weights drops NaN)
+
+    def var_of(weights: np.ndarray) -> float:
+        """1-day historical 95% VaR (:func:`smallq.risk.value_at_risk` on the same rows)."""
+        return historical_var_cvar(daily @ weights, 0.95)[0]
+
     ladder = sorted({f for f in LEVEL_FRACTIONS if 0.0 < f < fraction} | {fraction})
-    floor = _historical_var(low_weights, problem)
+    floor = var_of(low_weights)
     previous, weights = 0.0, low_weights
     for step in ladder:
         used = max(step, previous)
         weights = at(used)
-        var = _historical_var(weights, problem)
+        var = var_of(weights)
         probe = used
         while var < floor and probe < 1.0:
             probe = min(1.0, probe + GUARD_STEP)
             probed = at(probe)
-            if _historical_var(probed, problem) >= floor:
-                used, weights, var = probe, probed, _historical_var(probed, problem)
+            if (probed_var := var_of(probed)) >= floor:
+                used, weights, var = probe, probed, probed_var
         floor, previous = max(floor, var), used
     return previous, weights
-
-
-def _historical_var(weights: pd.Series, problem: _Problem) -> float:
-    """1-day historical 95% VaR of the weights over the problem's daily returns."""
-    assert problem.returns is not None
-    return value_at_risk(portfolio_returns(problem.returns, weights), 0.95)
 
 
 def max_return_weights(mu: pd.Series, limits: WeightLimits) -> pd.Series:
@@ -445,19 +460,34 @@ def max_return_weights(mu: pd.Series, limits: WeightLimits) -> pd.Series:
     Series of shape (n_assets,)
         Weights in the order of ``mu``, summing to 1 when the limits allow 100%.
     """
-    weights = pd.Series(0.0, index=mu.index)
+    weights = _max_return_array(mu.to_numpy(dtype=float), limits, mu.index)
+    return pd.Series(weights, index=mu.index)
+
+
+def _max_return_array(mu: np.ndarray, limits: WeightLimits, tickers: pd.Index) -> np.ndarray:
+    """:func:`max_return_weights` on an array (``tickers`` name its entries)."""
+    weights = np.zeros(len(mu))
     left = 1.0
     sector_left = dict(limits.sector_caps)
-    for ticker in mu.sort_values(ascending=False, kind="stable").index:
-        sector = limits.sector_map.get(str(ticker), "")
+    for position in np.argsort(-mu, kind="stable"):
+        sector = limits.sector_map.get(str(tickers[position]), "")
         take = min(limits.upper, sector_left.get(sector, np.inf), left)
         if take <= 0:
             continue
-        weights[ticker] = take
+        weights[position] = take
         left -= take
         if sector in sector_left:
             sector_left[sector] -= take
     return weights
+
+
+def _array(weights: pd.Series) -> np.ndarray:
+    values: np.ndarray = weights.to_numpy(dtype=float)
+    return values
+
+
+def _volatility(weights: np.ndarray, cov: np.ndarray) -> float:
+    return float(np.sqrt(max(float(weights @ cov @ weights), 0.0)))
 
 
 def _performance(weights: pd.Series, problem: _Problem) -> tuple[float, float]:

@@ -60,10 +60,11 @@ class EngineParams:
     max_capital: float = 1e12
     #: frontier points drawn on the chart
     frontier_points: int = 40
-    #: place risk levels with the daqp fast path (smallq.fastopt.efficient_risk_qp, equal to
-    #: PyPortfolioOpt to 1e-5) instead of PyPortfolioOpt; the out-of-sample record and the
-    #: level table turn it on, a build keeps the reference path
-    fast_placement: bool = False
+    #: place risk levels with the daqp fast path (smallq.backtest.fast.efficient_risk_qp, equal
+    #: to PyPortfolioOpt to 1e-5, objective never worse: tests/smallq/test_levels.py) on every
+    #: path users run (build, backtest, record, level table); False solves the chosen target with
+    #: PyPortfolioOpt (the reference, for tests and benchmarks)
+    fast_placement: bool = True
 
 
 DEFAULT_PARAMS = EngineParams()

@@ -64,6 +64,7 @@ from bot.services.portfolio import (
     check_sectors,
     confirmed_build,
     level_choices,
+    result_charts,
     saved_profile,
     stocks_per_sector,
     stored_build,
@@ -87,7 +88,7 @@ from bot.views.keyboards import (
     strategy_keyboard,
 )
 from bot.views.messages import money
-from smallq.errors import InputError, InvalidCapitalError
+from smallq.errors import InputError, InvalidCapitalError, SmallQError
 from smallq.profile import DrawdownReaction, Horizon, parse_capital, suggest_level
 
 _LOG = logging.getLogger(__name__)
@@ -500,7 +501,13 @@ async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome)
         extras = texts.result_extras(outcome.report)
         if extras:
             await send_html(context, chat_id, extras)
-        await send_charts(context, chat_id, outcome.charts, outcome.record.as_of)
+        # the numbers are out; the pictures are drawn now, after every queued build's text
+        try:
+            charts = await result_charts(context.deps, outcome)
+        except SmallQError as exc:
+            _LOG.warning("charts of portfolio %s not drawn: %s", outcome.portfolio_id, exc)
+            return
+        await send_charts(context, chat_id, charts, outcome.record.as_of)
     except BadRequest:  # a subclass of NetworkError, but a bug on our side
         raise
     except NetworkError as exc:  # TimedOut included: part of it may have arrived

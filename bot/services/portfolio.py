@@ -9,6 +9,7 @@ Storage writes run in ``deps.storage_executor`` through :meth:`bot.deps.Deps.run
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, timedelta
 from typing import TYPE_CHECKING
@@ -49,7 +50,12 @@ class UserInfo:
 
 @dataclass(frozen=True, slots=True)
 class BuildOutcome:
-    """A stored build, its report and the charts to send (name -> PNG bytes, in order)."""
+    """A stored build, its report and the charts to send (name -> PNG bytes, in order).
+
+    A fresh build carries no charts: its text goes out first and :func:`result_charts` draws
+    them in a second engine job, so that with many users building at once every portfolio's
+    numbers arrive before anyone's pictures (the pool runs jobs in the order they came).
+    """
 
     portfolio_id: int
     record: PortfolioRecord
@@ -76,22 +82,31 @@ class LevelChoices:
 async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
     """Each risk level of the profile's sectors in money, computed off the event loop.
 
+    Users asking for the same sectors on the same day share one table
+    (:class:`bot.deps.LevelTables`); only the capital, the base of the money, is their own.
+
     Without ``deps.compare_levels`` there is no table; an engine error becomes a note (the
     user can still pick a level, and Build will say what went wrong).
     """
     if deps.compare_levels is None:
         return LevelChoices(None)
+    today = deps.today()
+    key = deps.level_tables.key(profile, today)
+
+    async def compute() -> LevelComparison:
+        return await deps.run_blocking(_compare_blocking, deps, profile, today)
+
     try:
-        comparison = await deps.run_blocking(_compare_blocking, deps, profile)
+        shared = await deps.level_tables.get(key, compute, time.monotonic())
     except SmallQError as exc:
         return LevelChoices(None, exc.user_message())
-    return LevelChoices(comparison)
+    return LevelChoices(replace(shared, capital=profile.capital))
 
 
-def _compare_blocking(deps: Deps, profile: Profile) -> LevelComparison:
+def _compare_blocking(deps: Deps, profile: Profile, today: date) -> LevelComparison:
     assert deps.compare_levels is not None
     result: LevelComparison = deps.compare_levels(
-        profile, deps.source(), today=deps.today(), params=deps.params
+        profile, deps.source(), today=today, params=deps.params
     )
     return result
 
@@ -134,7 +149,7 @@ async def build_and_store(
     SmallQError
         Any engine or storage error, unchanged (nothing is stored when either fails).
     """
-    report, charts = await deps.run_engine(build_job, profile, deps.today(), RESULT_CHARTS)
+    report, charts = await deps.run_engine(build_job, profile, deps.today(), ())
     record = record_of(report)
     if confirmation is not None:
         record = replace(record, settings={**record.settings, CONFIRMATION_KEY: confirmation})
@@ -167,16 +182,30 @@ def confirmed_build(deps: Deps, user_id: int, confirmation: str) -> PortfolioRec
 
 
 async def stored_build(deps: Deps, record: PortfolioRecord) -> BuildOutcome:
-    """A stored build with its result charts again (from memory, else rebuilt at its date)."""
+    """A stored build again (its report from memory, else rebuilt at its date); the charts
+    follow with :func:`result_charts`."""
     assert record.id is not None and record.user_id is not None
     remembered = deps.recent.get(record.user_id, record.id)
     if remembered is not None:
-        charts = await deps.run_engine(charts_job, remembered, RESULT_CHARTS)
-        return BuildOutcome(record.id, record, remembered, charts)
+        return BuildOutcome(record.id, record, remembered, {})
     profile = replace(record.profile, as_of=record.as_of)
-    report, charts = await deps.run_engine(build_job, profile, deps.today(), RESULT_CHARTS)
+    report, charts = await deps.run_engine(build_job, profile, deps.today(), ())
     deps.recent.put(record.user_id, record.id, report)
     return BuildOutcome(record.id, record, report, charts)
+
+
+async def result_charts(deps: Deps, outcome: BuildOutcome) -> dict[str, bytes]:
+    """The result charts of a build: those it carries, else drawn now in the engine pool.
+
+    Raises
+    ------
+    SmallQError
+        When the charts cannot be drawn (the build itself is stored and was sent).
+    """
+    if outcome.charts:
+        return outcome.charts
+    charts: dict[str, bytes] = await deps.run_engine(charts_job, outcome.report, RESULT_CHARTS)
+    return charts
 
 
 async def stress_of_latest(deps: Deps, user_id: int) -> tuple[PortfolioRecord, dict[str, bytes]] | (

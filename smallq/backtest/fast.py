@@ -8,9 +8,11 @@ problem PyPortfolioOpt's ``EfficientFrontier.max_sharpe`` builds in cvxpy::
 
 Min volatility is the plain QP ``min wᵀΣw s.t. Σw = 1, 0 ≤ w ≤ cap``. Efficient risk
 (:func:`efficient_risk_qp`, max ``μᵀw`` at ``wᵀΣw ≤ σ²``, the risk levels' placement) is the
-mean-variance QP ``min ½ wᵀΣw − t μᵀw`` with ``t`` found by bisection so that the volatility
+mean-variance QP ``min ½ wᵀΣw − t μᵀw`` with ``t`` found so that the volatility
 hits the target (volatility never decreases in ``t``; where the constraint binds its KKT point
-is that QP's solution), optionally with sector caps. All are solved by
+is that QP's solution), optionally with sector caps. The weights are piecewise affine in
+``t``, so ``t`` is found by interpolating the weights between the bracket's ends (exact on
+one piece), safeguarded by bisection: a handful of QPs per target. All are solved by
 daqp (a dual active-set solver) called directly, warm-started from the previous solution's
 Lagrange multipliers: between weekly rebalances the active set barely changes, so a warm
 solve usually needs one or two iterations. This module is an adapter: daqp is imported
@@ -20,6 +22,7 @@ only here and its failures become :mod:`smallq.errors` exceptions.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import daqp
@@ -338,22 +341,26 @@ def min_volatility_qp(
 
 def _capped_qp(
     cov: np.ndarray,
-    linear: np.ndarray,
     max_weight: float,
     groups: tuple[tuple[np.ndarray, float], ...],
-) -> np.ndarray:
-    """``min ½ wᵀΣw + linearᵀw`` with ``Σw = 1``, ``0 ≤ w ≤ cap`` and group caps."""
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``linear ↦ argmin ½ wᵀΣw + linearᵀw`` with ``Σw = 1``, ``0 ≤ w ≤ cap`` and group caps
+    (the constraint rows and bounds are built once for every solve)."""
     n_assets = cov.shape[0]
     rows = [np.ones(n_assets), *[mask.astype(float) for mask, _ in groups]]
     constraints = np.vstack(rows)
-    upper = np.r_[np.full(n_assets, max_weight), 1.0, [cap for _, cap in groups]]
-    lower = np.r_[np.zeros(n_assets), 1.0, np.full(len(groups), -np.inf)]
+    caps = np.array([cap for _, cap in groups], dtype=float)
+    upper = np.concatenate([np.full(n_assets, max_weight), [1.0], caps])
+    lower = np.concatenate([np.zeros(n_assets), [1.0], np.full(len(groups), -np.inf)])
     sense = np.zeros(n_assets + len(rows), dtype=np.int32)
     sense[n_assets] = 5
-    x, _, _ = _solve(
-        cov, constraints, (upper, lower, sense), None, Objective.EFFICIENT_RISK, linear
-    )
-    return _normalise(x)
+    bounds = (upper, lower, sense)
+
+    def solve(linear: np.ndarray) -> np.ndarray:
+        x, _, _ = _solve(cov, constraints, bounds, None, Objective.EFFICIENT_RISK, linear)
+        return _normalise(x)
+
+    return solve
 
 
 def efficient_risk_qp(
@@ -396,32 +403,105 @@ def efficient_risk_qp(
     InfeasibleConstraintsError, SolverError
         When daqp cannot solve the QP.
     """
-    mu = np.asarray(mu, dtype=float)
-    cov = np.asarray(cov, dtype=float)
-    _check_cap(len(mu), max_weight)
+    path = FrontierPath(mu, cov, max_weight=max_weight, groups=groups)
+    return path.at_volatility(target_volatility, tol=tol)
 
-    def at(t: float) -> tuple[np.ndarray, float]:
-        weights = _capped_qp(cov, -t * mu, max_weight, groups)
-        return weights, float(np.sqrt(max(weights @ cov @ weights, 0.0)))
 
-    low_t, (weights, vol) = 0.0, at(0.0)
-    if vol >= target_volatility - tol:
+class FrontierPath:
+    """The mean-variance path ``w(t) = argmin ½ wᵀΣw − t μᵀw`` of one capped problem.
+
+    Every solved point ``(t, w, volatility)`` is kept, so successive targets on the same
+    problem (a risk level's VaR guard walks several) start from the tightest known bracket
+    instead of from ``t = 0``. A point depends only on ``t``, so the cache changes no result
+    beyond solver precision.
+
+    Parameters
+    ----------
+    mu, cov, max_weight, groups
+        As :func:`efficient_risk_qp`.
+    """
+
+    def __init__(
+        self,
+        mu: np.ndarray,
+        cov: np.ndarray,
+        *,
+        max_weight: float,
+        groups: tuple[tuple[np.ndarray, float], ...] = (),
+    ) -> None:
+        self.mu = np.asarray(mu, dtype=float)
+        self.cov = np.asarray(cov, dtype=float)
+        _check_cap(len(self.mu), max_weight)
+        self._solve = _capped_qp(self.cov, max_weight, groups)
+        self._points: list[tuple[float, np.ndarray, float]] = []  # sorted by t
+
+    def at(self, t: float) -> tuple[np.ndarray, float]:
+        """The weights at ``t`` and their volatility (solved once per ``t``)."""
+        for known_t, weights, vol in self._points:
+            if known_t == t:
+                return weights, vol
+        weights = self._solve(-t * self.mu)
+        vol = float(np.sqrt(max(weights @ self.cov @ weights, 0.0)))
+        self._points.append((t, weights, vol))
+        self._points.sort(key=lambda point: point[0])
+        return weights, vol
+
+    def at_volatility(self, target: float, *, tol: float = 1e-12) -> np.ndarray:
+        """Max ``μᵀw`` at volatility ``target`` (see :func:`efficient_risk_qp`)."""
+        low_w, vol = self.at(0.0)
+        if vol >= target - tol:
+            return low_w
+        below = [(t, w) for t, w, v in self._points if v < target]
+        above = [(t, w, v) for t, w, v in self._points if v >= target]
+        (low_t, low_w), bracket = below[-1], above[0] if above else None
+        if bracket is None:
+            high_t = max(1.0, 4.0 * low_t)
+            while True:
+                high_w, vol = self.at(high_t)
+                if vol >= target or high_t > 1e9:
+                    break
+                low_t, low_w, high_t = high_t, high_w, high_t * 4.0
+            if vol < target:
+                return high_w
+        else:
+            high_t, high_w, vol = bracket
+        if abs(vol - target) <= tol:
+            return high_w
+        # w(t) is piecewise affine in t (affine while the active set stays the same), so the
+        # crossing of the line between the bracket's ends is exact once both ends lie on one
+        # piece; a step that does not halve the bracket is followed by a bisection
+        bisect = False
+        weights = high_w
+        for _ in range(200):
+            width = high_t - low_t
+            share = None if bisect else _crossing(low_w, high_w, self.cov, target)
+            t = low_t + width * (0.5 if share is None else share)
+            weights, vol = self.at(t)
+            if abs(vol - target) <= tol or width <= 1e-15 * high_t:
+                break
+            if vol < target:
+                low_t, low_w = t, weights
+            else:
+                high_t, high_w = t, weights
+            bisect = share is not None and high_t - low_t > 0.5 * width
         return weights
-    high_t = 1.0
-    while True:
-        weights, vol = at(high_t)
-        if vol >= target_volatility or high_t > 1e9:
-            break
-        low_t, high_t = high_t, high_t * 4.0
-    if vol < target_volatility:
-        return weights
-    for _ in range(200):
-        mid = (low_t + high_t) / 2.0
-        weights, vol = at(mid)
-        if abs(vol - target_volatility) <= tol or high_t - low_t <= 1e-15 * high_t:
-            break
-        low_t, high_t = (mid, high_t) if vol < target_volatility else (low_t, mid)
-    return weights
+
+
+def _crossing(low: np.ndarray, high: np.ndarray, cov: np.ndarray, target: float) -> float | None:
+    """Where on the segment ``low + s (high - low)``, ``s`` in (0, 1), the volatility hits
+    ``target`` (None when it does not cross inside)."""
+    step = high - low
+    a = float(low @ cov @ low) - target * target
+    b = float(low @ cov @ step)
+    c = float(step @ cov @ step)
+    if c <= 0.0:
+        share = -a / (2.0 * b) if b > 0 else None
+    else:
+        root = b * b - c * a
+        share = (-b + float(np.sqrt(root))) / c if root >= 0 else None
+    if share is None or not 0.0 < share < 1.0:
+        return None
+    return share
 
 
 class FastPolicy:

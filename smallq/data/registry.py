@@ -27,7 +27,7 @@ def open_source(spec: str) -> PriceSource:
     UnknownOptionError
         For any other spec, or ``"csv:"`` without a directory.
     ProfileError
-        For ``"csv:~name/..."`` when no user ``name`` exists.
+        For ``"csv:~name/..."`` when no user ``name`` exists, or a directory with a NUL byte.
     """
     text = str(spec).strip()
     keyword, _, argument = text.partition(":")
@@ -43,6 +43,8 @@ def open_source(spec: str) -> PriceSource:
     if keyword == "csv" and argument.strip():
         from smallq.data.csv import CsvSource
 
+        if "\x00" in argument:  # no path holds a NUL byte (os calls raise ValueError)
+            raise ProfileError("data source", spec, "a directory name cannot hold a NUL byte")
         try:
             return CsvSource(argument.strip())
         except RuntimeError as exc:  # Path.expanduser: "~name" of an unknown user

@@ -23,6 +23,7 @@ share with :func:`smallq.pipeline.compare_levels` live in :mod:`smallq.pipeline.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import replace
 from datetime import date
 
@@ -35,7 +36,15 @@ from smallq.data.market import load_index_history, load_stress_history
 from smallq.errors import SmallQError
 from smallq.filters import apply_filters
 from smallq.levels import placed_settings
-from smallq.models import MarketData, Note, NoteKind, Profile, Report, StressReport
+from smallq.models import (
+    MarketData,
+    Note,
+    NoteKind,
+    OutOfSampleRecord,
+    Profile,
+    Report,
+    StressReport,
+)
 from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.pipeline.stages import data_notes, decide, decision_data, unique
@@ -107,6 +116,7 @@ def build_portfolio(
     params: EngineParams = DEFAULT_PARAMS,
     index_history: pd.Series | None = None,
     record: bool = False,
+    records: MutableMapping[str, tuple[OutOfSampleRecord | None, list[Note]]] | None = None,
 ) -> Report:
     """Build the full portfolio report for one profile.
 
@@ -127,6 +137,10 @@ def build_portfolio(
         (:func:`smallq.pipeline.walkforward.out_of_sample_record`): a walk-forward backtest of
         the five years before the decision date. Front ends turn it on; it costs one
         backtest. Without enough history a note says why there is none.
+    records : mutable mapping, optional
+        A memo of records the caller keeps (the bot's engine workers do): the record depends
+        on the profile without its capital, the decision date and the source, so users
+        building the same profile on the same day share one backtest.
 
     Raises
     ------
@@ -170,7 +184,7 @@ def build_portfolio(
     notes += fallback_notes(optimization)
     out_of_sample = None
     if record:
-        out_of_sample, record_notes = record_or_note(profile, source, as_of, params)
+        out_of_sample, record_notes = record_or_note(profile, source, as_of, params, records)
         notes += record_notes
     notes.append(freshness_note(market.source, market.fetched_at, as_of))
     return Report(

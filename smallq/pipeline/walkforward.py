@@ -7,6 +7,7 @@ the years before a decision date, summed up for a build's report.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import replace
 from datetime import date
 
@@ -121,9 +122,26 @@ def _years_before(day: date, years: int) -> date:
 
 
 def record_or_note(
+    profile: Profile,
+    source: PriceSource,
+    as_of: date,
+    params: EngineParams,
+    records: MutableMapping[str, tuple[OutOfSampleRecord | None, list[Note]]] | None = None,
+) -> tuple[OutOfSampleRecord | None, list[Note]]:
+    """The out-of-sample record, or a note saying why there is none (memoised in ``records``
+    by the profile without its capital, ``as_of``, the source and the parameters)."""
+    if records is None:
+        return _new_record_or_note(profile, source, as_of, params)
+    key = f"{as_of.isoformat()}|{source.name}|{replace(profile, capital=1.0)!r}|{params!r}"
+    if key not in records:
+        records[key] = _new_record_or_note(profile, source, as_of, params)
+    found, notes = records[key]
+    return found, list(notes)
+
+
+def _new_record_or_note(
     profile: Profile, source: PriceSource, as_of: date, params: EngineParams
 ) -> tuple[OutOfSampleRecord | None, list[Note]]:
-    """The out-of-sample record, or a note saying why there is none."""
     try:
         record = out_of_sample_record(profile, source, as_of, params=params)
     except SmallQError as exc:
@@ -154,8 +172,8 @@ def run_strategy_backtest(
     Decisions run on the fast path (:class:`smallq.backtest.fast_pipeline.FastPipelinePolicy`:
     numpy, a warm-started QP), which makes the reference's decisions; a decision it cannot
     make (another objective) runs on the reference, and the notes say how many did.
-    ``reference=True`` runs every decision on the reference (PyPortfolioOpt), for tests and
-    benchmarks.
+    ``reference=True`` runs every decision on the reference (pandas and PyPortfolioOpt, risk
+    levels placed with ``fast_placement=False``), for tests and benchmarks.
     ``on_progress(done, total)`` is called after each simulated day (for a progress bar).
 
     Raises
@@ -167,6 +185,8 @@ def run_strategy_backtest(
     """
     rule = RebalanceRule.parse(rebalance)
     validate_backtest_request(start, end, costs_bps)
+    if reference:  # PyPortfolioOpt for every decision, risk levels' placement included
+        params = replace(params, fast_placement=False)
     universe = load_universe(profile, source, start)
     warmup = history_rows(profile.lookback_days, params) + 5
     market = load_market_data(

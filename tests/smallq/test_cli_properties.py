@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from smallq import cli
@@ -104,6 +104,7 @@ def test_option_names_parse_or_refuse(parse: Callable[[object], object]) -> None
 
 @EXAMPLES
 @given(st.one_of(ANY_TEXT, ANY_TEXT.map(lambda t: "csv:" + t)))
+@example("CSV:~\x00")  # found by Hypothesis: os.path.expanduser raised ValueError
 def test_source_specs_open_or_refuse(text: str) -> None:
     try:
         open_source(text)

@@ -96,3 +96,34 @@ def test_too_little_history_is_a_note_in_the_report_not_an_error() -> None:
     assert report.out_of_sample is None
     assert any(n.text.startswith("No out-of-sample record: Not enough") for n in report.notes)
     assert report_to_dict(report)["out_of_sample"] is None
+
+
+def test_a_memo_of_records_shares_one_backtest_between_capitals() -> None:
+    """The bot's workers pass ``records``: the same profile on the same day, whatever its
+    capital, gets the record computed once, equal to the one built without the memo."""
+    source, records = _source(), {}  # type: ignore[var-annotated]
+    alone = build_portfolio(_profile(), source, today=date(2030, 1, 1), params=FAST, record=True)
+    first = build_portfolio(
+        _profile(), source, today=date(2030, 1, 1), params=FAST, record=True, records=records
+    )
+    second = build_portfolio(
+        _profile(capital=55_000.0),
+        source,
+        today=date(2030, 1, 1),
+        params=FAST,
+        record=True,
+        records=records,
+    )
+    assert len(records) == 1
+    assert first.out_of_sample == alone.out_of_sample == second.out_of_sample
+    assert first.notes == alone.notes
+    other = build_portfolio(
+        _profile(risk_level=4),
+        source,
+        today=date(2030, 1, 1),
+        params=FAST,
+        record=True,
+        records=records,
+    )
+    assert len(records) == 2  # another risk level is another record
+    assert other.out_of_sample != first.out_of_sample

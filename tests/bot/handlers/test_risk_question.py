@@ -92,6 +92,37 @@ async def test_risk_question_shows_each_level_in_money(tmp_path: Path) -> None:
         assert profile.capital == 10_000.0
 
 
+async def test_users_asking_for_the_same_sectors_share_one_table_in_their_own_money(
+    tmp_path: Path,
+) -> None:
+    levels = FakeLevels()
+    async with harness(tmp_path, levels) as h:
+        for user, capital in ((USER, "10000"), (USER + 1, "20000")):
+            await h.text("/start", user)
+            await h.press("sector:IT", user)
+            await h.press("sector:done", user)
+            await h.text(capital, user)
+        first, second = h.shown(USER)[-1], h.shown(USER + 1)[-1]
+        assert len(levels.calls) == 1  # computed once, for the first asker
+        assert "a bad day −$100.00" in first  # 1.0% of $10,000
+        assert "a bad day −$200.00" in second  # 1.0% of $20,000, from the same table
+        assert "could fall to about <b>$16,000.00</b>" in second
+
+
+async def test_a_failed_table_is_computed_again_for_the_next_asker(tmp_path: Path) -> None:
+    error = InfeasibleConstraintsError("max_weight", "3 stocks at 25% cover 75%", "Add a sector.")
+    levels = FakeLevels(error=error)
+    async with harness(tmp_path, levels) as h:
+        await to_risk(h)
+        levels.error = None
+        await h.text("/start", USER + 1)
+        await h.press("sector:IT", USER + 1)
+        await h.press("sector:done", USER + 1)
+        await h.text("10000", USER + 1)
+        assert len(levels.calls) == 2
+        assert "a bad day −$100.00" in h.shown(USER + 1)[-1]
+
+
 async def test_help_me_choose_suggests_a_level_and_any_level_can_still_be_picked(
     tmp_path: Path,
 ) -> None:
