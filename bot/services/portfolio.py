@@ -68,6 +68,8 @@ def build_job(
 ) -> tuple[Report, dict[str, bytes]]:
     """Run the pipeline and draw the charts (a worker job)."""
     report = engine.build_portfolio(profile, engine.source, today=today, params=engine.params)
+    if not chart_names:
+        return report, {}
     return report, _pick(engine.render_charts(report, chart_names), chart_names)
 
 

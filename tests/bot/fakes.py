@@ -180,9 +180,10 @@ def make_config(tmp_path: Path, **overrides: Any) -> BotConfig:
 def make_deps(config: BotConfig, engine: Callable[..., Report] | None = None, **kw: Any) -> Deps:
     """Deps with the fake engine and charts (and the fake source unless ``source`` is given)."""
     source = kw.pop("source", FakeSource)
+    charts = kw.pop("render_charts", fake_charts)
     return Deps(
         config=config, db=ConnectionFactory(config.db_path), source=source,
-        build_portfolio=engine or FakeEngine(), render_charts=fake_charts,
+        build_portfolio=engine or FakeEngine(), render_charts=charts,
         executor=ThreadPoolExecutor(2), clock=lambda: datetime(2023, 1, 2, 12, 0, tzinfo=UTC),
         **kw,
     )  # fmt: skip

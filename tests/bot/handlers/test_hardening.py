@@ -374,3 +374,26 @@ async def test_a_second_tap_on_a_subscribe_step_edits_nothing_and_sends_nothing(
         assert len(h.api.calls_of("editMessageText")) == edits
         assert len(h.api.calls_of("sendMessage")) == sent
         assert not [c for c in h.api.calls if c.status >= 400]
+
+
+async def test_the_numbers_go_out_before_the_charts_and_survive_a_chart_failure(
+    tmp_path: Path,
+) -> None:
+    """A build's text is sent first and its charts drawn in a second job; when drawing fails
+    the build stays stored and its numbers delivered (no apology for a stored result)."""
+    drawn: list[tuple[str, ...]] = []
+
+    def failing_charts(report: object, names: tuple[str, ...]) -> dict[str, bytes]:
+        drawn.append(names)
+        from smallq.errors import WorkerCrashedError
+
+        raise WorkerCrashedError("charts_job")
+
+    h = harness(tmp_path, render_charts=failing_charts)
+    async with h:
+        await build(h)
+        assert [t for t in h.texts() if t.startswith("<b>Your portfolio")]
+        assert drawn == [("allocation", "frontier", "risk_contributions")]
+        assert not h.api.photos_to(CHAT)
+        assert h.deps.portfolios().latest(USER) is not None
+        assert no_apology(h, CHAT)
