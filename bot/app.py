@@ -27,7 +27,8 @@ from bot.handlers.errors import error_handler
 from bot.ptb.persistence import SqlitePersistence
 from bot.ptb.throttle import PerUserUpdateProcessor
 from bot.scheduler import jobs
-from bot.views.texts import COMMANDS
+from bot.services.dashboard import dashboard_enabled
+from bot.views.texts import menu
 
 _LOG = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     deps = get_deps(application)
     if deps.engine_pool is not None:  # warm workers before the first update
         await deps.engine_pool.start()
-    await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+    commands = menu(dashboard=dashboard_enabled(deps.config))
+    await application.bot.set_my_commands([BotCommand(name, text) for name, text in commands])
     _LOG.info("bot @%s ready", application.bot.username)
 
 

@@ -144,23 +144,28 @@ def thresholds_for(
 def parse_threshold(name: str, text: str) -> tuple[str, float]:
     """Parse ``/alerts set <name> <value>`` into (field name, value).
 
-    Percent limits accept ``3%``, ``3`` (read as percent when above 1) or ``0.03``;
-    ratios accept ``1.8`` or ``1.8x``; counts accept whole numbers.
+    Percent limits are always in percent points, with an optional ``%``: ``3`` and ``3%``
+    are 3%, ``0.5`` is 0.5% (never 50%), so a value reads the same whatever its size. Ratios
+    accept ``1.8`` or ``1.8x``; counts accept whole numbers without a suffix.
 
     Raises
     ------
     InputError
-        Unknown name, unparsable value or a value outside the allowed range.
+        Unknown name, unparsable value, a suffix of another unit, or a value outside the
+        allowed range.
     """
     key = name.strip().lower().replace("-", "_")
     if key not in THRESHOLD_NAMES:
         raise InputError(f"Unknown alert {name!r}. Choose one of: {', '.join(THRESHOLD_NAMES)}.")
     field, number, lower, upper = THRESHOLD_NAMES[key]
-    raw = text.strip().lower().rstrip("x%").strip()
-    if not re.fullmatch(r"\d+(\.\d+)?", raw):
+    raw = text.strip().lower()
+    suffix = {"percent": "%", "ratio": "x"}.get(number, "")
+    if suffix:
+        raw = raw.removesuffix(suffix).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?", raw, flags=re.ASCII):
         raise InputError(f"{text!r} is not a number I can use for {key}.")
     value = float(raw)
-    if number == "percent" and (text.strip().endswith("%") or value > 1):
+    if number == "percent":
         value /= 100.0
     if number == "count" and value != int(value):
         raise InputError(f"{key} must be a whole number.")

@@ -13,10 +13,18 @@ Life of a delivery::
   (chat, kind, period).
 * **Lease.** :meth:`acquire` moves a row to ``sending`` with a random ``owner`` and
   ``lease_until``; a dispatcher that dies leaves the lease to expire, and the next acquire
-  takes the row again (``attempts + 1``; after ``max_attempts`` it is ``failed``).
+  takes the row again (``attempts + 1``; after ``max_attempts`` it is ``failed``, and a
+  broadcast's sender gets a notice: see "Notices").
 * **Outbox.** The message parts are stored (``delivery_parts``) before the first send, and each
   part is marked sent right after Telegram accepts it; a retry resends only unsent parts of the
   same stored content. Writes by an owner whose lease was taken over are ignored.
+* **Notices.** A delivery whose kind is in ``notify_kinds`` (broadcasts) and that ends
+  ``failed`` or ``skipped`` (by :meth:`~DeliveryRepository.finish`, or because
+  :meth:`~DeliveryRepository.acquire` gave up on it) queues, *in the same transaction*, a
+  notice to its user: a delivery of kind :data:`NOTICE` to the user's private chat, period =
+  the failed delivery's id. A failure is therefore recorded with its notice or not at all,
+  and UNIQUE (chat, kind, period) makes it one notice per failure. A notice is never followed
+  by another notice. The dispatcher writes the notice's text when it sends it.
 
 Semantics: exactly once per key *except* one window: a crash after Telegram accepted a part
 and before its ``sent_at`` commit resends that part once on recovery. At-least-once delivery
@@ -38,7 +46,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +62,13 @@ _COLUMNS = (
 )
 _PART_COLUMNS = "delivery_id, seq, body, photo, sent_at, message_id"
 _CHUNK = 500
+#: the kind of the delivery that tells a user their broadcast failed (see "Notices")
+NOTICE = "notice"
+#: the rows :meth:`DeliveryRepository.acquire` may lease (due, or leased by a dead owner)
+_WORK = (
+    "((status = 'due' AND coalesce(not_before, '') <= ?) "
+    "OR (status = 'sending' AND lease_until <= ?))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,34 +217,35 @@ class DeliveryRepository:
         return int(cursor.rowcount)
 
     def acquire(
-        self, *, now: str, lease_until: str, max_attempts: int, limit: int = 50
+        self,
+        *,
+        now: str,
+        lease_until: str,
+        max_attempts: int,
+        limit: int = 50,
+        notify_kinds: Collection[str] = (),
     ) -> list[DeliveryRecord]:
         """Lease due rows (and rows whose lease expired) to a new owner, oldest first.
 
-        Rows that already used ``max_attempts`` become ``failed`` instead.
+        Rows that already used ``max_attempts`` become ``failed`` instead ("gave up after N
+        attempts"); those of a kind in ``notify_kinds`` queue their notice in the same
+        transaction (see "Notices"), which this call may lease along with the others.
         """
         owner = secrets.token_hex(8)
         with transaction(self.db):
+            self._give_up(now=now, max_attempts=max_attempts, notify_kinds=notify_kinds)
             ids = [
                 int(r["id"])
                 for r in query_all(
                     self.db,
-                    "SELECT id FROM deliveries WHERE (status = 'due' AND "
-                    "coalesce(not_before, '') <= ?) OR (status = 'sending' AND lease_until <= ?) "
-                    "ORDER BY due_at, id LIMIT ?",
+                    f"SELECT id FROM deliveries WHERE {_WORK} ORDER BY due_at, id LIMIT ?",
                     (now, now, limit),
                 )
             ]
             self.db.conn.executemany(
-                "UPDATE deliveries SET status = CASE WHEN attempts >= ? THEN 'failed' "
-                "ELSE 'sending' END, reason = CASE WHEN attempts >= ? THEN "
-                "'gave up after ' || attempts || ' attempts' ELSE reason END, "
-                "attempts = attempts + (attempts < ?), owner = ?, lease_until = ?, "
-                "updated_at = ? WHERE id = ?",
-                [
-                    (max_attempts, max_attempts, max_attempts, owner, lease_until, now, i)
-                    for i in ids
-                ],
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, owner = ?, "
+                "lease_until = ?, updated_at = ? WHERE id = ?",
+                [(owner, lease_until, now, i) for i in ids],
             )
         if not ids:
             return []
@@ -244,6 +260,45 @@ class DeliveryRepository:
             )
         rows.sort(key=lambda r: (r["due_at"], r["id"]))
         return [DeliveryRecord(**r) for r in rows]
+
+    def _give_up(self, *, now: str, max_attempts: int, notify_kinds: Collection[str]) -> None:
+        """Fail the leasable rows that used ``max_attempts``; queue their notices."""
+        ids = [
+            int(r["id"])
+            for r in query_all(
+                self.db,
+                f"SELECT id FROM deliveries WHERE {_WORK} AND attempts >= ?",
+                (now, now, max_attempts),
+            )
+        ]
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(
+                "UPDATE deliveries SET status = 'failed', reason = 'gave up after ' || attempts "
+                f"|| ' attempts', lease_until = NULL, updated_at = ? WHERE id IN ({marks})",
+                (now, *chunk),
+            )
+        self._queue_notices(ids, notify_kinds, now)
+
+    def _queue_notices(
+        self, delivery_ids: Sequence[int], notify_kinds: Collection[str], now: str
+    ) -> int:
+        """Queue one notice per ended delivery of a kind in ``notify_kinds`` with a user."""
+        kinds = sorted(set(notify_kinds) - {NOTICE})
+        if not kinds:
+            return 0
+        queued = 0
+        for chunk in _chunks(delivery_ids):
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO deliveries (chat_id, kind, period, schedule_id, user_id, "
+                "due_at, status, created_at, updated_at) SELECT user_id, ?, CAST(id AS TEXT), "
+                "NULL, user_id, ?, 'due', ?, ? FROM deliveries "
+                f"WHERE id IN ({','.join('?' * len(chunk))}) AND user_id IS NOT NULL "
+                f"AND status IN ('failed', 'skipped') AND kind IN ({','.join('?' * len(kinds))})",
+                (NOTICE, now, now, now, *chunk, *kinds),
+            )
+            queued += max(int(cursor.rowcount), 0)
+        return queued
 
     def parts(self, delivery_id: int) -> list[PartRecord]:
         """The stored parts of a delivery, in order."""
@@ -292,9 +347,20 @@ class DeliveryRepository:
         return True
 
     def finish(
-        self, delivery_id: int, owner: str, status: str, *, now: str, reason: str | None = None
+        self,
+        delivery_id: int,
+        owner: str,
+        status: str,
+        *,
+        now: str,
+        reason: str | None = None,
+        notify_kinds: Collection[str] = (),
     ) -> bool:
-        """End a delivery as ``sent``, ``failed`` or ``skipped``; False if the lease was lost."""
+        """End a delivery as ``sent``, ``failed`` or ``skipped``; False if the lease was lost.
+
+        A ``failed`` or ``skipped`` delivery of a kind in ``notify_kinds`` queues its notice
+        in the same transaction (see "Notices"); a lost lease ends and queues nothing.
+        """
         with transaction(self.db):
             cursor = self.db.execute(
                 "UPDATE deliveries SET status = ?, reason = ?, lease_until = NULL, "
@@ -302,7 +368,10 @@ class DeliveryRepository:
                 "WHERE id = ? AND owner = ? AND status = 'sending'",
                 (status, reason, now, status, now, delivery_id, owner),
             )
-            return cursor.rowcount > 0
+            ended = cursor.rowcount > 0
+            if ended:
+                self._queue_notices([delivery_id], notify_kinds, now)
+            return ended
 
     def release(
         self, delivery_id: int, owner: str, *, not_before: str, now: str, reason: str
@@ -435,6 +504,11 @@ class DeliveryRepository:
         if row is None:
             raise StorageError(f"no delivery {delivery_id}")
         return int(row["chat_id"])
+
+    def by_id(self, delivery_id: int) -> DeliveryRecord | None:
+        """The ledger row with this id."""
+        row = query_one(self.db, f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,))
+        return DeliveryRecord(**row) if row else None
 
     def get(self, chat_id: int, kind: str, period: str) -> DeliveryRecord | None:
         """The ledger row of one key."""

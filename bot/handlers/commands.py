@@ -25,6 +25,7 @@ from bot.handlers.replies import (
     show_action,
 )
 from bot.parsing import ascii_int
+from bot.services.dashboard import dashboard_enabled
 from bot.services.portfolio import (
     apply_setting,
     backtest,
@@ -62,7 +63,8 @@ def _user_id(update: Update) -> int:
 
 async def help_command(update: Update, context: BotContext) -> None:
     """List the commands."""
-    await reply_html(update, context, texts.HELP)
+    dashboard = dashboard_enabled(context.deps.config)
+    await reply_html(update, context, texts.help_text(dashboard=dashboard))
 
 
 async def portfolio_command(update: Update, context: BotContext) -> None:

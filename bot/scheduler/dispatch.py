@@ -16,10 +16,19 @@ Telegram errors: 403 ``Forbidden`` → the chat is marked unreachable and skippe
 ``ChatMigrated`` → links, schedules and pending sends move to the new id and the part is sent
 there; timeouts and network errors → retry later, at most ``max_attempts`` times, except a
 *broadcast* that timed out: Telegram may have accepted it, so it is not sent again (no
-duplicate in the group) and its sender is told to check; a broadcast that fails for good
-tells its sender too. A scheduled digest that timed out is retried (the README's duplicate
-window: losing a scheduled check is worse than sending one part twice). A delivery
-whose schedule was stopped (/unsubscribe, /unlink) before its first part went out is skipped.
+duplicate in the group) and its sender is told to check. A scheduled digest that timed out is
+retried (the README's duplicate window: losing a scheduled check is worse than sending one
+part twice). A delivery whose schedule was stopped (/unsubscribe, /unlink) before its first
+part went out is skipped.
+
+**A broadcast that does not arrive tells its sender, exactly once.** Every way it can end
+``failed`` or ``skipped`` (403, a refusal, a timeout, the chat unreachable or past the grace
+window, and retries used up, including when :meth:`DeliveryRepository.acquire` gives up on a
+row whose earlier attempts died or found the database locked) queues a :data:`NOTICE`
+delivery in the transaction that records the failure (:mod:`storage.deliveries`, "Notices").
+The notice is then sent like any delivery, in the same tick: a crash or a lock before it went
+out retries it, a lost lease ends nothing and tells nobody, and a notice that fails is not
+followed by another. Like a digest, a notice whose send timed out is retried.
 
 Flood limits are the application's ``AIORateLimiter``'s job: :class:`BotSender` sends through
 the application's bot, so sends are paced (30/s overall, 20/min per group) and a 429 is
@@ -36,6 +45,7 @@ a lock held by another process never freezes the loop.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import time
 import warnings
@@ -69,6 +79,7 @@ from bot.scheduler.calendar import (
 from bot.telegram_text import CAPTION_LIMIT, MESSAGE_LIMIT, shorten, telegram_length
 from smallq.errors import DatabaseLockedError, InputError, SmallQError
 from storage.deliveries import (
+    NOTICE,
     DeliveryOutcome,
     DeliveryRecord,
     DeliveryRepository,
@@ -88,6 +99,8 @@ BROADCAST_TIMED_OUT = (
     "Telegram did not answer in time; it may or may not have arrived, and it is not sent "
     "again so that no chat gets it twice: check the chat and send it again if needed"
 )
+#: kinds whose failure queues a notice to the delivery's user (its sender)
+NOTIFY_KINDS = (BROADCAST,)
 #: a group migrates once; a second ChatMigrated for the same part is not followed again
 MAX_MIGRATIONS = 2
 T = TypeVar("T")
@@ -265,6 +278,8 @@ class Dispatcher:
         self.schedules = ScheduleRepository(db)
         self.chats = ChatRepository(db)
         self._lock = asyncio.Lock()
+        #: notices queued by :meth:`_finish` (a tick leases again to send them)
+        self._notices_queued = 0
 
     async def tick(self) -> DispatchStats:
         """Plan, then deliver (one tick at a time per dispatcher)."""
@@ -334,19 +349,20 @@ class Dispatcher:
         """Lease due deliveries and send them."""
         stats = stats if stats is not None else DispatchStats()
         for _ in range(self.settings.max_batches):
-            now = self.clock()
+            now, queued = self.clock(), self._notices_queued
             batch = await self._write(
                 self.deliveries.acquire,
                 now=iso(now),
                 lease_until=iso(now + self.settings.lease),
                 max_attempts=self.settings.max_attempts,
                 limit=self.settings.batch_size,
+                notify_kinds=NOTIFY_KINDS,
             )
             single = await self._deliver_batch(batch, stats)
             for record in single:
                 self._count(stats, await self._deliver_one(record))
-            if len(batch) < self.settings.batch_size:
-                break
+            if len(batch) < self.settings.batch_size and self._notices_queued == queued:
+                break  # nothing left, and no notice queued since this batch was leased
         return stats
 
     @staticmethod
@@ -369,7 +385,11 @@ class Dispatcher:
         if not batch or not hasattr(builder, "build_many"):
             return list(batch)
         stored = self.deliveries.parts_many([r.id for r in batch])
-        mine = [r for r in batch if not stored[r.id] and builder.accepts(_target(r))]
+        mine = [
+            r
+            for r in batch
+            if not stored[r.id] and r.kind != NOTICE and builder.accepts(_target(r))
+        ]
         if not mine:
             return list(batch)
         owner = mine[0].owner or ""
@@ -512,6 +532,8 @@ class Dispatcher:
         return None
 
     async def _build(self, record: DeliveryRecord) -> Sequence[OutgoingMessage] | None:
+        if record.kind == NOTICE:
+            return self._notice(record)
         try:
             return list(await self.builder(_target(record)))
         except SmallQError as exc:
@@ -603,29 +625,37 @@ class Dispatcher:
         return await self._release(record, f"network: {type(exc).__name__}")
 
     async def _finish(self, record: DeliveryRecord, status: str, reason: str | None) -> str:
-        await self._write(
+        ended = await self._write(
             self.deliveries.finish,
             record.id,
             record.owner or "",
             status,
             now=iso(self.clock()),
             reason=reason,
+            notify_kinds=NOTIFY_KINDS,
         )
-        if record.kind == BROADCAST and status != "sent" and record.user_id is not None:
-            await self._tell_sender(record, reason or status)
+        if ended and status != "sent" and record.kind in NOTIFY_KINDS and record.user_id:
+            self._notices_queued += 1  # recorded with the failure; sent by this tick
         return status
 
-    async def _tell_sender(self, record: DeliveryRecord, reason: str) -> None:
-        """A broadcast that will not arrive: its sender is told (best effort)."""
-        assert record.user_id is not None
+    def _notice(self, record: DeliveryRecord) -> list[OutgoingMessage]:
+        """The text of a notice: which broadcast did not arrive where, and why."""
+        failed = self.deliveries.by_id(int(record.period))  # period: the failed delivery's id
+        if failed is None:
+            return []
+        parts = self.deliveries.parts(failed.id)
+        quoted = ""
+        if parts and parts[0].body.get("text"):
+            text = str(parts[0].body["text"])
+            if parts[0].body.get("parse_mode") == "HTML":
+                text = html.unescape(text)  # a broadcast is escaped plain text
+            quoted = f" “{shorten(text, 60)}”"
         text = (
-            f"Your broadcast to chat {record.chat_id} was not delivered "
-            f"({shorten(reason, 80)}). Nothing more will be tried for that chat."
+            f"Your broadcast{quoted} to chat {failed.chat_id} was not delivered "
+            f"({shorten(failed.reason or failed.status, 80)}). Nothing more will be tried "
+            "for that chat."
         )
-        try:
-            await self.sender.send(record.user_id, OutgoingMessage(text, parse_mode=None))
-        except Exception as exc:  # a notice: its failure must not stop the send loop
-            _LOG.info("could not tell %s about broadcast %s: %s", record.user_id, record.id, exc)
+        return [OutgoingMessage(text, parse_mode=None)]
 
     async def _release(
         self, record: DeliveryRecord, reason: str, wait: timedelta | None = None

@@ -22,7 +22,7 @@ from bot.scheduler.dispatch import BROADCAST, DIGEST, OutgoingMessage, iso
 from bot.services.paper import DRIFT_KEY
 from bot.services.portfolio import UserInfo
 from bot.telegram_text import shorten
-from smallq.alerts import AlertThresholds, parse_threshold, thresholds_for
+from smallq.alerts import THRESHOLD_NAMES, AlertThresholds, parse_threshold, thresholds_for
 from smallq.errors import InputError
 from smallq.types import RiskLevel
 from storage.db import transaction
@@ -193,24 +193,61 @@ async def unsubscribe(deps: Deps, user_id: int) -> int:
 
 # --------------------------------------------------------------------------- alert limits
 ALERTS_USAGE = "Use /alerts, /alerts set <name> <value> or /alerts reset."
+#: how /alerts set reads a value: one rule, whatever the size of the number
+ALERTS_UNITS = (
+    "Percent limits (var, cvar, drawdown, max_weight, drift) are in percent points: 3 or 3% "
+    "is 3%, 0.5 is 0.5%. vol_spike is a ratio (1.8 or 1.8x); min_holdings and stale_days are "
+    "whole numbers."
+)
 DRIFT_RANGE = (0.005, 0.5)
+_SUFFIX = {"percent": "%", "ratio": "x", "count": ""}
 
 
-def _drift(text: str) -> float:
-    """The drift band from ``4%``, ``4`` (percent when above 1) or ``0.04``.
+def _drift(points: float) -> float:
+    """The drift band from percent points (``4`` is 4%).
 
     Raises
     ------
     InputError
-        Naming drift, when the value is not a number from 0.5% to 50%.
+        Naming drift, when the band is not from 0.5% to 50%.
     """
-    raw = text.strip().rstrip("%").strip()
-    value = ascii_decimal(raw)
-    if value is not None and (text.strip().endswith("%") or value > 1):
-        value /= 100.0
-    if value is None or not DRIFT_RANGE[0] <= value <= DRIFT_RANGE[1]:
+    value = points / 100.0
+    if not DRIFT_RANGE[0] <= value <= DRIFT_RANGE[1]:
         raise InputError("drift must be between 0.5% and 50%.", field="drift")
     return value
+
+
+def _alert_value(name: str, text: str) -> tuple[str, float]:
+    """(field, value) of ``/alerts set <name> <value>``; percent limits in percent points.
+
+    ``0.5`` and ``0.5%`` are 0.5% for every percent limit (never 50%), so a value is read the
+    same way whatever its size; ratios take an optional ``x``, counts no suffix.
+
+    Raises
+    ------
+    InputError
+        Unknown name; a value that is not a plain number with its unit, or out of range (with
+        the unit rule and the usage line).
+    """
+    key = name.lower().replace("-", "_")
+    if key != "drift" and key not in THRESHOLD_NAMES:
+        return parse_threshold(name, text)  # raises: unknown alert, with the names
+    kind = "percent" if key == "drift" else THRESHOLD_NAMES[key][1]
+    raw = text.strip().lower()
+    suffix = raw[-1:] if raw[-1:] in ("%", "x") else ""
+    digits = raw.removesuffix(suffix).strip()
+    points = ascii_decimal(digits)
+    if points is None or suffix not in ("", _SUFFIX[kind]):
+        raise InputError(
+            f"{shorten(text)!r} is not a number I can use for {key}. {ALERTS_UNITS} {ALERTS_USAGE}"
+        )
+    try:
+        if key == "drift":
+            return DRIFT_KEY, _drift(points)
+        return parse_threshold(key, digits + "%" if kind == "percent" else digits)
+    except InputError as exc:
+        raise InputError(f"{exc.user_message()} {ALERTS_UNITS} {ALERTS_USAGE}", field=key) from exc
+
 
 def alert_limits(deps: Deps, user_id: int) -> AlertLimits:
     """The limits of the user's risk level with their overrides, and their drift band."""
@@ -240,12 +277,7 @@ async def change_alert_limits(deps: Deps, user_id: int, args: list[str]) -> None
     name, text = args[1], args[2]
     if len(name) > 20 or not name.isascii():
         raise InputError(f"Unknown alert {shorten(name)!r}. {ALERTS_USAGE}")
-    if ascii_decimal(text.strip().lower().rstrip("x%").strip()) is None:
-        raise InputError(f"{shorten(text)!r} is not a number I can use for {shorten(name)}.")
-    if name.lower() == "drift":
-        field, value = DRIFT_KEY, _drift(text)
-    else:
-        field, value = parse_threshold(name, text)
+    field, value = _alert_value(name, text)
     now = iso(deps.clock())
 
     def store(db: sqlite_utils.Database) -> None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from bot.config import BotConfig
 from bot.deps import Deps
 from bot.services.portfolio import UserInfo
 from smallq.errors import SignInError
-from smallq.signin import signed_link
+from smallq.signin import MIN_SECRET_LENGTH, signed_link
 from storage.users import UserRepository
+
+
+def dashboard_enabled(config: BotConfig) -> bool:
+    """Whether /dashboard can sign links: a URL and a long enough secret are set."""
+    return bool(config.dashboard_url) and len(config.dashboard_secret) >= MIN_SECRET_LENGTH
 
 
 async def dashboard_link(deps: Deps, user: UserInfo) -> str | None:

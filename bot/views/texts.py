@@ -39,16 +39,31 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "What this bot can do"),
 )
 
-HELP = "\n".join(
-    [
-        "<b>smallQ</b> builds a stock portfolio for your sectors, capital and risk level, "
-        "and shows its risk.",
-        "",
-        *(f"/{name} — {escape(text)}" for name, text in COMMANDS),
-        "",
-        "<i>This is an educational model, not investment advice.</i>",
-    ]
-)
+#: in the menu and /help only when the dashboard is set up (after /performance)
+DASHBOARD_COMMAND = ("dashboard", "Open your web dashboard")
+
+
+def menu(*, dashboard: bool) -> tuple[tuple[str, str], ...]:
+    """The command menu: :data:`COMMANDS`, with /dashboard when it is set up."""
+    if not dashboard:
+        return COMMANDS
+    at = [name for name, _ in COMMANDS].index("performance") + 1
+    return (*COMMANDS[:at], DASHBOARD_COMMAND, *COMMANDS[at:])
+
+
+def help_text(*, dashboard: bool) -> str:
+    """/help: every command of the menu."""
+    return "\n".join(
+        [
+            "<b>smallQ</b> builds a stock portfolio for your sectors, capital and risk level, "
+            "and shows its risk.",
+            "",
+            *(f"/{name} — {escape(text)}" for name, text in menu(dashboard=dashboard)),
+            "",
+            "<i>This is an educational model, not investment advice.</i>",
+        ]
+    )
+
 
 SECTORS_PROMPT = "Which sectors? Tap to select one or more, then <b>Done</b>."
 SECTORS_EMPTY = "Select at least one sector first."

@@ -250,7 +250,8 @@ def thresholds_blocks(
         f"<b>Alert limits</b> (defaults for a {escape(thresholds.label)} profile)",
         *pre_blocks(lines),
         "Change one with <code>/alerts set var 3%</code>; back to defaults with "
-        "<code>/alerts reset</code>.",
+        "<code>/alerts reset</code>. Percent limits are in percent points: "
+        "<code>0.5</code> is 0.5%, <code>3</code> is 3%.",
     ]
 
 

@@ -183,7 +183,8 @@ def test_risk_table_is_monotone_and_overridable() -> None:
     [
         ("var", "3%", ("var_limit", 0.03)),
         ("VaR", "3", ("var_limit", 0.03)),
-        ("var", "0.03", ("var_limit", 0.03)),
+        ("var", "0.5", ("var_limit", 0.005)),  # percent points: 0.5 is 0.5%, never 50%
+        ("var", "0.5%", ("var_limit", 0.005)),
         ("vol-spike", "1.8x", ("vol_spike_ratio", 1.8)),
         ("min_holdings", "4", ("min_effective_holdings", 4.0)),
         ("stale_days", "5", ("stale_days", 5.0)),
@@ -206,6 +207,10 @@ def test_parse_threshold(name: str, text: str, expected: tuple[str, float]) -> N
         ("stale_days", "2.5"),
         ("vol_spike", "1.0"),
         ("var", "nan"),
+        ("var", "0.03"),  # 0.03% is below the floor: not read as 3%
+        ("var", "3x"),  # a ratio's suffix on a percent limit
+        ("stale_days", "5%"),
+        ("var", "\u0663"),  # an Arabic-Indic digit
     ],
 )
 def test_parse_threshold_rejects(name: str, text: str) -> None:

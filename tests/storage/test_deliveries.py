@@ -7,6 +7,7 @@ import pytest
 from smallq.errors import StorageError
 from storage.db import connect
 from storage.deliveries import (
+    NOTICE,
     DeliveryOutcome,
     DeliveryRepository,
     DuePlan,
@@ -138,3 +139,50 @@ def test_batch_outbox_is_written_once_and_finished_once(db) -> None:
     assert repo.finish_many(owner, outcomes, now=T1) == 0  # exactly once
     assert [r.status for r in repo.records(kind="check")] == ["sent", "sent", "skipped"]
     assert repo.records(status="sent")[0].sent_at == T1
+
+
+# --------------------------------------------------------------------------- notices
+def _broadcast(repo: DeliveryRepository, user_id: int | None = 1) -> int:
+    occurrence = NewOccurrence(-100, "broadcast", "b1", T0, user_id)
+    delivery_id = repo.enqueue(occurrence, now=T0, parts=[({"text": "hi"}, None)])
+    assert delivery_id is not None
+    return delivery_id
+
+
+def test_giving_up_while_leasing_queues_one_notice_in_the_same_transaction(db) -> None:
+    repo = DeliveryRepository(db)
+    delivery_id = _broadcast(repo)
+    repo.acquire(now=T0, lease_until=T0, max_attempts=1)  # its owner died; the lease is over
+    leased = repo.acquire(now=T1, lease_until=T2, max_attempts=1, notify_kinds=("broadcast",))
+    assert repo.by_id(delivery_id).status == "failed"
+    (notice,) = leased  # the notice is due at once and leased along
+    assert (notice.chat_id, notice.kind, notice.period) == (1, NOTICE, str(delivery_id))
+    assert (notice.user_id, notice.status, notice.attempts) == (1, "sending", 1)
+    assert repo.acquire(now=T2, lease_until=T2, max_attempts=1, notify_kinds=("broadcast",)) == []
+    assert len(repo.records(kind=NOTICE)) == 1
+
+
+def test_giving_up_without_notify_kinds_or_a_user_queues_nothing(db) -> None:
+    repo = DeliveryRepository(db)
+    _broadcast(repo, user_id=None)
+    repo.enqueue(NewOccurrence(1, "digest", "2026-W10", T0, 1), now=T0)
+    repo.acquire(now=T0, lease_until=T0, max_attempts=1)
+    assert repo.acquire(now=T1, lease_until=T2, max_attempts=1, notify_kinds=("broadcast",)) == []
+    assert [r.status for r in repo.records()] == ["failed", "failed"]
+
+
+def test_finish_queues_a_notice_only_for_a_failure_it_records(db) -> None:
+    repo = DeliveryRepository(db)
+    delivery_id = _broadcast(repo)
+    (first,) = repo.acquire(now=T0, lease_until=T0, max_attempts=3)
+    (second,) = repo.acquire(now=T1, lease_until=T2, max_attempts=3)
+    kinds = ("broadcast",)
+    assert not repo.finish(delivery_id, first.owner, "failed", now=T1, notify_kinds=kinds)
+    assert repo.records(kind=NOTICE) == []  # the lost lease ended nothing: nobody is told
+    assert repo.finish(delivery_id, second.owner, "failed", now=T1, reason="x", notify_kinds=kinds)
+    (notice,) = repo.records(kind=NOTICE)
+    assert (notice.chat_id, notice.period, notice.status) == (1, str(delivery_id), "due")
+    (leased,) = repo.acquire(now=T1, lease_until=T2, max_attempts=3, notify_kinds=kinds)
+    assert not repo.finish(leased.id, "other", "failed", now=T1, notify_kinds=(NOTICE,))
+    assert repo.finish(leased.id, leased.owner, "failed", now=T1, notify_kinds=(NOTICE, *kinds))
+    assert len(repo.records(kind=NOTICE)) == 1  # a notice is never followed by another

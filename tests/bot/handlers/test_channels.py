@@ -115,6 +115,40 @@ async def test_alert_thresholds_set_list_reset(bot: Harness) -> None:
     assert "2.5%" in bot.texts()[-1]  # the moderate default again
 
 
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("var 0.5", {"var_limit": 0.005}),  # before: 0.5 was read as 50%
+        ("var 0.5%", {"var_limit": 0.005}),
+        ("var 3", {"var_limit": 0.03}),
+        ("var 3%", {"var_limit": 0.03}),
+        ("cvar 4.25", {"cvar_limit": 0.0425}),
+        ("drawdown 1", {"drawdown_limit": 0.01}),  # before: 1 was read as 100% and refused
+        ("max_weight 1", None),  # 1% is below the 5% floor: refused, not read as 100%
+        ("max_weight 100", {"max_weight": 1.0}),
+        ("drift 0.5", {"drift_threshold": 0.005}),  # before: 0.5 was read as 50%
+        ("drift 4", {"drift_threshold": 0.04}),
+        ("var 0.03", None),  # 0.03% is below the 0.1% floor: refused, not read as 3%
+        ("drift 0.04", None),  # before: read as 4%
+        ("var 60%", None),
+        ("var 3x", None),  # x is for ratios
+        ("vol_spike 1.8x", {"vol_spike_ratio": 1.8}),
+        ("vol_spike 1.8", {"vol_spike_ratio": 1.8}),
+        ("vol_spike 180%", None),  # a ratio, not a percent
+        ("stale_days 5", {"stale_days": 5.0}),
+    ],
+)
+async def test_alert_percent_limits_are_always_percent_points(
+    bot: Harness, text: str, stored: dict[str, float] | None
+) -> None:
+    await bot.text(f"/alerts set {text}")
+    assert ThresholdRepository(bot.deps.db()).overrides(USER) == pytest.approx(stored or {})
+    if stored is None:  # refused with the rule and the usage line
+        assert "percent points" in bot.texts()[-1] and "/alerts set" in bot.texts()[-1]
+    else:
+        assert "Alert limits" in bot.texts()[-1]
+
+
 async def test_only_group_admins_can_link(bot: Harness) -> None:
     await chat_command(bot, GROUP, "/link", user=MEMBER)
     assert links(bot) == [] and "Only this chat's admins" in bot.texts(GROUP)[-1]

@@ -45,6 +45,35 @@ async def test_post_init_registers_the_command_menu(tmp_path: Path) -> None:
         assert [c["command"] for c in h.api.commands] == [n for n, _ in texts.COMMANDS]
 
 
+async def test_dashboard_is_in_the_menu_and_help_when_it_is_set_up(tmp_path: Path) -> None:
+    # before: /dashboard worked but was in neither the command menu nor /help
+    cfg = make_config(
+        tmp_path, dashboard_url="https://dash.example.org/", dashboard_secret="s" * 32
+    )
+    async with Harness(cfg, make_deps(cfg)) as h:
+        assert h.app.post_init is not None
+        await h.app.post_init(h.app)
+        menu = [c["command"] for c in h.api.commands]
+        assert "dashboard" in menu
+        assert menu.index("dashboard") == menu.index("performance") + 1
+        await h.text("/help")
+        assert "/dashboard" in h.texts()[-1]
+
+
+async def test_dashboard_is_left_out_of_the_menu_and_help_when_not_set_up(
+    tmp_path: Path,
+) -> None:
+    for secret in ("", "too-short"):  # no URL, or a secret the links cannot be signed with
+        cfg = make_config(tmp_path, dashboard_url="https://d.example.org/" if secret else "",
+                          dashboard_secret=secret)  # fmt: skip
+        async with Harness(cfg, make_deps(cfg)) as h:
+            assert h.app.post_init is not None
+            await h.app.post_init(h.app)
+            assert "dashboard" not in [c["command"] for c in h.api.commands]
+            await h.text("/help")
+            assert "/dashboard" not in h.texts()[-1]
+
+
 async def test_commands_without_data(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         for command, reply in (

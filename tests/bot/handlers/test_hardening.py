@@ -5,7 +5,8 @@ Every test here fails on the code before the fix (the comment names what broke).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sqlite3
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bot.scheduler.jobs import dispatcher_for
 from bot.services.portfolio import BacktestOutcome
 from bot.views import texts
 from bot.views.draft import Draft
+from smallq.errors import DatabaseLockedError
 from storage.conversations import BotStateRepository
 from storage.deliveries import DeliveryRepository
 from storage.subscriptions import ChatRepository, ScheduleRepository
@@ -177,6 +179,47 @@ async def test_timed_out_broadcast_is_not_sent_twice(tmp_path: Path) -> None:
         assert record.status == "failed" and record.reason == BROADCAST_TIMED_OUT
         assert not [t for t in h.texts(GROUP) if t.startswith("📣")]  # no second send
         assert "may or may not have arrived" in h.texts(ADMIN)[-1]
+
+
+async def test_broadcast_given_up_while_the_database_stays_locked_tells_its_sender(
+    tmp_path: Path,
+) -> None:
+    # before: each attempt got a 5xx and then found the database locked, so nothing was
+    # recorded; the fourth lease gave up on the broadcast and its sender never heard of it
+    async with harness(tmp_path) as h:
+        h.api.chat_members[(GROUP, ADMIN)] = "administrator"
+        await in_group(h, ADMIN, "/link")
+        await h.text("/broadcast hello", ADMIN)
+        h.api.inject("sendMessage", "500", times=3, when=lambda c: c.chat_id == GROUP)
+        dispatcher = dispatcher_for(h.app)
+        dispatcher.settings = replace(dispatcher.settings, lock_wait_s=0.1)
+        real, holders = dispatcher.sender.send, list[sqlite3.Connection]()
+
+        async def then_locked(chat_id: int, message: Any) -> int | None:
+            try:
+                return await real(chat_id, message)
+            finally:  # another process takes the write lock before the answer is recorded
+                if chat_id == GROUP:
+                    holders.append(sqlite3.connect(str(h.deps.config.db_path)))
+                    holders[-1].execute("BEGIN IMMEDIATE")
+
+        dispatcher.sender.send = then_locked  # type: ignore[method-assign]
+        for hour in (13, 14, 15, 16):
+            dispatcher.clock = lambda hour=hour: NOW.replace(hour=hour)
+            if hour < 16:
+                with pytest.raises(DatabaseLockedError):
+                    await dispatcher.tick()
+                holders.pop().close()
+            else:
+                await dispatcher.tick()
+        told = [t for t in h.texts(ADMIN) if "was not delivered" in t]
+        assert len(told) == 1 and "gave up after 3 attempts" in told[0] and str(GROUP) in told[0]
+        assert not [t for t in h.texts(GROUP) if t.startswith("📣")]
+        (record,) = DeliveryRepository(h.deps.db()).records(kind=BROADCAST)
+        assert record.status == "failed"
+        dispatcher.clock = lambda: NOW.replace(hour=17)
+        await dispatcher.tick()
+        assert len([t for t in h.texts(ADMIN) if "was not delivered" in t]) == 1
 
 
 # ----------------------------------------------------------------------------------- §3
