@@ -110,12 +110,19 @@ class StageClock:
         self.seconds: dict[str, float] = defaultdict(float)
         self._undo: list[tuple[dict[str, Any], str, object]] = []
 
-    def wrap(self, caller: object, name: str, stage: str) -> Callable[..., Any] | None:
-        """Time calls of ``name`` from ``caller``'s module; the original, or None if absent."""
-        namespace = getattr(caller, "__globals__", None)
-        original = None if namespace is None else namespace.get(name)
-        if namespace is None or not callable(original):
+    def wrap(
+        self, caller: object, names: str | tuple[str, ...], stage: str
+    ) -> Callable[..., Any] | None:
+        """Time calls from ``caller``'s module of the first of ``names`` it has; its original.
+
+        Several names follow the code across versions (``_decision_data`` became
+        ``decision_data`` when the pipeline became a package). None when none is there.
+        """
+        namespace = getattr(caller, "__globals__", None) or {}
+        found = [n for n in ((names,) if isinstance(names, str) else names) if n in namespace]
+        if not found or not callable(namespace[found[0]]):
             return None
+        name, original = found[0], namespace[found[0]]
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -139,10 +146,11 @@ def stage_clock() -> Iterator[StageClock]:
     """A clock on the stages of ``build_portfolio`` (see the module docstring)."""
     clock = StageClock()
     try:
-        clock.wrap(build_portfolio, "_decision_data", "data")
-        decide = clock.wrap(build_portfolio, "decide_weights", "decide")
-        clock.wrap(decide, "forecast_moments", "forecast")
-        clock.wrap(decide, "optimize_weights", "optimize")
+        clock.wrap(build_portfolio, ("decision_data", "_decision_data"), "data")
+        decide = clock.wrap(build_portfolio, ("decide", "decide_weights"), "decide")
+        decide_weights = (getattr(decide, "__globals__", None) or {}).get("decide_weights")
+        clock.wrap(decide_weights, "forecast_moments", "forecast")
+        clock.wrap(decide_weights, "optimize_weights", "optimize")
         clock.wrap(build_portfolio, "allocate_shares", "allocate")
         clock.wrap(build_portfolio, "compute_risk_metrics", "risk")
         stress = clock.wrap(build_portfolio, "_stress", "stress")

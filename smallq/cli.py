@@ -102,6 +102,27 @@ def _add_source(parser: argparse.ArgumentParser, *, progress: bool = False) -> N
         )
 
 
+#: the flags of :func:`_add_ranking` by dest, each the :func:`smallq.profile.make_profile`
+#: parameter of that name
+_RANKING_FLAGS = (
+    "sectors strategy top_n per_sector as_of include exclude min_market_cap max_market_cap "
+    "min_dollar_volume"
+).split()
+#: the flags :func:`_add_selection` adds, likewise (but ``--capital`` and ``--sector-cap``)
+_SELECTION_FLAGS = [
+    *_RANKING_FLAGS,
+    *(
+        "risk_level objective returns_model cov_model max_weight risk_free_rate "
+        "target_volatility risk_aversion lookback_days fractional"
+    ).split(),
+]
+
+
+def _profile_flags(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
+    """The flags ``names`` as keyword arguments of :func:`smallq.profile.make_profile`."""
+    return {name: getattr(args, name) for name in names}
+
+
 def _add_ranking(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sectors", required=True, help='comma list, e.g. "tech,Health Care"')
     parser.add_argument(
@@ -110,7 +131,14 @@ def _add_ranking(parser: argparse.ArgumentParser) -> None:
         choices=[s.value for s in Strategy],
         help="ranking factor",
     )
-    parser.add_argument("--top", type=whole_number, default=10, help="number of stocks to select")
+    parser.add_argument(
+        "--top",
+        type=whole_number,
+        default=10,
+        dest="top_n",
+        metavar="TOP",
+        help="number of stocks to select",
+    )
     parser.add_argument("--per-sector", action="store_true", help="top N in each sector")
     parser.add_argument(
         "--as-of", type=iso_date, default=None, help="decision date YYYY-MM-DD (default: latest)"
@@ -129,16 +157,26 @@ def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -
     if required_capital:
         parser.add_argument("--capital", required=True, help="amount, e.g. 10000 or 10,000")
     parser.add_argument(
-        "--risk", default="moderate", help="conservative|cautious|moderate|growth|aggressive or 1-5"
+        "--risk",
+        default="moderate",
+        dest="risk_level",
+        metavar="RISK",
+        help="conservative|cautious|moderate|growth|aggressive or 1-5",
     )
     table = "(default: from the risk level)"
     parser.add_argument(
         "--objective", default=None, choices=[o.value for o in Objective], help=table
     )
     parser.add_argument(
-        "--returns", default=None, choices=[r.value for r in ReturnsModel], help=table
+        "--returns",
+        default=None,
+        choices=[r.value for r in ReturnsModel],
+        dest="returns_model",
+        help=table,
     )
-    parser.add_argument("--cov", default=None, choices=[c.value for c in CovModel], help=table)
+    parser.add_argument(
+        "--cov", default=None, choices=[c.value for c in CovModel], dest="cov_model", help=table
+    )
     parser.add_argument("--max-weight", type=decimal_number, default=None, help=f"fraction {table}")
     parser.add_argument(
         "--sector-cap", action="append", default=[], help='"Sector=0.4" (repeatable)'
@@ -260,30 +298,7 @@ def profile_from_args(args: argparse.Namespace, *, capital: str | float) -> Any:
         if cap is None:
             raise ProfileError("sector cap", item, "the cap must be a number such as 0.4")
         caps[name] = cap
-    return make_profile(
-        sectors=args.sectors,
-        capital=capital,
-        risk_level=args.risk,
-        strategy=args.strategy,
-        top_n=args.top,
-        per_sector=args.per_sector,
-        max_weight=args.max_weight,
-        sector_caps=caps,
-        lookback_days=args.lookback_days,
-        objective=args.objective,
-        returns_model=args.returns,
-        cov_model=args.cov,
-        risk_free_rate=args.risk_free_rate,
-        target_volatility=args.target_volatility,
-        risk_aversion=args.risk_aversion,
-        fractional=args.fractional,
-        include=args.include,
-        exclude=args.exclude,
-        min_market_cap=args.min_market_cap,
-        max_market_cap=args.max_market_cap,
-        min_dollar_volume=args.min_dollar_volume,
-        as_of=args.as_of,
-    )
+    return make_profile(capital=capital, sector_caps=caps, **_profile_flags(args, _SELECTION_FLAGS))
 
 
 def _emit(args: argparse.Namespace, document: object, text: str) -> None:
@@ -355,19 +370,7 @@ def cmd_rank(args: argparse.Namespace) -> None:
     from smallq.profile import make_profile
     from smallq.report import format_ranking, ranking_to_records
 
-    profile = make_profile(
-        sectors=args.sectors,
-        capital=1.0,
-        strategy=args.strategy,
-        top_n=args.top,
-        per_sector=args.per_sector,
-        include=args.include,
-        exclude=args.exclude,
-        min_market_cap=args.min_market_cap,
-        max_market_cap=args.max_market_cap,
-        min_dollar_volume=args.min_dollar_volume,
-        as_of=args.as_of,
-    )
+    profile = make_profile(capital=1.0, **_profile_flags(args, _RANKING_FLAGS))
     source = open_cli_source(args.source, args.cache)
     selection = select_stocks(profile, source, today=date.today(), require_benchmark=False)
     records = [r for r in ranking_to_records(selection.ranking) if r["selected"]]

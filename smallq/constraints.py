@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -38,11 +39,14 @@ from smallq.errors import InfeasibleConstraintsError, InsufficientHistoryError, 
 __all__ = [
     "CHECK_TOL",
     "HISTORY_MARGIN",
+    "LimitArgs",
+    "WeightGroups",
     "WeightLimits",
     "check_feasibility",
     "clean_weights",
     "effective_upper_bound",
     "feasible_limits",
+    "fit_array",
     "fit_to_caps",
     "max_reachable_return",
     "within_limits",
@@ -53,6 +57,9 @@ HISTORY_MARGIN: int = 20
 #: tolerance when checking weights against the limits
 CHECK_TOL: float = 1e-6
 _TOL = 1e-9
+
+#: per capped sector: its members (a boolean mask over the tickers) and its cap
+WeightGroups = list[tuple[np.ndarray, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,21 +227,25 @@ def effective_upper_bound(
     return min(max_weight, high * 1.01)
 
 
-def feasible_limits(
-    tickers: Sequence[str],
-    *,
-    max_weight: float,
-    min_holdings: int,
-    sector_map: Mapping[str, str] | None = None,
-    sector_caps: Mapping[str, float] | None = None,
-    n_observations: int | None = None,
-) -> WeightLimits:
+class LimitArgs(TypedDict):
+    """The keyword arguments of :func:`check_feasibility`, which :func:`feasible_limits` takes."""
+
+    max_weight: float
+    min_holdings: int
+    sector_map: NotRequired[Mapping[str, str] | None]
+    sector_caps: NotRequired[Mapping[str, float] | None]
+    n_observations: NotRequired[int | None]
+
+
+def feasible_limits(tickers: Sequence[str], **limits: Unpack[LimitArgs]) -> WeightLimits:
     """Check feasibility once and return the limits to solve under.
 
     Parameters
     ----------
-    tickers, max_weight, min_holdings, sector_map, sector_caps, n_observations
-        As :func:`check_feasibility`.
+    tickers : sequence of str of length n_assets
+    **limits : LimitArgs
+        ``max_weight``, ``min_holdings``, ``sector_map``, ``sector_caps`` and
+        ``n_observations``, as :func:`check_feasibility`.
 
     Returns
     -------
@@ -248,18 +259,12 @@ def feasible_limits(
     ProfileError, InfeasibleConstraintsError, InsufficientHistoryError
         As :func:`check_feasibility`.
     """
-    check_feasibility(
-        tickers,
-        max_weight=max_weight,
-        min_holdings=min_holdings,
-        sector_map=sector_map,
-        sector_caps=sector_caps,
-        n_observations=n_observations,
-    )
+    check_feasibility(tickers, **limits)
+    sector_map, sector_caps = limits.get("sector_map"), limits.get("sector_caps")
     upper = effective_upper_bound(
         tickers,
-        max_weight=max_weight,
-        min_holdings=min_holdings,
+        max_weight=limits["max_weight"],
+        min_holdings=limits["min_holdings"],
         sector_map=sector_map,
         sector_caps=sector_caps,
     )
@@ -323,12 +328,33 @@ def fit_to_caps(weights: pd.Series, limits: WeightLimits) -> pd.Series:
     Series of shape (n_assets,)
         Weights summing to 1; best effort, so check them with :func:`within_limits`.
     """
-    w = weights.to_numpy(dtype=float).clip(min=0.0)
-    w = w / w.sum()
     sectors = np.asarray(weights.index.map(limits.sector_map))
     groups = [(sectors == s, cap) for s, cap in limits.sector_caps.items()]
+    fitted = fit_array(weights.to_numpy(dtype=float), limits.upper, groups)
+    return pd.Series(fitted, index=weights.index)
+
+
+def fit_array(weights: np.ndarray, upper: float, groups: WeightGroups) -> np.ndarray:
+    """:func:`fit_to_caps` on an array, for the fast paths (pandas costs more than a QP there).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_assets,)
+        Non-negative weights with a positive sum.
+    upper : float
+        Largest weight per stock.
+    groups : WeightGroups
+        Per capped sector, its members as a boolean mask over the assets and its cap.
+
+    Returns
+    -------
+    ndarray of shape (n_assets,)
+        Weights summing to 1; best effort.
+    """
+    w = weights.clip(min=0.0)
+    w = w / w.sum()
     for _ in range(1000):
-        w = np.minimum(w, limits.upper)
+        w = np.minimum(w, upper)
         for mask, cap in groups:
             total = w[mask].sum()
             if total > cap:
@@ -336,7 +362,7 @@ def fit_to_caps(weights: pd.Series, limits: WeightLimits) -> pd.Series:
         gap = 1.0 - w.sum()
         if gap <= _TOL:
             break
-        room = limits.upper - w
+        room = upper - w
         for mask, cap in groups:
             room[mask] = np.minimum(room[mask], cap - w[mask].sum())
         open_ = room > _TOL
@@ -346,7 +372,8 @@ def fit_to_caps(weights: pd.Series, limits: WeightLimits) -> pd.Series:
         if base.sum() <= 0:
             break
         w = w + np.minimum(gap * base / base.sum(), room.clip(min=0.0))
-    return pd.Series(w / w.sum(), index=weights.index)
+    fitted: np.ndarray = w / w.sum()
+    return fitted
 
 
 def clean_weights(weights: pd.Series, limits: WeightLimits, cutoff: float) -> pd.Series:

@@ -14,6 +14,8 @@ see :mod:`smallq.profile`) and described by the figures a person can weigh:
 The last two also depend on the expected returns, so they need not be ordered: the table
 shows the trade-off instead of promising one. Expected returns are the historical average
 over the lookback window, not a forecast.
+
+:func:`placed_settings` says where a built portfolio's level placed it in that range.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from smallq.constraints import WeightLimits
-from smallq.models import FrontierPlacement, Settings
+from smallq.models import FrontierPlacement, OptimizationResult, RiskPlacement, Settings
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.profile import RISK_TABLE
@@ -106,6 +108,29 @@ class LevelComparison:
     max_volatility: float
     outcomes: tuple[LevelOutcome, ...]
     notes: tuple[str, ...]
+
+
+def placed_settings(
+    settings: Settings, optimization: OptimizationResult, level: RiskLevel
+) -> tuple[Settings, RiskPlacement | None]:
+    """The settings as the level's placement resolved them, and where the portfolio sits."""
+    frontier = optimization.placement
+    if frontier is None:
+        return settings, None
+    resolved = replace(
+        settings,
+        objective=optimization.objective_requested,
+        target_volatility=frontier.target_volatility,
+    )
+    placement = RiskPlacement(
+        level=int(level),
+        levels=len(RiskLevel),
+        volatility=optimization.volatility,
+        min_volatility=frontier.min_volatility,
+        max_volatility=frontier.max_volatility,
+        target_volatility=frontier.target_volatility,
+    )
+    return resolved, placement
 
 
 def bootstrap_percentile(

@@ -437,6 +437,19 @@ def cap_notes(profile: Profile, settings: Settings) -> list[Note]:
     return [Note(NoteKind.CONSTRAINT, text, fields)]
 
 
+def level_cap_notes(profile: Profile, settings: Settings, n_candidates: int) -> list[Note]:
+    """Say when the risk levels' cap was raised to ``1/n`` so few stocks can fill 100%."""
+    if profile.max_weight is not None or settings.max_weight <= LEVEL_MAX_WEIGHT + 1e-12:
+        return []
+    text = (
+        f"Max weight raised from {LEVEL_MAX_WEIGHT:.0%} to {settings.max_weight:.1%} "
+        f"(1/{n_candidates}) so {n_candidates} stocks can fill the portfolio; every risk level "
+        "then holds the same equal-weight mix."
+    )
+    fields = (("max_weight", repr(settings.max_weight)), ("n_candidates", str(n_candidates)))
+    return [Note(NoteKind.CONSTRAINT, text, fields)]
+
+
 def with_as_of(profile: Profile, as_of: date | None) -> Profile:
     """Return the profile with another decision date."""
     return replace(profile, as_of=as_of)

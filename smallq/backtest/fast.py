@@ -29,7 +29,7 @@ import daqp
 import numpy as np
 import pandas as pd
 
-from smallq.constraints import CHECK_TOL, WeightLimits
+from smallq.constraints import CHECK_TOL, WeightGroups, WeightLimits, fit_array
 from smallq.errors import (
     DataUnavailableError,
     InfeasibleConstraintsError,
@@ -609,13 +609,9 @@ class FastPolicy:
 
 
 # --------------------------------------------------------------------------- weights on arrays
-# smallq.constraints' within_limits / fit_to_caps / clean_weights, the same steps on numpy arrays
-# (tested equal through the fast paths' equality tests); pandas costs more than the QP here.
-_FIT_TOL = 1e-9  # smallq.constraints._TOL
-
-
-#: per capped sector: its members (a boolean mask over the tickers) and its cap
-WeightGroups = list[tuple[np.ndarray, float]]
+# smallq.constraints' within_limits / clean_weights, the same steps on numpy arrays (tested
+# equal through the fast paths' equality tests; fit_to_caps runs constraints.fit_array itself);
+# pandas costs more than the QP here.
 
 
 def weight_groups(limits: WeightLimits, tickers: list[str]) -> WeightGroups:
@@ -631,33 +627,6 @@ def within_caps(w: np.ndarray, upper: float, groups: WeightGroups, tol: float = 
     if w.min() < -tol or w.max() > upper + tol:
         return False
     return all(w[mask].sum() <= cap + tol for mask, cap in groups)
-
-
-def fit_array(weights: np.ndarray, upper: float, groups: WeightGroups) -> np.ndarray:
-    """:func:`smallq.constraints.fit_to_caps` on an array (the same steps)."""
-    w = weights.clip(min=0.0)
-    w = w / w.sum()
-    for _ in range(1000):
-        w = np.minimum(w, upper)
-        for mask, cap in groups:
-            total = w[mask].sum()
-            if total > cap:
-                w[mask] *= cap / total
-        gap = 1.0 - w.sum()
-        if gap <= _FIT_TOL:
-            break
-        room = upper - w
-        for mask, cap in groups:
-            room[mask] = np.minimum(room[mask], cap - w[mask].sum())
-        open_ = room > _FIT_TOL
-        base = np.where(open_ & (w > 0), w, 0.0)
-        if base.sum() <= 0:
-            base = open_.astype(float)
-        if base.sum() <= 0:
-            break
-        w = w + np.minimum(gap * base / base.sum(), room.clip(min=0.0))
-    fitted: np.ndarray = w / w.sum()
-    return fitted
 
 
 def clean_array(
