@@ -8,7 +8,7 @@ import pytest
 
 import bot.scheduler.digest as digest
 from smallq.performance import tracking
-from tests.smallq.test_charts_phone import _check, render
+from tests.smallq.charts.test_phone import _check, render
 
 
 def test_performance_chart_reads_at_300_points(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,12 +203,12 @@ def test_pyplot_is_never_imported() -> None:
         assert not any("pyplot" in line for line in imports), path
     code = (
         "import sys\n"
-        "from tests.smallq.test_charts_report import make_report\n"
+        "from tests.smallq.charts.test_report import make_report\n"
         "from smallq.charts.report import render_report_charts\n"
         "render_report_charts(make_report(5), index_return=0.1, index_volatility=0.2)\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False
     )

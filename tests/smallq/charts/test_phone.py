@@ -43,7 +43,7 @@ from smallq.charts.style import (
 )
 from smallq.models import Report, ScenarioResult, StressReport
 from smallq.performance import tracking
-from tests.smallq.test_charts_report import make_report
+from tests.smallq.charts.test_report import make_report
 
 MODULES = (report_charts, frontier_charts, stress_charts, backtest_charts)
 
