@@ -88,7 +88,16 @@ def smallq_backtest() -> BacktestReport:
 
 def level_backtest(reference: bool = False) -> BacktestReport:
     """The default command: no objective, so risk level 3 is placed on the frontier."""
-    profile = make_profile(sectors=SECTORS, capital=10_000.0)
+    return _backtest(None, reference=reference)
+
+
+def reference_backtest() -> BacktestReport:
+    """The same use case with every decision on the reference (PyPortfolioOpt) path."""
+    return _backtest("max_sharpe", reference=True)
+
+
+def _backtest(objective: str | None, *, reference: bool) -> BacktestReport:
+    profile = make_profile(sectors=SECTORS, capital=10_000.0, objective=objective)
     return run_strategy_backtest(
         profile,
         SampleSource(),
@@ -97,20 +106,6 @@ def level_backtest(reference: bool = False) -> BacktestReport:
         rebalance=REBALANCE,
         costs_bps=COSTS_BPS,
         reference=reference,
-    )
-
-
-def reference_backtest() -> BacktestReport:
-    """The same use case with every decision on the reference (PyPortfolioOpt) path."""
-    profile = make_profile(sectors=SECTORS, capital=10_000.0, objective="max_sharpe")
-    return run_strategy_backtest(
-        profile,
-        SampleSource(),
-        start=START,
-        end=END,
-        rebalance=REBALANCE,
-        costs_bps=COSTS_BPS,
-        reference=True,
     )
 
 

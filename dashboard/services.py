@@ -23,7 +23,7 @@ from dashboard.config import DashboardConfig, load_dashboard_config
 from smallq.alerts import THRESHOLD_NAMES, AlertThresholds, thresholds_for
 from smallq.data.base import PriceSource
 from smallq.errors import InputError
-from smallq.models import Report
+from smallq.models import Profile, Report
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.pipeline import build_portfolio, run_strategy_backtest, track_portfolio
 from smallq.profile import make_profile
@@ -109,17 +109,22 @@ def sector_counts(spec: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _build(spec: str, request: tuple[object, ...], mc_paths: int | None, day: str) -> Report:
+def _profile(request: tuple[object, ...]) -> Profile:
+    """The profile of a page's request (sectors, capital, risk, strategy, objective, as-of)."""
     sectors, capital, risk, strategy, objective, as_of = request
-    profile = make_profile(
+    return make_profile(
         sectors=list(sectors),  # type: ignore[call-overload]
         capital=str(capital),
         risk_level=int(risk),  # type: ignore[call-overload]
         strategy=str(strategy),
-        objective=objective,
+        objective=objective,  # type: ignore[arg-type]
         as_of=date.fromisoformat(str(as_of)) if as_of else None,
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _build(spec: str, request: tuple[object, ...], mc_paths: int | None, day: str) -> Report:
+    profile = _profile(request)
     config = replace(settings(), mc_paths=mc_paths)
     return build_portfolio(
         profile, price_source(spec), today=date.fromisoformat(day), params=engine_params(config)
@@ -265,14 +270,7 @@ def compare(requests: list[tuple[str, BuildRequest]]) -> list[Compared]:
 def _backtest(
     spec: str, request: tuple[object, ...], window: tuple[str, str, str, float], _progress: object
 ) -> BacktestReport:
-    sectors, capital, risk, strategy, objective, _ = request
-    profile = make_profile(
-        sectors=list(sectors),  # type: ignore[call-overload]
-        capital=str(capital),
-        risk_level=int(risk),  # type: ignore[call-overload]
-        strategy=str(strategy),
-        objective=objective,
-    )
+    profile = _profile((*request[:5], None))  # a backtest has its own window
     start, end, rule, costs = window
     return run_strategy_backtest(
         profile, price_source(spec), start=date.fromisoformat(start),
