@@ -33,8 +33,9 @@ from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.profile import RISK_TABLE
 from smallq.risk import portfolio_returns, value_at_risk
+from smallq.simulation import terminal_returns
 from smallq.stress import HISTORICAL_WINDOWS, StressWindow, historical_scenarios
-from smallq.types import Objective, RiskLevel, VarMethod
+from smallq.types import MonteCarloMethod, Objective, RiskLevel, VarMethod
 
 #: the crisis replayed for every level ("a 2008-like year")
 CRISIS_2008: StressWindow = next(w for w in HISTORICAL_WINDOWS if w.start == date(2007, 10, 9))
@@ -140,7 +141,8 @@ def bootstrap_percentile(
 
     The draws are those of :func:`smallq.stress.monte_carlo` with ``MonteCarloMethod.BOOTSTRAP``
     and the same seed, paths and horizon, so the result equals its ``percentiles[quantile]``
-    (only the terminal values are kept, which is what makes it cheap).
+    (:func:`smallq.simulation.terminal_returns`: only the terminal values are kept, which is
+    what makes it cheap).
 
     Parameters
     ----------
@@ -156,10 +158,13 @@ def bootstrap_percentile(
     float
         The terminal-return quantile (negative is a loss).
     """
-    values = daily.to_numpy(dtype=float)
-    rng = np.random.default_rng(params.seed)
-    draws = rng.integers(0, values.size, size=(params.mc_paths, params.mc_horizon_days))
-    terminal = np.cumprod(1.0 + np.maximum(values[draws], -1.0), axis=1)[:, -1] - 1.0
+    terminal = terminal_returns(
+        daily.to_numpy(dtype=float),
+        MonteCarloMethod.BOOTSTRAP,
+        n_paths=params.mc_paths,
+        horizon_days=params.mc_horizon_days,
+        seed=params.seed,
+    )
     return float(np.quantile(terminal, quantile))
 
 

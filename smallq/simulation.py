@@ -9,8 +9,8 @@ Pure functions on numpy and pandas objects. Conventions:
   covariance of the daily returns, ``w' r`` is exactly a univariate normal / Student-t with
   mean ``w' mu`` and variance ``w' cov w``, which is what is drawn. Memory is
   ``O(n_paths * horizon_days)``, independent of the number of assets. Simulated daily returns
-  are floored at -100%. The paths are compounded a block of :data:`BLOCK_PATHS` at a time
-  (the block stays in the CPU cache) from the draws of one ``(n_paths, horizon_days)`` array,
+  are floored at -100%. The paths are compounded a day at a time (the running values of
+  every path stay in the CPU cache) from the draws of one ``(n_paths, horizon_days)`` array,
   so the results are those of simulating every path at once, bit for bit.
 * **Which simulations**: a report runs :data:`REPORT_MONTE_CARLO` (bootstrap: the one its
   chart and text show); the stress views (the bot's /stress, the dashboard's Stress page) add
@@ -44,42 +44,38 @@ REPORT_FAN_STEP_DAYS: int = 5
 #: the one simulation a report runs: the one its chart and text show (the stress views add
 #: the others with :func:`simulate_methods`)
 REPORT_MONTE_CARLO: tuple[MonteCarloMethod, ...] = (MonteCarloMethod.BOOTSTRAP,)
-#: paths compounded at a time: 512 paths x 252 days (1 MB) stay in the CPU cache
-BLOCK_PATHS: int = 512
 
 
-def _growth_blocks(
+def _growth_by_day(
     method: MonteCarloMethod,
     daily: np.ndarray,
     rng: np.random.Generator,
     shape: tuple[int, int],
     dof: float,
 ) -> Iterator[np.ndarray]:
-    """Daily growth factors ``1 + max(r, -1)`` of the paths, :data:`BLOCK_PATHS` rows at a time.
+    """Daily growth factors ``1 + max(r, -1)`` of every path, one day at a time (n_paths,).
 
-    The draws are those of one ``shape`` array in row order: the bootstrap's row numbers are
-    drawn at once (numpy buffers bounded integers within a call), the normal and Student-t
-    draws block by block (each value consumes the generator in turn, so a block continues
-    where the last one stopped).
+    The draws are those of one ``shape`` array (paths by days) in row order, drawn at once;
+    it is read a day (a column) at a time, so a path's value is compounded in day order and
+    only the running values need to stay in the CPU cache (the bootstrap reads its growth
+    factors through the drawn row numbers, without an array of them).
     """
     n_paths, horizon_days = shape
-    mean, std = float(daily.mean()), float(daily.std(ddof=1))
-    rows = None
     if method is MonteCarloMethod.BOOTSTRAP:
-        rows = rng.integers(0, daily.size, size=shape)
+        by_day = rng.integers(0, daily.size, size=shape).T
         growth = np.maximum(daily, -1.0) + 1.0  # the floor and the +1 of every draw, once
-    for start in range(0, n_paths, BLOCK_PATHS):
-        size = (min(BLOCK_PATHS, n_paths - start), horizon_days)
-        if rows is not None:
-            yield growth[rows[start : start + size[0]]]
-            continue
-        if method is MonteCarloMethod.NORMAL:
-            block = rng.normal(mean, std, size=size)
-        else:
-            block = mean + std * math.sqrt((dof - 2.0) / dof) * rng.standard_t(dof, size=size)
-        np.maximum(block, -1.0, out=block)
-        block += 1.0
-        yield block
+        factors = np.empty(n_paths)
+        for day in range(horizon_days):
+            yield np.take(growth, by_day[day], out=factors)
+        return
+    mean, std = float(daily.mean()), float(daily.std(ddof=1))
+    if method is MonteCarloMethod.NORMAL:
+        drawn = rng.normal(mean, std, size=shape)
+    else:
+        drawn = mean + std * math.sqrt((dof - 2.0) / dof) * rng.standard_t(dof, size=shape)
+    np.maximum(drawn, -1.0, out=drawn)
+    drawn += 1.0
+    yield from drawn.T
 
 
 def sorted_quantiles(ordered: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
@@ -122,17 +118,54 @@ def _value_paths(
     dof: float,
     fan_days: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Path values (start 1.0) on ``fan_days`` (1-based), shape (n_fan_days, n_paths), and last."""
-    n_paths = shape[0]
-    on_fan_days, last = np.empty((len(fan_days), n_paths)), np.empty(n_paths)
-    start = 0
-    for block in _growth_blocks(method, daily, rng, shape, dof):
-        stop = start + len(block)
-        values = np.cumprod(block, axis=1, out=block)
-        on_fan_days[:, start:stop] = values[:, fan_days - 1].T
-        last[start:stop] = values[:, -1]
-        start = stop
-    return on_fan_days, last
+    """Path values (start 1.0) on ``fan_days`` (1-based), shape (n_fan_days, n_paths), and last.
+
+    Each value is the running product of its path's growth factors in day order, the
+    products ``numpy.cumprod`` forms along a path, so the same numbers bit for bit.
+    """
+    values = np.ones(shape[0])
+    on_fan_days = np.empty((len(fan_days), shape[0]))
+    fan = iter(enumerate(fan_days))
+    position, fan_day = next(fan, (0, 0))
+    for day, growth in enumerate(_growth_by_day(method, daily, rng, shape, dof), start=1):
+        values *= growth
+        if day == fan_day:
+            on_fan_days[position] = values
+            position, fan_day = next(fan, (0, 0))
+    return on_fan_days, values
+
+
+def terminal_returns(
+    daily: np.ndarray,
+    method: MonteCarloMethod,
+    *,
+    n_paths: int,
+    horizon_days: int,
+    seed: int,
+    dof: float = 5.0,
+) -> np.ndarray:
+    """The simulated paths' returns over the whole horizon, without the value fan.
+
+    The same draws and products as :func:`monte_carlo` with the same arguments, so its
+    ``percentiles`` are quantiles of these, bit for bit.
+
+    Parameters
+    ----------
+    daily : ndarray of shape (n_days,)
+        The portfolio's daily returns (at least 2).
+    method : MonteCarloMethod
+    n_paths, horizon_days, seed : int
+    dof : float, default=5.0
+
+    Returns
+    -------
+    ndarray of shape (n_paths,)
+        Terminal returns (negative is a loss).
+    """
+    rng = np.random.default_rng(seed)
+    shape, last_day = (n_paths, horizon_days), np.array([horizon_days])
+    terminal: np.ndarray = _value_paths(method, daily, rng, shape, dof, last_day)[1] - 1.0
+    return terminal
 
 
 def _simulate(

@@ -1,7 +1,8 @@
 """The Monte Carlo's fast path equals the simulation as first written, bit for bit.
 
-* :func:`smallq.simulation.monte_carlo` (paths compounded in blocks, quantiles from sorted
-  rows) against one ``(n_paths, horizon_days)`` array and ``numpy.quantile``, for every method;
+* :func:`smallq.simulation.monte_carlo` (paths compounded a day at a time, quantiles from
+  sorted rows) and :func:`smallq.simulation.terminal_returns` against one
+  ``(n_paths, horizon_days)`` array and ``numpy.quantile``, for every method;
 * :func:`smallq.simulation.sorted_quantiles` against ``numpy.quantile``;
 * a report's one method plus :func:`smallq.simulation.simulate_methods` against every method
   run by :func:`smallq.stress.run_stress_tests`.
@@ -48,7 +49,7 @@ def _every_path_at_once(
 @pytest.mark.parametrize(
     ("n_paths", "horizon", "step"), [(2_000, 252, 5), (777, 30, 1), (1, 1, 1), (513, 40, 7)]
 )
-def test_blocked_simulation_equals_simulating_every_path_at_once(
+def test_simulation_equals_simulating_every_path_at_once(
     method: MonteCarloMethod, n_paths: int, horizon: int, step: int
 ) -> None:
     returns, weights = _returns(n=300)
@@ -68,6 +69,10 @@ def test_blocked_simulation_equals_simulating_every_path_at_once(
     assert result.loss_probabilities == {
         x: float(np.mean(terminal < -x)) for x in simulation.LOSS_THRESHOLDS
     }
+    alone = simulation.terminal_returns(
+        daily, method, n_paths=n_paths, horizon_days=horizon, seed=21
+    )  # without the fan: the same paths
+    np.testing.assert_array_equal(alone, terminal)
 
 
 def test_sorted_quantiles_equal_numpy_quantile_bit_for_bit() -> None:
@@ -96,7 +101,12 @@ def test_report_runs_one_method_and_simulate_methods_adds_the_others_unchanged()
     options = {"index_history": None, "params": params}
     every = stress.run_stress_tests(weights, prices, index, sectors, **options)  # type: ignore[arg-type]
     report = stress.run_stress_tests(
-        weights, prices, index, sectors, methods=simulation.REPORT_MONTE_CARLO, **options  # type: ignore[arg-type]
+        weights,
+        prices,
+        index,
+        sectors,
+        methods=simulation.REPORT_MONTE_CARLO,
+        **options,  # type: ignore[arg-type]
     )
     assert [m.method for m in report.monte_carlo] == [MonteCarloMethod.BOOTSTRAP]
     assert report.scenarios == every.scenarios
