@@ -409,8 +409,9 @@ class ScreenedQp:
         self.cov, self.max_weight = np.asarray(cov, dtype=float), max_weight
         _check_cap(len(self.cov), max_weight)
         self.sector_rows, self.sector_caps = _sector_rows(sector_rows, sector_caps, len(self.cov))
-        # the last solve's candidates and multipliers
-        self._last: tuple[np.ndarray, np.ndarray] = (np.empty(0, dtype=np.intp), np.empty(0))
+        # the last solve's candidates, multipliers of the simple bounds, the budget, every
+        # sector (zero where not capped) and the target (zero without one): the next warm start
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def first_candidates(self) -> np.ndarray:
         """The lowest-variance assets (at least twice as many as the cap needs), as a mask."""
@@ -492,34 +493,52 @@ class ScreenedQp:
             None if mu is None else np.asarray(mu, dtype=float)[candidates],
             target_return,
         )
-        last_candidates, last_duals = self._last
-        # the same candidates as the last solve: start from its active set
-        # (daqp's adapter ignores multipliers of another size, as after a target is added)
-        warm = last_duals if np.array_equal(candidates, last_candidates) else None
+        with_target = mu is not None and target_return is not None
         x, duals, _ = _solve(
             self.cov if every else self.cov[np.ix_(candidates, candidates)],
             constraints,
             bounds,
-            warm,
+            self._warm_start(candidates, capped, with_target),
             Objective.MIN_VOLATILITY if linear is None else Objective.EFFICIENT_RISK,
             None if linear is None else linear[candidates],
         )
-        self._last = (candidates, duals)
+        general = duals[n_candidates:]  # budget, the sectors kept, then the target
+        sector_duals = np.zeros(len(self.sector_caps))
+        sector_duals[capped] = general[1 : 1 + int(capped.sum())]
+        target_dual = general[-1] if with_target else 0.0
+        self._last = (candidates, np.r_[duals[:n_candidates], general[0], sector_duals, target_dual])
         weights = np.zeros(n_assets)
         weights[candidates] = _normalise(x)
         if every:
             return weights, np.full(n_assets, np.inf)
-        duals = duals[n_candidates:]  # budget, the sectors kept, then the target
-        sector_duals = np.zeros(len(self.sector_caps))
-        sector_duals[capped] = duals[1 : 1 + int(capped.sum())]
-        gradient = self.cov[:, candidates] @ weights[candidates] + duals[0]
+        gradient = self.cov[:, candidates] @ weights[candidates] + general[0]
         gradient += sector_duals @ self.sector_rows
         if linear is not None:
             gradient += linear
-        if target_return is not None and mu is not None:
-            gradient += duals[-1] * np.asarray(mu, dtype=float)
+        if with_target:
+            gradient += target_dual * np.asarray(mu, dtype=float)
         gradient[candidates] = np.inf
         return weights, gradient
+
+    def _warm_start(
+        self, candidates: np.ndarray, capped: np.ndarray, with_target: bool
+    ) -> np.ndarray | None:
+        """The last solve's multipliers laid out for this one (daqp starts from their signs).
+
+        An asset new to the candidates starts at its lower bound (most of them stay at zero; a
+        small negative multiplier, above daqp's zero tolerance), a target new to the problem
+        inactive. The start only saves iterations: daqp's answer is the optimum from any start.
+        """
+        if self._last is None:
+            return None
+        last_candidates, last = self._last
+        n_last, n_sectors = len(last_candidates), len(self.sector_caps)
+        position = np.minimum(np.searchsorted(last_candidates, candidates), n_last - 1)
+        kept = last_candidates[position] == candidates
+        bounds = np.where(kept, last[position], -1e-9)
+        sectors = last[n_last + 1 : n_last + 1 + n_sectors][capped]
+        target = last[-1:] if with_target else last[:0]
+        return np.r_[bounds, last[n_last], sectors, target]
 
 
 def efficient_risk_qp(
