@@ -360,6 +360,9 @@ SCREEN_TOLERANCE: float = 1e-10
 NEAR_ENTERING: int = 10
 #: fewest candidates of a first solve: the lowest-variance assets
 FIRST_CANDIDATES: int = 30
+#: weights above this are the holdings a next solve starts from (daqp leaves assets at their
+#: bound with weights of 1e-17 or so; counting them would double the candidates)
+HELD_WEIGHT: float = 1e-12
 
 
 class ScreenedQp:
@@ -465,7 +468,7 @@ class ScreenedQp:
             if not entering.any():
                 break
             candidates |= entering
-        guess = weights > 0
+        guess = weights > HELD_WEIGHT
         guess[np.argsort(gradient, kind="stable")[:NEAR_ENTERING]] = True
         return weights, guess
 
