@@ -488,7 +488,7 @@ class ScreenedQp:
         every = n_candidates == n_assets  # the whole problem: nothing to check
         _check_cap(n_candidates, self.max_weight)
         rows = self.sector_rows if every else self.sector_rows[:, candidates]
-        capped = rows.any(axis=1)  # a sector without candidates constrains nothing
+        capped = np.asarray(rows.any(axis=1))  # a sector without candidates constrains nothing
         constraints, bounds = _capped_constraints(
             n_candidates,
             self.max_weight,

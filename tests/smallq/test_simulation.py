@@ -101,12 +101,7 @@ def test_report_runs_one_method_and_simulate_methods_adds_the_others_unchanged()
     options = {"index_history": None, "params": params}
     every = stress.run_stress_tests(weights, prices, index, sectors, **options)  # type: ignore[arg-type]
     report = stress.run_stress_tests(
-        weights,
-        prices,
-        index,
-        sectors,
-        methods=simulation.REPORT_MONTE_CARLO,
-        **options,  # type: ignore[arg-type]
+        weights, prices, index, sectors, methods=simulation.REPORT_MONTE_CARLO, **options  # type: ignore[arg-type]
     )
     assert [m.method for m in report.monte_carlo] == [MonteCarloMethod.BOOTSTRAP]
     assert report.scenarios == every.scenarios
