@@ -226,7 +226,7 @@ def _stress(
     The report runs one Monte Carlo method (:data:`smallq.simulation.REPORT_MONTE_CARLO`); the
     stress views add the others (:func:`smallq.simulation.simulate_methods`).
     """
-    held = [t for t in window.columns if weights.get(t, 0.0) > 0]
+    held = list(window.columns[(weights.reindex(window.columns, fill_value=0.0) > 0).to_numpy()])
     long_index = load_index_history(source, index_history, market.benchmark, as_of)
     long_prices, notes = load_stress_history(source, held, window, as_of, params, long_index)
     stress = run_stress_tests(
