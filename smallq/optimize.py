@@ -105,6 +105,7 @@ __all__ = [
     "effective_upper_bound",
     "efficient_frontier",
     "max_return_weights",
+    "optimize_arrays",
     "optimize_weights",
     "report_frontier",
     "risk_parity_weights",
@@ -214,7 +215,92 @@ def optimize_weights(
         )
     elif set(limits.sector_map) != set(tickers):
         raise DataFormatError("limits", "the limits were checked for other tickers")
-    problem = _Problem(mu, cov, limits, settings, history)
+    return _optimize(_Problem(mu, cov, limits, settings, history), chain, params, fast)
+
+
+def optimize_arrays(
+    mu: np.ndarray,
+    cov: np.ndarray,
+    settings: Settings,
+    limits: WeightLimits,
+    *,
+    tickers: Sequence[str],
+    returns: np.ndarray | None = None,
+    chain: Sequence[Objective] | None = None,
+    params: EngineParams = DEFAULT_PARAMS,
+    fast: bool = False,
+) -> OptimizationResult:
+    """:func:`optimize_weights` on arrays, under limits that are already checked.
+
+    The entry point of a loop that estimates with numpy (the backtest's fast policy): the
+    same steps, chain and cleaning as :func:`optimize_weights` on the same numbers, without
+    aligning labels. The pandas objects the steps share are built once, on one index.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_assets,)
+        Annual expected returns, in the order of ``tickers``.
+    cov : ndarray of shape (n_assets, n_assets)
+        Annual covariance, in the same order both ways.
+    settings : Settings
+        As :func:`optimize_weights`.
+    limits : WeightLimits
+        From :func:`smallq.constraints.feasible_limits` for ``tickers``.
+    tickers : sequence of str of length n_assets
+        Names of the entries (unique).
+    returns : ndarray of shape (n_days, n_assets), optional
+        Daily returns behind the estimates (rows holding NaN are dropped, as
+        :func:`optimize_weights` drops them).
+    chain : sequence of Objective, optional
+    params : EngineParams, default=DEFAULT_PARAMS
+    fast : bool, default=False
+        As :func:`optimize_weights`.
+
+    Returns
+    -------
+    OptimizationResult
+        As :func:`optimize_weights`; ``weights`` is indexed by ``tickers``.
+
+    Raises
+    ------
+    DataFormatError
+        When the shapes disagree, a ticker repeats, the limits were checked for other tickers,
+        or ``mu``/``cov`` hold non-finite values.
+    SolverError
+        When every step of the chain failed.
+    """
+    names = pd.Index(list(tickers), dtype=object)  # object labels: cheap to build and iterate
+    n_assets = len(names)
+    if mu.shape != (n_assets,) or cov.shape != (n_assets, n_assets):
+        raise DataFormatError("mu/cov", "expected returns, covariance and tickers differ in shape")
+    if names.has_duplicates:
+        raise DataFormatError("mu", "duplicate tickers")
+    if set(limits.sector_map) != set(names):
+        raise DataFormatError("limits", "the limits were checked for other tickers")
+    values, matrix = np.asarray(mu, dtype=float), np.asarray(cov, dtype=float)
+    if not (np.isfinite(values).all() and np.isfinite(matrix).all()):
+        raise DataFormatError("mu/cov", "expected returns or covariance hold NaN or inf")
+    history = None
+    if returns is not None:
+        if returns.ndim != 2 or returns.shape[1] != n_assets:
+            raise DataFormatError("returns", "returns and tickers differ in shape")
+        complete = ~np.isnan(returns).any(axis=1)  # pandas' dropna(how='any')
+        history = pd.DataFrame(returns if complete.all() else returns[complete], columns=names)
+    problem = _Problem(
+        pd.Series(values, index=names),
+        pd.DataFrame(matrix, index=names, columns=names),
+        limits,
+        settings,
+        history,
+    )
+    return _optimize(problem, chain, params, fast)
+
+
+def _optimize(
+    problem: _Problem, chain: Sequence[Objective] | None, params: EngineParams, fast: bool
+) -> OptimizationResult:
+    """Place on the frontier when asked, then walk the plan (:func:`optimize_weights`)."""
+    settings = problem.settings
     failures: list[FallbackStep] = []
     placement = None
     if settings.frontier_fraction is not None:

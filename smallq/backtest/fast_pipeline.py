@@ -52,7 +52,7 @@ from smallq.errors import SmallQError
 from smallq.filters import apply_filters
 from smallq.forecast import MIN_OBSERVATIONS, covariance_array, forecast_moments
 from smallq.models import MarketData, PriceData, Settings
-from smallq.optimize import optimize_weights
+from smallq.optimize import optimize_arrays
 from smallq.params import EngineParams
 from smallq.profile import fit_min_holdings
 from smallq.ranking import rank_stocks
@@ -301,15 +301,16 @@ class FastPipelinePolicy:
         limits: WeightLimits,
         settings: Settings,
     ) -> tuple[np.ndarray, str]:
-        """:func:`smallq.optimize.optimize_weights` on the fast path (daqp for the risk level's
+        """:func:`smallq.optimize.optimize_arrays` on the fast path (daqp for the risk level's
         place on the frontier, max Sharpe and min volatility); a step it lacks (HRP, an
         explicit efficient risk or utility) runs PyPortfolioOpt and is counted as such."""
-        result = optimize_weights(
-            pd.Series(mu, index=tickers),
-            pd.DataFrame(cov, index=tickers, columns=tickers),
+        result = optimize_arrays(
+            mu,
+            cov,
             settings,
-            returns=pd.DataFrame(returns, columns=tickers),
-            limits=limits,
+            limits,
+            tickers=tickers,
+            returns=returns,
             chain=self.params.fallback_chain,
             params=self.params,  # the build's placement path: the same decision as a build
             fast=True,
