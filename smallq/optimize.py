@@ -60,6 +60,7 @@ from smallq.backtest.fast import (
 from smallq.constraints import (
     CHECK_TOL,
     HISTORY_MARGIN,
+    WeightGroups,
     WeightLimits,
     check_feasibility,
     clean_weights,
@@ -224,7 +225,7 @@ def optimize_arrays(
     settings: Settings,
     limits: WeightLimits,
     *,
-    tickers: Sequence[str],
+    tickers: Sequence[str] | pd.Index,
     returns: np.ndarray | None = None,
     chain: Sequence[Objective] | None = None,
     params: EngineParams = DEFAULT_PARAMS,
@@ -247,7 +248,8 @@ def optimize_arrays(
     limits : WeightLimits
         From :func:`smallq.constraints.feasible_limits` for ``tickers``.
     tickers : sequence of str of length n_assets
-        Names of the entries (unique).
+        Names of the entries (unique); an object-dtype Index is used as it is (a loop can
+        keep one per set of tickers).
     returns : ndarray of shape (n_days, n_assets), optional
         Daily returns behind the estimates (rows holding NaN are dropped, as
         :func:`optimize_weights` drops them).
@@ -269,13 +271,14 @@ def optimize_arrays(
     SolverError
         When every step of the chain failed.
     """
-    names = pd.Index(list(tickers), dtype=object)  # object labels: cheap to build and iterate
+    names = _labels(tickers)
     n_assets = len(names)
     if mu.shape != (n_assets,) or cov.shape != (n_assets, n_assets):
         raise DataFormatError("mu/cov", "expected returns, covariance and tickers differ in shape")
-    if names.has_duplicates:
+    labels = set(names)
+    if len(labels) != n_assets:
         raise DataFormatError("mu", "duplicate tickers")
-    if set(limits.sector_map) != set(names):
+    if labels != set(limits.sector_map):
         raise DataFormatError("limits", "the limits were checked for other tickers")
     values, matrix = np.asarray(mu, dtype=float), np.asarray(cov, dtype=float)
     if not (np.isfinite(values).all() and np.isfinite(matrix).all()):
@@ -284,16 +287,24 @@ def optimize_arrays(
     if returns is not None:
         if returns.ndim != 2 or returns.shape[1] != n_assets:
             raise DataFormatError("returns", "returns and tickers differ in shape")
-        complete = ~np.isnan(returns).any(axis=1)  # pandas' dropna(how='any')
-        history = pd.DataFrame(returns if complete.all() else returns[complete], columns=names)
+        if np.isnan(returns).any():  # drop incomplete rows, as pandas' dropna(how="any")
+            returns = returns[~np.isnan(returns).any(axis=1)]
+        history = pd.DataFrame(returns, columns=names)
     problem = _Problem(
         pd.Series(values, index=names),
-        pd.DataFrame(matrix, index=names, columns=names),
+        pd.DataFrame(matrix, index=names, columns=names),  # a copy: the layout the solvers saw
         limits,
         settings,
         history,
     )
     return _optimize(problem, chain, params, fast)
+
+
+def _labels(tickers: Sequence[str] | pd.Index) -> pd.Index:
+    """An object index of the tickers (cheap to build and iterate; an object index is reused)."""
+    if isinstance(tickers, pd.Index) and tickers.dtype == object:
+        return tickers
+    return pd.Index(np.asarray(list(tickers), dtype=object), dtype=object, copy=False)
 
 
 def _optimize(
@@ -603,8 +614,15 @@ def _sector_matrix(limits: WeightLimits, tickers: list[str]) -> tuple[np.ndarray
     return np.array(rows, dtype=float).reshape(len(sectors), len(tickers)), np.array(caps)
 
 
+def _groups(problem: _Problem) -> WeightGroups:
+    """The sector caps as masks over ``problem.mu`` (none to build without caps)."""
+    if not problem.limits.sector_caps:
+        return []
+    return weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+
+
 def _qp_weights(weights: np.ndarray, problem: _Problem, objective: Objective) -> pd.Series:
-    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    groups = _groups(problem)
     if not within_caps(weights, problem.limits.upper, groups, CHECK_TOL):
         raise SolverError(objective.value, "daqp returned weights outside the limits")
     return pd.Series(weights, index=problem.mu.index)
@@ -614,7 +632,7 @@ def _clean(weights: pd.Series, problem: _Problem, cutoff: float, solver: str) ->
     """:func:`smallq.constraints.clean_weights` (on arrays after a daqp solve: the same steps)."""
     if solver != "daqp":
         return clean_weights(weights, problem.limits, cutoff)
-    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    groups = _groups(problem)
     values = weights.to_numpy(dtype=float)
     return pd.Series(clean_array(values, problem.limits.upper, groups, cutoff), index=weights.index)
 

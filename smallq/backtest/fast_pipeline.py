@@ -126,6 +126,7 @@ class FastPipelinePolicy:
         self._duals: np.ndarray | None = None
         self._as_of = pd.Timestamp(0)
         self._target_columns: tuple[pd.Index, dict[str, int]] | None = None
+        self._label_cache: dict[tuple[str, ...], pd.Index] = {}
 
     def _price_free_screen(
         self, columns: pd.Index, companies: pd.DataFrame
@@ -309,7 +310,7 @@ class FastPipelinePolicy:
             cov,
             settings,
             limits,
-            tickers=tickers,
+            tickers=self._labels(tickers),
             returns=returns,
             chain=self.params.fallback_chain,
             params=self.params,  # the build's placement path: the same decision as a build
@@ -319,6 +320,14 @@ class FastPipelinePolicy:
         if result.solver not in ("daqp", "closed form"):
             self.reference_dates.append((self._as_of, f"{used} has no fast path"))
         return result.weights.to_numpy(dtype=float), used
+
+    def _labels(self, tickers: list[str]) -> pd.Index:
+        """One object index per set of tickers (weekly decisions mostly repeat them)."""
+        key = tuple(tickers)
+        labels = self._label_cache.get(key)
+        if labels is None:
+            labels = self._label_cache[key] = pd.Index(tickers, dtype=object)
+        return labels
 
     def _sector_map(self, chosen: np.ndarray) -> dict[str, str]:
         """As :func:`smallq.decision._sectors`: the known sectors of the chosen tickers."""
