@@ -171,8 +171,8 @@ class Book:
         index = self._indexes.get(key)
         if index is None:  # weekly rebalances mostly hold the same names: build each Index once
             index = self._indexes[key] = self.columns.take(nonzero)
-        values = np.asarray(vector[nonzero], dtype=float)  # no copy: float64 already
-        return pd.Series(values, index=index)  # (dtype=float would cost as much again)
+        values = np.asarray(vector[nonzero], dtype=float)  # a new array (fancy indexing)
+        return pd.Series(values, index=index, copy=False)  # no dtype check, no second copy
 
 
 def _fractional_shares(
