@@ -4,6 +4,11 @@ Every optimization is long-only with per-stock weights in ``[0, upper]`` and opt
 caps (``sum of weights in sector s <= cap_s``). PyPortfolioOpt and cvxpy exceptions are
 translated here into :mod:`smallq.errors`; nothing third-party escapes.
 
+Entry points
+    ``optimize_weights`` takes labelled pandas inputs (the build); ``optimize_arrays`` takes
+    arrays and limits already checked (the backtest's fast policy, once per rebalance) and
+    runs the same steps on the same numbers (tested equal, weights bit for bit).
+
 Fallback chain
     ``optimize_weights`` runs ``settings.objective`` first. If it fails, it walks the declared
     chain (default ``EngineParams.fallback_chain``: max Sharpe -> min volatility -> HRP ->
