@@ -12,7 +12,9 @@ mean-variance QP ``min ½ wᵀΣw − t μᵀw`` with ``t`` found so that the vo
 hits the target (volatility never decreases in ``t``; where the constraint binds its KKT point
 is that QP's solution), optionally with sector caps. The weights are piecewise affine in
 ``t``, so ``t`` is found by interpolating the weights between the bracket's ends (exact on
-one piece), safeguarded by bisection: a handful of QPs per target. All are solved by
+one piece), safeguarded by bisection: a handful of QPs per target, each on a few screened
+assets and checked optimal for all (:class:`ScreenedQp`, shared with the frontier's
+:class:`smallq.frontier.LeastVariance`). All are solved by
 daqp (a dual active-set solver) called directly, warm-started from the previous solution's
 Lagrange multipliers: between weekly rebalances the active set barely changes, so a warm
 solve usually needs one or two iterations. This module is an adapter: daqp is imported
