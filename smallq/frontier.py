@@ -7,8 +7,8 @@ Each frontier point is the least-variance portfolio at a target return (PyPortfo
     subject to Σw = 1,   μᵀw ≥ target,   0 ≤ w ≤ cap,   Σ_{i∈s} w_i ≤ cap_s (sector caps)
 
 Most assets hold nothing there (a few dozen of 500), so :class:`LeastVariance` solves each
-point with :class:`smallq.backtest.fast.ScreenedQp` (the same screening as the risk levels'
-placement, :class:`smallq.backtest.fast.FrontierPath`): on a few **candidates** (the last
+point with :class:`smallq.qp.ScreenedQp` (the same screening as the risk levels'
+placement, :class:`smallq.qp.FrontierPath`): on a few **candidates** (the last
 point's holdings, the assets nearest to entering, and the assets the highest returns need, so
 that every target below the highest reachable return stays reachable), checked optimal for
 **every** asset through its reduced gradient and grown where the check fails. What is
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smallq.backtest.fast import SCREEN_TOLERANCE, ScreenedQp
+from smallq.qp import SCREEN_TOLERANCE, ScreenedQp
 
 __all__ = ["SCREEN_TOLERANCE", "LeastVariance"]
 
@@ -37,7 +37,7 @@ class LeastVariance:
     reachable : ndarray of bool, shape (n_assets,)
         The holdings of the highest-return portfolio under the limits: always candidates.
     sector_rows, sector_caps : ndarray, optional
-        As :class:`smallq.backtest.fast.ScreenedQp` (``cov`` and ``max_weight`` too).
+        As :class:`smallq.qp.ScreenedQp` (``cov`` and ``max_weight`` too).
     """
 
     def __init__(

@@ -54,14 +54,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from smallq.backtest.fast import (
-    FrontierPath,
-    clean_array,
-    max_sharpe_qp,
-    min_volatility_qp,
-    weight_groups,
-    within_caps,
-)
 from smallq.constraints import (
     CHECK_TOL,
     HISTORY_MARGIN,
@@ -81,6 +73,14 @@ from smallq.measures import sharpe_ratio
 from smallq.models import FallbackStep, FrontierPlacement, OptimizationResult, Settings
 from smallq.params import DEFAULT_PARAMS, EngineParams
 from smallq.profile import LEVEL_FRACTIONS
+from smallq.qp import (
+    FrontierPath,
+    clean_array,
+    max_sharpe_qp,
+    min_volatility_qp,
+    weight_groups,
+    within_caps,
+)
 from smallq.risk import historical_var_cvar
 from smallq.types import CovModel, Objective, ReturnsModel
 
@@ -102,6 +102,7 @@ def __getattr__(name: str) -> object:
 def _pypfopt(name: str) -> Any:
     """A PyPortfolioOpt class through this module (so tests can replace it)."""
     return globals()[name] if name in globals() else __getattr__(name)
+
 
 __all__ = [
     "HISTORY_MARGIN",
@@ -184,7 +185,7 @@ def optimize_weights(
         checked and built here.
     fast : bool, default=False
         Solve max Sharpe and min volatility as small dense QPs with daqp
-        (:mod:`smallq.backtest.fast`, tested equal to PyPortfolioOpt to 1e-5, ``solver``
+        (:mod:`smallq.qp`, tested equal to PyPortfolioOpt to 1e-5, ``solver``
         ``"daqp"``); a step the QP cannot solve, and every other objective, runs on
         PyPortfolioOpt (the reference, and the default).
 
@@ -481,7 +482,7 @@ class _ReferenceAt(_SolveAt):
 
 
 class _FastAt(_SolveAt):
-    """daqp (:func:`smallq.backtest.fast.efficient_risk_qp`); failures become SolverError."""
+    """daqp (:func:`smallq.qp.efficient_risk_qp`); failures become SolverError."""
 
     def __init__(self, problem: _Problem) -> None:
         super().__init__(problem)

@@ -60,7 +60,7 @@ class EngineParams:
     max_capital: float = 1e12
     #: frontier points drawn on the chart
     frontier_points: int = 40
-    #: place risk levels with the daqp fast path (smallq.backtest.fast.efficient_risk_qp, equal
+    #: place risk levels with the daqp fast path (smallq.qp.efficient_risk_qp, equal
     #: to PyPortfolioOpt to 1e-5, objective never worse: tests/smallq/test_levels.py) on every
     #: path users run (build, backtest, record, level table); False solves the chosen target with
     #: PyPortfolioOpt (the reference, for tests and benchmarks)

@@ -20,7 +20,7 @@ PyPortfolioOpt at each decision:
 3. **Estimation in numpy** (:func:`smallq.forecast.covariance_array`; mean and EMA returns);
    CAPM returns use :func:`smallq.forecast.forecast_moments`.
 4. **Max Sharpe and min volatility as small dense QPs** solved by daqp, warm-started from
-   the previous decision (:mod:`smallq.backtest.fast`), with the same checks, fallback to
+   the previous decision (:mod:`smallq.qp`), with the same checks, fallback to
    min volatility, limits and weight cleaning as :func:`smallq.optimize.optimize_weights`.
 
 Other objectives, forced includes, and any decision where a fast step fails or a filter
@@ -36,14 +36,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from smallq.backtest.fast import (
-    QpSolution,
-    clean_array,
-    max_sharpe_qp,
-    min_volatility_qp,
-    weight_groups,
-    within_caps,
-)
 from smallq.backtest.policy import PipelinePolicy
 from smallq.constraints import CHECK_TOL, WeightLimits, feasible_limits, max_reachable_return
 from smallq.data.validation import align_calendar, clean_prices
@@ -55,6 +47,14 @@ from smallq.models import MarketData, PriceData, Settings
 from smallq.optimize import optimize_arrays
 from smallq.params import EngineParams
 from smallq.profile import fit_min_holdings
+from smallq.qp import (
+    QpSolution,
+    clean_array,
+    max_sharpe_qp,
+    min_volatility_qp,
+    weight_groups,
+    within_caps,
+)
 from smallq.ranking import rank_stocks
 from smallq.types import Objective, ReturnsModel, Strategy
 from smallq.universe import companies_as_of
@@ -106,13 +106,9 @@ class FastPipelinePolicy:
         valid = np.isfinite(raw.to_numpy(dtype=float))
         n_rows = len(raw)
         self._first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), n_rows)
-        self._last_valid = np.where(
-            valid.any(axis=0), n_rows - 1 - valid[::-1].argmax(axis=0), -1
-        )
+        self._last_valid = np.where(valid.any(axis=0), n_rows - 1 - valid[::-1].argmax(axis=0), -1)
         volume = reference.volume
-        self._volume = (
-            None if volume is None else volume.reindex_like(raw).to_numpy(dtype=float)
-        )
+        self._volume = None if volume is None else volume.reindex_like(raw).to_numpy(dtype=float)
         rule = reference.rule
         self._rows = history_rows(rule.lookback_days, params)
         criteria = rule.criteria
@@ -128,9 +124,7 @@ class FastPipelinePolicy:
         self._target_columns: tuple[pd.Index, dict[str, int]] | None = None
         self._label_cache: dict[tuple[str, ...], pd.Index] = {}
 
-    def _price_free_screen(
-        self, columns: pd.Index, companies: pd.DataFrame
-    ) -> np.ndarray | None:
+    def _price_free_screen(self, columns: pd.Index, companies: pd.DataFrame) -> np.ndarray | None:
         """Tickers the price-free filters keep (None: forced includes, use the reference)."""
         rule = self.reference.rule
         if rule.criteria.include:

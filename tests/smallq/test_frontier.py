@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from pypfopt import EfficientFrontier
 
-from smallq.backtest import fast
-from smallq.backtest.fast import min_volatility_qp
+from smallq import qp
 from smallq.constraints import WeightLimits, max_reachable_return
 from smallq.frontier import LeastVariance
 from smallq.optimize import max_return_weights, report_frontier
+from smallq.qp import min_volatility_qp
 from tests.smallq.test_optimize import make_settings
 
 TOL = 1e-5
@@ -62,7 +62,7 @@ def _whole(
 
 
 @pytest.mark.parametrize("sector_caps", [False, True])
-@pytest.mark.parametrize("first_candidates", [fast.FIRST_CANDIDATES, 1])
+@pytest.mark.parametrize("first_candidates", [qp.FIRST_CANDIDATES, 1])
 @pytest.mark.parametrize(("seed", "n_assets", "bound"), [(1, 40, 0.25), (2, 160, 0.05)])
 def test_screened_points_equal_whole_problem_solves(
     monkeypatch: pytest.MonkeyPatch,
@@ -72,7 +72,7 @@ def test_screened_points_equal_whole_problem_solves(
     n_assets: int,
     bound: float,
 ) -> None:
-    monkeypatch.setattr(fast, "FIRST_CANDIDATES", first_candidates)  # 1: many rounds
+    monkeypatch.setattr(qp, "FIRST_CANDIDATES", first_candidates)  # 1: many rounds
     mu, cov = factor_problem(seed, n_assets)
     tickers = list(mu.index)
     sector_map, caps = _sectors(tickers) if sector_caps else ({}, {})

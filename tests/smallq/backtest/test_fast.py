@@ -9,13 +9,14 @@ from pypfopt import EfficientFrontier, expected_returns, risk_models
 from pypfopt.exceptions import OptimizationError
 from skfolio.datasets import load_sp500_dataset
 
-from smallq.backtest.fast import FastPolicy, RollingMoments, max_sharpe_qp, min_volatility_qp
+from smallq.backtest.fast import FastPolicy, RollingMoments
 from smallq.errors import (
     DataUnavailableError,
     InfeasibleConstraintsError,
     InsufficientHistoryError,
     UnknownOptionError,
 )
+from smallq.qp import max_sharpe_qp, min_volatility_qp
 from smallq.types import Objective
 
 RF = 0.02

@@ -1,7 +1,7 @@
 """The risk levels' placement on screened assets equals whole-problem solves and PyPortfolioOpt.
 
-:class:`smallq.backtest.fast.FrontierPath` solves each point of the mean-variance path with
-:class:`smallq.backtest.fast.ScreenedQp` (a few candidate assets, checked optimal for all).
+:class:`smallq.qp.FrontierPath` solves each point of the mean-variance path with
+:class:`smallq.qp.ScreenedQp` (a few candidate assets, checked optimal for all).
 Checked against:
 
 * daqp on the whole problem at the same ``t`` (weights to 1e-9), with and without sector caps,
@@ -27,14 +27,14 @@ import pandas as pd
 import pytest
 from pypfopt import EfficientFrontier
 
-from smallq.backtest import fast
-from smallq.backtest.fast import FrontierPath, ScreenedQp, efficient_risk_qp
+from smallq import qp
 from smallq.data.csv import CsvSource
 from smallq.data.validation import clean_prices
 from smallq.forecast import covariance, expected_returns
 from smallq.optimize import optimize_weights
 from smallq.params import DEFAULT_PARAMS
 from smallq.profile import RISK_TABLE, make_profile, resolve_settings
+from smallq.qp import FrontierPath, ScreenedQp, efficient_risk_qp
 from smallq.types import CovModel, Objective, ReturnsModel
 from tests.shared_csv import shared_csv_dir, shared_csv_source  # noqa: F401  (fixtures)
 from tests.smallq.test_frontier import factor_problem
@@ -73,7 +73,7 @@ def _screen_off(patch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("sector_caps", [False, True])
-@pytest.mark.parametrize("first_candidates", [fast.FIRST_CANDIDATES, 1])
+@pytest.mark.parametrize("first_candidates", [qp.FIRST_CANDIDATES, 1])
 @pytest.mark.parametrize(("seed", "n_assets", "cap"), [(1, 40, 0.25), (2, 200, 0.05)])
 def test_path_points_equal_whole_problem_solves(
     monkeypatch: pytest.MonkeyPatch,
@@ -83,7 +83,7 @@ def test_path_points_equal_whole_problem_solves(
     n_assets: int,
     cap: float,
 ) -> None:
-    monkeypatch.setattr(fast, "FIRST_CANDIDATES", first_candidates)  # 1: many rounds
+    monkeypatch.setattr(qp, "FIRST_CANDIDATES", first_candidates)  # 1: many rounds
     mu, cov = (frame.to_numpy() for frame in factor_problem(seed, n_assets))
     groups = _groups(n_assets, sector_caps)
     path = FrontierPath(mu, cov, max_weight=cap, groups=groups)
