@@ -30,7 +30,7 @@ import pandas as pd
 from smallq.constraints import feasible_limits
 from smallq.data.validation import align_calendar, clean_prices, unconfirmed_moves
 from smallq.filters import FilterCriteria, apply_filters
-from smallq.forecast import estimation_window, forecast_moments
+from smallq.forecast import EstimationWindow, estimation_window, forecast_moments
 from smallq.fundamentals import Fundamentals
 from smallq.models import MarketData, OptimizationResult, PriceData, Profile, Ranking, Settings
 from smallq.optimize import optimize_weights
@@ -197,6 +197,64 @@ def prices_known_at(
     return prices, volume
 
 
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Steps 1-4 of a decision: the stocks that pass the filters and the window rule, ranked.
+
+    Attributes
+    ----------
+    eligible : EstimationWindow
+        The estimation window of every stock that passed the filters and has a complete one.
+    ranking : Ranking
+        Their ranking; ``ranking.selected`` are the decision's candidates.
+    notes : tuple of str
+        The filters' notes and the window rule's (which stocks were left out, and why).
+    """
+
+    eligible: EstimationWindow
+    ranking: Ranking
+    notes: tuple[str, ...]
+
+
+def rank_candidates(
+    prices: pd.DataFrame,
+    companies: pd.DataFrame,
+    rule: DecisionRule,
+    as_of: date,
+    *,
+    volume: pd.DataFrame | None = None,
+    fundamentals: Fundamentals | None = None,
+    params: EngineParams = DEFAULT_PARAMS,
+) -> Ranked:
+    """History, filters, estimation window and ranking at ``as_of`` (steps 1-4).
+
+    :func:`decide_weights` and ``smallq rank`` (:func:`smallq.pipeline.select_stocks`) both
+    rank this way, so the ranking a user reads is the one a build on that date acts on.
+    Parameters are those of :func:`decide_weights`.
+
+    Raises
+    ------
+    TooFewCandidatesError, InsufficientHistoryError
+    """
+    history = prices.loc[: pd.Timestamp(as_of)].iloc[-history_rows(rule.lookback_days, params) :]
+    known = [t for t in history.columns if t in companies.index]
+    screened = apply_filters(
+        companies.loc[known], rule.criteria, prices=history[known], volume=volume, as_of=as_of
+    )
+    eligible = estimation_window(history[list(screened.tickers)], rule.lookback_days)
+    ranking = rank_stocks(
+        history[list(eligible.window.columns)],
+        companies.loc[list(eligible.window.columns)],
+        rule.strategy,
+        as_of,
+        top_n=rule.top_n,
+        per_sector=rule.per_sector,
+        fundamentals=fundamentals,
+        params=params,
+    )
+    return Ranked(eligible, ranking, (*screened.notes, *eligible.notes))
+
+
 def decide_weights(
     prices: pd.DataFrame,
     companies: pd.DataFrame,
@@ -242,22 +300,10 @@ def decide_weights(
     InfeasibleConstraintsError
         When the caps or the minimum number of holdings cannot hold for the candidates.
     """
-    history = prices.loc[: pd.Timestamp(as_of)].iloc[-history_rows(rule.lookback_days, params) :]
-    known = [t for t in history.columns if t in companies.index]
-    screened = apply_filters(
-        companies.loc[known], rule.criteria, prices=history[known], volume=volume, as_of=as_of
+    ranked = rank_candidates(
+        prices, companies, rule, as_of, volume=volume, fundamentals=fundamentals, params=params
     )
-    eligible = estimation_window(history[list(screened.tickers)], rule.lookback_days)
-    ranking = rank_stocks(
-        history[list(eligible.window.columns)],
-        companies.loc[list(eligible.window.columns)],
-        rule.strategy,
-        as_of,
-        top_n=rule.top_n,
-        per_sector=rule.per_sector,
-        fundamentals=fundamentals,
-        params=params,
-    )
+    eligible, ranking = ranked.eligible, ranked.ranking
     candidates = list(ranking.selected)
     window = eligible.window[candidates]
     settings = fit_min_holdings(rule.settings, len(candidates))
@@ -294,7 +340,7 @@ def decide_weights(
         cov=cov,
         optimization=optimization,
         left_out=eligible.left_out,
-        notes=(*screened.notes, *eligible.notes),
+        notes=ranked.notes,
     )
 
 

@@ -33,8 +33,8 @@ from smallq.allocation import allocate_shares, fees_note
 from smallq.assessment import Target
 from smallq.data.base import PriceSource
 from smallq.data.market import load_index_history, load_stress_history
+from smallq.decision import DecisionRule, rank_candidates
 from smallq.errors import SmallQError
-from smallq.filters import apply_filters
 from smallq.levels import placed_settings
 from smallq.models import (
     MarketData,
@@ -51,7 +51,6 @@ from smallq.pipeline.stages import data_notes, decide, decision_data, unique
 from smallq.pipeline.walkforward import record_or_note
 from smallq.presentation.notes import fallback_notes, freshness_note
 from smallq.profile import cap_notes, level_cap_notes
-from smallq.ranking import rank_stocks
 from smallq.results import Selection
 from smallq.risk import compute_risk_metrics, cornish_fisher_note, portfolio_returns
 from smallq.simulation import REPORT_MONTE_CARLO
@@ -70,7 +69,10 @@ def select_stocks(
 ) -> Selection:
     """Run the universe, filter, data and ranking stages for a profile.
 
-    ``require_benchmark=False`` lets a ranking run on a source without a benchmark.
+    The ranking is the one a build on the same date acts on
+    (:func:`smallq.decision.rank_candidates`: the same price filters and estimation-window
+    rule before the ranking). ``require_benchmark=False`` lets a ranking run on a source
+    without a benchmark.
 
     Raises
     ------
@@ -81,31 +83,19 @@ def select_stocks(
     universe, market, end = decision_data(
         profile, source, today=today, params=params, require_benchmark=require_benchmark
     )
-    companies, criteria = universe.companies, universe.criteria
     as_of = market.prices.index[-1].date()
-    second_pass = apply_filters(
-        companies.loc[list(market.prices.columns)],
-        replace(
-            criteria,
-            min_history_days=params.min_history_days,
-            min_dollar_volume=profile.min_dollar_volume,
-        ),
-        prices=market.prices,
-        volume=market.volume,
-        as_of=as_of,
-    )
-    kept = list(second_pass.tickers)
-    ranking = rank_stocks(
-        market.prices[kept],
-        companies.loc[kept],
-        profile.strategy,
+    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
+    ranked = rank_candidates(
+        market.prices,
+        market.companies,
+        rule,
         as_of,
-        top_n=profile.top_n,
-        per_sector=profile.per_sector,
+        volume=market.volume,
         fundamentals=universe.fundamentals,
         params=params,
     )
-    notes = [*data_notes(profile, universe, market, end), *second_pass.notes, *ranking.notes]
+    ranking = ranked.ranking
+    notes = [*data_notes(profile, universe, market, end), *ranked.notes, *ranking.notes]
     return Selection(ranking=ranking, market=replace(market, notes=unique(notes)))
 
 

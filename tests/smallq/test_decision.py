@@ -19,7 +19,7 @@ from smallq.data.memory import FrameSource
 from smallq.forecast import estimation_window
 from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
-from smallq.pipeline import build_portfolio, run_strategy_backtest
+from smallq.pipeline import build_portfolio, run_strategy_backtest, select_stocks
 from smallq.profile import make_profile
 from tests.shared_csv import shared_csv_dir, shared_csv_source  # noqa: F401  (fixtures)
 
@@ -124,3 +124,27 @@ def test_the_late_listings_are_named_and_left_out(shared_csv_source: CsvSource) 
     assert "PYPL" not in built.mu.index and "KHC" not in built.mu.index
     closes = shared_csv_source.fetch_prices(list(built.mu.index), date(2013, 2, 8), as_of).close
     assert closes.loc[: pd.Timestamp(as_of)].iloc[-757:].notna().all().all()
+
+
+# --------------------------------------------------------------------------- smallq rank
+def test_rank_leaves_out_a_late_listing_as_the_build_does() -> None:
+    """``smallq rank`` shows the stocks a build on that date would act on (the window rule)."""
+    source = _source_with_a_late_listing()
+    profile = make_profile(
+        sectors="Energy", capital=10_000.0, top_n=3, lookback_days=LOOKBACK, max_weight=0.4
+    )
+    selection = select_stocks(profile, source, today=TODAY)
+    built = build_portfolio(profile, source, today=TODAY, params=FAST)
+    assert "NEW" not in selection.ranking.selected  # the best momentum, but no full window
+    assert list(selection.ranking.selected) == list(built.ranking.selected)
+    assert any(f"NEW ({LATE_DAYS} days" in note for note in selection.market.notes)
+
+
+@pytest.mark.shared_data
+def test_rank_selects_the_build_candidates_on_real_data(shared_csv_source: CsvSource) -> None:  # noqa: F811
+    as_of = DECISION_DATES[2]  # PYPL ranks but has 547 of the 757 days the window needs
+    profile = make_profile(sectors=SECTORS, capital=100_000.0, top_n=12, as_of=as_of)
+    selection = select_stocks(profile, shared_csv_source, today=TODAY)
+    built = build_portfolio(profile, shared_csv_source, today=TODAY, params=FAST)
+    assert "PYPL" not in selection.ranking.selected
+    assert list(selection.ranking.selected) == list(built.mu.index)
