@@ -14,7 +14,6 @@ from io import BytesIO
 
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
-from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -69,14 +68,6 @@ def new_figure(size: tuple[float, float] = FIG_SIZE) -> Figure:
     FigureCanvasAgg(fig)  # an Agg canvas (not pyplot) so that text can be measured
     fig.set_facecolor("white")
     return fig
-
-
-def laid_out_renderer(fig: Figure) -> RendererBase:
-    """Run the layout of ``fig`` and return a renderer that measures its text in pixels."""
-    canvas = FigureCanvasAgg(fig) if not isinstance(fig.canvas, FigureCanvasAgg) else fig.canvas
-    fig.draw_without_rendering()
-    renderer: RendererBase = canvas.get_renderer()  # type: ignore[no-untyped-call]
-    return renderer
 
 
 def style_axes(ax: Axes) -> None:
