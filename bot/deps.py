@@ -278,8 +278,13 @@ class Deps:
             compare_levels=self.compare_levels,
         )
 
-    async def run_engine(self, job: Callable[[Engine, *Ts], T], *args: *Ts) -> T:
+    async def run_engine(
+        self, job: Callable[[Engine, *Ts], T], *args: *Ts, quick: bool = False
+    ) -> T:
         """Run ``job(engine, *args)`` in :attr:`engine_pool`, else in an :attr:`executor` thread.
+
+        ``quick``: a short job a person waits on, in the pool's quick lane (never behind
+        queued builds; see :class:`~bot.workers.EnginePool`).
 
         Raises
         ------
@@ -288,7 +293,7 @@ class Deps:
             ``WorkerCrashedError`` when a worker process died.
         """
         if self.engine_pool is not None:
-            return await self.engine_pool.run(job, *args)
+            return await self.engine_pool.run(job, *args, quick=quick)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: job(self.engine(), *args))
 

@@ -84,7 +84,7 @@ class LevelChoices:
 
 
 async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
-    """Each risk level of the profile's sectors in money, computed in the engine pool.
+    """Each risk level of the profile's sectors in money, computed in the pool's quick lane.
 
     Users asking for the same sectors on the same day share one table
     (:class:`bot.deps.LevelTables`); only the capital, the base of the money, is their own.
@@ -100,8 +100,11 @@ async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
     key = deps.level_tables.key(profile, today)
 
     async def compute() -> LevelComparison:
-        # a worker process, not a thread of the bot's: the event loop keeps the GIL
-        comparison: LevelComparison = await deps.run_engine(levels_job, profile, today)
+        # a worker process, not a thread of the bot's: the event loop keeps the GIL; the
+        # quick lane: never behind queued builds
+        comparison: LevelComparison = await deps.run_engine(
+            levels_job, profile, today, quick=True
+        )
         return comparison
 
     try:
