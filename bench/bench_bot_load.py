@@ -66,6 +66,8 @@ class Timings:
     calls_per_conversation: list[int] = field(default_factory=list)
     #: CPU seconds of the bot's processes (itself and its engine workers) while users ran
     cpu_seconds: float = float("nan")
+    #: of which the bot's own process (the event loop, HTTP, SQLite)
+    bot_cpu_seconds: float = float("nan")
 
 
 class Users:
@@ -214,11 +216,12 @@ async def one_user(users: Users, user_id: int, rng: random.Random, timings: Timi
         timings.texts.append((done if text is None else text) - pressed)
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its descendants so far (Linux ``/proc``).
+def tree_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a process with its descendants, and of it alone.
 
-    Reaped children count too (``cutime``), so a replaced worker's time is not lost. Other
-    helpers' load on the machine changes wall-clock times much more than this figure.
+    Read from Linux ``/proc``; reaped children count too (``cutime``), so a replaced
+    worker's time is not lost. Other work on the machine changes wall-clock times much more
+    than these figures.
     """
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
@@ -239,7 +242,9 @@ def tree_cpu_seconds(pid: int) -> float:
         children = [p for p, pp in parents.items() if pp == parent and p not in tree]
         tree.update(children)
         frontier.extend(children)
-    return sum(times.get(p, 0.0) for p in tree)
+    with open(f"/proc/{pid}/stat") as stat:
+        own = sum(int(v) for v in stat.read().rsplit(")", 1)[1].split()[11:13]) / tick
+    return sum(times.get(p, 0.0) for p in tree), own
 
 
 async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: int) -> Timings:
@@ -266,7 +271,9 @@ async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: in
                       for i in range(n_users))
                 )  # fmt: skip
                 await asyncio.sleep(1.0)  # anything duplicated arrives now
-                timings.cpu_seconds = tree_cpu_seconds(bot.pid) - cpu_at_start
+                cpu_at_end = tree_cpu_seconds(bot.pid)
+                timings.cpu_seconds = cpu_at_end[0] - cpu_at_start[0]
+                timings.bot_cpu_seconds = cpu_at_end[1] - cpu_at_start[1]
                 for i in range(n_users):
                     results = [
                         c for c in users.calls.get(100_000 + i, [])
@@ -307,6 +314,7 @@ def summary(n_users: int, timings: Timings) -> dict[str, Any]:
         "duplicated": timings.duplicated,
         "calls_before_build": statistics.median(timings.calls_per_conversation or [0]),
         "cpu_s_per_user": timings.cpu_seconds / n_users,
+        "bot_process_cpu_s_per_user": timings.bot_cpu_seconds / n_users,
         "question_p95_by_step": {
             step: quantile(values, 0.95) for step, values in timings.by_question.items()
         },
@@ -350,7 +358,8 @@ def main() -> int:
     for row in rows:
         steps = ", ".join(f"{k} {v:.2f}" for k, v in row["question_p95_by_step"].items())
         print(f"{row['users']} users, question p95 by the question shown (s): {steps}; "
-              f"bot CPU {row['cpu_s_per_user']:.2f} s per user")  # fmt: skip
+              f"bot CPU {row['cpu_s_per_user']:.2f} s per user "
+              f"({row['bot_process_cpu_s_per_user']:.2f} in its own process)")  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
