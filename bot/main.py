@@ -53,7 +53,8 @@ def make_deps(config: BotConfig) -> Deps:
 
     db = ConnectionFactory(config.db_path)
     db()  # create the file and apply migrations before serving
-    params = DEFAULT_PARAMS
+    # a build's shares leave room for the paper ledger's fees, so Accept buys them as shown
+    params = replace(DEFAULT_PARAMS, purchase_costs_bps=config.paper_costs_bps)
     if config.mc_paths:
         params = replace(params, mc_paths=config.mc_paths)
     sources = source_factory(config, open_source(config.source), db)

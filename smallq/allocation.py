@@ -13,12 +13,18 @@ Whole-share methods:
 
 With ``fractional=True``, ``shares_i = w_i C / p_i`` rounded down to 1e-6 share.
 
+Fees: with ``costs_bps`` (a fee of ``costs_bps / 10_000`` of each order's value, as the paper
+ledger charges, :mod:`smallq.rebalance`) the shares are sized on the budget
+``C / (1 + costs_bps / 10_000)``, so that the shares shown can be bought as shown: the amount
+plus its fees never exceeds the capital, and the fees are paid from the cash left.
+
 The amount spent never exceeds the capital.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,11 +33,12 @@ from smallq.errors import (
     AllocationError,
     DataFormatError,
     DataUnavailableError,
+    InputError,
     InvalidCapitalError,
     UnknownOptionError,
 )
 from smallq.measures import whole_shares
-from smallq.models import Allocation
+from smallq.models import Allocation, Note, NoteKind
 
 METHODS: tuple[str, ...] = ("greedy", "lp")
 #: fractional shares are rounded down to this step
@@ -45,6 +52,7 @@ def allocate_shares(
     *,
     fractional: bool = False,
     method: str = "greedy",
+    costs_bps: float = 0.0,
 ) -> Allocation:
     """Shares to buy for ``capital`` so that holdings track ``weights``.
 
@@ -60,17 +68,23 @@ def allocate_shares(
         Allow fractional shares (rounded down to ``FRACTIONAL_STEP``).
     method : {"greedy", "lp"}, default="greedy"
         Whole-share method (ignored when ``fractional``).
+    costs_bps : float, default=0
+        Fee on each purchase in basis points of its value; the shares leave room for it
+        (``amounts.sum() * (1 + costs_bps / 10_000) <= capital``).
 
     Returns
     -------
     Allocation
         ``shares`` and ``amounts`` only for tickers bought; ``target_weights``, ``prices`` and
-        ``achieved_weights`` (amount / capital) for every ticker of ``weights``.
+        ``achieved_weights`` (amount / capital) for every ticker of ``weights``; ``fees`` of
+        buying the shares (paid from ``cash_left``).
 
     Raises
     ------
     InvalidCapitalError
         When ``capital`` is not finite or not positive.
+    InputError
+        When ``costs_bps`` is negative or not finite.
     UnknownOptionError
         For an unknown ``method``.
     DataFormatError
@@ -78,11 +92,16 @@ def allocate_shares(
     DataUnavailableError
         When a ticker with a positive weight has no usable price.
     AllocationError
-        When whole shares are asked for and ``capital`` is below the cheapest price.
+        When whole shares are asked for and ``capital`` does not buy the cheapest share with
+        its fee.
     """
     if method not in METHODS:
         raise UnknownOptionError("allocation method", method, METHODS)
     capital = _check_capital(capital)
+    if not (math.isfinite(costs_bps) and costs_bps >= 0):
+        raise InputError(f"The costs must be a non-negative number of bps, not {costs_bps}.")
+    rate = costs_bps / 10_000.0
+    budget = capital / (1.0 + rate)  # shares plus their fees fit in the capital
     targets = _targets(weights)
     held = targets[targets > 0]
     quote = prices.reindex(targets.index).astype(float)
@@ -91,17 +110,41 @@ def allocate_shares(
         raise DataUnavailableError(bad, "no usable latest price")
     cost = quote[held.index]
     if fractional:
-        shares, used = _fractional(held, cost, capital), "fractional"
+        shares, used = _fractional(held, cost, budget), "fractional"
     else:
         cheapest = float(cost.min())
-        if capital < cheapest:
-            raise AllocationError(capital, cheapest)
-        shares, used = whole_shares(held, cost, capital, top_up=True), "greedy"
+        if budget < cheapest:
+            raise AllocationError(capital, cheapest * (1.0 + rate))
+        shares, used = whole_shares(held, cost, budget, top_up=True), "greedy"
         if method == "lp":
-            solved = _lp(held, cost, capital)
+            solved = _lp(held, cost, budget)
             if solved is not None:
                 shares, used = solved, "lp"
-    return _allocation(shares, cost, quote, targets, capital, fractional, used)
+    allocation = _allocation(shares, cost, quote, targets, capital, fractional, used)
+    return replace(allocation, fees=float(allocation.amounts.sum()) * rate)
+
+
+def fees_note(allocation: Allocation, costs_bps: float, currency: str) -> Note | None:
+    """Say what buying the shares costs in fees, paid from the cash left (None without fees).
+
+    Parameters
+    ----------
+    allocation : Allocation
+        From :func:`allocate_shares` with the same ``costs_bps``.
+    costs_bps : float
+        Fee on each purchase in basis points of its value.
+    currency : str
+        The capital's currency code.
+    """
+    if not allocation.fees > 0:
+        return None
+    text = (
+        f"Buying these shares costs about {allocation.fees:,.2f} {currency} in fees "
+        f"({costs_bps:g} bp of each order), paid from the cash left: the shares leave room "
+        "for them, so they can be bought exactly as shown."
+    )
+    fields = (("fees", f"{allocation.fees:.2f}"), ("costs_bps", f"{costs_bps:g}"))
+    return Note(NoteKind.ALLOCATION, text, fields)
 
 
 def _check_capital(capital: float) -> float:

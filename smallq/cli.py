@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 from smallq.cli_options import (
     EXIT_USAGE,
     OneLineParser,
+    VersionAction,
     decimal_number,
     iso_date,
     one_line,
     parse_number,
-    smallq_version,
     whole_number,
 )
 from smallq.errors import (
@@ -202,7 +202,7 @@ def _add_selection(parser: argparse.ArgumentParser, *, required_capital: bool) -
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = OneLineParser(prog="smallq", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"smallq {smallq_version()}")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     universe = sub.add_parser("universe", help="list sectors and their companies")
@@ -301,8 +301,11 @@ def profile_from_args(args: argparse.Namespace, *, capital: str | float) -> Any:
     return make_profile(capital=capital, sector_caps=caps, **_profile_flags(args, _SELECTION_FLAGS))
 
 
-def _emit(args: argparse.Namespace, document: object, text: str) -> None:
+def _emit(args: argparse.Namespace, document: object | Callable[[], object], text: str) -> None:
+    """Print the JSON document with ``--json`` (a callable builds it only then), else ``text``."""
     if args.json:
+        if callable(document):
+            document = document()
         json.dump(document, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
@@ -402,7 +405,7 @@ def cmd_build(args: argparse.Namespace) -> None:
         )
         paths = _write_charts(args.charts, charts)
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
-    _emit(args, report_to_dict(report), text)
+    _emit(args, lambda: report_to_dict(report), text)
 
 
 def cmd_levels(args: argparse.Namespace) -> None:
@@ -412,7 +415,7 @@ def cmd_levels(args: argparse.Namespace) -> None:
     profile = profile_from_args(args, capital=args.capital)
     source = open_cli_source(args.source, args.cache)
     comparison = compare_levels(profile, source, today=date.today())
-    _emit(args, levels_to_dict(comparison), format_levels(comparison))
+    _emit(args, lambda: levels_to_dict(comparison), format_levels(comparison))
 
 
 def cmd_backtest(args: argparse.Namespace) -> None:
@@ -441,7 +444,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
         )
         paths = _write_charts(args.charts, charts)
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
-    _emit(args, backtest_to_dict(report), text)
+    _emit(args, lambda: backtest_to_dict(report), text)
 
 
 def cmd_track(args: argparse.Namespace) -> None:
@@ -468,7 +471,7 @@ def cmd_track(args: argparse.Namespace) -> None:
         chart = tracking_chart(tracked.tracking, start_value=float(tracked.values.iloc[0]))
         paths = _write_charts(args.charts, {"tracking": chart})
         text += "\n\nCharts: " + ", ".join(str(p) for p in paths)
-    _emit(args, tracking_to_dict(tracked), text)
+    _emit(args, lambda: tracking_to_dict(tracked), text)
 
 
 COMMANDS = {

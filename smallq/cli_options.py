@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from datetime import date
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn
 
 from smallq.errors import closest_match
@@ -18,6 +18,8 @@ EXIT_USAGE = 2  # bad input: fix the command line (argparse uses 2 as well)
 
 def smallq_version() -> str:
     """The installed distribution's version (the package's own when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version  # 20 ms: only for --version
+
     try:
         return version("smallq")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -86,6 +88,29 @@ class HelpFormatter(argparse.HelpFormatter):
         if "default" in text or empty or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)".strip()
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print ``smallq <version>`` and exit, looking the version up only then."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest=dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show the version and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        sys.stdout.write(f"smallq {smallq_version()}\n")
+        parser.exit()
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -312,7 +312,10 @@ class Allocation:
     target_weights, achieved_weights : Series by ticker
         Optimizer weights and the weights actually bought (of ``capital``).
     cash_left : float
-        ``capital - amounts.sum()``, never negative.
+        ``capital - amounts.sum()``, never negative; the purchase ``fees`` are paid from it.
+    fees : float
+        Fees of buying ``shares`` at ``costs_bps`` (:func:`smallq.allocation.allocate_shares`);
+        0 when no costs were given.
     """
 
     shares: pd.Series
@@ -324,6 +327,7 @@ class Allocation:
     capital: float
     fractional: bool
     method: str
+    fees: float = 0.0
 
 
 # --------------------------------------------------------------------------- risk

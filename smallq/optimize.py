@@ -4,6 +4,11 @@ Every optimization is long-only with per-stock weights in ``[0, upper]`` and opt
 caps (``sum of weights in sector s <= cap_s``). PyPortfolioOpt and cvxpy exceptions are
 translated here into :mod:`smallq.errors`; nothing third-party escapes.
 
+Entry points
+    ``optimize_weights`` takes labelled pandas inputs (the build); ``optimize_arrays`` takes
+    arrays and limits already checked (the backtest's fast policy, once per rebalance) and
+    runs the same steps on the same numbers (tested equal, weights bit for bit).
+
 Fallback chain
     ``optimize_weights`` runs ``settings.objective`` first. If it fails, it walks the declared
     chain (default ``EngineParams.fallback_chain``: max Sharpe -> min volatility -> HRP ->
@@ -60,6 +65,7 @@ from smallq.backtest.fast import (
 from smallq.constraints import (
     CHECK_TOL,
     HISTORY_MARGIN,
+    WeightGroups,
     WeightLimits,
     check_feasibility,
     clean_weights,
@@ -105,6 +111,7 @@ __all__ = [
     "effective_upper_bound",
     "efficient_frontier",
     "max_return_weights",
+    "optimize_arrays",
     "optimize_weights",
     "report_frontier",
     "risk_parity_weights",
@@ -214,7 +221,102 @@ def optimize_weights(
         )
     elif set(limits.sector_map) != set(tickers):
         raise DataFormatError("limits", "the limits were checked for other tickers")
-    problem = _Problem(mu, cov, limits, settings, history)
+    return _optimize(_Problem(mu, cov, limits, settings, history), chain, params, fast)
+
+
+def optimize_arrays(
+    mu: np.ndarray,
+    cov: np.ndarray,
+    settings: Settings,
+    limits: WeightLimits,
+    *,
+    tickers: Sequence[str] | pd.Index,
+    returns: np.ndarray | None = None,
+    chain: Sequence[Objective] | None = None,
+    params: EngineParams = DEFAULT_PARAMS,
+    fast: bool = False,
+) -> OptimizationResult:
+    """:func:`optimize_weights` on arrays, under limits that are already checked.
+
+    The entry point of a loop that estimates with numpy (the backtest's fast policy): the
+    same steps, chain and cleaning as :func:`optimize_weights` on the same numbers, without
+    aligning labels. The pandas objects the steps share are built once, on one index.
+
+    Parameters
+    ----------
+    mu : ndarray of shape (n_assets,)
+        Annual expected returns, in the order of ``tickers``.
+    cov : ndarray of shape (n_assets, n_assets)
+        Annual covariance, in the same order both ways.
+    settings : Settings
+        As :func:`optimize_weights`.
+    limits : WeightLimits
+        From :func:`smallq.constraints.feasible_limits` for ``tickers``.
+    tickers : sequence of str of length n_assets
+        Names of the entries (unique); an object-dtype Index is used as it is (a loop can
+        keep one per set of tickers).
+    returns : ndarray of shape (n_days, n_assets), optional
+        Daily returns behind the estimates (rows holding NaN are dropped, as
+        :func:`optimize_weights` drops them).
+    chain : sequence of Objective, optional
+    params : EngineParams, default=DEFAULT_PARAMS
+    fast : bool, default=False
+        As :func:`optimize_weights`.
+
+    Returns
+    -------
+    OptimizationResult
+        As :func:`optimize_weights`; ``weights`` is indexed by ``tickers``.
+
+    Raises
+    ------
+    DataFormatError
+        When the shapes disagree, a ticker repeats, the limits were checked for other tickers,
+        or ``mu``/``cov`` hold non-finite values.
+    SolverError
+        When every step of the chain failed.
+    """
+    names = _labels(tickers)
+    n_assets = len(names)
+    if mu.shape != (n_assets,) or cov.shape != (n_assets, n_assets):
+        raise DataFormatError("mu/cov", "expected returns, covariance and tickers differ in shape")
+    labels = set(names)
+    if len(labels) != n_assets:
+        raise DataFormatError("mu", "duplicate tickers")
+    if labels != set(limits.sector_map):
+        raise DataFormatError("limits", "the limits were checked for other tickers")
+    values, matrix = np.asarray(mu, dtype=float), np.asarray(cov, dtype=float)
+    if not (np.isfinite(values).all() and np.isfinite(matrix).all()):
+        raise DataFormatError("mu/cov", "expected returns or covariance hold NaN or inf")
+    history = None
+    if returns is not None:
+        if returns.ndim != 2 or returns.shape[1] != n_assets:
+            raise DataFormatError("returns", "returns and tickers differ in shape")
+        if np.isnan(returns).any():  # drop incomplete rows, as pandas' dropna(how="any")
+            returns = returns[~np.isnan(returns).any(axis=1)]
+        history = pd.DataFrame(returns, columns=names)
+    problem = _Problem(
+        pd.Series(values, index=names),
+        pd.DataFrame(matrix, index=names, columns=names),  # a copy: the layout the solvers saw
+        limits,
+        settings,
+        history,
+    )
+    return _optimize(problem, chain, params, fast)
+
+
+def _labels(tickers: Sequence[str] | pd.Index) -> pd.Index:
+    """An object index of the tickers (cheap to build and iterate; an object index is reused)."""
+    if isinstance(tickers, pd.Index) and tickers.dtype == object:
+        return tickers
+    return pd.Index(np.asarray(list(tickers), dtype=object), dtype=object, copy=False)
+
+
+def _optimize(
+    problem: _Problem, chain: Sequence[Objective] | None, params: EngineParams, fast: bool
+) -> OptimizationResult:
+    """Place on the frontier when asked, then walk the plan (:func:`optimize_weights`)."""
+    settings = problem.settings
     failures: list[FallbackStep] = []
     placement = None
     if settings.frontier_fraction is not None:
@@ -517,8 +619,15 @@ def _sector_matrix(limits: WeightLimits, tickers: list[str]) -> tuple[np.ndarray
     return np.array(rows, dtype=float).reshape(len(sectors), len(tickers)), np.array(caps)
 
 
+def _groups(problem: _Problem) -> WeightGroups:
+    """The sector caps as masks over ``problem.mu`` (none to build without caps)."""
+    if not problem.limits.sector_caps:
+        return []
+    return weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+
+
 def _qp_weights(weights: np.ndarray, problem: _Problem, objective: Objective) -> pd.Series:
-    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    groups = _groups(problem)
     if not within_caps(weights, problem.limits.upper, groups, CHECK_TOL):
         raise SolverError(objective.value, "daqp returned weights outside the limits")
     return pd.Series(weights, index=problem.mu.index)
@@ -528,7 +637,7 @@ def _clean(weights: pd.Series, problem: _Problem, cutoff: float, solver: str) ->
     """:func:`smallq.constraints.clean_weights` (on arrays after a daqp solve: the same steps)."""
     if solver != "daqp":
         return clean_weights(weights, problem.limits, cutoff)
-    groups = weight_groups(problem.limits, [str(t) for t in problem.mu.index])
+    groups = _groups(problem)
     values = weights.to_numpy(dtype=float)
     return pd.Series(clean_array(values, problem.limits.upper, groups, cutoff), index=weights.index)
 

@@ -65,6 +65,10 @@ class EngineParams:
     #: path users run (build, backtest, record, level table); False solves the chosen target with
     #: PyPortfolioOpt (the reference, for tests and benchmarks)
     fast_placement: bool = True
+    #: fee on each purchase (basis points of its value) that a build's shares leave room for,
+    #: so they can be bought exactly as shown (smallq.allocation.allocate_shares); the bot sets
+    #: its paper-trading costs (SMALLQ_PAPER_COSTS_BPS), 0 sizes the shares on the whole capital
+    purchase_costs_bps: float = 0.0
 
 
 DEFAULT_PARAMS = EngineParams()

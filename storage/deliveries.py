@@ -135,6 +135,15 @@ class DeliveryOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """What one :meth:`DeliveryRepository.lease` did: the rows leased, and the rows it failed
+    instead because they had used ``max_attempts`` (``given_up``, their ids)."""
+
+    records: tuple[DeliveryRecord, ...]
+    given_up: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SentPart:
     """A part Telegram accepted (:meth:`DeliveryRepository.mark_parts_sent_many`)."""
 
@@ -225,15 +234,35 @@ class DeliveryRepository:
         limit: int = 50,
         notify_kinds: Collection[str] = (),
     ) -> list[DeliveryRecord]:
+        """The rows :meth:`lease` leases (without the count of rows it gave up on)."""
+        leased = self.lease(
+            now=now, lease_until=lease_until, max_attempts=max_attempts, limit=limit,
+            notify_kinds=notify_kinds,
+        )  # fmt: skip
+        return list(leased.records)
+
+    def lease(
+        self,
+        *,
+        now: str,
+        lease_until: str,
+        max_attempts: int,
+        limit: int = 50,
+        notify_kinds: Collection[str] = (),
+    ) -> Lease:
         """Lease due rows (and rows whose lease expired) to a new owner, oldest first.
 
         Rows that already used ``max_attempts`` become ``failed`` instead ("gave up after N
-        attempts"); those of a kind in ``notify_kinds`` queue their notice in the same
-        transaction (see "Notices"), which this call may lease along with the others.
+        attempts": their earlier attempts died, or found the database locked) and are
+        returned as ``given_up``, so the caller counts them; those of a kind in
+        ``notify_kinds`` queue their notice in the same transaction (see "Notices"), which
+        this call may lease along with the others.
         """
         owner = secrets.token_hex(8)
         with transaction(self.db):
-            self._give_up(now=now, max_attempts=max_attempts, notify_kinds=notify_kinds)
+            given_up = self._give_up(
+                now=now, max_attempts=max_attempts, notify_kinds=notify_kinds
+            )
             ids = [
                 int(r["id"])
                 for r in query_all(
@@ -248,7 +277,7 @@ class DeliveryRepository:
                 [(owner, lease_until, now, i) for i in ids],
             )
         if not ids:
-            return []
+            return Lease((), given_up)
         rows: list[Row] = []
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
@@ -259,10 +288,12 @@ class DeliveryRepository:
                 (*chunk, owner),
             )
         rows.sort(key=lambda r: (r["due_at"], r["id"]))
-        return [DeliveryRecord(**r) for r in rows]
+        return Lease(tuple(DeliveryRecord(**r) for r in rows), given_up)
 
-    def _give_up(self, *, now: str, max_attempts: int, notify_kinds: Collection[str]) -> None:
-        """Fail the leasable rows that used ``max_attempts``; queue their notices."""
+    def _give_up(
+        self, *, now: str, max_attempts: int, notify_kinds: Collection[str]
+    ) -> tuple[int, ...]:
+        """Fail the leasable rows that used ``max_attempts``; queue their notices; their ids."""
         ids = [
             int(r["id"])
             for r in query_all(
@@ -279,6 +310,7 @@ class DeliveryRepository:
                 (now, *chunk),
             )
         self._queue_notices(ids, notify_kinds, now)
+        return tuple(ids)
 
     def _queue_notices(
         self, delivery_ids: Sequence[int], notify_kinds: Collection[str], now: str

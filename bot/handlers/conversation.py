@@ -512,9 +512,6 @@ async def _send_result(context: BotContext, chat_id: int, outcome: BuildOutcome)
             context, chat_id, portfolio_view(outcome.record), outcome.portfolio_id,
             today=context.deps.today(),
         )
-        extras = texts.result_extras(outcome.report)
-        if extras:
-            await send_html(context, chat_id, extras)
         # the numbers are out; the pictures are drawn now, after every queued build's text
         try:
             charts = await result_charts(context.deps, outcome)

@@ -27,6 +27,7 @@ from bot.context import BotContext
 from bot.services.chats import migrate_chat
 from bot.views.keyboards import result_keyboard
 from bot.views.messages import CHART_TITLES, caption, render_portfolio
+from bot.views.texts import result_extras
 from smallq.presentation import PortfolioView
 
 _LOG = logging.getLogger(__name__)
@@ -172,6 +173,10 @@ async def send_portfolio(
     today: date | None = None,
     title: str = "Your portfolio",
 ) -> None:
-    """The portfolio messages with the "Accept (paper trade)" button on the last one."""
+    """The portfolio with the "Accept (paper trade)" button, then where its risk level sits
+    and its out-of-sample record (stored with the view, so /portfolio shows them too)."""
     markup = result_keyboard(portfolio_id) if portfolio_id is not None else None
     await send_html(context, chat_id, render_portfolio(view, today=today, title=title), markup)
+    extras = result_extras(view)
+    if extras:
+        await send_html(context, chat_id, extras)

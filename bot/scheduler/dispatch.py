@@ -350,14 +350,16 @@ class Dispatcher:
         stats = stats if stats is not None else DispatchStats()
         for _ in range(self.settings.max_batches):
             now, queued = self.clock(), self._notices_queued
-            batch = await self._write(
-                self.deliveries.acquire,
+            leased = await self._write(
+                self.deliveries.lease,
                 now=iso(now),
                 lease_until=iso(now + self.settings.lease),
                 max_attempts=self.settings.max_attempts,
                 limit=self.settings.batch_size,
                 notify_kinds=NOTIFY_KINDS,
             )
+            stats.failed += len(leased.given_up)  # retries used up: failed inside the lease
+            batch = leased.records
             single = await self._deliver_batch(batch, stats)
             for record in single:
                 self._count(stats, await self._deliver_one(record))

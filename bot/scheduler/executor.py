@@ -90,7 +90,8 @@ class DaskExecutor:
         #: tasks sent to the cluster so far (for logs and tests)
         self.tasks = 0
 
-    async def _connect(self) -> Any:
+    async def connect(self) -> Any:
+        """The asynchronous client, connected to the scheduler on first use."""
         if self._client is None:
             from distributed import Client  # only deployments that use Dask import it
 
@@ -103,7 +104,7 @@ class DaskExecutor:
         """Scatter the snapshot to every worker, map the chunks, gather in order."""
         if not chunks:
             return []
-        client = await self._connect()
+        client = await self.connect()
         shared = await client.scatter(market, broadcast=True, hash=False)
         futures = client.map(
             assess_accounts,
@@ -121,7 +122,8 @@ class DaskExecutor:
         return results
 
     async def close(self) -> None:
-        """Disconnect from the scheduler (the cluster keeps running)."""
+        """Disconnect from the scheduler (the cluster keeps running); the bot calls this at
+        shutdown (:func:`bot.scheduler.jobs.close`)."""
         if self._client is not None:
             await self._client.close()
             self._client = None

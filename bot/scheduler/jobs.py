@@ -5,7 +5,8 @@ One dispatcher per application lives in ``bot_data`` (not persisted) and uses a 
 its own on the event-loop thread, with a short busy timeout: a locked write is retried after
 an ``await asyncio.sleep`` instead of blocking the loop (:mod:`bot.scheduler.dispatch`). Engine work
 inside digests runs in the executor. APScheduler runs at most one tick at a time
-(``max_instances=1``) and merges missed runs (``coalesce``).
+(``max_instances=1``) and merges missed runs (``coalesce``). At shutdown :func:`close`
+disconnects the sweep's executor (the Dask client, when there is one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from bot.scheduler.dispatch import BotSender, Dispatcher, DispatchSettings
 
 _LOG = logging.getLogger(__name__)
 DISPATCHER_KEY = "scheduler.dispatcher"
+#: the sweep executor the dispatcher's digests use (a Dask client with
+#: ``SMALLQ_SWEEP_EXECUTOR=dask``), closed at shutdown by :func:`close`
+SWEEP_EXECUTOR_KEY = "scheduler.sweep_executor"
 TICK_JOB = "scheduler-tick"
 #: how long one dispatcher write may block the event loop waiting for SQLite's lock
 DISPATCH_BUSY_TIMEOUT_S = 0.05
@@ -67,6 +71,7 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
                 return await is_chat_admin(bot, chat_id, user_id)
 
             executor = make_sweep_executor(deps.config, deps.executor)
+            application.bot_data[SWEEP_EXECUTOR_KEY] = executor  # closed by :func:`close`
             deps.digest_builder = DigestBuilder(deps, is_admin, sweep_executor=executor)
         settings = deps.scheduler
         dispatcher = Dispatcher(
@@ -81,6 +86,13 @@ def dispatcher_for(application: AnyApplication) -> Dispatcher:
         )
         application.bot_data[DISPATCHER_KEY] = dispatcher
     return dispatcher  # type: ignore[no-any-return]
+
+
+async def close(application: AnyApplication) -> None:
+    """Release what the scheduler opened: the sweep's executor (a Dask client), at shutdown."""
+    executor = application.bot_data.pop(SWEEP_EXECUTOR_KEY, None)
+    if executor is not None:
+        await executor.close()
 
 
 async def scheduler_tick_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -31,7 +31,7 @@ from smallq.errors import DataError, DataUnavailableError, SmallQError
 from smallq.measures import account_value
 from smallq.models import Profile, RebalancePlan
 from smallq.rebalance import needs_rebalance, plan_rebalance, plan_to_shares
-from smallq.types import PlanOutcome
+from smallq.types import PlanOutcome, Side
 from storage.ledger import LedgerRepository, PaperAccount, TradeRecord
 from storage.subscriptions import ThresholdRepository
 
@@ -147,6 +147,12 @@ async def accept_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> Accep
     )  # fmt: skip
     if account is not None:
         notes.append("Your paper account already had holdings: it now follows this portfolio.")
+    short = shares_short(account.shares if account else None, plan, target)
+    if short:
+        notes.append(
+            f"Not every share shown could be bought with the cash at these prices and fees: "
+            f"{', '.join(short)}."
+        )
 
     def store(db: sqlite_utils.Database) -> PaperAccount | None:
         return LedgerRepository(db).record_trades(
@@ -160,6 +166,25 @@ async def accept_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> Accep
     if after is None:
         return AcceptOutcome(AcceptStatus.ALREADY, account=ledger.account(user_id))
     return AcceptOutcome(AcceptStatus.RECORDED, plan, after, trade_date, tuple(notes))
+
+
+def shares_short(
+    current: pd.Series | None, plan: RebalancePlan, target: pd.Series
+) -> tuple[str, ...]:
+    """``"AMD 38 of 39"`` for each ticker the orders leave below the build's share count.
+
+    A build's shares leave room for the fees at its own prices (``purchase_costs_bps``), so
+    this is empty unless prices rose since the build or the account's cash is short.
+    """
+    after = (current if current is not None else pd.Series(dtype="int64")).astype(int).to_dict()
+    for order in plan.orders:
+        step = order.shares if order.side is Side.BUY else -order.shares
+        after[order.ticker] = after.get(order.ticker, 0) + step
+    return tuple(
+        f"{ticker} {after.get(ticker, 0)} of {int(wanted)}"
+        for ticker, wanted in target.items()
+        if after.get(ticker, 0) < wanted
+    )
 
 
 # --------------------------------------------------------------------------- assess

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from bot.views.draft import Draft
 from bot.views.keyboards import SECTOR_CODES, STRATEGY_LABELS
 from smallq.choice import SectorCheck
-from smallq.models import Profile, Report
-from smallq.presentation import money, pct
+from smallq.models import Profile
+from smallq.presentation import PortfolioView, money, pct
 from smallq.profile import LEVEL_MAX_WEIGHT, RISK_TABLE
 from smallq.types import RiskLevel, Strategy
 
@@ -215,10 +215,10 @@ def risk_prompt(comparison: LevelComparison | None, note: str = "") -> str:
     return "\n".join(lines) + HELP_HINT
 
 
-def result_extras(report: Report) -> str | None:
+def result_extras(view: PortfolioView) -> str | None:
     """Where the portfolio sits among the levels and its out-of-sample record, or None."""
     lines = []
-    placement = report.risk_placement
+    placement = view.placement
     if placement is not None:
         lines.append(
             f"Risk level {placement.level} of {placement.levels}: volatility "
@@ -226,7 +226,7 @@ def result_extras(report: Report) -> str | None:
             f"{pct(placement.min_volatility)}, the most aggressive "
             f"{pct(placement.max_volatility)}."
         )
-    record = report.out_of_sample
+    record = view.out_of_sample
     if record is not None:
         lines.append(
             f"Out of sample ({record.start:%Y}–{record.end:%Y}, same profile each month): "

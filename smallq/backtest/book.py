@@ -100,12 +100,15 @@ class Book:
         self.trades: list[Trade] = []
         self.rebalances: list[Rebalance] = []
         self._indexes: dict[bytes, pd.Index] = {}
+        self.values = np.zeros(n_assets)
+        self._traded = False  # since the last mark
 
     def mark(self, k: int) -> None:
         """Value the holdings at the close of date ``k``, before its trades."""
         self.values = self.shares * self.prices[k]
         self.marked = account_value(self.shares, self.prices[k], self.cash)
         self.equity[k] = self.marked
+        self._traded = False
 
     def drift(self) -> float:
         """Drift (:func:`smallq.measures.drift`) of the held weights from the target."""
@@ -129,6 +132,7 @@ class Book:
         self.cash -= float(delta @ price) + cost
         self.shares = new_shares
         self.target = target
+        self._traded = True
         date_k = self.dates[k]
         done = np.flatnonzero(traded > 0)
         rows = zip(
@@ -153,8 +157,11 @@ class Book:
 
     def record(self, k: int) -> None:
         """Store the weights and cash weight held after the trades of date ``k``."""
-        values = self.shares * self.prices[k]
-        equity = account_value(self.shares, self.prices[k], self.cash)
+        if self._traded:
+            values = self.shares * self.prices[k]
+            equity = account_value(self.shares, self.prices[k], self.cash)
+        else:  # nothing changed since the mark: the same values
+            values, equity = self.values, self.marked
         self.held[k] = values / equity
         self.cash_weight[k] = self.cash / equity
 
@@ -164,7 +171,8 @@ class Book:
         index = self._indexes.get(key)
         if index is None:  # weekly rebalances mostly hold the same names: build each Index once
             index = self._indexes[key] = self.columns.take(nonzero)
-        return pd.Series(vector[nonzero], index=index, dtype=float)
+        values = np.asarray(vector[nonzero], dtype=float)  # a new array (fancy indexing)
+        return pd.Series(values, index=index, copy=False)  # no dtype check, no second copy
 
 
 def _fractional_shares(

@@ -52,7 +52,7 @@ from smallq.errors import SmallQError
 from smallq.filters import apply_filters
 from smallq.forecast import MIN_OBSERVATIONS, covariance_array, forecast_moments
 from smallq.models import MarketData, PriceData, Settings
-from smallq.optimize import optimize_weights
+from smallq.optimize import optimize_arrays
 from smallq.params import EngineParams
 from smallq.profile import fit_min_holdings
 from smallq.ranking import rank_stocks
@@ -126,6 +126,7 @@ class FastPipelinePolicy:
         self._duals: np.ndarray | None = None
         self._as_of = pd.Timestamp(0)
         self._target_columns: tuple[pd.Index, dict[str, int]] | None = None
+        self._label_cache: dict[tuple[str, ...], pd.Index] = {}
 
     def _price_free_screen(
         self, columns: pd.Index, companies: pd.DataFrame
@@ -301,15 +302,16 @@ class FastPipelinePolicy:
         limits: WeightLimits,
         settings: Settings,
     ) -> tuple[np.ndarray, str]:
-        """:func:`smallq.optimize.optimize_weights` on the fast path (daqp for the risk level's
+        """:func:`smallq.optimize.optimize_arrays` on the fast path (daqp for the risk level's
         place on the frontier, max Sharpe and min volatility); a step it lacks (HRP, an
         explicit efficient risk or utility) runs PyPortfolioOpt and is counted as such."""
-        result = optimize_weights(
-            pd.Series(mu, index=tickers),
-            pd.DataFrame(cov, index=tickers, columns=tickers),
+        result = optimize_arrays(
+            mu,
+            cov,
             settings,
-            returns=pd.DataFrame(returns, columns=tickers),
-            limits=limits,
+            limits,
+            tickers=self._labels(tickers),
+            returns=returns,
             chain=self.params.fallback_chain,
             params=self.params,  # the build's placement path: the same decision as a build
             fast=True,
@@ -318,6 +320,14 @@ class FastPipelinePolicy:
         if result.solver not in ("daqp", "closed form"):
             self.reference_dates.append((self._as_of, f"{used} has no fast path"))
         return result.weights.to_numpy(dtype=float), used
+
+    def _labels(self, tickers: list[str]) -> pd.Index:
+        """One object index per set of tickers (weekly decisions mostly repeat them)."""
+        key = tuple(tickers)
+        labels = self._label_cache.get(key)
+        if labels is None:
+            labels = self._label_cache[key] = pd.Index(tickers, dtype=object)
+        return labels
 
     def _sector_map(self, chosen: np.ndarray) -> dict[str, str]:
         """As :func:`smallq.decision._sectors`: the known sectors of the chosen tickers."""

@@ -29,7 +29,7 @@ from datetime import date
 
 import pandas as pd
 
-from smallq.allocation import allocate_shares
+from smallq.allocation import allocate_shares, fees_note
 from smallq.assessment import Target
 from smallq.data.base import PriceSource
 from smallq.data.market import load_index_history, load_stress_history
@@ -159,8 +159,9 @@ def build_portfolio(
     stage_notes = [*data_notes(profile, universe, market, end), *decision.notes, *ranking.notes]
     market = replace(market, notes=unique(stage_notes))
     allocation = allocate_shares(
-        optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional
-    )
+        optimization.weights, window.iloc[-1], profile.capital, fractional=profile.fractional,
+        costs_bps=params.purchase_costs_bps,  # room for the fees of buying them (the bot's)
+    )  # fmt: skip
     # the figures describe what was bought, with its cash (earning nothing), not the targets
     bought = allocation.achieved_weights[allocation.achieved_weights > 0]
     metrics = compute_risk_metrics(
@@ -184,6 +185,8 @@ def build_portfolio(
     notes += cap_notes(profile, settings)
     notes += level_cap_notes(profile, settings, len(candidates))
     notes += fallback_notes(optimization)
+    fees = fees_note(allocation, params.purchase_costs_bps, profile.currency)
+    notes += [fees] if fees is not None else []
     out_of_sample = None
     if record:
         out_of_sample, record_notes = record_or_note(profile, source, as_of, params, records)

@@ -18,7 +18,16 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from smallq.models import Note, NoteKind, Profile, Report, RiskMetrics, StressReport
+from smallq.models import (
+    Note,
+    NoteKind,
+    OutOfSampleRecord,
+    Profile,
+    Report,
+    RiskMetrics,
+    RiskPlacement,
+    StressReport,
+)
 from smallq.presentation.view import (
     Base,
     Figure,
@@ -129,6 +138,8 @@ def present_portfolio(report: Report) -> PortfolioView:
         metrics=report.metrics,
         stress=report.stress,
         notes=report.notes,
+        placement=report.risk_placement,
+        out_of_sample=report.out_of_sample,
     )
 
 
@@ -145,6 +156,8 @@ def assemble_view(
     metrics: RiskMetrics,
     stress: StressReport,
     notes: Sequence[Note],
+    placement: RiskPlacement | None = None,
+    out_of_sample: OutOfSampleRecord | None = None,
 ) -> PortfolioView:
     """The view from its parts (see :func:`present_portfolio`).
 
@@ -198,6 +211,8 @@ def assemble_view(
         ),
         monte_carlo=monte_carlo_views(stress),
         notes=(*notes, *_allocation_notes(ordered)),
+        placement=placement,
+        out_of_sample=out_of_sample,
     )
 
 

@@ -3,6 +3,10 @@
 Dates are ISO strings, enums their values, tuples lists, note fields an object. Decoding is
 tolerant: unknown keys are ignored, a missing optional value takes its default and ``null``
 numbers read back as NaN, so a stored view survives new fields.
+
+New fields are added this way, under the same :data:`VIEW_SCHEMA`: ``placement`` and
+``out_of_sample`` (objects, or ``null``) came after the first stored views, and a document
+without them reads back with ``None`` (the build had no placement or record to show).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from smallq.models import Note
+from smallq.models import Note, OutOfSampleRecord, RiskPlacement
 from smallq.presentation.view import (
     VIEW_SCHEMA,
     Base,
@@ -47,6 +51,10 @@ def view_to_dict(view: PortfolioView) -> dict[str, Any]:
         "scenarios": [_plain(asdict(s)) for s in view.scenarios],
         "monte_carlo": [_plain(asdict(m)) for m in view.monte_carlo],
         "notes": [n.to_dict() for n in view.notes],
+        "placement": None if view.placement is None else _plain(asdict(view.placement)),
+        "out_of_sample": (
+            None if view.out_of_sample is None else _plain(asdict(view.out_of_sample))
+        ),
     }
     return document
 
@@ -95,6 +103,8 @@ def view_from_dict(data: dict[str, Any]) -> PortfolioView:
             scenarios=tuple(_scenario(s) for s in data.get("scenarios", ())),
             monte_carlo=tuple(_monte_carlo(m) for m in data.get("monte_carlo", ())),
             notes=tuple(Note.from_dict(n) for n in data.get("notes", ())),
+            placement=_placement(data.get("placement")),
+            out_of_sample=_out_of_sample(data.get("out_of_sample")),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"unreadable {VIEW_SCHEMA} document: {exc!r}") from exc
@@ -166,6 +176,36 @@ def _monte_carlo(data: dict[str, Any]) -> MonteCarloView:
         loss_probabilities=tuple(
             (_float(x), _float(p)) for x, p in data.get("loss_probabilities", ())
         ),
+    )
+
+
+def _placement(data: dict[str, Any] | None) -> RiskPlacement | None:
+    if data is None:
+        return None
+    return RiskPlacement(
+        level=int(data["level"]),
+        levels=int(data["levels"]),
+        volatility=_float(data.get("volatility")),
+        min_volatility=_float(data.get("min_volatility")),
+        max_volatility=_float(data.get("max_volatility")),
+        target_volatility=_float(data.get("target_volatility")),
+    )
+
+
+def _out_of_sample(data: dict[str, Any] | None) -> OutOfSampleRecord | None:
+    if data is None:
+        return None
+    return OutOfSampleRecord(
+        start=date.fromisoformat(str(data["start"])),
+        end=date.fromisoformat(str(data["end"])),
+        years=_float(data.get("years")),
+        cagr=_float(data.get("cagr")),
+        volatility=_float(data.get("volatility")),
+        max_drawdown=_float(data.get("max_drawdown")),
+        benchmark_cagr=_float(data.get("benchmark_cagr")),
+        benchmark_volatility=_float(data.get("benchmark_volatility")),
+        benchmark_max_drawdown=_float(data.get("benchmark_max_drawdown")),
+        note=str(data.get("note", "")),
     )
 
 

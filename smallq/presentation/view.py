@@ -24,7 +24,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from smallq.models import Note, NoteKind
+from smallq.models import Note, NoteKind, OutOfSampleRecord, RiskPlacement
 
 #: ``schema`` of :meth:`PortfolioView.to_dict`; bump on an incompatible change
 VIEW_SCHEMA = "smallq.view/1"
@@ -186,6 +186,12 @@ class PortfolioView:
         The amount VaR, CVaR and stress results in money were computed on.
     risk_contributions : tuple of (str, float)
         Share of the variance from each holding, largest first.
+    placement : RiskPlacement or None
+        Where the risk level sits on the frontier of these stocks (volatilities as fractions);
+        None when the level was not placed (an explicit objective, or placement failed).
+    out_of_sample : OutOfSampleRecord or None
+        The profile's walk-forward record before the decision date, with its ``note``; None
+        when the build ran without one.
     """
 
     as_of: date
@@ -204,6 +210,8 @@ class PortfolioView:
     scenarios: tuple[ScenarioView, ...]
     monte_carlo: tuple[MonteCarloView, ...]
     notes: tuple[Note, ...]
+    placement: RiskPlacement | None = None
+    out_of_sample: OutOfSampleRecord | None = None
 
     @property
     def invested(self) -> float:

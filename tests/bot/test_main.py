@@ -15,7 +15,8 @@ def test_scheduler_settings_reach_the_deps(tmp_path: Path) -> None:
 
     config = load_config(
         {"SMALLQ_DB_PATH": str(tmp_path / "s.db"), "SMALLQ_GRACE_HOURS": "2",
-         "SMALLQ_DIGEST_DAY": "4", "SMALLQ_DIGEST_TIME": "7:30", "SMALLQ_DRIFT_THRESHOLD": "0.1"},
+         "SMALLQ_DIGEST_DAY": "4", "SMALLQ_DIGEST_TIME": "7:30", "SMALLQ_DRIFT_THRESHOLD": "0.1",
+         "SMALLQ_PAPER_COSTS_BPS": "7"},
         dotenv_path=None,
     )  # fmt: skip
     deps = make_deps(config)
@@ -23,6 +24,8 @@ def test_scheduler_settings_reach_the_deps(tmp_path: Path) -> None:
         assert deps.scheduler.grace.total_seconds() == 2 * 3600
         assert (deps.scheduler.link_day, deps.scheduler.link_time) == (4, "07:30")
         assert deps.scheduler.drift_threshold == 0.1
+        # builds leave room for the fees Accept pays (the paper ledger's costs)
+        assert deps.params.purchase_costs_bps == deps.scheduler.costs_bps == 7.0
         assert deps.run_backtest is not None
         assert deps.engine_pool is not None  # the default: builds in worker processes
     finally:

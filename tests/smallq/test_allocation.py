@@ -11,9 +11,11 @@ from smallq.errors import (
     AllocationError,
     DataFormatError,
     DataUnavailableError,
+    InputError,
     InvalidCapitalError,
     UnknownOptionError,
 )
+from smallq.rebalance import plan_to_shares
 
 WEIGHTS = pd.Series({"A": 0.5, "B": 0.3, "C": 0.2, "D": 0.0})
 PRICES = pd.Series({"A": 101.3, "B": 57.2, "C": 420.0, "D": 10.0})
@@ -128,3 +130,43 @@ def test_weights_are_renormalised_and_inputs_untouched() -> None:
     alloc = allocate_shares(weights, PRICES, 2000.0)
     pd.testing.assert_series_equal(alloc.target_weights, WEIGHTS)
     pd.testing.assert_series_equal(weights, before)
+
+
+def test_shares_leave_room_for_their_fees_so_the_ledger_buys_them_as_shown() -> None:
+    """With ``costs_bps`` the shares plus their fees fit the capital; a first paper account
+    funded with the capital buys exactly them (``plan_to_shares``, the Accept button's plan)."""
+    rng = np.random.default_rng(7)
+    rate = 10 / 10_000
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        tickers = [f"T{i}" for i in range(n)]
+        weights = pd.Series(rng.dirichlet(np.ones(n)), index=tickers)
+        prices = pd.Series(rng.uniform(5, 900, n).round(2), index=tickers)
+        capital = float(rng.uniform(1_000, 60_000))
+        try:
+            alloc = allocate_shares(weights, prices, capital, costs_bps=10)
+        except AllocationError:
+            continue
+        spent = float(alloc.amounts.sum())
+        assert spent * (1 + rate) <= capital + 1e-9
+        assert alloc.fees == pytest.approx(spent * rate, rel=1e-12)
+        assert alloc.cash_left == pytest.approx(capital - spent, abs=1e-9)
+        plan = plan_to_shares(pd.Series(dtype="int64"), capital, alloc.shares, prices,
+                              costs_bps=10)  # fmt: skip
+        assert {o.ticker: o.shares for o in plan.orders} == alloc.shares.to_dict()
+        assert plan.fees == pytest.approx(alloc.fees, rel=1e-9)
+
+
+def test_without_costs_the_shares_are_sized_on_the_whole_capital() -> None:
+    plain = allocate_shares(WEIGHTS, PRICES, 2000.0)
+    assert allocate_shares(WEIGHTS, PRICES, 2000.0, costs_bps=0).shares.equals(plain.shares)
+    assert plain.fees == 0.0
+    # 10 shares at 100 spend all 1,000 and leave nothing for their 1.00 of fees: 9 with costs
+    one = pd.Series({"A": 1.0})
+    assert allocate_shares(one, pd.Series({"A": 100.0}), 1000.0).shares.to_dict() == {"A": 10}
+    with_fees = allocate_shares(one, pd.Series({"A": 100.0}), 1000.0, costs_bps=10)
+    assert with_fees.shares.to_dict() == {"A": 9} and with_fees.fees == pytest.approx(0.9)
+    with pytest.raises(InputError):
+        allocate_shares(WEIGHTS, PRICES, 2000.0, costs_bps=-1)
+    with pytest.raises(AllocationError):  # one share of D (10.00) but not its fee
+        allocate_shares(pd.Series({"D": 1.0}), PRICES, 10.0, costs_bps=10)

@@ -69,6 +69,19 @@ def test_attempts_are_bounded_and_release_waits(db) -> None:
     assert record.status == "failed" and "1 attempts" in record.reason
 
 
+def test_a_lease_returns_the_rows_it_gave_up_on(db) -> None:
+    repo = DeliveryRepository(db)
+    repo.enqueue(NewOccurrence(1, "digest", "p", T0), now=T0)
+    repo.enqueue(NewOccurrence(2, "digest", "p", T0), now=T0)
+    first, _ = repo.lease(now=T0, lease_until=T0, max_attempts=1).records  # owners die
+    fresh = repo.enqueue(NewOccurrence(3, "digest", "p", T1), now=T1)
+    leased = repo.lease(now=T1, lease_until=T2, max_attempts=1)
+    assert [r.id for r in leased.records] == [fresh]
+    assert sorted(leased.given_up) == [first.id, first.id + 1]
+    assert repo.by_id(first.id).status == "failed"
+    assert repo.lease(now=T1, lease_until=T2, max_attempts=1).given_up == ()  # counted once
+
+
 # --------------------------------------------------------------------------- batches
 def _schedules(db, n: int) -> list:
     users = UserRepository(db)

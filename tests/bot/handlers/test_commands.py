@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from bot.services.portfolio import BacktestOutcome
 from bot.views import texts
 from bot.views.draft import Draft
+from smallq.models import OutOfSampleRecord, Profile, Report, RiskPlacement
 from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps, tiny_png
 
 RESULT = "<b>Your portfolio"
@@ -96,6 +97,35 @@ async def test_portfolio_and_risk_show_the_stored_build(tmp_path: Path) -> None:
         risk = h.texts()[-1]
         # canned historical 1-day VaR 95% is 0.019 of the capital 10,000 (the one VaR base)
         assert "$190.00" in risk and "normal curve" in risk and "Max drawdown 35.0%" in risk
+
+
+@dataclass
+class PlacedEngine(FakeEngine):
+    """Builds that carry a risk placement and an out-of-sample record."""
+
+    def __call__(self, profile: Profile, source: object, *, today: date, params: object) -> Report:
+        report = super().__call__(profile, source, today=today, params=params)
+        record = OutOfSampleRecord(
+            date(2017, 12, 28), date(2022, 12, 28), 5.0, 0.1, 0.2, 0.25, 0.07, 0.21, 0.34
+        )
+        placement = RiskPlacement(3, 5, 0.191, 0.12, 0.31, 0.19)
+        return replace(report, risk_placement=placement, out_of_sample=record)
+
+
+async def test_portfolio_after_a_restart_shows_the_placement_and_the_record(
+    tmp_path: Path,
+) -> None:
+    # before: both lived only in the report in memory; /portfolio (after a restart) lost them
+    engine = PlacedEngine()
+    async with harness(tmp_path, engine) as h:
+        await build(h)
+        fresh = h.texts()[-1]
+        assert "Risk level 3 of 5: volatility <b>19.1%</b>" in fresh and "Out of sample" in fresh
+    async with harness(tmp_path, engine) as h:  # a new process on the same database
+        await h.text("/portfolio")
+        portfolio, extras = h.texts()[-2:]
+        assert portfolio.startswith("<b>Your portfolio of 20")
+        assert extras == fresh and len(engine.calls) == 1  # from storage: nothing rebuilt
 
 
 async def test_stress_uses_recent_report_then_rebuilds_at_stored_date(tmp_path: Path) -> None:

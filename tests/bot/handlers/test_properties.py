@@ -15,6 +15,17 @@ handler (random callback data) and each setting (random value), the properties a
 Handlers are called directly, with a real ``CallbackContext`` of an initialised Application
 over the in-process fake Bot API (no HTTP, no update routing), so 2,000 examples of one
 entry point take a few seconds. ``EXAMPLES`` is the number of examples of each test.
+
+"Nothing stored changes" compares a digest of the whole database before and after each call,
+so it must see only the call's own writes, however slow the machine is:
+
+* the Application is initialised but never started: no persistence flush on a timer and no
+  scheduler tick can write in the middle of an example (:func:`sandbox` asserts it; a flush
+  would write nothing anyway, since direct calls mark no user for it);
+* after each call, work the call left running on the loop (a task that writes later) is
+  awaited before the digest is taken (:meth:`Sandbox.settle`), so a late write is counted in
+  the example that caused it and never lands in the next one;
+* the digest is read in one read transaction, so it is one state of the database.
 """
 
 from __future__ import annotations
@@ -75,13 +86,13 @@ WORD = st.one_of(
     SPECIAL,
     st.text(min_size=1, max_size=12),
     st.text(alphabet="0123456789-:.%²②", min_size=1, max_size=22),
-    st.builds(lambda char, n: char * n, st.characters(), st.integers(100, 4000)),
+    st.builds(lambda char, n: char * n, st.characters(codec="utf-8"), st.integers(100, 4000)),
 )
 ARGS = st.lists(WORD.filter(lambda w: w.split() == [w]), max_size=6)
 FREE_TEXT = st.one_of(
     st.text(min_size=1, max_size=80),
     st.builds(" ".join, st.lists(WORD, min_size=1, max_size=5)),
-    st.builds(lambda char, n: char * n, st.characters(), st.integers(100, 4096)),
+    st.builds(lambda char, n: char * n, st.characters(codec="utf-8"), st.integers(100, 4096)),
 )
 PREFIXES = ["sector", "risk", "strategy", "confirm", "profile", "set", "delete", "accept",
             "rebal", "sub", "unknown", ""]  # fmt: skip
@@ -128,9 +139,25 @@ class Sandbox:
             self.harness.deps.db().conn.total_changes,
         )
         if version != self._version:
-            dump = "\n".join(self.observer.iterdump())
+            self.observer.execute("BEGIN")  # one snapshot: a commit cannot land mid-dump
+            try:
+                version = (self.observer.execute("PRAGMA data_version").fetchone()[0],
+                           version[1])  # fmt: skip
+                dump = "\n".join(self.observer.iterdump())
+            finally:
+                self.observer.execute("COMMIT")
             self._version, self._digest = version, hashlib.sha1(dump.encode()).hexdigest()
         return self._digest
+
+    def settle(self) -> None:
+        """Await what earlier calls left running on the loop (tasks that may still write)."""
+
+        async def drain() -> None:
+            here = asyncio.current_task()
+            while pending := [t for t in asyncio.all_tasks() if t is not here and not t.done()]:
+                await asyncio.wait(pending)
+
+        self.run(drain())
 
     def _update(self, payload: dict[str, Any]) -> Update:
         return Update.de_json({"update_id": next(self._ids), **payload}, self.app.bot)
@@ -186,8 +213,10 @@ class Sandbox:
         may_store: Callable[[list[str]], bool] = lambda replies: False,
     ) -> list[str]:
         """Call the handler and check the properties; return the texts it sent."""
+        self.settle()
         before_calls, before = len(self.api.calls), self.fingerprint()
         self.run(self.call(handler, update))
+        self.settle()  # a write the call started lands now, in this example
         calls = self.api.calls[before_calls:]
         failed = [
             c
@@ -214,6 +243,7 @@ class Sandbox:
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     box = Sandbox(tmp_path)
     box.run(box.harness.__aenter__())
+    assert not box.app.running  # no timed persistence flush or scheduler tick mid-example
     # the rate limiter paces sends at 30/s: right for Telegram, thousands of times too slow
     # for a property test against the in-process fake
     box.app.bot._rate_limiter = None
@@ -228,6 +258,28 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         box.run(box.harness.__aexit__(None, None, None))
         box.loop.close()
         box.observer.close()
+
+
+def test_a_late_write_counts_in_the_example_that_started_it(tmp_path: Path) -> None:
+    """The sandbox's own check: a write a handler leaves running is not blamed on the next
+    example (before: it landed there, "stored data changed" on an innocent press)."""
+    started: list[asyncio.Task[None]] = []
+
+    async def starts_a_late_write(update: Update, context: BotContext) -> None:
+        async def later() -> None:
+            for _ in range(3):  # a few loop turns after the handler returned
+                await asyncio.sleep(0)
+            await context.deps.run_storage(lambda db: UserRepository(db).touch(4242))
+
+        started.append(asyncio.get_running_loop().create_task(later()))
+        assert update.callback_query is not None
+        await update.callback_query.answer()
+
+    with sandbox(tmp_path) as box:
+        with pytest.raises(AssertionError, match="stored data changed"):
+            box.check(starts_a_late_write, box.press("late:write"))
+        box.check(buttons.on_unknown_button, box.press("unknown:x"))  # the next one is clean
+        assert started and started[0].done()
 
 
 # ------------------------------------------------------------------------------- commands

@@ -16,6 +16,7 @@ from bot.views import texts
 from smallq.errors import InfeasibleConstraintsError
 from smallq.levels import LevelComparison, LevelOutcome
 from smallq.models import OutOfSampleRecord, Profile, Report, RiskPlacement
+from smallq.presentation import present_portfolio
 from smallq.profile import make_profile
 from smallq.types import Objective, RiskLevel, Sector
 from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps, make_report
@@ -185,7 +186,7 @@ async def test_an_engine_error_leaves_the_levels_without_a_table(tmp_path: Path)
 
 def test_result_extras_place_the_portfolio_and_show_its_record() -> None:
     report: Report = make_report(make_profile(sectors="tech", capital=10_000.0))
-    assert texts.result_extras(report) is None
+    assert texts.result_extras(present_portfolio(report)) is None
     placed = replace(
         report,
         risk_placement=RiskPlacement(2, 5, 0.141, 0.12, 0.31, 0.1425),
@@ -193,7 +194,7 @@ def test_result_extras_place_the_portfolio_and_show_its_record() -> None:
             date(2017, 12, 28), date(2022, 12, 28), 5.0, 0.1, 0.2, 0.25, 0.07, 0.21, 0.34
         ),
     )
-    extras = texts.result_extras(placed)
+    extras = texts.result_extras(present_portfolio(placed))
     assert extras is not None
     check_html(extras)
     assert "Risk level 2 of 5: volatility <b>14.1%</b>" in extras

@@ -125,6 +125,24 @@ async def test_retries_used_up_while_the_database_stays_locked_are_told(tmp_path
     assert len(notices(sender)) == 1
 
 
+async def test_a_give_up_inside_the_lease_counts_as_failed(tmp_path: Path) -> None:
+    # before: the tick's stats (the scheduler's "failed %d" log line) said failed 0
+    path, clock = tmp_path / "d.db", FakeClock(MONDAY_9)
+    queue_broadcast(connect(path))
+    sender = LockingSender(clock)
+    sender.path = path
+    db = connect(path, busy_timeout_s=0.02)
+    for _ in range(3):  # each attempt's failure finds the database locked
+        with pytest.raises(DatabaseLockedError):
+            await dispatcher(db, sender, clock, lock_wait_s=0.1).tick()
+        sender.unlock()
+        clock.advance(minutes=11)
+    stats = await dispatcher(db, sender, clock, lock_wait_s=0.1).tick()
+    assert (stats.failed, stats.sent) == (1, 1)  # the broadcast given up, its notice sent
+    clock.advance(hours=1)
+    assert (await dispatcher(db, sender, clock, lock_wait_s=0.1).tick()).failed == 0
+
+
 async def test_a_crash_before_the_notice_went_out_does_not_lose_it() -> None:
     # before: the failure was committed and the notice was a best-effort send after it
     db, clock = connect(":memory:"), FakeClock(MONDAY_9)

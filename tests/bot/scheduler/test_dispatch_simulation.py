@@ -8,7 +8,6 @@ after unsubscribing or blocking; every digest at its local time across DST chang
 from __future__ import annotations
 
 import random
-import time as wall
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -73,7 +72,6 @@ def expected_due(spec: ScheduleSpec, start: datetime, end: datetime) -> list[dat
     "start_day", [date(2026, 2, 16), date(2026, 9, 28)], ids=["spring", "autumn"]
 )
 async def test_twelve_weeks_hundred_users(tmp_path, start_day: date) -> None:
-    began = wall.perf_counter()
     rng = random.Random(42)
     path = tmp_path / "sim.db"
     start = datetime.combine(start_day, time(0, 0), tzinfo=UTC)
@@ -160,5 +158,4 @@ async def test_twelve_weeks_hundred_users(tmp_path, start_day: date) -> None:
         assert datetime(2026, 11, 1, 5, 30, tzinfo=UTC) in times[2]  # first 01:30 (EDT)
         assert datetime(2026, 10, 25, 0, 30, tzinfo=UTC) in times[3]  # first 02:30 (CEST)
         assert datetime(2026, 10, 26, 7, 0, tzinfo=UTC) in times[5]  # 08:00 CET
-    assert wall.perf_counter() - began < 10
     db.close()

@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from distributed import LocalCluster
 
+from bot.config import SweepExecutorKind
+from bot.scheduler import jobs
 from bot.scheduler.digest import DigestBuilder
 from bot.scheduler.executor import DaskExecutor
 from smallq.data.sample import SampleSource
 from storage.db import connect
+from tests.bot.fakes import Harness, make_config
+from tests.bot.fakes import make_deps as make_bot_deps
 from tests.bot.scheduler.sweep_population import populate
 from tests.bot.scheduler.test_sweep import (
     RecordingSender,
@@ -64,3 +68,22 @@ async def test_dask_sweep_sends_the_in_process_messages_once(
     finally:
         await executor.close()
 
+
+
+async def test_the_bot_closes_its_dask_client_at_shutdown(
+    tmp_path: Path, scheduler_address: str
+) -> None:
+    # before: the client the dispatcher's sweep connected stayed open after the bot stopped
+    config = make_config(
+        tmp_path, sweep_executor=SweepExecutorKind.DASK, dask_scheduler=scheduler_address
+    )
+    harness = Harness(config, make_bot_deps(config))
+    async with harness:
+        jobs.dispatcher_for(harness.app)
+        executor = harness.app.bot_data[jobs.SWEEP_EXECUTOR_KEY]
+        assert isinstance(executor, DaskExecutor)
+        client = await executor.connect()  # as the first sweep does
+        assert client.status == "running"
+    await harness.app.post_shutdown(harness.app)  # what run_polling calls when the bot stops
+    assert client.status == "closed"
+    assert jobs.SWEEP_EXECUTOR_KEY not in harness.app.bot_data

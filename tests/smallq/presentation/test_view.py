@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from smallq.data.sample import SampleSource
-from smallq.models import NoteKind, Report
+from smallq.models import NoteKind, OutOfSampleRecord, Report
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.presentation import (
@@ -172,6 +172,29 @@ def test_the_view_round_trips_through_json(view: PortfolioView) -> None:
     )
     with pytest.raises(ValueError, match="schema"):
         PortfolioView.from_dict({"schema": "something/1"})
+
+
+def test_the_placement_and_the_record_are_part_of_the_stored_view(
+    report: Report, view: PortfolioView
+) -> None:
+    # before: neither was in the view, so a stored build (/portfolio after a restart) lost them
+    assert report.risk_placement is not None and view.placement == report.risk_placement
+    record = OutOfSampleRecord(
+        date(2017, 12, 28), date(2022, 12, 28), 5.0, 0.1, 0.2, 0.25, 0.07, 0.21, 0.34,
+        note="Shorter than asked: prices start in 2017.",
+    )  # fmt: skip
+    recorded = present_portfolio(replace(report, out_of_sample=record))
+    restored = PortfolioView.from_dict(json.loads(json.dumps(recorded.to_dict())))
+    assert restored.placement == report.risk_placement
+    assert restored.out_of_sample == record and restored == recorded
+
+
+def test_a_view_stored_before_the_placement_and_record_still_loads(view: PortfolioView) -> None:
+    document = json.loads(json.dumps(view.to_dict()))
+    del document["placement"], document["out_of_sample"]
+    restored = PortfolioView.from_dict(document)
+    assert restored.placement is None and restored.out_of_sample is None
+    assert restored == replace(view, placement=None, out_of_sample=None)
 
 
 def test_cli_text_and_json_show_the_views_var_money(report: Report, view: PortfolioView) -> None:
