@@ -12,7 +12,10 @@ presses Build as soon as the summary shows. Times are taken on the fake server's
 * numbers: Build until the portfolio text (weights, money, risk figures) arrived;
 * result: Build until the portfolio text and its three charts arrived (the charts are drawn
   after every queued build's text, so the numbers come first);
-* lost: users without a result after the deadline; duplicated: more than one result.
+* lost: users without a result after the deadline; duplicated: more than one result;
+* CPU per user: CPU seconds of the bot's processes (the bot and its engine workers) from
+  the first /start to the last result, per user: unlike the times, hardly changed by other
+  work on the machine.
 
 ``python bench/bench_bot_load.py`` runs 20, 50 and 200 users one after the other;
 ``--users 50`` one size; ``--workers`` and ``--pool thread`` compare engine settings.
@@ -33,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,11 +57,17 @@ class Timings:
 
     answers: list[float] = field(default_factory=list)
     questions: list[float] = field(default_factory=list)
+    #: the same, by the question shown next ("sectors", "amount", "risk", ...)
+    by_question: dict[str, list[float]] = field(default_factory=dict)
     results: list[float] = field(default_factory=list)
     texts: list[float] = field(default_factory=list)
     lost: int = 0
     duplicated: int = 0
     calls_per_conversation: list[int] = field(default_factory=list)
+    #: CPU seconds of the bot's processes (itself and its engine workers) while users ran
+    cpu_seconds: float = float("nan")
+    #: of which the bot's own process (the event loop, HTTP, SQLite)
+    bot_cpu_seconds: float = float("nan")
 
 
 class Users:
@@ -157,7 +167,11 @@ async def one_user(users: Users, user_id: int, rng: random.Random, timings: Timi
     async def think() -> None:
         await asyncio.sleep(rng.uniform(0.5, 1.5))
 
-    async def tap(data: str, next_needle: str | None) -> float:
+    def asked(question: str, seconds: float) -> None:
+        timings.questions.append(seconds)
+        timings.by_question.setdefault(question, []).append(seconds)
+
+    async def tap(data: str, next_needle: str | None, question: str = "") -> float:
         query_id, pressed = users.press(user_id, data)
         answered = await users.answer_of(user_id, query_id, deadline)
         timings.answers.append(answered - pressed)
@@ -165,28 +179,28 @@ async def one_user(users: Users, user_id: int, rng: random.Random, timings: Timi
             shown = await users.until(
                 user_id, lambda: users.shown_at(user_id, pressed, next_needle), deadline
             )
-            timings.questions.append(shown - pressed)
+            asked(question, shown - pressed)
         return pressed
 
     started = time.monotonic()
     api.send_text(user_id, "/start")
     shown = await users.until(user_id, lambda: users.shown_at(user_id, started, "sector:IT"),
                               deadline)  # fmt: skip
-    timings.questions.append(shown - started)
+    asked("sectors", shown - started)
     for code in SECTORS[user_id % len(SECTORS)]:
         await think()
         await tap(f"sector:{code}", None)
     await think()
-    await tap("sector:done", CAPITAL_QUESTION)
+    await tap("sector:done", CAPITAL_QUESTION, "amount")
     await think()
     typed = time.monotonic()
     api.send_text(user_id, f"{10_000 + 100 * (user_id % 50)}")
     shown = await users.until(user_id, lambda: users.shown_at(user_id, typed, "risk:3"), deadline)
-    timings.questions.append(shown - typed)
+    asked("risk", shown - typed)
     await think()
-    await tap(f"risk:{2 + user_id % 3}", "strategy:momentum")
+    await tap(f"risk:{2 + user_id % 3}", "strategy:momentum", "strategy")
     await think()
-    await tap("strategy:momentum", "confirm:build")
+    await tap("strategy:momentum", "confirm:build", "summary")
     before_build = len(users.calls.get(user_id, [])) + sum(
         1 for q, u in users.query_user.items() if u == user_id and q in users.answered
     )
@@ -200,6 +214,37 @@ async def one_user(users: Users, user_id: int, rng: random.Random, timings: Timi
         timings.results.append(done - pressed)
         text = users.text_at(user_id, pressed)
         timings.texts.append((done if text is None else text) - pressed)
+
+
+def tree_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a process with its descendants, and of it alone.
+
+    Read from Linux ``/proc``; reaped children count too (``cutime``), so a replaced
+    worker's time is not lost. Other work on the machine changes wall-clock times much more
+    than these figures.
+    """
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(v) for v in fields[11:15]) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    with open(f"/proc/{pid}/stat") as stat:
+        own = sum(int(v) for v in stat.read().rsplit(")", 1)[1].split()[11:13]) / tick
+    return sum(times.get(p, 0.0) for p in tree), own
 
 
 async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: int) -> Timings:
@@ -218,6 +263,7 @@ async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: in
             bot = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp, env=env)
             try:
                 await asyncio.wait_for(users.polling.wait(), 120)
+                cpu_at_start = tree_cpu_seconds(bot.pid)
                 rng = random.Random(seed)
                 deadline = time.monotonic() + timeout
                 await asyncio.gather(
@@ -225,6 +271,9 @@ async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: in
                       for i in range(n_users))
                 )  # fmt: skip
                 await asyncio.sleep(1.0)  # anything duplicated arrives now
+                cpu_at_end = tree_cpu_seconds(bot.pid)
+                timings.cpu_seconds = cpu_at_end[0] - cpu_at_start[0]
+                timings.bot_cpu_seconds = cpu_at_end[1] - cpu_at_start[1]
                 for i in range(n_users):
                     results = [
                         c for c in users.calls.get(100_000 + i, [])
@@ -249,7 +298,7 @@ def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def summary(n_users: int, timings: Timings) -> dict[str, float | int]:
+def summary(n_users: int, timings: Timings) -> dict[str, Any]:
     """The printed figures of one run."""
     return {
         "users": n_users,
@@ -264,6 +313,11 @@ def summary(n_users: int, timings: Timings) -> dict[str, float | int]:
         "lost": timings.lost,
         "duplicated": timings.duplicated,
         "calls_before_build": statistics.median(timings.calls_per_conversation or [0]),
+        "cpu_s_per_user": timings.cpu_seconds / n_users,
+        "bot_process_cpu_s_per_user": timings.bot_cpu_seconds / n_users,
+        "question_p95_by_step": {
+            step: quantile(values, 0.95) for step, values in timings.by_question.items()
+        },
     }
 
 
@@ -301,6 +355,11 @@ def main() -> int:
             f"| {row['result_p50']:.1f} / {row['result_p95']:.1f} "
             f"| {row['lost']} | {row['duplicated']} | {row['calls_before_build']:g} |"
         )
+    for row in rows:
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in row["question_p95_by_step"].items())
+        print(f"{row['users']} users, question p95 by the question shown (s): {steps}; "
+              f"bot CPU {row['cpu_s_per_user']:.2f} s per user "
+              f"({row['bot_process_cpu_s_per_user']:.2f} in its own process)")  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

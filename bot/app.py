@@ -116,6 +116,8 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     deps = get_deps(application)
+    for task in list(deps.background):  # work started ahead of a question nobody awaits now
+        task.cancel()
     await jobs.close(application)  # the sweep's Dask client, if one was connected
     if deps.engine_pool is not None:
         deps.engine_pool.shutdown()  # queued jobs cancelled, running ones finish

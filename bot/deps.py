@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -53,6 +54,7 @@ from storage.db import connect
 from storage.portfolios import PortfolioRepository
 from storage.users import UserRepository
 
+_LOG = logging.getLogger(__name__)
 __all__ = ["BuildPortfolio", "ConnectionFactory", "Deps", "RenderCharts", "RunBacktest"]
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -152,6 +154,13 @@ class LevelTables:
         """The profile without its capital, and the day (a repr: profiles hold dicts)."""
         return f"{today.isoformat()}|{replace(profile, capital=1.0)!r}"
 
+    def ready(self, key: str, now: float) -> bool:
+        """Whether the table for ``key`` is computed (and fresh): no need to say "typing…"."""
+        item = self._items.get(key)
+        if item is None or now - item[0] > self.ttl or not item[1].done():
+            return False
+        return not item[1].cancelled() and item[1].exception() is None
+
     async def get(
         self, key: str, compute: Callable[[], Awaitable[LevelComparison]], now: float
     ) -> LevelComparison:
@@ -183,6 +192,15 @@ class LevelTables:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _finish_background(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def finish(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOG.warning("%s failed", task.get_name(), exc_info=task.exception())
+
+    return finish
 
 
 @dataclass(slots=True, kw_only=True)
@@ -219,6 +237,8 @@ class Deps:
     digest_builder: ContentBuilder | None = None
     #: stocks per sector of each source (by source name), asked once (bot.services.portfolio)
     sector_counts: dict[str, dict[Sector, int]] = field(default_factory=dict)
+    #: work started ahead of a question (:meth:`start_background`), kept until done
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def users(self) -> UserRepository:
         """Users and profiles on this thread's connection."""
@@ -236,6 +256,12 @@ class Deps:
         """Persisted conversation state on this thread's connection."""
         return BotStateRepository(self.db())
 
+    def start_background(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``work`` on the event loop without waiting for it; its errors are only logged."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self.background.add(task)
+        task.add_done_callback(_finish_background(self.background))
+
     async def run_blocking(self, func: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run ``func(*args)`` in :attr:`executor`, off the event loop."""
         loop = asyncio.get_running_loop()
@@ -249,10 +275,16 @@ class Deps:
             build_portfolio=self.build_portfolio,
             render_charts=self.render_charts,
             run_backtest=self.run_backtest,
+            compare_levels=self.compare_levels,
         )
 
-    async def run_engine(self, job: Callable[[Engine, *Ts], T], *args: *Ts) -> T:
+    async def run_engine(
+        self, job: Callable[[Engine, *Ts], T], *args: *Ts, quick: bool = False
+    ) -> T:
         """Run ``job(engine, *args)`` in :attr:`engine_pool`, else in an :attr:`executor` thread.
+
+        ``quick``: a short job a person waits on, in the pool's quick lane (never behind
+        queued builds; see :class:`~bot.workers.EnginePool`).
 
         Raises
         ------
@@ -261,7 +293,7 @@ class Deps:
             ``WorkerCrashedError`` when a worker process died.
         """
         if self.engine_pool is not None:
-            return await self.engine_pool.run(job, *args)
+            return await self.engine_pool.run(job, *args, quick=quick)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: job(self.engine(), *args))
 

@@ -25,6 +25,8 @@ from smallq.errors import SmallQError
 from smallq.params import DEFAULT_PARAMS
 
 _LOG = logging.getLogger(__name__)
+#: the engine pool's quick lane: one process for the risk question's level tables
+QUICK_WORKERS = 1
 NO_TOKEN = (
     "smallq-bot: TELEGRAM_BOT_TOKEN is not set. Put it in .env (see .env.example) "
     "or in the environment, then run smallq-bot again."
@@ -60,7 +62,7 @@ def make_deps(config: BotConfig) -> Deps:
     if config.engine_pool == "process":
         pool = EnginePool(
             config.worker_count, source=config.source, db_path=str(config.db_path),
-            params=params, nice=config.worker_nice,
+            params=params, nice=config.worker_nice, quick_workers=QUICK_WORKERS,
         )  # fmt: skip
     return Deps(
         config=config,

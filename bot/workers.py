@@ -63,6 +63,8 @@ Ts = TypeVarTuple("Ts")
 #: core busy, button answers and questions still get the CPU at once (Unix niceness;
 #: ``SMALLQ_WORKER_NICE``)
 WORKER_NICE = 10
+#: the quick lane's priority (:class:`EnginePool`): the bot's own, ahead of the builds
+QUICK_NICE = 0
 #: imported once by the fork server, so every worker starts with them loaded
 PRELOAD = (
     "bot.workers",
@@ -101,6 +103,8 @@ class RunBacktest(Protocol):
 
 #: draws the named charts of a report (names from ``smallq.charts.report.CHARTS``) as PNG bytes
 RenderCharts = Callable[[Report, tuple[str, ...]], dict[str, bytes]]
+#: ``smallq.pipeline.compare_levels``: the risk question's level table of a profile
+CompareLevels = Callable[..., Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ class Engine:
     build_portfolio: BuildPortfolio
     render_charts: RenderCharts
     run_backtest: RunBacktest | None = None
+    compare_levels: CompareLevels | None = None
 
 
 # --------------------------------------------------------------------------- engine entry points
@@ -227,7 +232,19 @@ def open_engine(
         build_portfolio=build_with_record if record else pipeline.build_portfolio,
         render_charts=partial(render_charts, source=source),
         run_backtest=run_backtest,
+        compare_levels=pipeline.compare_levels,
     )
+
+
+def warm_up() -> None:
+    """Draw one small chart, so that the first user's charts do not load the fonts.
+
+    A fresh process spends about 0.5 CPU-second more on its first charts than on later ones
+    (font files, glyph caches); a worker pays it at start-up, before the bot polls.
+    """
+    from smallq.charts.stress import message_chart
+
+    message_chart("smallQ", "ready")
 
 
 # --------------------------------------------------------------------------- worker side
@@ -242,6 +259,7 @@ def _init_worker(
     if nice and hasattr(os, "nice"):
         os.nice(nice)  # the event loop's process gets a core first
     _engine = open_engine(source_spec, db_path, params, record=record)
+    warm_up()
 
 
 def _run_job(job: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -262,7 +280,12 @@ def start_method() -> str:
 
 # --------------------------------------------------------------------------- parent side
 class EnginePool:
-    """Worker processes for engine jobs (see the module docstring)."""
+    """Worker processes for engine jobs (see the module docstring).
+
+    With ``quick_workers`` the pool keeps a second lane of that many processes for short
+    jobs a person waits on before going on (the risk question's level table): they never
+    queue behind the builds of the main lane, and run at :data:`QUICK_NICE`, ahead of them.
+    """
 
     def __init__(
         self,
@@ -274,22 +297,25 @@ class EnginePool:
         method: str | None = None,
         nice: int = WORKER_NICE,
         record: bool = True,
+        quick_workers: int = 0,
     ) -> None:
-        self.workers = workers
+        self.workers, self.quick_workers = workers, quick_workers
         self.method = method or start_method()
         self.restarts = 0
         self._initargs = (source, db_path, params, nice, record)
+        self._quick_initargs = (source, db_path, params, min(nice, QUICK_NICE), record)
         self._context = multiprocessing.get_context(self.method)
         if self.method == "forkserver":
             self._context.set_forkserver_preload(list(PRELOAD))
         self._executor = self._new_executor()
+        self._quick = self._new_executor(quick=True) if quick_workers else None
 
-    def _new_executor(self) -> ProcessPoolExecutor:
+    def _new_executor(self, *, quick: bool = False) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.workers,
+            self.quick_workers if quick else self.workers,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=self._initargs,
+            initargs=self._quick_initargs if quick else self._initargs,
         )
 
     async def start(self) -> list[int]:
@@ -301,23 +327,35 @@ class EnginePool:
             When a worker cannot open the price source.
         """
         loop = asyncio.get_running_loop()
+        lanes = [(self._executor, self.workers)]
+        if self._quick is not None:
+            lanes.append((self._quick, self.quick_workers))
         pids = await asyncio.gather(
-            *(loop.run_in_executor(self._executor, _worker_pid) for _ in range(self.workers))
+            *(
+                loop.run_in_executor(executor, _worker_pid)
+                for executor, count in lanes
+                for _ in range(count)
+            )
         )
-        _LOG.info("engine pool: %d %s workers %s", self.workers, self.method, sorted(set(pids)))
+        _LOG.info(
+            "engine pool: %d + %d quick %s workers %s",
+            self.workers, self.quick_workers, self.method, sorted(set(pids)),
+        )  # fmt: skip
         return list(pids)
 
-    async def run(self, job: Callable[[Engine, *Ts], T], *args: *Ts) -> T:
+    async def run(self, job: Callable[[Engine, *Ts], T], *args: *Ts, quick: bool = False) -> T:
         """Run ``job(engine, *args)`` in a worker process and return its result.
+
+        ``quick`` runs it in the quick lane when there is one (see the class docstring).
 
         Raises
         ------
         SmallQError
             The job's own error, as raised in the worker.
         WorkerCrashedError
-            When a worker died during the job (the pool has been replaced).
+            When a worker died during the job (its lane has been replaced).
         """
-        executor = self._executor
+        executor = self._quick if quick and self._quick is not None else self._executor
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(executor, _run_job, job, args)
@@ -326,13 +364,18 @@ class EnginePool:
             raise WorkerCrashedError(getattr(job, "__name__", "a job")) from exc
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
-        if self._executor is not broken:  # another caller replaced it already
+        if broken is self._executor:
+            self._executor = self._new_executor()
+        elif broken is self._quick:
+            self._quick = self._new_executor(quick=True)
+        else:  # another caller replaced it already
             return
         _LOG.error("an engine worker died; starting a new pool")
         broken.shutdown(wait=False, cancel_futures=True)
-        self._executor = self._new_executor()
         self.restarts += 1
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Cancel queued jobs; with ``wait``, let running ones finish and the workers exit."""
-        self._executor.shutdown(wait=wait, cancel_futures=True)
+        for executor in (self._executor, self._quick):
+            if executor is not None:
+                executor.shutdown(wait=wait, cancel_futures=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from html import escape
 from typing import Any
@@ -64,6 +64,8 @@ from bot.services.portfolio import (
     check_sectors,
     confirmed_build,
     level_choices,
+    level_choices_ready,
+    prefetch_level_choices,
     result_charts,
     saved_profile,
     stocks_per_sector,
@@ -89,6 +91,7 @@ from bot.views.keyboards import (
 )
 from bot.views.messages import money
 from smallq.errors import InputError, InvalidCapitalError, SmallQError
+from smallq.models import Profile
 from smallq.profile import DrawdownReaction, Horizon, parse_capital, suggest_level
 
 _LOG = logging.getLogger(__name__)
@@ -314,6 +317,7 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
         await reply_html(update, context, texts.sectors_too_few(check))
         return None
     await query.answer()
+    _prefetch_levels(context, draft, base)
     hint = f" (last time {money(draft.capital)})" if draft.capital else ""
     answer = f"Sectors: {escape(texts.sectors_line(draft.sectors))}"
     state = await _ask_in_place(
@@ -346,13 +350,23 @@ async def on_capital_text(update: Update, context: BotContext) -> State | int | 
 async def _risk_text(update: Update, context: BotContext, draft: Draft) -> str:
     """The risk question with each level in money for these sectors and this capital."""
     assert update.effective_user is not None
-    await show_action(context, chat_id_of(update), ChatAction.TYPING)
     try:
         profile = draft.to_profile(context.deps.users().get_profile(update.effective_user.id))
     except InputError:
         return texts.risk_prompt(None)
+    if not level_choices_ready(context.deps, profile):  # usually ready: started with the sectors
+        await show_action(context, chat_id_of(update), ChatAction.TYPING)
     choices = await level_choices(context.deps, profile)
     return texts.risk_prompt(choices.comparison, choices.note)
+
+
+def _prefetch_levels(context: BotContext, draft: Draft, base: Profile | None) -> None:
+    """Start the risk question's level table while the amount is typed."""
+    try:
+        profile = replace(draft, capital=1.0).to_profile(base)
+    except InputError:
+        return
+    prefetch_level_choices(context.deps, profile)
 
 
 async def on_capital_not_text(update: Update, context: BotContext) -> None:

@@ -84,10 +84,12 @@ class LevelChoices:
 
 
 async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
-    """Each risk level of the profile's sectors in money, computed off the event loop.
+    """Each risk level of the profile's sectors in money, computed in the pool's quick lane.
 
     Users asking for the same sectors on the same day share one table
     (:class:`bot.deps.LevelTables`); only the capital, the base of the money, is their own.
+    The table is started when the sectors are chosen (:func:`prefetch_level_choices`), so
+    it is usually ready when the amount arrives.
 
     Without ``deps.compare_levels`` there is no table; an engine error becomes a note (the
     user can still pick a level, and Build will say what went wrong).
@@ -98,7 +100,12 @@ async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
     key = deps.level_tables.key(profile, today)
 
     async def compute() -> LevelComparison:
-        return await deps.run_blocking(_compare_blocking, deps, profile, today)
+        # a worker process, not a thread of the bot's: the event loop keeps the GIL; the
+        # quick lane: never behind queued builds
+        comparison: LevelComparison = await deps.run_engine(
+            levels_job, profile, today, quick=True
+        )
+        return comparison
 
     try:
         shared = await deps.level_tables.get(key, compute, time.monotonic())
@@ -107,10 +114,32 @@ async def level_choices(deps: Deps, profile: Profile) -> LevelChoices:
     return LevelChoices(replace(shared, capital=profile.capital))
 
 
-def _compare_blocking(deps: Deps, profile: Profile, today: date) -> LevelComparison:
-    assert deps.compare_levels is not None
-    result: LevelComparison = deps.compare_levels(
-        profile, deps.source(), today=today, params=deps.params
+def level_choices_ready(deps: Deps, profile: Profile) -> bool:
+    """Whether :func:`level_choices` answers at once (its table is computed, or none is)."""
+    if deps.compare_levels is None:
+        return True
+    key = deps.level_tables.key(profile, deps.today())
+    return deps.level_tables.ready(key, time.monotonic())
+
+
+def prefetch_level_choices(deps: Deps, profile: Profile) -> None:
+    """Start the level table of the profile's sectors now, while the user types the amount.
+
+    The capital is not known yet and does not matter: the table is shared by the profile
+    without its capital (:meth:`bot.deps.LevelTables.key`), and the risk question awaits
+    the same computation. Nothing is done without ``deps.compare_levels``.
+    """
+    if deps.compare_levels is None:
+        return
+    deps.start_background(level_choices(deps, replace(profile, capital=1.0)), "level table")
+
+
+def levels_job(engine: Engine, profile: Profile, today: date) -> LevelComparison:
+    """The risk question's level table of a profile (a worker job)."""
+    if engine.compare_levels is None:
+        raise RuntimeError("this engine has no compare_levels")
+    result: LevelComparison = engine.compare_levels(
+        profile, engine.source, today=today, params=engine.params
     )
     return result
 

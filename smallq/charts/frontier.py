@@ -12,9 +12,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from smallq.charts.layout import Layout, fixed_figure, tick_labels
 from smallq.charts.style import (
     DARK,
     LOSS,
@@ -22,10 +22,7 @@ from smallq.charts.style import (
     SMALL_SIZE,
     TEXT_SIZE,
     figure_to_png,
-    headline,
-    laid_out_renderer,
     money,
-    new_figure,
     percent,
     percent_axis,
     style_axes,
@@ -103,12 +100,14 @@ def _asset_points(report: Report) -> pd.DataFrame:
     )
 
 
-def _label_points(fig: Figure, ax: Axes, points: pd.DataFrame, order: list[str]) -> None:
+def _label_points(layout: Layout, ax: Axes, points: pd.DataFrame, order: list[str]) -> None:
     """Label up to MAX_LABELS points in ``order``, dropping labels that would overlap.
 
-    The layout is drawn first so that the labels' rendered boxes can be compared.
+    The Axes are placed already (a fixed layout), so the labels' boxes are measured as
+    they will be drawn, without drawing the figure first.
     """
-    renderer = laid_out_renderer(fig)
+    renderer = layout.renderer
+    frame = ax.get_window_extent(renderer)
     taken = [t.get_window_extent(renderer) for t in ax.texts]
     shown = 0
     for ticker in order[: 2 * MAX_LABELS]:
@@ -126,9 +125,7 @@ def _label_points(fig: Figure, ax: Axes, points: pd.DataFrame, order: list[str])
                 color=DARK,
             )
             box = label.get_window_extent(renderer)
-            inside = ax.get_window_extent(renderer).contains(box.x0, box.y0) and (
-                ax.get_window_extent(renderer).contains(box.x1, box.y1)
-            )
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
             if inside and not any(box.overlaps(other) for other in taken):
                 taken.append(box)
                 shown += 1
@@ -202,7 +199,7 @@ def frontier_chart(
     cap = report.settings.max_weight if max_weight is None else max_weight
     cap_text = f"each stock ≤ {percent(cap, decimals=0)}"
     points = _asset_points(report)
-    fig = new_figure()
+    fig = fixed_figure()
     ax = fig.add_subplot()
     frontier = report.frontier
     if frontier is not None and not frontier.empty:
@@ -238,14 +235,20 @@ def frontier_chart(
     style_axes(ax)
     capital = report.allocation.capital
     title = "Efficient frontier" if report.frontier is not None else "Risk and return"
-    headline(
-        fig,
-        ax,
+    layout = Layout(fig)
+    layout.heading(
         f"{title}\n(capped: {cap_text})",
         f"Your portfolio: {percent(opt.expected_return, signed=True)} a year expected\n"
         f"(≈ {money(capital * opt.expected_return, signed=True, significant=3)} on "
         f"{money(capital)}), volatility {percent(opt.volatility)}",
     )
-    fig.legend(fontsize=SMALL_SIZE, loc="outside lower center", ncols=2, frameon=False)
-    _label_points(fig, ax, points, held + [t for t in points.index if t not in held])
+    layout.legend(fontsize=SMALL_SIZE, ncols=2)
+    x_labels = tick_labels(ax.xaxis)
+    layout.place(
+        ax,
+        left=layout.label_room() + layout.tick_width(tick_labels(ax.yaxis)),
+        bottom=layout.tick_height() + layout.label_room(),
+        right=layout.tick_width(x_labels[-1:]) / 2,  # the last x tick label's right half
+    )
+    _label_points(layout, ax, points, held + [t for t in points.index if t not in held])
     return figure_to_png(fig)

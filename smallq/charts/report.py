@@ -16,16 +16,15 @@ import pandas as pd
 
 from smallq.charts.bars import BarRow, draw_bar_list
 from smallq.charts.frontier import frontier_chart
+from smallq.charts.layout import GAP_PT, Layout, fixed_figure
 from smallq.charts.stress import message_chart, monte_carlo_chart, stress_chart
 from smallq.charts.style import (
     MUTED,
     PALETTE,
     SMALL_SIZE,
-    TITLE_SIZE,
+    TEXT_SIZE,
     figure_to_png,
-    headline,
     money,
-    new_figure,
     percent,
 )
 from smallq.errors import UnknownSectorError
@@ -92,20 +91,18 @@ def allocation_chart(report: Report) -> bytes:
             BarRow("Cash", cash, f"{money(cash)} · {percent(cash / capital)}", "#9ca3af")
         )
     sector_rows = _money_rows(_top(by_sector), capital, PALETTE[1])
-    fig = new_figure()
-    top, bottom = fig.subplots(
-        2, 1, height_ratios=[0.62 * len(stock_rows) + 0.8, len(sector_rows) + 0.8]
-    )
+    fig = fixed_figure()
+    top, bottom = fig.add_subplot(), fig.add_subplot()
     draw_bar_list(top, stock_rows, labels_above=False)
     draw_bar_list(bottom, sector_rows)
-    top.set_title("By stock", loc="left", fontsize=TITLE_SIZE - 2, fontweight="bold")
-    bottom.set_title("By sector", loc="left", fontsize=TITLE_SIZE - 2, fontweight="bold")
-    fig.suptitle(
-        f"Where your {money(capital)} goes",
-        fontsize=TITLE_SIZE,
-        fontweight="bold",
-        x=0.03,
-        ha="left",
+    layout = Layout(fig)
+    layout.heading(f"Where your {money(capital)} goes")
+    titles = [layout.section_title(top, "By stock"), layout.section_title(bottom, "By sector")]
+    layout.place_rows(
+        [top, bottom],
+        [0.62 * len(stock_rows) + 0.8, len(sector_rows) + 0.8],
+        left=layout.tick_width([row.label for row in stock_rows], TEXT_SIZE),
+        tops=[titles[0], titles[1] + GAP_PT],
     )
     return figure_to_png(fig)
 
@@ -124,7 +121,7 @@ def risk_contribution_chart(report: Report) -> bytes:
             [contributions.loc[shown.index[:-1]], pd.Series({"Other": contributions[rest].sum()})]
         )
     risk = contributions.loc[shown.index]
-    fig = new_figure()
+    fig = fixed_figure()
     ax = fig.add_subplot()
     positions = np.arange(len(shown))
     ax.barh(positions - 0.2, shown, height=0.4, color=PALETTE[0], label="Share of money")
@@ -148,16 +145,14 @@ def risk_contribution_chart(report: Report) -> bytes:
         spine.set_visible(False)
     ax.axvline(0.0, color=MUTED, lw=0.8)
     top = risk.idxmax()
-    headline(
-        fig,
-        ax,
+    layout = Layout(fig)
+    layout.heading(
         "Where the risk comes from",
         f"{top}: {percent(float(shown[top]), decimals=0)} of the money,\n"
         f"{percent(float(risk[top]), decimals=0)} of the ups and downs",
     )
-    fig.legend(
-        fontsize=SMALL_SIZE, loc="outside lower center", ncols=2, frameon=False, labelcolor=MUTED
-    )
+    layout.legend(fontsize=SMALL_SIZE, ncols=2, labelcolor=MUTED)
+    layout.place(ax, left=layout.tick_width([str(i) for i in shown.index], SMALL_SIZE + 1))
     return figure_to_png(fig)
 
 

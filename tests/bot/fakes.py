@@ -206,9 +206,15 @@ class Harness:
         await self.app.shutdown()
 
     async def run(self) -> None:
-        """Process every queued update in order."""
+        """Process every queued update in order, then the work they started ahead.
+
+        Work started ahead of a question (``Deps.start_background``: the level table when the
+        sectors are chosen) finishes before the next update, as it would while a person types.
+        """
         for payload in self.api.pop_updates():
             await self.app.process_update(Update.de_json(payload, self.app.bot))
+        while self.deps.background:
+            await asyncio.gather(*list(self.deps.background), return_exceptions=True)
 
     async def text(self, text: str, user: int = USER) -> None:
         """The user sends ``text``; process it."""

@@ -7,10 +7,11 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.deps import ConnectionFactory
+from bot.deps import ConnectionFactory, LevelTables
 from tests.bot.fakes import USER, FakeEngine, Harness, make_config, make_deps
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -102,3 +103,44 @@ async def test_locked_database_past_timeout_tells_user_and_writes_nothing(
         assert h.deps.users().get(USER) is None
         await h.press("confirm:build")  # the buttons stayed live
         assert len(results(h)) == 1
+
+
+async def test_a_level_table_is_ready_once_computed_and_not_after_a_failure() -> None:
+    tables = LevelTables(ttl=60.0)
+    gate = asyncio.Event()
+
+    async def compute() -> Any:
+        await gate.wait()
+        return "table"
+
+    waiting = asyncio.create_task(tables.get("k", compute, now=0.0))
+    await asyncio.sleep(0)
+    assert not tables.ready("k", now=0.0)  # being computed: "typing…" is due
+    gate.set()
+    assert await waiting == "table"
+    assert tables.ready("k", now=1.0)
+    assert not tables.ready("k", now=61.0)  # stale: it will be computed again
+
+    async def fail() -> Any:
+        raise RuntimeError("no table")
+
+    with pytest.raises(RuntimeError):
+        await tables.get("bad", fail, now=0.0)
+    assert not tables.ready("bad", now=0.0)
+
+
+async def test_background_work_is_kept_until_done_and_its_error_only_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = make_config(tmp_path)
+    deps = make_deps(cfg, None)
+
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    deps.start_background(fail(), "level table")
+    assert len(deps.background) == 1
+    await asyncio.gather(*deps.background, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert not deps.background
+    assert "level table failed" in caplog.text

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.portfolio import RESULT_CHARTS, build_job
+from bot.services.portfolio import RESULT_CHARTS, build_job, levels_job
 from bot.views.draft import Draft
 from bot.workers import Engine, EnginePool, open_engine
 from smallq import errors
@@ -106,3 +106,39 @@ async def test_a_build_in_a_worker_equals_the_same_build_in_this_process(
     assert report.as_of == expected.as_of and report.candidates == expected.candidates
     weights, same = report.optimization.weights, expected.optimization.weights
     assert (weights - same).abs().max() < 1e-9
+
+
+async def test_the_level_table_in_a_worker_equals_the_same_table_in_this_process(
+    pool: EnginePool, tmp_path: Path
+) -> None:
+    from smallq.pipeline import compare_levels
+
+    profile = a_profile()
+    table = await pool.run(levels_job, profile, TODAY)
+    local = open_engine("sample", str(tmp_path / "local.db"), PARAMS)
+    expected = compare_levels(profile, local.source, today=TODAY, params=PARAMS)
+    assert table.as_of == expected.as_of and table.candidates == expected.candidates
+    for got, want in zip(table.outcomes, expected.outcomes, strict=True):
+        assert got.level == want.level
+        assert (got.weights - want.weights).abs().max() < 1e-9
+        assert got.var_95 == pytest.approx(want.var_95, abs=1e-12)
+
+
+async def test_quick_jobs_have_their_own_worker_and_survive_a_crash_there(
+    tmp_path: Path,
+) -> None:
+    lanes = EnginePool(
+        1, source="sample", db_path=str(tmp_path / "bot.db"), params=PARAMS, quick_workers=1
+    )
+    try:
+        assert len(set(await lanes.start())) == 2
+        main_pid, _ = await lanes.run(pid_job)
+        quick_pid, _ = await lanes.run(pid_job, quick=True)
+        assert main_pid != quick_pid  # a level table never waits behind queued builds
+        with pytest.raises(WorkerCrashedError):
+            await lanes.run(crash_job, quick=True)
+        assert lanes.restarts == 1
+        assert (await lanes.run(pid_job))[0] == main_pid  # the main lane was not touched
+        assert (await lanes.run(pid_job, quick=True))[0] not in (main_pid, quick_pid)
+    finally:
+        lanes.shutdown()

@@ -18,7 +18,7 @@ from smallq.levels import LevelComparison, LevelOutcome
 from smallq.models import OutOfSampleRecord, Profile, Report, RiskPlacement
 from smallq.presentation import present_portfolio
 from smallq.profile import make_profile
-from smallq.types import Objective, RiskLevel
+from smallq.types import Objective, RiskLevel, Sector
 from tests.bot.fakes import CHAT, USER, FakeEngine, Harness, make_config, make_deps, make_report
 from tests.e2e.fake_telegram import check_html
 
@@ -89,8 +89,22 @@ async def test_risk_question_shows_each_level_in_money(tmp_path: Path) -> None:
         assert "could fall to about <b>$8,000.00</b>" in question  # -20%
         assert "a bad day −$240.00" in question and "<b>$5,500.00</b>" in question
         assert "Help me choose" in question
-        (profile,) = levels.calls
-        assert profile.capital == 10_000.0
+        (profile,) = levels.calls  # once, when the sectors were chosen
+        assert profile.sectors == (Sector.INFORMATION_TECHNOLOGY,)
+
+
+async def test_the_table_starts_when_the_sectors_are_chosen(tmp_path: Path) -> None:
+    levels = FakeLevels()
+    async with harness(tmp_path, levels) as h:
+        await h.text("/start")
+        await h.press("sector:IT")
+        await h.press("sector:done")
+        (profile,) = levels.calls  # before the amount: the capital is not known yet
+        assert profile.capital == 1.0 and profile.sectors == (Sector.INFORMATION_TECHNOLOGY,)
+        await h.text("25000")
+        assert len(levels.calls) == 1  # the risk question used the table started ahead
+        assert not h.api.calls_of("sendChatAction")  # ready: no "typing…" before it
+        assert "a bad day −$250.00" in h.texts()[-1]  # 1.0% of the user's own $25,000
 
 
 async def test_users_asking_for_the_same_sectors_share_one_table_in_their_own_money(
@@ -120,7 +134,9 @@ async def test_a_failed_table_is_computed_again_for_the_next_asker(tmp_path: Pat
         await h.press("sector:IT", USER + 1)
         await h.press("sector:done", USER + 1)
         await h.text("10000", USER + 1)
-        assert len(levels.calls) == 2
+        # the first user's table failed when the sectors were chosen and again for the
+        # amount; the next user's is computed afresh (and ahead of the amount)
+        assert len(levels.calls) == 3
         assert "a bad day −$100.00" in h.shown(USER + 1)[-1]
 
 

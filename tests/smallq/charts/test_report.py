@@ -213,3 +213,26 @@ def test_pyplot_is_never_imported() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_png_palette_keeps_every_pixel_close_to_the_drawing() -> None:
+    import io
+
+    from PIL import Image
+
+    from smallq.charts.layout import fixed_figure
+    from smallq.charts.style import PNG_COLORS, figure_to_png
+
+    fig = fixed_figure()
+    ax = fig.add_subplot()
+    ax.barh(range(12), np.linspace(1, 12, 12), color=["#2563eb", "#16a34a", "#f59e0b"] * 4)
+    ax.fill_between([0, 6], 0, 11, color="#dc2626", alpha=0.25)
+    ax.set_title("Where your \\$10,000 goes", fontsize=15, fontweight="bold")
+    png = figure_to_png(fig)
+    drawn = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)  # type: ignore[attr-defined]
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "P" and len(image.getcolors(maxcolors=1024) or ()) <= PNG_COLORS
+    decoded = np.asarray(image.convert("RGB")).astype(int)
+    assert decoded.shape == drawn.shape
+    assert np.abs(decoded - drawn).max() <= 24  # of 255: anti-aliased edges move a little
+    assert (np.abs(decoded - drawn).max(axis=2) <= 8).mean() > 0.99  # the rest hardly at all
