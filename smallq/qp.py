@@ -288,6 +288,10 @@ FIRST_CANDIDATES: int = 30
 HELD_WEIGHT: float = 1e-12
 
 
+#: a candidate set's capped sectors, daqp's rows and bounds, and its covariance block
+_Problem = tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
 class ScreenedQp:
     """One capped long-only QP, solved on a few **candidate** assets and checked on all.
 
@@ -338,6 +342,9 @@ class ScreenedQp:
         # the last solve's candidates, multipliers of the simple bounds, the budget, every
         # sector (zero where not capped) and the target (zero without one): the next warm start
         self._last: tuple[np.ndarray, np.ndarray] | None = None
+        # per candidate set (without a target): the capped sectors, daqp's rows and bounds
+        # and the covariance block, which the mean-variance path's points all share
+        self._problems: dict[bytes, _Problem] = {}
 
     def first_candidates(self) -> np.ndarray:
         """The lowest-variance assets (at least twice as many as the cap needs), as a mask."""
@@ -408,20 +415,28 @@ class ScreenedQp:
         """
         n_assets, n_candidates = len(self.cov), len(candidates)
         every = n_candidates == n_assets  # the whole problem: nothing to check
-        _check_cap(n_candidates, self.max_weight)
-        rows = self.sector_rows if every else self.sector_rows[:, candidates]
-        capped = np.asarray(rows.any(axis=1))  # a sector without candidates constrains nothing
-        constraints, bounds = _capped_constraints(
-            n_candidates,
-            self.max_weight,
-            rows[capped],
-            self.sector_caps[capped],
-            None if mu is None else np.asarray(mu, dtype=float)[candidates],
-            target_return,
-        )
         with_target = mu is not None and target_return is not None
+        key = None if with_target else candidates.tobytes()
+        problem = self._problems.get(key) if key is not None else None
+        if problem is None:
+            _check_cap(n_candidates, self.max_weight)
+            rows = self.sector_rows if every else self.sector_rows[:, candidates]
+            capped = np.asarray(rows.any(axis=1))  # a sector without candidates constrains nothing
+            constraints, bounds = _capped_constraints(
+                n_candidates,
+                self.max_weight,
+                rows[capped],
+                self.sector_caps[capped],
+                None if mu is None else np.asarray(mu, dtype=float)[candidates],
+                target_return,
+            )
+            sub_cov = self.cov if every else self.cov[np.ix_(candidates, candidates)]
+            problem = (capped, constraints, bounds, sub_cov)
+            if key is not None:  # the path's points share the candidates' rows and bounds
+                self._problems[key] = problem
+        capped, constraints, bounds, sub_cov = problem
         x, duals, _ = _solve(
-            self.cov if every else self.cov[np.ix_(candidates, candidates)],
+            sub_cov,
             constraints,
             bounds,
             self._warm_start(candidates, capped, with_target),
