@@ -55,7 +55,7 @@ async def converse() -> dict[tuple[int, int], dict[str, Any]]:
                 for code in ("IT", "HC", "done"):
                     await user.tap(f"sector:{code}")
                 # type the amount only once the question is on screen, as a person would
-                await api.wait_for(lambda: any("How much" in t for t in api.texts_to(USER)))
+                await api.wait_for(lambda: any("How much" in t for t in api.shown_to(USER)), 60)
                 user.say("10,000")
                 await user.tap("risk:3")
                 await user.tap("strategy:momentum")

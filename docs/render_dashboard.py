@@ -24,12 +24,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from smallq.data.sample import SampleSource
 from smallq.pipeline import build_portfolio
+from smallq.presentation import present_portfolio
 from smallq.profile import make_profile
 from smallq.rebalance import Order, Side
 from smallq.signin import sign_token
 from storage.db import connect
 from storage.ledger import LedgerRepository
-from storage.portfolios import PortfolioRepository, record_from_report
+from storage.portfolios import PortfolioRepository, ViewDocument, record_from_report
 from storage.users import UserRepository
 from tests.dashboard.test_browser import APP, _free_port, _wait_healthy, chromium_driver
 
@@ -47,7 +48,7 @@ def seed(db_path: Path) -> None:
         sectors="Information Technology,Health Care", capital=10_000, as_of=date(2021, 6, 30)
     )
     report = build_portfolio(profile, SampleSource(), today=date(2026, 1, 1))
-    record = record_from_report(report)
+    record = record_from_report(report, ViewDocument(present_portfolio(report).to_dict()))
     portfolio_id = PortfolioRepository(db).add(USER, record)
     orders = [
         Order(h.ticker, Side.BUY, int(h.shares), h.price, h.amount, round(h.amount * 0.001, 2))
