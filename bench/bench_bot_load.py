@@ -282,8 +282,8 @@ async def run(n_users: int, *, workers: int, pool: str, timeout: float, seed: in
                     timings.duplicated += max(0, len(results) - 1)
             finally:
                 bot.send_signal(signal.SIGINT)
-                try:
-                    bot.wait(60)
+                try:  # waited off the loop: the fake server answers the bot's last getUpdates
+                    await asyncio.to_thread(bot.wait, 60)
                 except subprocess.TimeoutExpired:
                     bot.kill()
     return timings
