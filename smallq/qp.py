@@ -580,6 +580,14 @@ class FrontierPath:
         self._guesses.insert(position, guess)
         return weights, vol
 
+    def _scale(self) -> float:
+        """A first upper end for ``t``: the variance of the least-variance mix over the return
+        the best asset adds to it (where ``t μ`` starts to outweigh ``Σw``), so the search starts
+        near the path's bends instead of at ``t = 1``, far past where its weights stop moving."""
+        _, low_w, low_vol = self._points[0]
+        gain = float(self.mu.max() - self.mu @ low_w)
+        return low_vol * low_vol / gain if gain > 1e-12 else 1.0
+
     def at_volatility(self, target: float, *, tol: float = 1e-12) -> np.ndarray:
         """Max ``μᵀw`` at volatility ``target`` (see :func:`efficient_risk_qp`)."""
         low_w, vol = self.at(0.0)
@@ -589,12 +597,12 @@ class FrontierPath:
         above = [(t, w, v) for t, w, v in self._points if v >= target]
         (low_t, low_w), bracket = below[-1], above[0] if above else None
         if bracket is None:
-            high_t = max(1.0, 4.0 * low_t)
+            high_t = max(self._scale(), 2.0 * low_t)
             while True:
                 high_w, vol = self.at(high_t)
                 if vol >= target or high_t > 1e9:
                     break
-                low_t, low_w, high_t = high_t, high_w, high_t * 4.0
+                low_t, low_w, high_t = high_t, high_w, high_t * 2.0
             if vol < target:
                 return high_w
         else:
