@@ -33,7 +33,6 @@ from smallq.allocation import allocate_shares, fees_note
 from smallq.assessment import Target
 from smallq.data.base import PriceSource
 from smallq.data.market import load_index_history, load_stress_history
-from smallq.decision import DecisionRule, rank_candidates
 from smallq.errors import SmallQError
 from smallq.levels import placed_settings
 from smallq.models import (
@@ -47,7 +46,7 @@ from smallq.models import (
 )
 from smallq.optimize import report_frontier
 from smallq.params import DEFAULT_PARAMS, EngineParams
-from smallq.pipeline.stages import data_notes, decide, decision_data, unique
+from smallq.pipeline.stages import data_notes, decide, decision_data, rank, unique
 from smallq.pipeline.walkforward import record_or_note
 from smallq.presentation.notes import fallback_notes, freshness_note
 from smallq.profile import cap_notes, level_cap_notes
@@ -70,7 +69,7 @@ def select_stocks(
     """Run the universe, filter, data and ranking stages for a profile.
 
     The ranking is the one a build on the same date acts on
-    (:func:`smallq.decision.rank_candidates`: the same price filters and estimation-window
+    (:func:`smallq.pipeline.stages.rank`: the same price filters and estimation-window
     rule before the ranking). ``require_benchmark=False`` lets a ranking run on a source
     without a benchmark.
 
@@ -83,17 +82,7 @@ def select_stocks(
     universe, market, end = decision_data(
         profile, source, today=today, params=params, require_benchmark=require_benchmark
     )
-    as_of = market.prices.index[-1].date()
-    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
-    ranked = rank_candidates(
-        market.prices,
-        market.companies,
-        rule,
-        as_of,
-        volume=market.volume,
-        fundamentals=universe.fundamentals,
-        params=params,
-    )
+    ranked = rank(profile, universe, market, params)
     ranking = ranked.ranking
     notes = [*data_notes(profile, universe, market, end), *ranked.notes, *ranking.notes]
     return Selection(ranking=ranking, market=replace(market, notes=unique(notes)))

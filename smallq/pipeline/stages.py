@@ -1,7 +1,8 @@
 """The stages the use cases share: a decision's data, its notes, and the decision itself.
 
 :func:`decision_data` loads the universe and the cleaned prices up to the decision date;
-:func:`decide` runs :func:`smallq.decision.decide_weights` on them as the build does;
+:func:`decide` runs :func:`smallq.decision.decide_weights` on them as the build does, and
+:func:`rank` its first steps only (:func:`smallq.decision.rank_candidates`, ``smallq rank``);
 :func:`data_notes` gathers what the data stages said; :func:`unique` drops repeated notes.
 """
 
@@ -19,11 +20,18 @@ from smallq.data.market import (
     load_market_data,
     load_universe,
 )
-from smallq.decision import Decision, DecisionRule, decide_weights, history_rows
+from smallq.decision import (
+    Decision,
+    DecisionRule,
+    Ranked,
+    decide_weights,
+    history_rows,
+    rank_candidates,
+)
 from smallq.models import MarketData, Note, Profile
 from smallq.params import EngineParams
 
-__all__ = ["data_notes", "decide", "decision_data", "unique"]
+__all__ = ["data_notes", "decide", "decision_data", "rank", "unique"]
 
 
 def decision_data(
@@ -82,8 +90,7 @@ def decide(
     SmallQError
         As :func:`smallq.decision.decide_weights`.
     """
-    as_of = market.prices.index[-1].date()
-    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
+    rule, as_of = _rule_at(profile, universe, market, params)
     decision = decide_weights(
         market.prices,
         market.companies,
@@ -96,6 +103,34 @@ def decide(
         fast=fast,
     )
     return rule, decision
+
+
+def rank(profile: Profile, universe: Universe, market: MarketData, params: EngineParams) -> Ranked:
+    """The ranking :func:`decide` acts on, on the last day of ``market`` (filters, window rule).
+
+    Raises
+    ------
+    SmallQError
+        As :func:`smallq.decision.rank_candidates`.
+    """
+    rule, as_of = _rule_at(profile, universe, market, params)
+    return rank_candidates(
+        market.prices,
+        market.companies,
+        rule,
+        as_of,
+        volume=market.volume,
+        fundamentals=universe.fundamentals,
+        params=params,
+    )
+
+
+def _rule_at(
+    profile: Profile, universe: Universe, market: MarketData, params: EngineParams
+) -> tuple[DecisionRule, date]:
+    """The profile's decision rule and the decision date (the last day of ``market``)."""
+    rule = DecisionRule.for_profile(profile, universe.criteria, profile.top_n, params)
+    return rule, market.prices.index[-1].date()
 
 
 def data_notes(profile: Profile, universe: Universe, market: MarketData, end: date) -> list[str]:
