@@ -81,6 +81,8 @@ def normalise_index(index: pd.Index) -> pd.DatetimeIndex:
 
     A tz-aware index keeps its local calendar date (the exchange's trading day).
     """
+    if _is_normal(index):
+        return index  # an Index is immutable: shared as it is
     dates = pd.DatetimeIndex(pd.to_datetime(index))
     if dates.tz is not None:
         dates = dates.tz_localize(None)
@@ -89,10 +91,30 @@ def normalise_index(index: pd.Index) -> pd.DatetimeIndex:
 
 def tidy_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a copy with a normalised, sorted, duplicate-free date index and float columns."""
+    index = frame.index
+    if (
+        _is_normal(index)
+        and index.is_monotonic_increasing
+        and index.is_unique
+        and all(dtype == np.float64 for dtype in frame.dtypes)
+    ):
+        return frame.copy()  # already tidy (the data stage's frames, cut at a date)
     result = frame.copy()
     result.index = normalise_index(result.index)
     result = result[~result.index.duplicated(keep="last")].sort_index()
     return result.astype("float64")
+
+
+def _is_normal(index: pd.Index) -> bool:
+    """Whether ``index`` is already what :func:`normalise_index` returns."""
+    return (
+        isinstance(index, pd.DatetimeIndex)
+        and index.tz is None
+        and index.unit == "us"
+        and index.name == "date"
+        and index.freq is None
+        and index.is_normalized
+    )
 
 
 def slice_dates(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
@@ -238,36 +260,53 @@ def _spikes(close: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Cells whose close is a one-day round trip of at least ``threshold`` (rule 3).
 
     NaN cells are skipped: the neighbours are the nearest valid closes. The last row has no
-    next close and is never a spike.
+    next close and is never a spike. Computed on the array (NaN compares false, as pandas'
+    ``ge``/``lt`` on NaN).
     """
     limit = float(np.log1p(threshold)) - _EDGE
     low_band, high_band = np.log1p(-threshold / 2) - _EDGE, np.log1p(threshold / 2) + _EDGE
-    log_price = pd.DataFrame(np.log(close.to_numpy()), index=close.index, columns=close.columns)
-    before = log_price.shift(1).ffill()
-    after = log_price.shift(-1).bfill()
+    log_price = np.log(close.to_numpy(dtype="float64"))
+    before = _filled_shift(log_price, 1)
+    after = _filled_shift(log_price[::-1], 1)[::-1]  # shift(-1).bfill()
     move_in, move_out = log_price - before, after - log_price
     net = after - before
-    result = (
-        move_in.abs().ge(limit)
-        & move_out.abs().ge(limit)
-        & (move_in * move_out).lt(0)
-        & net.ge(low_band)
-        & net.le(high_band)
-    )
-    return result.fillna(False).astype(bool)
+    with np.errstate(invalid="ignore"):
+        result = (
+            (np.abs(move_in) >= limit)
+            & (np.abs(move_out) >= limit)
+            & (move_in * move_out < 0)
+            & (net >= low_band)
+            & (net <= high_band)
+        )
+    return pd.DataFrame(result, index=close.index, columns=close.columns)
+
+
+def _filled_shift(values: np.ndarray, periods: int) -> np.ndarray:
+    """``DataFrame(values).shift(periods).ffill()`` on a 2-D float array: each cell gets the
+    last non-NaN value at least ``periods`` rows above it (NaN when there is none)."""
+    shifted = np.full_like(values, np.nan)
+    shifted[periods:] = values[:-periods] if periods else values
+    rows = np.where(np.isnan(shifted), 0, np.arange(len(shifted))[:, None])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    filled: np.ndarray = np.take_along_axis(shifted, rows, axis=0)
+    return filled
 
 
 def _with_the_market(close: pd.DataFrame, market: pd.Series, threshold: float) -> pd.DataFrame:
     """Cells whose move from the previous valid close goes the same way as a market move of at
     least ``threshold`` on that day (the market's move from the previous price date)."""
-    level = tidy_frame(market.to_frame()).iloc[:, 0].reindex(close.index)
-    level = level.where(level.gt(0))
-    market_move = np.log(level).diff()
-    log_price = np.log(close.where(close.gt(0)))
-    move_in = log_price - log_price.shift(1).ffill()
-    big = market_move.abs().ge(float(np.log1p(threshold)) - _EDGE)
-    same_way = np.sign(move_in).eq(np.sign(market_move), axis=0)
-    return (same_way & pd.DataFrame({c: big for c in close.columns})).fillna(False).astype(bool)
+    level = tidy_frame(market.to_frame()).iloc[:, 0].reindex(close.index).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.where(level > 0, level, np.nan)
+        market_move = np.empty_like(level)
+        market_move[:1] = np.nan
+        market_move[1:] = np.diff(np.log(level))
+        values = close.to_numpy(dtype="float64")
+        log_price = np.log(np.where(values > 0, values, np.nan))
+        move_in = log_price - _filled_shift(log_price, 1)
+        big = np.abs(market_move) >= float(np.log1p(threshold)) - _EDGE
+        same_way = np.sign(move_in) == np.sign(market_move)[:, None]
+    return pd.DataFrame(same_way & big[:, None], index=close.index, columns=close.columns)
 
 
 def unconfirmed_moves(

@@ -405,3 +405,61 @@ def test_a_short_trailing_gap_carries_the_last_close_forward_with_a_note() -> No
     assert aligned["GONE"].isna().sum() == 6
     assert any("LATE: no close on the last 2 day(s)" in n for n in notes)
     assert not any("GONE" in n for n in notes)
+
+
+# --------------------------------------------------------------------------- array rules
+def _pandas_spikes(close: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Rule 3 written with pandas' shift/ffill (the form the array code replaced)."""
+    edge = 1e-9
+    limit = float(np.log1p(threshold)) - edge
+    low_band, high_band = np.log1p(-threshold / 2) - edge, np.log1p(threshold / 2) + edge
+    log_price = np.log(close)
+    before, after = log_price.shift(1).ffill(), log_price.shift(-1).bfill()
+    move_in, move_out, net = log_price - before, after - log_price, after - before
+    return (
+        move_in.abs().ge(limit)
+        & move_out.abs().ge(limit)
+        & (move_in * move_out).lt(0)
+        & net.ge(low_band)
+        & net.le(high_band)
+    )
+
+
+def _pandas_with_the_market(
+    close: pd.DataFrame, market: pd.Series, threshold: float
+) -> pd.DataFrame:
+    level = market.reindex(close.index)
+    market_move = np.log(level.where(level.gt(0))).diff()
+    log_price = np.log(close.where(close.gt(0)))
+    move_in = log_price - log_price.shift(1).ffill()
+    big = market_move.abs().ge(float(np.log1p(threshold)) - 1e-9)
+    same_way = np.sign(move_in).eq(np.sign(market_move), axis=0)
+    return same_way & pd.DataFrame({c: big for c in close.columns})
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_spike_and_market_rules_on_arrays_equal_the_pandas_rules(seed: int) -> None:
+    from smallq.data.validation import _spikes, _with_the_market
+
+    rng = np.random.default_rng(seed)
+    n_days, n_assets = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+    moves = [0.0, 0.3, -0.3, 0.01, -0.01, 0.25, -0.2]
+    steps = rng.choice(moves, size=(n_days, n_assets), p=[0.3, 0.1, 0.1, 0.2, 0.2, 0.05, 0.05])
+    values = 100 * np.exp(np.cumsum(steps, axis=0))
+    for share, bad in ((0.15, np.nan), (0.03, -1.0), (0.02, np.inf), (0.02, 0.0)):
+        values[rng.random((n_days, n_assets)) < share] = bad
+    dates = pd.bdate_range("2020-01-01", periods=n_days)
+    close = pd.DataFrame(values, index=pd.DatetimeIndex(list(dates), name="date").as_unit("us"))
+    market_steps = rng.choice([0.0, 0.06, -0.07, 0.01], size=n_days)
+    market = pd.Series(100 * np.exp(np.cumsum(market_steps)), index=close.index)
+    market[rng.random(n_days) < 0.1] = np.nan
+    valid = close.mask(close.le(0) | np.isinf(close))
+    for threshold in (0.2, 0.35):
+        pd.testing.assert_frame_equal(
+            _spikes(valid, threshold), _pandas_spikes(valid, threshold), check_dtype=False
+        )
+    pd.testing.assert_frame_equal(
+        _with_the_market(close, market, 0.05),
+        _pandas_with_the_market(close, market, 0.05),
+        check_dtype=False,
+    )
