@@ -491,6 +491,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
+    _pandas_without_pyarrow()
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -506,6 +507,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # the one catch-all, mapped by exit_status
         return report_error(exc, debug=args.debug)
     return 0
+
+
+def _pandas_without_pyarrow() -> None:
+    """Let pandas, when this process has not loaded it yet, run without pyarrow.
+
+    pandas imports pyarrow (and ``pyarrow.compute``, 0.08 s of CPU) whenever it is installed,
+    and the venv has it for Streamlit. No command reads Parquet or Arrow data: without pyarrow
+    pandas keeps its text columns in Python objects, with the same values, and the outputs are
+    the same byte for byte. A process that already loaded pandas or pyarrow (a test session,
+    an embedding program) is left as it is. ``None`` in ``sys.modules`` makes that import fail.
+    """
+    if "pandas" not in sys.modules and "pyarrow" not in sys.modules:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]
 
 
 def report_error(exc: BaseException, *, debug: bool) -> int:

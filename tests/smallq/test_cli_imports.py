@@ -3,8 +3,9 @@
 Each command runs in a fresh interpreter, which then lists the modules it loaded. cvxpy and
 PyPortfolioOpt load only for objectives without a fast path, scikit-learn and skfolio never
 (the sample's CSV files are read without importing skfolio), matplotlib only for ``--charts``,
-scipy.stats never (the standard library's ``NormalDist`` serves). No timing is checked here:
-speed lives in ``bench/bench_cli.py``.
+scipy.stats never (the standard library's ``NormalDist`` serves), and pandas runs without
+pyarrow (installed for Streamlit; :func:`smallq.cli._pandas_without_pyarrow`). No timing is
+checked here: speed lives in ``bench/bench_cli.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 
 import pytest
 
-HEAVY = ("cvxpy", "pypfopt", "sklearn", "skfolio", "matplotlib", "scipy.stats")
+HEAVY = ("cvxpy", "pypfopt", "sklearn", "skfolio", "matplotlib", "scipy.stats", "pyarrow")
 
 SCRIPT = """
 import contextlib, io, json, sys
@@ -26,7 +27,8 @@ with contextlib.redirect_stdout(io.StringIO()):
         status = main()
     except SystemExit as exc:  # argparse's --help
         status = exc.code
-print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+loaded = sorted(name for name, module in sys.modules.items() if module is not None)
+print(json.dumps({"status": status, "modules": loaded}))
 """
 
 
@@ -68,3 +70,16 @@ def test_a_command_loads_no_heavy_library(arguments: tuple[str, ...]) -> None:
     assert heavy == []
     if arguments == ("--help",):
         assert "pandas" not in modules
+
+
+def test_a_process_that_loaded_pandas_keeps_its_pyarrow() -> None:
+    script = (
+        "import sys, pandas\n"
+        "from smallq.cli import _pandas_without_pyarrow\n"
+        "_pandas_without_pyarrow()\n"
+        "print(sys.modules.get('pyarrow', 'absent') is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip() == "True"
