@@ -94,8 +94,9 @@ class FastPipelinePolicy:
         self._names = [str(c) for c in raw.columns]
         self._names_array = np.array(self._names, dtype=object)
         full = PriceData(close=raw, high=market.raw_high, low=market.raw_low)
-        cleaned = clean_prices(full, params).close
         benchmark = None if market.benchmark.empty else market.benchmark
+        # with the benchmark, as the reference cleans: a round trip on a crash day is kept
+        cleaned = clean_prices(full, params, market=benchmark).close
         aligned, _, _ = align_calendar(cleaned, benchmark)
         if not aligned.index.equals(raw.index):
             raise SmallQError("the aligned calendar differs from the raw one")

@@ -114,6 +114,20 @@ def test_a_bad_print_on_a_decision_day_is_cleaned_point_in_time_as_the_reference
     _assert_same(fast, reference)
 
 
+def test_a_round_trip_on_a_crash_day_is_kept_as_the_reference_keeps_it() -> None:
+    # the sample's round trips with the market (2008-09-29, 2009-01-20: AMD, BAC, JPM, UNH)
+    # are not bad prints (validation rule 3); a window holding them must read them as they are
+    fast, reference = _both(
+        SampleSource(),
+        date(2009, 1, 1),
+        date(2010, 6, 30),
+        "monthly",
+        sectors="tech,health care,financials",
+        objective="max_sharpe",
+    )
+    _assert_same(fast, reference)
+
+
 @pytest.mark.parametrize("strategy", [Strategy.MOMENTUM, Strategy.LOW_VOL])
 @pytest.mark.parametrize("per_sector", [False, True])
 def test_numpy_ranking_selects_as_rank_stocks(strategy: Strategy, per_sector: bool) -> None:
