@@ -40,29 +40,51 @@ class Trade:
     cost: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Rebalance:
     """What happened on one rebalance date.
+
+    The weights are kept as vectors over the backtest's tickers; :attr:`target` and
+    :attr:`weights` build the Series by ticker when read (a weekly backtest makes hundreds of
+    rebalances, and its text report reads none of them).
 
     Attributes
     ----------
     date : Timestamp
-    target : Series by ticker
-        The policy's weights.
-    weights : Series by ticker
-        Weights held after trading (differ from ``target`` only by whole-share rounding).
     turnover : float
         Traded value over pre-trade equity, ``Σ|Δvalue| / equity`` (buys plus sells; the
         first purchase from cash is ``1 / (1 + cost rate)``, the post-cost equity).
     cost : float
         Costs paid, in units of starting capital (same units as ``equity``).
+    tickers : Index of shape (n_assets,)
+        The backtest's tickers (shared by every rebalance of a run).
+    target_vector, weight_vector : ndarray of shape (n_assets,)
+        :attr:`target` and :attr:`weights` over ``tickers`` (zeros included).
     """
 
     date: pd.Timestamp
-    target: pd.Series
-    weights: pd.Series
     turnover: float
     cost: float
+    tickers: pd.Index
+    target_vector: np.ndarray
+    weight_vector: np.ndarray
+
+    @property
+    def target(self) -> pd.Series:
+        """The policy's weights, by ticker (the tickers with a positive weight)."""
+        return _positive(self.target_vector, self.tickers)
+
+    @property
+    def weights(self) -> pd.Series:
+        """Weights held after trading, by ticker (differ from :attr:`target` only by
+        whole-share rounding)."""
+        return _positive(self.weight_vector, self.tickers)
+
+
+def _positive(vector: np.ndarray, tickers: pd.Index) -> pd.Series:
+    nonzero = np.flatnonzero(vector > 0)
+    values = np.asarray(vector[nonzero], dtype=float)  # a new array (fancy indexing)
+    return pd.Series(values, index=tickers.take(nonzero), copy=False)
 
 
 class Book:
@@ -99,7 +121,6 @@ class Book:
         self.target = np.zeros(n_assets)
         self.trades: list[Trade] = []
         self.rebalances: list[Rebalance] = []
-        self._indexes: dict[bytes, pd.Index] = {}
         self.values = np.zeros(n_assets)
         self._traded = False  # since the last mark
 
@@ -148,10 +169,11 @@ class Book:
         self.rebalances.append(
             Rebalance(
                 date=date_k,
-                target=self._series(target),
-                weights=self._series(post),
                 turnover=float(traded.sum() / equity),
                 cost=cost / self.initial,
+                tickers=self.columns,
+                target_vector=np.array(target, dtype=float),  # the policy's array is not kept
+                weight_vector=post,
             )
         )
 
@@ -164,15 +186,6 @@ class Book:
             values, equity = self.values, self.marked
         self.held[k] = values / equity
         self.cash_weight[k] = self.cash / equity
-
-    def _series(self, vector: np.ndarray) -> pd.Series:
-        nonzero = np.flatnonzero(vector > 0)
-        key = nonzero.tobytes()
-        index = self._indexes.get(key)
-        if index is None:  # weekly rebalances mostly hold the same names: build each Index once
-            index = self._indexes[key] = self.columns.take(nonzero)
-        values = np.asarray(vector[nonzero], dtype=float)  # a new array (fancy indexing)
-        return pd.Series(values, index=index, copy=False)  # no dtype check, no second copy
 
 
 def _fractional_shares(
