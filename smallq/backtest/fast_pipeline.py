@@ -64,6 +64,8 @@ __all__ = ["FastPipelinePolicy"]
 _EDGE = 1e-9  # as smallq.data.validation: thresholds are met a hair early
 _QUIET_ROWS = 6  # rows t-5 .. t: the bad-print rules' reach and the calendar's 5-day fill
 _FAST_OBJECTIVES = (Objective.MAX_SHARPE, Objective.MIN_VOLATILITY)
+#: rows cleaned before the first row a decision reads, when a decision is cleaned point in time
+_TAIL_MARGIN = 20
 
 
 class FastPipelinePolicy:
@@ -104,10 +106,19 @@ class FastPipelinePolicy:
         self._history = aligned.to_numpy(dtype=float)
         self._carried = aligned.ffill().to_numpy(dtype=float)
         self._suspect = _bad_print_candidates(raw, market.raw_high, market.raw_low, params)
-        valid = np.isfinite(raw.to_numpy(dtype=float))
+        closes = raw.to_numpy(dtype=float)
+        valid = np.isfinite(closes)
         n_rows = len(raw)
         self._first_valid = np.where(valid.any(axis=0), valid.argmax(axis=0), n_rows)
         self._last_valid = np.where(valid.any(axis=0), n_rows - 1 - valid[::-1].argmax(axis=0), -1)
+        self._quiet = _quiet_rows(self._suspect, self._first_valid, self._last_valid)
+        self._moved_at = np.zeros_like(valid)
+        self._moved_at[1:] = _moved(self._history[1:], self._carried[:-1], params.spike_threshold)
+        with np.errstate(invalid="ignore"):
+            solid = valid & (closes > 0) & ~self._suspect
+        pairs = np.zeros_like(valid)
+        pairs[1:] = solid[1:] & solid[:-1]
+        self._anchors = np.cumsum(pairs, axis=0)  # rows a <= i with solid closes at a-1 and a
         volume = reference.volume
         self._volume = None if volume is None else volume.reindex_like(raw).to_numpy(dtype=float)
         rule = reference.rule
@@ -191,21 +202,57 @@ class FastPipelinePolicy:
     def _known(self, row: int, as_of: pd.Timestamp) -> tuple[np.ndarray, pd.Index, np.ndarray]:
         """Cleaned, aligned closes up to ``row`` on the raw columns, those columns, and the
         positions of the tickers kept (an unconfirmed decision-day move leaves one out), as
-        :func:`smallq.decision.prices_known_at` gives them. Nothing is copied on the fast path."""
+        :func:`smallq.decision.prices_known_at` gives them. Nothing is copied on the fast path;
+        near a bad-print candidate the rows a decision reads are cleaned point in time."""
         listed = self._first_valid <= row
-        first = row - _QUIET_ROWS + 1
-        gone = listed & (self._last_valid >= first) & (self._last_valid < row)
-        if first >= 1 and not gone.any() and not self._suspect[first : row + 1, listed].any():
-            history = self._history[: row + 1]
-            moved = _moved(history[-1], self._carried[row - 1], self.params.spike_threshold)
-            return history, self._columns, np.flatnonzero(listed & ~moved)
-        frame, _volume = prices_known_at(self._market, as_of, self.params)
-        if not frame.index.equals(self._index[: row + 1]):
+        if self._quiet[row]:
+            keep = np.flatnonzero(listed & ~self._moved_at[row])
+            return self._history[: row + 1], self._columns, keep
+        start = row + 1 - self._rows - _TAIL_MARGIN
+        if not self._anchored(start, row + 1 - self._rows):
+            start = 0
+        frame, _volume = prices_known_at(self._tail(start), as_of, self.params)
+        if not frame.index.equals(self._index[start : row + 1]):
             raise SmallQError("the point-in-time calendar differs from the raw one")
         kept = self._columns.get_indexer(frame.columns)
         history = np.full((row + 1, len(self._columns)), np.nan)
-        history[:, kept] = frame.to_numpy(dtype=float)
+        history[:start] = self._history[:start]  # never read: the decision reads the tail
+        history[start:, kept] = frame.to_numpy(dtype=float)
         return history, self._columns, np.sort(kept)
+
+    def _anchored(self, start: int, needed: int) -> bool:
+        """Whether cleaning from ``start`` gives the rows from ``needed`` on as cleaning from
+        the first row does: every ticker listed before ``start`` has two solid closes in a row
+        (finite, positive, no bad-print candidate) at rows ``a - 1, a`` with
+        ``start < a <= needed``. No cleaning rule at a row after ``a`` reads past such a
+        close (the rules read the nearest valid closes, the calendar fill the last one), and
+        a ticker listed at ``start`` or later has no earlier close to read."""
+        if start < 1:
+            return False
+        listed = self._first_valid < start
+        found = self._anchors[needed, listed] - self._anchors[start, listed]
+        return bool((found > 0).all())
+
+    def _tail(self, start: int) -> MarketData:
+        """The market data from row ``start`` on (all of it for 0)."""
+        market = self._market
+        if start == 0:
+            return market
+
+        def cut(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if frame is None else frame.iloc[start:]
+
+        raw = market.raw_prices if market.raw_prices is not None else market.prices
+        first = self._index[start]
+        return replace(
+            market,
+            prices=raw.iloc[start:],
+            raw_prices=raw.iloc[start:],
+            raw_high=cut(market.raw_high),
+            raw_low=cut(market.raw_low),
+            volume=None,
+            benchmark=market.benchmark if market.benchmark.empty else market.benchmark.loc[first:],
+        )
 
     # ------------------------------------------------------------------ stages 2-4
     def _screen(
@@ -542,6 +589,23 @@ def _moved(last: np.ndarray, previous: np.ndarray, threshold: float) -> np.ndarr
         ratio = last / np.where(previous > 0, previous, np.nan)
         moved = np.abs(np.log(ratio)) >= float(np.log1p(threshold)) - _EDGE
     return np.nan_to_num(moved, nan=0.0).astype(bool)
+
+
+def _quiet_rows(suspect: np.ndarray, first_valid: np.ndarray, last_valid: np.ndarray) -> np.ndarray:
+    """Rows ``t`` whose rows ``t - 5 .. t`` hold no bad-print candidate in a ticker listed by
+    ``t`` and in which no listed ticker stopped trading (the full cleaning's rows are then the
+    point-in-time ones), shape (n_days,)."""
+    n_rows = len(suspect)
+    rows = np.arange(n_rows)
+    listed = first_valid[None, :] <= rows[:, None]
+    counts = np.cumsum(suspect, axis=0)
+    before = np.zeros_like(counts)
+    before[_QUIET_ROWS:] = counts[:-_QUIET_ROWS]
+    touched = ((counts - before) > 0) & listed
+    gone = listed & (last_valid[None, :] >= (rows - _QUIET_ROWS + 1)[:, None])
+    gone &= last_valid[None, :] < rows[:, None]
+    quiet: np.ndarray = (rows >= _QUIET_ROWS) & ~touched.any(axis=1) & ~gone.any(axis=1)
+    return quiet
 
 
 def _bad_print_candidates(

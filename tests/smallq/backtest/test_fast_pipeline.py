@@ -14,10 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallq.backtest.fast_pipeline import rank_prices
+from smallq.backtest.fast_pipeline import FastPipelinePolicy, rank_prices
+from smallq.backtest.policy import PipelinePolicy
 from smallq.data.csv import CsvSource
+from smallq.data.market import load_market_data, load_universe
 from smallq.data.memory import FrameSource
 from smallq.data.sample import SampleSource
+from smallq.decision import history_rows, prices_known_at
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import run_strategy_backtest
 from smallq.profile import make_profile
@@ -126,6 +129,51 @@ def test_a_round_trip_on_a_crash_day_is_kept_as_the_reference_keeps_it() -> None
         objective="max_sharpe",
     )
     _assert_same(fast, reference)
+
+
+def test_the_rows_a_decision_reads_are_those_a_build_on_its_date_cleans() -> None:
+    # every row near a bad-print candidate (cleaned point in time from a later start, or
+    # from the first row) and every 25th other row, against prices_known_at from the first row
+    sample = SampleSource()
+    tickers = ["AAPL", "MSFT", "AMD", "JNJ", "LLY", "MRK", "PFE", "UNH"]
+    prices = sample.fetch_prices(tickers, date(2018, 1, 1), date(2022, 12, 28))
+    benchmark = sample.fetch_benchmark(date(2018, 1, 1), date(2022, 12, 28))
+    close = prices.close.copy()
+    close.loc["2022-03-01", "AAPL"] *= 1.4  # a spike
+    close.loc["2022-06-01":, "LLY"] *= 1.3  # a jump that stays
+    close.loc["2021-05-03":"2021-05-20", "MRK"] = np.nan  # a halt
+    # a long halt where the rows the spike's decisions read begin: cleaning those decisions
+    # from a later start would not carry MRK's last close, so they clean from the first row
+    close.loc["2019-02-01":"2019-04-30", "MRK"] = np.nan
+    close.loc["2021-09-01", "PFE"] = -1.0  # a non-positive print
+    close.loc["2022-10-03":, "AMD"] = np.nan  # stops trading
+    companies = sample.fetch_companies().loc[close.columns].reset_index()
+    source = FrameSource(close, benchmark, companies)
+    profile = make_profile(sectors="tech,health care", capital=1.0)
+    universe = load_universe(profile, source, date(2021, 1, 1))
+    market = load_market_data(
+        source,
+        universe.first_pass.tickers,
+        universe.companies,
+        start=date(2018, 1, 1),
+        end=date(2022, 12, 28),
+    )
+    policy = PipelinePolicy.for_profile(profile, market, universe.fundamentals, DEFAULT_PARAMS)
+    fast = FastPipelinePolicy(policy, market, DEFAULT_PARAMS)
+    reads = history_rows(profile.lookback_days)
+    checked = 0
+    for row in range(reads + 30, len(market.prices)):
+        if fast._quiet[row] and row % 25:
+            continue
+        history, columns, keep = fast._known(row, market.prices.index[row])
+        frame, _ = prices_known_at(market, market.prices.index[row])
+        expected = np.full((row + 1, len(columns)), np.nan)
+        expected[:, columns.get_indexer(frame.columns)] = frame.to_numpy(dtype=float)
+        assert len(history) == row + 1
+        np.testing.assert_array_equal(history[-reads:], expected[-reads:])
+        assert keep.tolist() == sorted(columns.get_indexer(frame.columns).tolist())
+        checked += 1
+    assert checked > 50
 
 
 @pytest.mark.parametrize("strategy", [Strategy.MOMENTUM, Strategy.LOW_VOL])
