@@ -171,8 +171,9 @@ def clean_prices(
         with one entry per ticker and rule that changed something.
     """
     close = tidy_frame(data.close)
-    frames = {
-        name: tidy_frame(frame).reindex(index=close.index, columns=close.columns)
+    index, columns = close.index, close.columns
+    fields = {
+        name: tidy_frame(frame).reindex(index=index, columns=columns).to_numpy(dtype="float64")
         for name in _OHLCV
         if (frame := getattr(data, name)) is not None
     }
@@ -180,112 +181,138 @@ def clean_prices(
     duplicates = int(normalise_index(data.close.index).duplicated().sum())
     if duplicates:
         notes.append(f"{duplicates} duplicate date(s) in the prices; the last row of each kept")
-    nonpositive = close.le(0) | np.isinf(close)
-    notes += _notes(nonpositive, close, "non-positive close", "replaced by the previous close")
-    for name in ("open", "high", "low"):
-        if name in frames:
-            frames[name] = frames[name].mask(frames[name].le(0) | np.isinf(frames[name]))
-    if "volume" in frames:
-        frames["volume"] = frames["volume"].mask(frames["volume"].lt(0))
-    bad_ohlc, repaired = _check_ohlc(close, frames, ohlc_tolerance, notes)
-    close = close.where(repaired.isna(), repaired)
-    spikes = _spikes(close.mask(nonpositive | bad_ohlc), params.spike_threshold)
+    values = close.to_numpy(dtype="float64", copy=True)
+    with np.errstate(invalid="ignore"):
+        nonpositive = (values <= 0) | np.isinf(values)
+        notes += _notes(nonpositive, values, index, columns, "non-positive close", _REPLACED)
+        for name in ("open", "high", "low"):
+            if name in fields:
+                field = fields[name]
+                fields[name] = np.where((field <= 0) | np.isinf(field), np.nan, field)
+        if "volume" in fields:
+            fields["volume"] = np.where(fields["volume"] < 0, np.nan, fields["volume"])
+        bad_ohlc, repaired = _check_ohlc(values, fields, ohlc_tolerance, (index, columns), notes)
+    values = np.where(np.isnan(repaired), values, repaired)
+    spikes = _spike_cells(np.where(nonpositive | bad_ohlc, np.nan, values), params.spike_threshold)
     if market is not None:
-        spikes &= ~_with_the_market(close, market, params.crash_day_market_move)
+        spikes &= ~_market_cells(values, index, market, params.crash_day_market_move)
     notes += _notes(
-        spikes, close, "one-day spike that reversed the next day", "replaced by the previous close"
+        spikes, values, index, columns, "one-day spike that reversed the next day", _REPLACED
     )
     bad = nonpositive | bad_ohlc | spikes
-    masked = close.mask(bad)
-    close = masked.where(~bad, masked.ffill())
+    masked = np.where(bad, np.nan, values)
+    values = np.where(bad, _filled_shift(masked, 0), masked)
     for name in ("open", "high", "low"):
-        if name in frames:
-            frames[name] = frames[name].mask(bad)
-    empty = [str(t) for t in close.columns[close.notna().sum() == 0]]
-    notes += [f"{ticker}: no valid prices; dropped" for ticker in empty]
-    close = close.drop(columns=empty)
-    frames = {name: frame.drop(columns=empty) for name, frame in frames.items()}
-    return dataclasses.replace(data, close=close, notes=data.notes + tuple(notes), **frames)
+        if name in fields:
+            fields[name] = np.where(bad, np.nan, fields[name])
+    kept = ~np.isnan(values).all(axis=0)
+    notes += [f"{ticker}: no valid prices; dropped" for ticker in map(str, columns[~kept])]
+    columns = columns[kept]
+    frames = {
+        name: pd.DataFrame(field[:, kept], index=index, columns=columns)
+        for name, field in fields.items()
+    }
+    cleaned = pd.DataFrame(values[:, kept], index=index, columns=columns)
+    return dataclasses.replace(data, close=cleaned, notes=data.notes + tuple(notes), **frames)
+
+
+_REPLACED = "replaced by the previous close"
 
 
 def _check_ohlc(
-    close: pd.DataFrame, frames: dict[str, pd.DataFrame], tolerance: float, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fix open/high/low contradictions in ``frames`` in place.
+    close: np.ndarray,
+    fields: dict[str, np.ndarray],
+    tolerance: float,
+    labels: tuple[pd.Index, pd.Index],
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fix open/high/low contradictions in ``fields`` in place (arrays of ``close``'s shape).
 
     Returns the bad-close mask (rows with a next close) and the closes repaired into the
     day's range on the last row (NaN elsewhere).
     """
-    none = pd.DataFrame(False, index=close.index, columns=close.columns)
-    if "high" not in frames or "low" not in frames:
-        return none, close.where(none)
-    high, low = frames["high"], frames["low"]
+    none = np.zeros(close.shape, dtype=bool)
+    if "high" not in fields or "low" not in fields:
+        return none, np.full(close.shape, np.nan)
+    high, low = fields["high"], fields["low"]
     upper, lower = high * (1 + tolerance), low * (1 - tolerance)
-    inverted = high.lt(low)
-    outside = (close.gt(upper) | close.lt(lower)) & ~inverted
+    inverted = high < low
+    outside = ((close > upper) | (close < lower)) & ~inverted
     last = none.copy()
-    last.iloc[-1:] = True
-    next_close = close.shift(-1)
-    bad_close = outside & ~last & next_close.le(upper) & next_close.ge(lower)
-    repaired = close.clip(lower=low, upper=high).where(outside & last)
-    notes += _notes(inverted, close, "high below low", "high and low ignored")
-    notes += _notes(
-        outside & ~last & ~bad_close,
-        close,
-        "close outside the day's low-high range",
-        "range ignored",
+    last[-1:] = True
+    next_close = np.full(close.shape, np.nan)
+    next_close[:-1] = close[1:]
+    bad_close = outside & ~last & (next_close <= upper) & (next_close >= lower)
+    # DataFrame.clip: a missing bound is no bound
+    clipped = np.where(close < low, low, close)
+    clipped = np.where(clipped > high, high, clipped)
+    repaired = np.where(outside & last, clipped, np.nan)
+    index, columns = labels
+
+    def note(mask: np.ndarray, reason: str, action: str) -> list[str]:
+        return _notes(mask, close, index, columns, reason, action)
+
+    notes += note(inverted, "high below low", "high and low ignored")
+    notes += note(
+        outside & ~last & ~bad_close, "close outside the day's low-high range", "range ignored"
     )
-    notes += _notes(
+    notes += note(
         bad_close,
-        close,
         "close outside the day's low-high range and back inside it the next day",
-        "replaced by the previous close",
+        _REPLACED,
     )
-    notes += _notes(
+    notes += note(
         outside & last,
-        close,
         "close outside the day's low-high range on the last day (no next close to check)",
         "moved to the nearer end of the range",
     )
-    if "open" in frames:
-        bad_open = (frames["open"].gt(upper) | frames["open"].lt(lower)) & ~inverted
-        notes += _notes(bad_open, close, "open outside the day's low-high range", "open ignored")
-        frames["open"] = frames["open"].mask(bad_open)
-    frames["high"] = high.mask(inverted | (outside & ~last))
-    frames["low"] = low.mask(inverted | (outside & ~last))
+    if "open" in fields:
+        bad_open = ((fields["open"] > upper) | (fields["open"] < lower)) & ~inverted
+        notes += note(bad_open, "open outside the day's low-high range", "open ignored")
+        fields["open"] = np.where(bad_open, np.nan, fields["open"])
+    fields["high"] = np.where(inverted | (outside & ~last), np.nan, high)
+    fields["low"] = np.where(inverted | (outside & ~last), np.nan, low)
     return bad_close, repaired
 
 
 def _spikes(close: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """:func:`_spike_cells` on a frame."""
+    cells = _spike_cells(close.to_numpy(dtype="float64"), threshold)
+    return pd.DataFrame(cells, index=close.index, columns=close.columns)
+
+
+def _spike_cells(close: np.ndarray, threshold: float) -> np.ndarray:
     """Cells whose close is a one-day round trip of at least ``threshold`` (rule 3).
 
     NaN cells are skipped: the neighbours are the nearest valid closes. The last row has no
-    next close and is never a spike. Computed on the array (NaN compares false, as pandas'
-    ``ge``/``lt`` on NaN).
+    next close and is never a spike. NaN compares false, as pandas' ``ge``/``lt`` on NaN.
     """
     limit = float(np.log1p(threshold)) - _EDGE
     low_band, high_band = np.log1p(-threshold / 2) - _EDGE, np.log1p(threshold / 2) + _EDGE
-    log_price = np.log(close.to_numpy(dtype="float64"))
-    before = _filled_shift(log_price, 1)
-    after = _filled_shift(log_price[::-1], 1)[::-1]  # shift(-1).bfill()
-    move_in, move_out = log_price - before, after - log_price
-    net = after - before
-    with np.errstate(invalid="ignore"):
-        result = (
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_price = np.log(close)
+        before = _filled_shift(log_price, 1)
+        after = _filled_shift(log_price[::-1], 1)[::-1]  # shift(-1).bfill()
+        move_in, move_out = log_price - before, after - log_price
+        net = after - before
+        result: np.ndarray = (
             (np.abs(move_in) >= limit)
             & (np.abs(move_out) >= limit)
             & (move_in * move_out < 0)
             & (net >= low_band)
             & (net <= high_band)
         )
-    return pd.DataFrame(result, index=close.index, columns=close.columns)
+    return result
 
 
 def _filled_shift(values: np.ndarray, periods: int) -> np.ndarray:
     """``DataFrame(values).shift(periods).ffill()`` on a 2-D float array: each cell gets the
     last non-NaN value at least ``periods`` rows above it (NaN when there is none)."""
-    shifted = np.full_like(values, np.nan)
-    shifted[periods:] = values[:-periods] if periods else values
+    if periods:
+        shifted = np.full_like(values, np.nan)
+        shifted[periods:] = values[:-periods]
+    else:
+        shifted = values
     rows = np.where(np.isnan(shifted), 0, np.arange(len(shifted))[:, None])
     np.maximum.accumulate(rows, axis=0, out=rows)
     filled: np.ndarray = np.take_along_axis(shifted, rows, axis=0)
@@ -293,20 +320,28 @@ def _filled_shift(values: np.ndarray, periods: int) -> np.ndarray:
 
 
 def _with_the_market(close: pd.DataFrame, market: pd.Series, threshold: float) -> pd.DataFrame:
+    """:func:`_market_cells` on a frame."""
+    cells = _market_cells(close.to_numpy(dtype="float64"), close.index, market, threshold)
+    return pd.DataFrame(cells, index=close.index, columns=close.columns)
+
+
+def _market_cells(
+    close: np.ndarray, index: pd.Index, market: pd.Series, threshold: float
+) -> np.ndarray:
     """Cells whose move from the previous valid close goes the same way as a market move of at
     least ``threshold`` on that day (the market's move from the previous price date)."""
-    level = tidy_frame(market.to_frame()).iloc[:, 0].reindex(close.index).to_numpy()
+    level = tidy_frame(market.to_frame()).iloc[:, 0].reindex(index).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         level = np.where(level > 0, level, np.nan)
         market_move = np.empty_like(level)
         market_move[:1] = np.nan
         market_move[1:] = np.diff(np.log(level))
-        values = close.to_numpy(dtype="float64")
-        log_price = np.log(np.where(values > 0, values, np.nan))
+        log_price = np.log(np.where(close > 0, close, np.nan))
         move_in = log_price - _filled_shift(log_price, 1)
         big = np.abs(market_move) >= float(np.log1p(threshold)) - _EDGE
         same_way = np.sign(move_in) == np.sign(market_move)[:, None]
-    return pd.DataFrame(same_way & big[:, None], index=close.index, columns=close.columns)
+    cells: np.ndarray = same_way & big[:, None]
+    return cells
 
 
 def unconfirmed_moves(
@@ -347,18 +382,24 @@ def unconfirmed_moves(
     return tickers, notes
 
 
-def _notes(mask: pd.DataFrame, close: pd.DataFrame, reason: str, action: str) -> list[str]:
+def _notes(
+    mask: np.ndarray,
+    close: np.ndarray,
+    index: pd.Index,
+    columns: pd.Index,
+    reason: str,
+    action: str,
+) -> list[str]:
     """One note per ticker with the flagged dates (and closes) in ``mask``."""
-    rows, cols = np.nonzero(mask.to_numpy(dtype=bool))
+    rows, cols = np.nonzero(mask)
     notes = []
     for col in np.unique(cols):
         hits = rows[cols == col]
         shown = [
-            f"{close.index[r]:%Y-%m-%d} (close {close.iat[r, col]:.4g})"
-            for r in hits[:_MAX_DATES_SHOWN]
+            f"{index[r]:%Y-%m-%d} (close {close[r, col]:.4g})" for r in hits[:_MAX_DATES_SHOWN]
         ]
         more = f" and {len(hits) - _MAX_DATES_SHOWN} more" if len(hits) > _MAX_DATES_SHOWN else ""
-        notes.append(f"{close.columns[col]}: {reason} on {', '.join(shown)}{more}; {action}")
+        notes.append(f"{columns[col]}: {reason} on {', '.join(shown)}{more}; {action}")
     return notes
 
 
@@ -410,34 +451,41 @@ def align_calendar(
                 f"({_date_list(dropped)})"
             )
         bench = bench.loc[common].rename(benchmark.name)
-    interior = prices.ffill().notna() & prices.bfill().notna() & prices.isna()
-    prices = prices.where(~interior, prices.ffill()).loc[common]
-    for ticker, count in interior.loc[common].sum().items():
+    values = prices.to_numpy(dtype="float64")
+    missing = np.isnan(values)
+    listed = np.logical_or.accumulate(~missing, axis=0)  # a close on or before the row
+    later = np.logical_or.accumulate(~missing[::-1], axis=0)[::-1]  # on or after it
+    interior = listed & later & missing
+    rows = prices.index.get_indexer(common)
+    for ticker, count in zip(prices.columns, interior[rows].sum(axis=0).tolist(), strict=True):
         if count:
             notes.append(f"{ticker}: {count} missing day(s) filled with the previous close")
-    prices, stale_notes = _carry_last_close(prices, max_stale_days)
-    return prices, bench, (*notes, *stale_notes)
+    filled = np.where(interior, _filled_shift(values, 0), values)
+    index = pd.DataFrame(index=prices.index).loc[common].index  # the dates as .loc gives them
+    values = filled[rows]
+    stale_notes = _carry_last_close(values, index, prices.columns, max_stale_days)
+    return pd.DataFrame(values, index=index, columns=prices.columns), bench, (*notes, *stale_notes)
 
 
-def _carry_last_close(prices: pd.DataFrame, max_stale_days: int) -> tuple[pd.DataFrame, list[str]]:
-    """Forward-fill a trailing gap of at most ``max_stale_days`` rows, with a note."""
-    if prices.empty:
-        return prices, []
+def _carry_last_close(
+    values: np.ndarray, index: pd.Index, columns: pd.Index, max_stale_days: int
+) -> list[str]:
+    """Forward-fill a trailing gap of at most ``max_stale_days`` rows of ``values`` (shape
+    (n_days, n_assets), in place), with a note."""
+    if values.size == 0:
+        return []
     notes: list[str] = []
-    filled = prices.copy()
-    for ticker in prices.columns:
-        valid = prices[ticker].notna().to_numpy()
-        if not valid.any() or valid[-1]:
-            continue
-        last = int(np.flatnonzero(valid)[-1])
-        missing = len(valid) - 1 - last
+    valid = ~np.isnan(values)
+    for col in np.flatnonzero(valid.any(axis=0) & ~valid[-1]):
+        last = int(np.flatnonzero(valid[:, col])[-1])
+        missing = len(values) - 1 - last
         if missing <= max_stale_days:
-            filled.iloc[last + 1 :, filled.columns.get_loc(ticker)] = prices[ticker].iloc[last]
+            values[last + 1 :, col] = values[last, col]
             notes.append(
-                f"{ticker}: no close on the last {missing} day(s); the close of "
-                f"{prices.index[last]:%Y-%m-%d} is carried forward"
+                f"{columns[col]}: no close on the last {missing} day(s); the close of "
+                f"{index[last]:%Y-%m-%d} is carried forward"
             )
-    return filled, notes
+    return notes
 
 
 def require_history(prices: pd.DataFrame, min_days: int) -> tuple[pd.DataFrame, tuple[str, ...]]:
