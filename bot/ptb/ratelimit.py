@@ -14,9 +14,8 @@ limits python-telegram-bot's ``AIORateLimiter`` keeps, with the same aiolimiter 
 
 What it adds: **waiting requests are served by priority**, then in arrival order. Each call
 may pass ``rate_limit_args=RateLimitArgs(...)``; without it a request is ``NORMAL``, so nothing
-is deprioritised by accident. Only the request whose turn it is waits on the bucket, so a
-``HIGH`` request that arrives later waits at most for that one token (1/30 s) before it goes
-first. ``LOW`` waits while anything more important waits.
+is deprioritised by accident. Each unit the bucket frees goes to the most important request
+waiting at that moment, so ``LOW`` waits while anything more important waits.
 
 **Edits of one message keep their order.** A request that edits or deletes a message waits
 until the previous request for that message has finished, so an older edit never lands on top
@@ -127,50 +126,57 @@ class _Ticket:
 class PriorityGate:
     """An aiolimiter bucket whose waiters are served by priority, then in arrival order.
 
-    One waiter at a time (the holder) waits on the bucket; the others wait for their turn.
+    A request that finds nobody waiting and room in the bucket passes at once. Otherwise it
+    waits in a heap; one serving task takes each unit from the bucket as it frees and only
+    then hands it to the most important request waiting at that moment, so every waiting
+    request stays supersedable until it is let through.
     """
 
     def __init__(self, bucket: AsyncLimiter) -> None:
         self.bucket = bucket
         self._waiting: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._order = itertools.count()
-        self._holder: asyncio.Future[bool] | None = None
+        self._server: asyncio.Task[None] | None = None
 
     async def acquire(self, ticket: _Ticket) -> bool:
         """Take one unit of the bucket; ``False`` when the ticket was superseded meanwhile."""
-        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if not self._waiting and self.bucket.has_capacity():
+            await self.bucket.acquire()  # returns at once: there is room
+            return True
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[bool] = loop.create_future()
         ticket.turn = turn
         heapq.heappush(self._waiting, (-ticket.priority, next(self._order), turn))
-        self._pass_turn()
+        if self._server is None or self._server.done():
+            self._server = loop.create_task(self._serve(), name="rate limiter")
         try:
-            if not await turn:
-                return False
-            await self.bucket.acquire()
-            return True
+            return await turn
         finally:
             ticket.turn = None
-            if self._holder is turn:
-                self._holder = None
-                self._pass_turn()
 
-    def _pass_turn(self) -> None:
-        if self._holder is not None:
-            return
-        while self._waiting:
-            _, _, turn = heapq.heappop(self._waiting)
-            if not turn.done():  # not cancelled, not superseded
-                self._holder = turn
-                turn.set_result(True)
-                return
+    async def _serve(self) -> None:
+        while self._someone_waits():
+            await self.bucket.acquire()
+            while self._waiting:  # the unit goes to the best request waiting now
+                _, _, turn = heapq.heappop(self._waiting)
+                if not turn.done():  # not cancelled, not superseded
+                    turn.set_result(True)
+                    break
+
+    def _someone_waits(self) -> bool:
+        while self._waiting and self._waiting[0][2].done():
+            heapq.heappop(self._waiting)
+        return bool(self._waiting)
 
     @property
     def idle(self) -> bool:
         """Nobody waits and the bucket is empty (the gate can be forgotten)."""
-        return (
-            self._holder is None
-            and not self._waiting
-            and self.bucket.has_capacity(self.bucket.max_rate)
-        )
+        return not self._someone_waits() and self.bucket.has_capacity(self.bucket.max_rate)
+
+    def close(self) -> None:
+        """Stop serving (shutdown): requests still waiting stay waiting."""
+        if self._server is not None:
+            self._server.cancel()
 
 
 class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
@@ -215,7 +221,10 @@ class PriorityRateLimiter(BaseRateLimiter[RateLimitArgs]):
         """Nothing to allocate."""
 
     async def shutdown(self) -> None:
-        """Nothing to free."""
+        """Stop the tasks that hand out turns."""
+        for gate in [self._overall, *self._groups.values()]:
+            if gate is not None:
+                gate.close()
 
     async def process_request(
         self,

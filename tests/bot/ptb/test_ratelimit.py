@@ -83,9 +83,9 @@ async def test_high_goes_before_low_under_contention() -> None:
     normals = [request(limiter, api, f"normal{i}", {"chat_id": 3}) for i in range(2)]
     highs = [request(limiter, api, f"high{i}", {"chat_id": 4}, URGENT) for i in range(2)]
     await asyncio.gather(first, *lows, *normals, *highs)
-    # low0 already held the turn (it waits for one token); then by priority, each in order
+    # each freed unit goes to the most important waiting request, each class in order
     assert api.names() == [
-        "first", "low0", "high0", "high1", "normal0", "normal1", "low1", "low2",
+        "first", "high0", "high1", "normal0", "normal1", "low0", "low1", "low2",
     ]  # fmt: skip
 
 
@@ -158,8 +158,7 @@ async def test_retry_after_gives_up_after_max_retries() -> None:
 
 async def test_a_waiting_keyboard_edit_is_replaced_by_the_next_edit() -> None:
     limiter, api = slow_limiter(), Api()
-    blocker = request(limiter, api, "blocker", {"chat_id": 1})
-    holder = request(limiter, api, "holder", {"chat_id": 9})  # holds the turn
+    blocker = request(limiter, api, "blocker", {"chat_id": 1})  # the bucket is empty now
     await settle()
     message = {"chat_id": 1, "message_id": 7}
     ticks = [
@@ -168,9 +167,9 @@ async def test_a_waiting_keyboard_edit_is_replaced_by_the_next_edit() -> None:
     ]
     await settle()
     question = request(limiter, api, "question", message, URGENT, endpoint="editMessageText")
-    results = await asyncio.gather(blocker, holder, *ticks, question)
-    assert api.names() == ["blocker", "holder", "question"]
-    assert results[2:5] == [True, True, True]  # superseded edits report success
+    results = await asyncio.gather(blocker, *ticks, question)
+    assert api.names() == ["blocker", "question"]
+    assert results[1:4] == [True, True, True]  # superseded edits report success
     assert limiter.superseded == 3
 
 
@@ -196,7 +195,6 @@ async def test_edits_of_one_message_keep_their_order() -> None:
 async def test_a_waiting_chat_action_is_dropped_when_its_chat_gets_a_message() -> None:
     limiter, api = slow_limiter(), Api()
     blocker = request(limiter, api, "blocker", {"chat_id": 9})
-    holder = request(limiter, api, "holder", {"chat_id": 9})
     await settle()
     typing = request(limiter, api, "typing", {"chat_id": 1}, COSMETIC, endpoint="sendChatAction")
     elsewhere = request(
@@ -204,8 +202,8 @@ async def test_a_waiting_chat_action_is_dropped_when_its_chat_gets_a_message() -
     )
     await settle()
     answer = request(limiter, api, "answer", {"chat_id": 1}, URGENT)
-    await asyncio.gather(blocker, holder, typing, elsewhere, answer)
-    assert api.names() == ["blocker", "holder", "answer", "typing2"]
+    await asyncio.gather(blocker, typing, elsewhere, answer)
+    assert api.names() == ["blocker", "answer", "typing2"]
 
 
 async def test_cancelled_waiters_do_not_block_the_rest() -> None:
