@@ -215,14 +215,22 @@ def historical_var_cvar(returns: np.ndarray, confidence: float = 0.95) -> tuple[
     return _historical(returns, confidence, 1)
 
 
-def _moments(values: np.ndarray, horizon_days: int) -> tuple[float, float, float, float]:
+def _daily_moments(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, standard deviation (ddof=1), skewness and excess kurtosis (pandas' estimators)."""
     series = pd.Series(values)
+    mean, std = float(series.mean()), float(series.std(ddof=1))
+    return mean, std, float(series.skew()), float(series.kurt())
+
+
+def _moments(
+    daily: tuple[float, float, float, float], horizon_days: int
+) -> tuple[float, float, float, float]:
+    """The :func:`_daily_moments` of ``h`` i.i.d. days (see the module docstring)."""
     h = float(horizon_days)
-    mean, std = float(series.mean()) * h, float(series.std(ddof=1)) * math.sqrt(h)
-    skew, kurt = float(series.skew()), float(series.kurt())
+    mean, std, skew, kurt = daily
     skew = 0.0 if math.isnan(skew) else skew / math.sqrt(h)
     kurt = 0.0 if math.isnan(kurt) else kurt / h
-    return mean, std, skew, kurt
+    return mean * h, std * math.sqrt(h), skew, kurt
 
 
 def _var_cvar(
@@ -231,10 +239,36 @@ def _var_cvar(
     _check_confidence(confidence, horizon_days)
     method = VarMethod.parse(method)
     values = _clean(returns, _MIN_OBSERVATIONS[method])
+    return _var_cvar_of(values, confidence, method, horizon_days, _MomentsOf(values))
+
+
+class _MomentsOf:
+    """The daily moments of one array of returns, computed on first use and then kept."""
+
+    __slots__ = ("_daily", "_values")
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+        self._daily: tuple[float, float, float, float] | None = None
+
+    def over(self, horizon_days: int) -> tuple[float, float, float, float]:
+        if self._daily is None:
+            self._daily = _daily_moments(self._values)
+        return _moments(self._daily, horizon_days)
+
+
+def _var_cvar_of(
+    values: np.ndarray,
+    confidence: float,
+    method: VarMethod,
+    horizon_days: int,
+    moments: _MomentsOf,
+) -> tuple[float, float]:
+    """VaR and CVaR of clean ``values`` (``moments`` of the same values, for the curves)."""
     if method is VarMethod.HISTORICAL:
         return _historical(values, confidence, horizon_days)
     tail = 1.0 - confidence
-    mean, std, skew, kurt = _moments(values, horizon_days)
+    mean, std, skew, kurt = moments.over(horizon_days)
     if method is VarMethod.CORNISH_FISHER:
         z = cornish_fisher_z(tail, skew, kurt)
         tail_z = cornish_fisher_tail_mean(tail, skew, kurt)
@@ -307,12 +341,18 @@ def var_table(
     InsufficientHistoryError
         See :func:`value_at_risk`.
     """
+    values = pd.Series(portfolio_returns, dtype=float).dropna().to_numpy()  # as _clean's
+    moments = _MomentsOf(values)  # the daily moments once for every curve and horizon
     table = []
-    for method in methods:
+    for method in map(VarMethod.parse, methods):
         for confidence in confidences:
             for horizon in horizons:
-                var, tail = _var_cvar(portfolio_returns, confidence, method, horizon)
-                table.append(VarEstimate(VarMethod.parse(method), confidence, horizon, var, tail))
+                _check_confidence(confidence, horizon)
+                if values.size < _MIN_OBSERVATIONS[method]:
+                    required = _MIN_OBSERVATIONS[method]
+                    raise InsufficientHistoryError(values.size, required, "return history")
+                var, tail = _var_cvar_of(values, confidence, method, horizon, moments)
+                table.append(VarEstimate(method, confidence, horizon, var, tail))
     return tuple(table)
 
 
