@@ -424,6 +424,7 @@ def compute_risk_metrics(
     risk_free_rate: float,
     periods_per_year: int = 252,
     returns: pd.DataFrame | None = None,
+    daily: pd.Series | None = None,
 ) -> RiskMetrics:
     """Ex-ante and historical risk figures of a fixed-weight portfolio and its cash.
 
@@ -445,6 +446,9 @@ def compute_risk_metrics(
     returns : DataFrame of shape (n_days - 1, n_assets), optional
         ``prices.pct_change()`` without its first row, when the caller has it (a build
         computes its window's returns once).
+    daily : Series, optional
+        ``portfolio_returns(returns, weights)``, when the caller has it (a build computes
+        the portfolio's daily returns once for the risk figures, the stress tests and notes).
 
     Returns
     -------
@@ -461,9 +465,10 @@ def compute_risk_metrics(
     if missing:
         raise DataUnavailableError(missing, "no expected return for a held ticker")
     contributions = risk_contributions(weights, cov)
-    if returns is None:
-        returns = prices.pct_change(fill_method=None).iloc[1:]
-    daily = portfolio_returns(returns, weights)
+    if daily is None:
+        if returns is None:
+            returns = prices.pct_change(fill_method=None).iloc[1:]
+        daily = portfolio_returns(returns, weights)
     w = weights.to_numpy(dtype=float)
     sigma = cov.loc[weights.index, weights.index].to_numpy(dtype=float)
     expected = float(w @ mu.loc[weights.index].to_numpy(dtype=float))
