@@ -159,8 +159,11 @@ def holding_betas(prices: pd.DataFrame, index_level: pd.Series) -> pd.Series:
     DataFormatError
         When the index is constant over a column's common dates.
     """
-    joined = pd.concat([prices, index_level.rename("__index__")], axis=1, join="inner")
-    values = joined.to_numpy(dtype=float)
+    if prices.index.equals(index_level.index) and prices.index.is_unique:  # already joined
+        values = np.column_stack([prices.to_numpy(dtype=float), index_level.to_numpy(float)])
+    else:
+        joined = pd.concat([prices, index_level.rename("__index__")], axis=1, join="inner")
+        values = joined.to_numpy(dtype=float)
     level = values[:, -1]
     betas = {}
     with np.errstate(divide="ignore", invalid="ignore"):
