@@ -367,10 +367,20 @@ def beta(portfolio_returns: pd.Series, benchmark_returns: pd.Series) -> float:
     DataFormatError
         When the benchmark returns are constant.
     """
-    joined = pd.concat([portfolio_returns, benchmark_returns], axis=1, join="inner").dropna()
+    mine, theirs = portfolio_returns.index, benchmark_returns.index
+    if mine.is_unique and theirs.is_unique:  # the rows an inner join gives, on arrays
+        common = mine.intersection(theirs)
+        joined = np.column_stack(
+            [portfolio_returns.reindex(common).to_numpy(float),
+             benchmark_returns.reindex(common).to_numpy(float)]
+        )  # fmt: skip
+        joined = joined[~np.isnan(joined).any(axis=1)]
+    else:
+        frame = pd.concat([portfolio_returns, benchmark_returns], axis=1, join="inner")
+        joined = frame.dropna().to_numpy(float)
     if len(joined) < 3:
         raise InsufficientHistoryError(len(joined), 3, "overlapping benchmark history")
-    return ols_beta(joined.iloc[:, 0].to_numpy(float), joined.iloc[:, 1].to_numpy(float))
+    return ols_beta(joined[:, 0], joined[:, 1])
 
 
 def ols_beta(returns: np.ndarray, benchmark_returns: np.ndarray) -> float:
