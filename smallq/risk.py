@@ -215,14 +215,22 @@ def historical_var_cvar(returns: np.ndarray, confidence: float = 0.95) -> tuple[
     return _historical(returns, confidence, 1)
 
 
-def _moments(values: np.ndarray, horizon_days: int) -> tuple[float, float, float, float]:
+def _daily_moments(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, standard deviation (ddof=1), skewness and excess kurtosis (pandas' estimators)."""
     series = pd.Series(values)
+    mean, std = float(series.mean()), float(series.std(ddof=1))
+    return mean, std, float(series.skew()), float(series.kurt())
+
+
+def _moments(
+    daily: tuple[float, float, float, float], horizon_days: int
+) -> tuple[float, float, float, float]:
+    """The :func:`_daily_moments` of ``h`` i.i.d. days (see the module docstring)."""
     h = float(horizon_days)
-    mean, std = float(series.mean()) * h, float(series.std(ddof=1)) * math.sqrt(h)
-    skew, kurt = float(series.skew()), float(series.kurt())
+    mean, std, skew, kurt = daily
     skew = 0.0 if math.isnan(skew) else skew / math.sqrt(h)
     kurt = 0.0 if math.isnan(kurt) else kurt / h
-    return mean, std, skew, kurt
+    return mean * h, std * math.sqrt(h), skew, kurt
 
 
 def _var_cvar(
@@ -231,10 +239,36 @@ def _var_cvar(
     _check_confidence(confidence, horizon_days)
     method = VarMethod.parse(method)
     values = _clean(returns, _MIN_OBSERVATIONS[method])
+    return _var_cvar_of(values, confidence, method, horizon_days, _MomentsOf(values))
+
+
+class _MomentsOf:
+    """The daily moments of one array of returns, computed on first use and then kept."""
+
+    __slots__ = ("_daily", "_values")
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+        self._daily: tuple[float, float, float, float] | None = None
+
+    def over(self, horizon_days: int) -> tuple[float, float, float, float]:
+        if self._daily is None:
+            self._daily = _daily_moments(self._values)
+        return _moments(self._daily, horizon_days)
+
+
+def _var_cvar_of(
+    values: np.ndarray,
+    confidence: float,
+    method: VarMethod,
+    horizon_days: int,
+    moments: _MomentsOf,
+) -> tuple[float, float]:
+    """VaR and CVaR of clean ``values`` (``moments`` of the same values, for the curves)."""
     if method is VarMethod.HISTORICAL:
         return _historical(values, confidence, horizon_days)
     tail = 1.0 - confidence
-    mean, std, skew, kurt = _moments(values, horizon_days)
+    mean, std, skew, kurt = moments.over(horizon_days)
     if method is VarMethod.CORNISH_FISHER:
         z = cornish_fisher_z(tail, skew, kurt)
         tail_z = cornish_fisher_tail_mean(tail, skew, kurt)
@@ -307,12 +341,18 @@ def var_table(
     InsufficientHistoryError
         See :func:`value_at_risk`.
     """
+    values = pd.Series(portfolio_returns, dtype=float).dropna().to_numpy()  # as _clean's
+    moments = _MomentsOf(values)  # the daily moments once for every curve and horizon
     table = []
-    for method in methods:
+    for method in map(VarMethod.parse, methods):
         for confidence in confidences:
             for horizon in horizons:
-                var, tail = _var_cvar(portfolio_returns, confidence, method, horizon)
-                table.append(VarEstimate(VarMethod.parse(method), confidence, horizon, var, tail))
+                _check_confidence(confidence, horizon)
+                if values.size < _MIN_OBSERVATIONS[method]:
+                    required = _MIN_OBSERVATIONS[method]
+                    raise InsufficientHistoryError(values.size, required, "return history")
+                var, tail = _var_cvar_of(values, confidence, method, horizon, moments)
+                table.append(VarEstimate(method, confidence, horizon, var, tail))
     return tuple(table)
 
 
@@ -327,10 +367,20 @@ def beta(portfolio_returns: pd.Series, benchmark_returns: pd.Series) -> float:
     DataFormatError
         When the benchmark returns are constant.
     """
-    joined = pd.concat([portfolio_returns, benchmark_returns], axis=1, join="inner").dropna()
+    mine, theirs = portfolio_returns.index, benchmark_returns.index
+    if mine.is_unique and theirs.is_unique:  # the rows an inner join gives, on arrays
+        common = mine.intersection(theirs)
+        joined = np.column_stack(
+            [portfolio_returns.reindex(common).to_numpy(float),
+             benchmark_returns.reindex(common).to_numpy(float)]
+        )  # fmt: skip
+        joined = joined[~np.isnan(joined).any(axis=1)]
+    else:
+        frame = pd.concat([portfolio_returns, benchmark_returns], axis=1, join="inner")
+        joined = frame.dropna().to_numpy(float)
     if len(joined) < 3:
         raise InsufficientHistoryError(len(joined), 3, "overlapping benchmark history")
-    return ols_beta(joined.iloc[:, 0].to_numpy(float), joined.iloc[:, 1].to_numpy(float))
+    return ols_beta(joined[:, 0], joined[:, 1])
 
 
 def ols_beta(returns: np.ndarray, benchmark_returns: np.ndarray) -> float:
@@ -384,6 +434,7 @@ def compute_risk_metrics(
     risk_free_rate: float,
     periods_per_year: int = 252,
     returns: pd.DataFrame | None = None,
+    daily: pd.Series | None = None,
 ) -> RiskMetrics:
     """Ex-ante and historical risk figures of a fixed-weight portfolio and its cash.
 
@@ -405,6 +456,9 @@ def compute_risk_metrics(
     returns : DataFrame of shape (n_days - 1, n_assets), optional
         ``prices.pct_change()`` without its first row, when the caller has it (a build
         computes its window's returns once).
+    daily : Series, optional
+        ``portfolio_returns(returns, weights)``, when the caller has it (a build computes
+        the portfolio's daily returns once for the risk figures, the stress tests and notes).
 
     Returns
     -------
@@ -421,9 +475,10 @@ def compute_risk_metrics(
     if missing:
         raise DataUnavailableError(missing, "no expected return for a held ticker")
     contributions = risk_contributions(weights, cov)
-    if returns is None:
-        returns = prices.pct_change(fill_method=None).iloc[1:]
-    daily = portfolio_returns(returns, weights)
+    if daily is None:
+        if returns is None:
+            returns = prices.pct_change(fill_method=None).iloc[1:]
+        daily = portfolio_returns(returns, weights)
     w = weights.to_numpy(dtype=float)
     sigma = cov.loc[weights.index, weights.index].to_numpy(dtype=float)
     expected = float(w @ mu.loc[weights.index].to_numpy(dtype=float))

@@ -11,7 +11,9 @@ Pure functions on numpy and pandas objects. Conventions:
   ``O(n_paths * horizon_days)``, independent of the number of assets. Simulated daily returns
   are floored at -100%. The paths are compounded a day at a time (the running values of
   every path stay in the CPU cache) from the draws of one ``(n_paths, horizon_days)`` array,
-  so the results are those of simulating every path at once, bit for bit.
+  so the results are those of simulating every path at once, bit for bit. The bootstrap's
+  row numbers depend on the seed, the number of days and the shape only: a process draws
+  them once (:func:`bootstrap_rows`) for every simulation that shares these.
 * **Which simulations**: a report runs :data:`REPORT_MONTE_CARLO` (bootstrap: the one its
   chart and text show); the stress views (the bot's /stress, the dashboard's Stress page) add
   the other methods from the same daily returns with :func:`simulate_methods`, each with the
@@ -20,6 +22,7 @@ Pure functions on numpy and pandas objects. Conventions:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -49,25 +52,27 @@ REPORT_MONTE_CARLO: tuple[MonteCarloMethod, ...] = (MonteCarloMethod.BOOTSTRAP,)
 def _growth_by_day(
     method: MonteCarloMethod,
     daily: np.ndarray,
-    rng: np.random.Generator,
+    seed: int,
     shape: tuple[int, int],
     dof: float,
 ) -> Iterator[np.ndarray]:
     """Daily growth factors ``1 + max(r, -1)`` of every path, one day at a time (n_paths,).
 
-    The draws are those of one ``shape`` array (paths by days) in row order, drawn at once;
-    it is read a day (a column) at a time, so a path's value is compounded in day order and
-    only the running values need to stay in the CPU cache (the bootstrap reads its growth
-    factors through the drawn row numbers, without an array of them).
+    The draws are those of one ``shape`` array (paths by days) in row order, drawn at once
+    by ``numpy.random.default_rng(seed)``; it is read a day (a column) at a time, so a path's
+    value is compounded in day order and only the running values need to stay in the CPU
+    cache (the bootstrap reads its growth factors through the drawn row numbers,
+    :func:`bootstrap_rows`, without an array of them).
     """
     n_paths, horizon_days = shape
     if method is MonteCarloMethod.BOOTSTRAP:
-        by_day = rng.integers(0, daily.size, size=shape).T
+        by_day = bootstrap_rows(seed, daily.size, n_paths, horizon_days)
         growth = np.maximum(daily, -1.0) + 1.0  # the floor and the +1 of every draw, once
         factors = np.empty(n_paths)
-        for day in range(horizon_days):
-            yield np.take(growth, by_day[day], out=factors)
+        for rows in by_day:  # "clip": the rows are valid, and numpy writes into factors
+            yield np.take(growth, rows, out=factors, mode="clip")
         return
+    rng = np.random.default_rng(seed)
     mean, std = float(daily.mean()), float(daily.std(ddof=1))
     if method is MonteCarloMethod.NORMAL:
         drawn = rng.normal(mean, std, size=shape)
@@ -76,6 +81,25 @@ def _growth_by_day(
     np.maximum(drawn, -1.0, out=drawn)
     drawn += 1.0
     yield from drawn.T
+
+
+@functools.lru_cache(maxsize=2)
+def bootstrap_rows(seed: int, n_days: int, n_paths: int, horizon_days: int) -> np.ndarray:
+    """The bootstrap's drawn row numbers by day, shape (horizon_days, n_paths), read-only.
+
+    ``numpy.random.default_rng(seed).integers(0, n_days, size=(n_paths, horizon_days))``,
+    transposed into a contiguous array of the smallest integer type that holds ``n_days``.
+    They depend on the seed, the number of days and the shape only, not on the returns, so
+    a process draws them once for the builds that share these (every build of one look-back,
+    the five levels of ``smallq levels``); drawing them is most of a simulation's cost
+    (about 10 ms of 10,000 paths by 252 days). At most two sets are kept (5 MB each at the
+    default shape with ``n_days`` below 32,768).
+    """
+    drawn = np.random.default_rng(seed).integers(0, n_days, size=(n_paths, horizon_days))
+    dtype = np.int16 if n_days <= np.iinfo(np.int16).max else np.intp
+    by_day = np.ascontiguousarray(drawn.T, dtype=dtype)
+    by_day.flags.writeable = False
+    return by_day
 
 
 def sorted_quantiles(ordered: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
@@ -113,7 +137,7 @@ def sorted_quantiles(ordered: np.ndarray, quantiles: Sequence[float]) -> np.ndar
 def _value_paths(
     method: MonteCarloMethod,
     daily: np.ndarray,
-    rng: np.random.Generator,
+    seed: int,
     shape: tuple[int, int],
     dof: float,
     fan_days: np.ndarray,
@@ -127,7 +151,7 @@ def _value_paths(
     on_fan_days = np.empty((len(fan_days), shape[0]))
     fan = iter(enumerate(fan_days))
     position, fan_day = next(fan, (0, 0))
-    for day, growth in enumerate(_growth_by_day(method, daily, rng, shape, dof), start=1):
+    for day, growth in enumerate(_growth_by_day(method, daily, seed, shape, dof), start=1):
         values *= growth
         if day == fan_day:
             on_fan_days[position] = values
@@ -162,9 +186,8 @@ def terminal_returns(
     ndarray of shape (n_paths,)
         Terminal returns (negative is a loss).
     """
-    rng = np.random.default_rng(seed)
     shape, last_day = (n_paths, horizon_days), np.array([horizon_days])
-    terminal: np.ndarray = _value_paths(method, daily, rng, shape, dof, last_day)[1] - 1.0
+    terminal: np.ndarray = _value_paths(method, daily, seed, shape, dof, last_day)[1] - 1.0
     return terminal
 
 
@@ -188,11 +211,10 @@ def _simulate(
         raise InputError(f"Student-t dof must exceed 2, got {dof}", field="dof")
     if daily.size < 2:
         raise InsufficientHistoryError(daily.size, 2, "return history")
-    rng = np.random.default_rng(seed)
     days = np.unique(
         np.r_[np.arange(fan_step_days, horizon_days + 1, max(1, fan_step_days)), horizon_days]
     )
-    on_fan_days, last = _value_paths(method, daily, rng, (n_paths, horizon_days), dof, days)
+    on_fan_days, last = _value_paths(method, daily, seed, (n_paths, horizon_days), dof, days)
     on_fan_days.sort(axis=1)
     fan = np.vstack([np.ones(len(bands)), sorted_quantiles(on_fan_days, bands)])
     terminal = last - 1.0

@@ -159,8 +159,11 @@ def holding_betas(prices: pd.DataFrame, index_level: pd.Series) -> pd.Series:
     DataFormatError
         When the index is constant over a column's common dates.
     """
-    joined = pd.concat([prices, index_level.rename("__index__")], axis=1, join="inner")
-    values = joined.to_numpy(dtype=float)
+    if prices.index.equals(index_level.index) and prices.index.is_unique:  # already joined
+        values = np.column_stack([prices.to_numpy(dtype=float), index_level.to_numpy(float)])
+    else:
+        joined = pd.concat([prices, index_level.rename("__index__")], axis=1, join="inner")
+        values = joined.to_numpy(dtype=float)
     level = values[:, -1]
     betas = {}
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -363,6 +366,7 @@ def run_stress_tests(
     history: pd.DataFrame | None = None,
     returns: pd.DataFrame | None = None,
     methods: Sequence[MonteCarloMethod] = tuple(MonteCarloMethod),
+    daily: pd.Series | None = None,
 ) -> StressReport:
     """Historical and hypothetical scenarios, then Monte Carlo by each of ``methods``.
 
@@ -386,6 +390,9 @@ def run_stress_tests(
         computes its window's returns once).
     methods : sequence of MonteCarloMethod, default=every method
         The simulations to run (a report runs :data:`REPORT_MONTE_CARLO`).
+    daily : Series, optional
+        The portfolio's daily returns, ``risk.portfolio_returns(returns, weights[weights !=
+        0])``, when the caller has them (a build computes them once).
 
     Returns
     -------
@@ -405,8 +412,9 @@ def run_stress_tests(
     scenarios = historical_scenarios(weights, long_prices, history_index) + hypothetical_shocks(
         weights, betas, sectors
     )
-    if returns is None:
-        returns = prices.pct_change(fill_method=None).iloc[1:]
-    daily = risk.portfolio_returns(returns, weights[weights != 0])
+    if daily is None:
+        if returns is None:
+            returns = prices.pct_change(fill_method=None).iloc[1:]
+        daily = risk.portfolio_returns(returns, weights[weights != 0])
     stress = StressReport(scenarios=scenarios, monte_carlo=(), daily_returns=daily)
     return simulate_methods(stress, params, methods)

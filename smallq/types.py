@@ -176,10 +176,10 @@ class Sector(StrEnum):
         """
         if isinstance(value, Sector):
             return value
-        key = _key(str(value))
-        found = _sector_keys().get(key)
+        found = _sector_of_text(str(value))
         if found is not None:
             return found
+        key = _key(str(value))
         names = {**{_key(m.value): m for m in cls}, **SECTOR_ALIASES}
         near = difflib.get_close_matches(key[:100], names, n=1, cutoff=0.6)
         suggestion = names[near[0]].value if near else None
@@ -236,6 +236,16 @@ def _sector_keys() -> dict[str, Sector]:
         keys[_key(member.name)] = member
         keys[_key(member.value)] = member
     return {**SECTOR_ALIASES, **keys}
+
+
+@functools.lru_cache(maxsize=1024)
+def _sector_of_text(text: str) -> Sector | None:
+    """The sector :func:`_sector_keys` gives ``text``'s key (None when none), memoised.
+
+    A company table repeats a dozen sector spellings over every row (hundreds of rows per
+    build): each spelling's key is formed once.
+    """
+    return _sector_keys().get(_key(text))
 
 
 _SHORT: dict[Sector, str] = {

@@ -14,6 +14,7 @@ used as the market date, so its prices do not look stale.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
@@ -33,6 +34,7 @@ from smallq.models import Profile, RebalancePlan
 from smallq.rebalance import needs_rebalance, plan_rebalance, plan_to_shares
 from smallq.types import PlanOutcome, Side
 from storage.ledger import LedgerRepository, PaperAccount, TradeRecord
+from storage.portfolios import HoldingRecord
 from storage.subscriptions import ThresholdRepository
 
 HISTORY_DAYS = 550
@@ -129,6 +131,12 @@ async def accept_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> Accep
     account = ledger.account(user_id)
     held = list(account.shares.index) if account else []
     notes: list[str] = []
+    cut = whole_share_cuts(record.holdings)
+    if cut:
+        notes.append(
+            "The paper account holds whole shares: the fractions stay in cash "
+            f"({', '.join(cut)})."
+        )
     try:
         quote = await deps.run_blocking(
             latest_prices, deps.source(), [*target.index, *held], deps.today()
@@ -166,6 +174,15 @@ async def accept_portfolio(deps: Deps, user_id: int, portfolio_id: int) -> Accep
     if after is None:
         return AcceptOutcome(AcceptStatus.ALREADY, account=ledger.account(user_id))
     return AcceptOutcome(AcceptStatus.RECORDED, plan, after, trade_date, tuple(notes))
+
+
+def whole_share_cuts(holdings: Sequence[HoldingRecord]) -> tuple[str, ...]:
+    """``"AAPL 3.4567 → 3"`` for each holding of a fractional build with a fractional part."""
+    return tuple(
+        f"{h.ticker} {h.shares:.4f} → {int(h.shares)}"
+        for h in holdings
+        if h.shares > 0 and h.shares - int(h.shares) > 1e-9
+    )
 
 
 def shares_short(

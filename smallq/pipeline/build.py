@@ -143,6 +143,7 @@ def build_portfolio(
     )  # fmt: skip
     # the figures describe what was bought, with its cash (earning nothing), not the targets
     bought = allocation.achieved_weights[allocation.achieved_weights > 0]
+    daily = portfolio_returns(decision.returns, bought)  # for risk, stress and notes
     metrics = compute_risk_metrics(
         bought,
         window,
@@ -152,14 +153,15 @@ def build_portfolio(
         risk_free_rate=settings.risk_free_rate,
         periods_per_year=params.periods_per_year,
         returns=decision.returns,
+        daily=daily,
     )
     stress, stress_notes = _stress(
-        bought, window, benchmark, market, source, index_history, as_of, params, decision.returns
-    )
+        bought, window, benchmark, market, source, index_history, as_of, params, decision.returns,
+        daily,
+    )  # fmt: skip
     frontier = report_frontier(mu, cov, settings, n_points=params.frontier_points, fast=True)
     notes = [Note(NoteKind.DATA, text) for text in market.notes]
     notes += [Note(NoteKind.STRESS, text) for text in stress_notes]
-    daily = portfolio_returns(decision.returns, bought)
     notes += [Note(NoteKind.RISK, text) for text in (cornish_fisher_note(daily),) if text]
     notes += cap_notes(profile, settings)
     notes += level_cap_notes(profile, settings, len(candidates))
@@ -202,13 +204,17 @@ def _stress(
     as_of: date,
     params: EngineParams,
     returns: pd.DataFrame,
+    daily: pd.Series,
 ) -> tuple[StressReport, list[str]]:
     """Stress tests: Monte Carlo and betas on the lookback, crisis replays on long history.
 
     The report runs one Monte Carlo method (:data:`smallq.simulation.REPORT_MONTE_CARLO`); the
-    stress views add the others (:func:`smallq.simulation.simulate_methods`).
+    stress views add the others (:func:`smallq.simulation.simulate_methods`). ``daily`` is
+    ``portfolio_returns(returns, weights)``: the stress tests' own when the holdings are in
+    the window's column order (the same sum, term by term).
     """
     held = list(window.columns[(weights.reindex(window.columns, fill_value=0.0) > 0).to_numpy()])
+    same_sum = list(weights.index) == held
     long_index = load_index_history(source, index_history, market.benchmark, as_of)
     long_prices, notes = load_stress_history(source, held, window, as_of, params, long_index)
     stress = run_stress_tests(
@@ -221,6 +227,7 @@ def _stress(
         history=long_prices,
         returns=returns,
         methods=REPORT_MONTE_CARLO,
+        daily=daily if same_sum else None,
     )
     notes += list(uncovered_window_notes(weights[held], long_prices, long_index))
     return stress, notes

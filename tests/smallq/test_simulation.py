@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from smallq import simulation, stress
+from smallq.models import MonteCarloResult
 from smallq.params import DEFAULT_PARAMS
 from smallq.types import MonteCarloMethod
 from tests.smallq.test_stress import _long_index, _returns
@@ -120,3 +121,35 @@ def test_report_runs_one_method_and_simulate_methods_adds_the_others_unchanged()
     # without the daily returns (a stored or fake report) nothing can be added
     bare = dataclasses.replace(report, daily_returns=None)
     assert simulation.simulate_methods(bare, params) is bare
+
+
+@pytest.mark.parametrize("n_days", [300, 40_000])
+def test_bootstrap_rows_are_the_draws_of_the_seed(n_days: int) -> None:
+    """The kept row numbers equal a fresh draw of the seed, by day, and cannot be changed."""
+    simulation.bootstrap_rows.cache_clear()
+    rows = simulation.bootstrap_rows(7, n_days, 513, 40)
+    drawn = np.random.default_rng(7).integers(0, n_days, size=(513, 40))
+    np.testing.assert_array_equal(rows, drawn.T)
+    assert rows.flags.c_contiguous and not rows.flags.writeable
+    assert simulation.bootstrap_rows(7, n_days, 513, 40) is rows  # drawn once
+    with pytest.raises(ValueError, match="read-only"):
+        rows[0, 0] = 1
+
+
+def test_a_second_simulation_from_kept_rows_equals_the_first() -> None:
+    """A simulation drawing its rows afresh and one reusing them give the same numbers."""
+    returns, weights = _returns(n=300)
+
+    def simulate(scaled: float) -> MonteCarloResult:
+        return simulation.monte_carlo(
+            weights * scaled, returns, method=MonteCarloMethod.BOOTSTRAP, n_paths=1_000,
+            horizon_days=60, seed=5,
+        )  # fmt: skip
+
+    simulation.bootstrap_rows.cache_clear()
+    fresh, other, kept = simulate(1.0), simulate(0.5), simulate(1.0)
+    assert simulation.bootstrap_rows.cache_info().hits == 2
+    pd.testing.assert_frame_equal(kept.fan, fresh.fan)
+    assert kept.percentiles == fresh.percentiles
+    assert kept.loss_probabilities == fresh.loss_probabilities
+    assert other.percentiles != fresh.percentiles

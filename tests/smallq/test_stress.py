@@ -338,3 +338,14 @@ def test_betas_and_window_returns_equal_per_series_computations() -> None:
     rows = stress._window_returns(prices, windows)
     for window, row in zip(windows, rows, strict=True):
         assert row == [_window_return_of(prices[t], window) for t in prices.columns]
+
+
+def test_betas_on_the_index_calendar_equal_those_through_a_join() -> None:
+    """Prices already on the index's calendar skip the join: the same betas exactly."""
+    index, _ = _long_index(300)
+    rng = np.random.default_rng(4)
+    prices = pd.DataFrame({t: index * rng.uniform(0.05, 0.2) for t in "ABC"})
+    prices.iloc[40:60, 1] = np.nan
+    same = stress.holding_betas(prices, index)  # equal calendars: no join
+    joined = stress.holding_betas(prices, index.iloc[::-1])  # another order: joined
+    pd.testing.assert_series_equal(same, joined, rtol=0, atol=0)

@@ -68,3 +68,18 @@ async def test_a_build_without_room_for_fees_says_what_was_not_bought(deps: Deps
     accepted = await accept_portfolio(deps, USER, outcome.portfolio_id)
     (note,) = accepted.notes
     assert note.endswith("AMD 38 of 39.") and "prices and fees" in note
+
+
+async def test_accepting_a_fractional_build_says_the_fractions_stay_in_cash(deps: Deps) -> None:
+    outcome = await build_and_store(deps, UserInfo(USER), replace(PROFILE, fractional=True))
+    holdings = [h for h in outcome.record.holdings if h.shares > 0]
+    assert any(h.shares != int(h.shares) for h in holdings)
+    accepted = await accept_portfolio(deps, USER, outcome.portfolio_id)
+    assert accepted.status is AcceptStatus.RECORDED
+    account = LedgerRepository(deps.db()).account(USER)
+    assert account is not None
+    assert dict(account.positions) == {h.ticker: int(h.shares) for h in holdings if h.shares >= 1}
+    (note,) = accepted.notes
+    assert note.startswith("The paper account holds whole shares: the fractions stay in cash")
+    first = next(h for h in holdings if h.shares != int(h.shares))
+    assert f"{first.ticker} {first.shares:.4f} → {int(first.shares)}" in note

@@ -19,11 +19,16 @@ from smallq.errors import (
     TooFewCandidatesError,
     UnknownSectorError,
 )
+from smallq.measures import annual_volatility
 from smallq.models import NoteKind
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
+from smallq.pipeline.stages import decide, decision_data
 from smallq.profile import make_profile
 from smallq.report import report_to_dict
+from smallq.risk import portfolio_returns
+from smallq.simulation import REPORT_MONTE_CARLO
+from smallq.stress import run_stress_tests
 from smallq.types import Objective, RiskLevel
 
 TODAY = date(2026, 11, 25)
@@ -94,6 +99,26 @@ def test_historical_var_matches_hand_computation(moderate_report, sample) -> Non
     assert estimate.var == pytest.approx(var95, rel=1e-9)
     assert estimate.cvar == pytest.approx(cvar95, rel=1e-9)
 
+
+
+def test_stress_tests_share_the_daily_returns_of_the_risk_figures(moderate_report, sample) -> None:
+    """A build computes the portfolio's daily returns once: the stress tests equal their own."""
+    report = moderate_report
+    universe, market, _ = decision_data(report.profile, sample, today=TODAY, params=FAST)
+    _, decision = decide(report.profile, universe, market, FAST, fast=True)
+    bought = report.allocation.achieved_weights[report.allocation.achieved_weights > 0]
+    held = [t for t in decision.window.columns if t in bought.index]
+    alone = run_stress_tests(
+        bought[held], decision.window[held], market.benchmark.loc[decision.window.index],
+        market.companies.loc[held, "sector"], index_history=None, params=FAST,
+        returns=decision.returns, methods=REPORT_MONTE_CARLO,
+    )  # fmt: skip
+    pd.testing.assert_series_equal(report.stress.daily_returns, alone.daily_returns)
+    (built,), (own,) = report.stress.monte_carlo, alone.monte_carlo
+    assert built.percentiles == own.percentiles
+    pd.testing.assert_frame_equal(built.fan, own.fan)
+    daily = portfolio_returns(decision.returns, bought)
+    assert report.metrics.realized_volatility == annual_volatility(daily, 252)
 
 def test_json_document_has_the_documented_keys(moderate_report) -> None:
     document = report_to_dict(moderate_report)
