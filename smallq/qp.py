@@ -39,7 +39,6 @@ from smallq.errors import (
     SmallQError,
     SolverError,
 )
-from smallq.qp_path import PathWalker
 from smallq.types import Objective
 
 #: daqp exit flags >= 1 mean optimal (1) or optimal with soft constraints (2)
@@ -568,7 +567,6 @@ class FrontierPath:
         )
         self._points: list[tuple[float, np.ndarray, float]] = []  # sorted by t
         self._guesses: list[np.ndarray] = []  # the next candidates of each point, in that order
-        self._walker: PathWalker | None = None  # the pieces walked from t = 0 (None: not yet)
         # a problem the screening would solve whole anyway (as many assets as its first
         # candidates): daqp on its prebuilt rows, without the screening's bookkeeping
         self._whole: tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
@@ -615,32 +613,10 @@ class FrontierPath:
         return low_vol * low_vol / gain if gain > 1e-12 else 1.0
 
     def at_volatility(self, target: float, *, tol: float = 1e-12) -> np.ndarray:
-        """Max ``μᵀw`` at volatility ``target`` (see :func:`efficient_risk_qp`).
-
-        The path is walked exactly from ``t = 0`` (:class:`smallq.qp_path.PathWalker`: one
-        small KKT solve per piece, the target a closed-form root on its piece); where the walk
-        cannot certify a piece, the target is bracketed by QPs instead.
-        """
+        """Max ``μᵀw`` at volatility ``target`` (see :func:`efficient_risk_qp`)."""
         low_w, vol = self.at(0.0)
         if vol >= target - tol:
             return low_w
-        if self._walker is None:
-            qp = self._qp
-            self._walker = PathWalker(
-                self.mu,
-                self.cov,
-                max_weight=qp.max_weight,
-                sector_rows=qp.sector_rows,
-                sector_caps=qp.sector_caps,
-            )
-            self._walker.start(0.0, low_w)
-        walked = self._walker.at_variance(target * target)
-        if walked is not None:
-            return _normalise(walked)
-        return self._bracketed(target, tol)
-
-    def _bracketed(self, target: float, tol: float) -> np.ndarray:
-        """The target's ``t`` found by QPs: interpolation between known points, bisection."""
         below = [(t, w) for t, w, v in self._points if v < target]
         above = [(t, w, v) for t, w, v in self._points if v >= target]
         (low_t, low_w), bracket = below[-1], above[0] if above else None
