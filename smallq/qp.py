@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import math
 from dataclasses import dataclass
 
 import daqp
@@ -108,7 +109,7 @@ def _solve(
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    weights = np.clip(x, 0.0, None)
+    weights = np.maximum(x, 0.0)  # (np.clip's wrapper costs more than the QP's bookkeeping)
     normalised: np.ndarray = weights / weights.sum()
     return normalised
 
@@ -566,6 +567,7 @@ class FrontierPath:
             sector_caps=np.array([cap for _, cap in groups], float),
         )
         self._points: list[tuple[float, np.ndarray, float]] = []  # sorted by t
+        self._ts: list[float] = []  # the points' t, in that order
         self._guesses: list[np.ndarray] = []  # the next candidates of each point, in that order
         # a problem the screening would solve whole anyway (as many assets as its first
         # candidates): daqp on its prebuilt rows, without the screening's bookkeeping
@@ -580,7 +582,7 @@ class FrontierPath:
 
     def at(self, t: float) -> tuple[np.ndarray, float]:
         """The weights at ``t`` and their volatility (solved once per ``t``)."""
-        position = bisect.bisect_left([known_t for known_t, _, _ in self._points], t)
+        position = bisect.bisect_left(self._ts, t)
         if position < len(self._points) and self._points[position][0] == t:
             _, weights, vol = self._points[position]
             return weights, vol
@@ -599,7 +601,8 @@ class FrontierPath:
                 np.logical_or.reduce(either_side) if either_side else self._qp.first_candidates()
             )
             weights, guess = self._qp.solve(candidates, linear=-t * self.mu)
-        vol = float(np.sqrt(max(weights @ self.cov @ weights, 0.0)))
+        vol = math.sqrt(max(float(weights @ self.cov @ weights), 0.0))
+        self._ts.insert(position, t)
         self._points.insert(position, (t, weights, vol))
         self._guesses.insert(position, guess)
         return weights, vol
@@ -689,7 +692,7 @@ def clean_array(
     weights: np.ndarray, upper: float, groups: WeightGroups, cutoff: float
 ) -> np.ndarray:
     """:func:`smallq.constraints.clean_weights` on an array (the same steps)."""
-    raw = weights.clip(min=0.0)
+    raw = np.maximum(weights, 0.0)
     trimmed = np.where(raw >= cutoff, raw, 0.0)
     for candidate in (trimmed, raw):
         if candidate.sum() <= 0:
