@@ -29,14 +29,14 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict smallq storage
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot dashboard
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict smallq storage
-	$(BIN)/mypy bot
+	$(BIN)/mypy bot dashboard
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import streamlit as st
 
@@ -52,7 +53,16 @@ def limit_inputs(account: Account) -> dict[str, float]:
     return values
 
 
-def schedule_inputs(account: Account, default_zone: str) -> dict[str, object]:
+class ScheduleChoice(TypedDict):
+    """The schedule form's values, as :func:`dashboard.services.save_schedule` takes them."""
+
+    frequency: str
+    day: int
+    local_time: str
+    timezone: str
+
+
+def schedule_inputs(account: Account, default_zone: str) -> ScheduleChoice:
     """Frequency, day, local time and zone of the digest, starting from the stored one."""
     stored = account.schedule if account.schedule and account.schedule.active else None
     if stored:

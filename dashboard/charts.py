@@ -22,7 +22,7 @@ def frontier(
     portfolio: tuple[float, float],
     benchmark: tuple[float, float] | None,
     title: str,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Efficient frontier line, candidates (held or not), the portfolio and the S&P 500.
 
     ``assets`` has columns ``ticker``, ``volatility``, ``expected_return``, ``held``.
@@ -60,7 +60,7 @@ def frontier(
     return alt.layer(*layers, dots, labels).properties(title=title, height=HEIGHT).interactive()
 
 
-def correlation(matrix: pd.DataFrame) -> alt.LayerChart:
+def correlation(matrix: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     """Heatmap of a correlation matrix with the values written in the cells."""
     long = matrix.rename_axis(index="a", columns="b").stack().rename("correlation").reset_index()
     order = list(matrix.index)
@@ -122,7 +122,7 @@ def grouped_bars(frame: pd.DataFrame, *, title: str, value_format: str = PERCENT
     )  # fmt: skip
 
 
-def monthly_heatmap(table: pd.DataFrame) -> alt.LayerChart:
+def monthly_heatmap(table: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     """Years × months of returns (``smallq.performance.monthly_table``)."""
     names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     frame = table.copy()
@@ -157,7 +157,7 @@ def horizontal_bars(frame: pd.DataFrame, *, title: str) -> alt.Chart:
     )
 
 
-def fan(bands: pd.DataFrame, *, title: str) -> alt.LayerChart:
+def fan(bands: pd.DataFrame, *, title: str) -> alt.LayerChart | alt.FacetChart:
     """Monte Carlo value bands in dollars; columns are quantiles (0.05 … 0.95), index days."""
     frame = bands.rename(columns=lambda q: f"p{round(float(q) * 100):02d}").rename_axis("day")
     frame = frame.reset_index()

@@ -28,6 +28,7 @@ from smallq.presentation import (
     present_portfolio,
 )
 from smallq.presentation.stored import stored_view
+from smallq.results import TrackedPortfolio
 from smallq.types import Objective, Sector
 from storage.portfolios import PortfolioRecord
 
@@ -188,7 +189,7 @@ def render_build(report: Report, benchmark: tuple[float, float] | None) -> None:
 
 
 # --------------------------------------------------------------------------- compare
-def compare_frame(items: Sequence[tuple[str, Report, object]]) -> pd.DataFrame:
+def compare_frame(items: Sequence[tuple[str, Report, TrackedPortfolio | None]]) -> pd.DataFrame:
     """Ex-ante and out-of-sample figures, one column per portfolio."""
     rows: dict[str, dict[str, str]] = {}
     for label, report, tracked in items:
@@ -203,8 +204,8 @@ def compare_frame(items: Sequence[tuple[str, Report, object]]) -> pd.DataFrame:
             },
             "Largest weight": pct(max(h.target_weight for h in view.holdings)),
         }
-        record = getattr(tracked, "tracking", None)
-        if record is not None:
+        if tracked is not None:
+            record = tracked.tracking
             growth = float(tracked.values.iloc[-1])
             column |= {
                 "Value now": money(growth, cur),
@@ -217,7 +218,7 @@ def compare_frame(items: Sequence[tuple[str, Report, object]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def render_compare(items: Sequence[tuple[str, Report, object]]) -> None:
+def render_compare(items: Sequence[tuple[str, Report, TrackedPortfolio | None]]) -> None:
     """Side-by-side table, weights and the growth of the capital after the build date."""
     st.dataframe(compare_frame(items), width="stretch")
     weights = pd.DataFrame({label: r.weights for label, r, _ in items}).fillna(0.0)
@@ -225,10 +226,10 @@ def render_compare(items: Sequence[tuple[str, Report, object]]) -> None:
     st.altair_chart(
         charts.grouped_bars(weights, title="Weights"), width="stretch"
     )
-    growth = {label: t.values for label, _, t in items if t is not None}  # type: ignore[attr-defined]
+    growth = {label: t.values for label, _, t in items if t is not None}
     if growth:
         first = next(t for _, _, t in items if t is not None)
-        bench = first.tracking.benchmark_growth * items[0][1].profile.capital  # type: ignore[attr-defined]
+        bench = first.tracking.benchmark_growth * items[0][1].profile.capital
         frame = pd.DataFrame(growth).assign(**{"S&P 500": bench})
         st.altair_chart(
             charts.lines(frame, title="Growth of the capital after the build date"),
@@ -299,14 +300,14 @@ def render_fan(report: Report, method: str) -> None:
 
 
 # --------------------------------------------------------------------------- account
-def render_tracking(record: PortfolioRecord, tracked: object) -> None:
+def render_tracking(record: PortfolioRecord, tracked: TrackedPortfolio | None) -> None:
     """A stored build's value since its data date against the S&P 500."""
     st.subheader("Since you built it")
     if tracked is None:
         st.info(f"No prices after {record.as_of:%Y-%m-%d} yet; check again later.")
         return
-    report = tracked.tracking  # type: ignore[attr-defined]
-    values = tracked.values  # type: ignore[attr-defined]
+    report = tracked.tracking
+    values = tracked.values
     view = stored_view(record)
     frame = pd.DataFrame(
         {"Your portfolio": values, "S&P 500": report.benchmark_growth * view.capital}

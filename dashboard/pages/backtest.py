@@ -25,11 +25,15 @@ rule = left.selectbox("Rebalance", list(RULES), format_func=RULES.__getitem__, k
 costs = right.number_input("Costs (bps)", 0.0, 200.0, 10.0, step=5.0, key="bt_costs")
 if st.button("Run backtest", type="primary"):
     bar = st.progress(0.0, text="Simulating…")
+
+    def show_progress(done: float) -> None:
+        bar.progress(done, text=f"Simulating… {done:.0%}")
+
     try:
         capital = parse_capital(request.capital)
         report = services.backtest(
             request, start, end, rule, costs,
-            progress=lambda done: bar.progress(done, text=f"Simulating… {done:.0%}"),
+            progress=show_progress,
         )  # fmt: skip
     except SmallQError as exc:
         bar.empty()
