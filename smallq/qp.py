@@ -284,6 +284,9 @@ SCREEN_TOLERANCE: float = 1e-10
 NEAR_ENTERING: int = 10
 #: fewest candidates of a first solve: the lowest-variance assets
 FIRST_CANDIDATES: int = 30
+#: a weight (or a sector's total) this close to its bound counts as held there when two path
+#: points are compared for the same active set (daqp leaves bound weights within about 1e-16)
+TIGHT_TOL: float = 1e-10
 #: weights above this are the holdings a next solve starts from (daqp leaves assets at their
 #: bound with weights of 1e-17 or so; counting them would double the candidates)
 HELD_WEIGHT: float = 1e-12
@@ -641,19 +644,36 @@ class FrontierPath:
         # piece; a step that does not halve the bracket is followed by a bisection
         bisect = False
         weights = high_w
+        low_tight, high_tight = self._tight(low_w), self._tight(high_w)
         for _ in range(200):
             width = high_t - low_t
             share = None if bisect else _crossing(low_w, high_w, self.cov, target)
+            if share is not None and low_tight == high_tight:
+                # the same constraints hold with equality at both ends: the KKT conditions of
+                # that active set are linear in (t, w, multipliers), so every mix of the two
+                # solutions solves the QP at the same mix of t, and the chord is the path
+                return _normalise(low_w + share * (high_w - low_w))
             t = low_t + width * (0.5 if share is None else share)
             weights, vol = self.at(t)
             if abs(vol - target) <= tol or width <= 1e-15 * high_t:
                 break
             if vol < target:
-                low_t, low_w = t, weights
+                low_t, low_w, low_tight = t, weights, self._tight(weights)
             else:
-                high_t, high_w = t, weights
+                high_t, high_w, high_tight = t, weights, self._tight(weights)
             bisect = share is not None and high_t - low_t > 0.5 * width
         return weights
+
+    def _tight(self, weights: np.ndarray) -> bytes:
+        """Which constraints hold with equality: weights at 0, at the cap, sectors at their cap."""
+        qp = self._qp
+        return np.concatenate(
+            (
+                weights <= TIGHT_TOL,
+                weights >= qp.max_weight - TIGHT_TOL,
+                qp.sector_rows @ weights >= qp.sector_caps - TIGHT_TOL,
+            )
+        ).tobytes()
 
 
 def _crossing(low: np.ndarray, high: np.ndarray, cov: np.ndarray, target: float) -> float | None:

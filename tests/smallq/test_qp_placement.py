@@ -229,3 +229,27 @@ def test_real_ten_stock_levels_equal_pypfopt(
         np.testing.assert_allclose(result.weights, exact, rtol=0, atol=1e-5)
         assert result.volatility <= target * (1 + 1e-9)
         assert float(mu @ result.weights) >= float(mu @ exact) - 1e-7
+
+
+@pytest.mark.parametrize(("seed", "n_assets", "cap", "sector_caps"), PROBLEMS)
+def test_the_exact_chord_equals_a_solve_at_its_t(
+    monkeypatch: pytest.MonkeyPatch, seed: int, n_assets: int, cap: float, sector_caps: bool
+) -> None:
+    """When both ends of the bracket hold the same constraints with equality, the search
+    returns the chord's crossing without a QP: equal to the search that solves it (1e-9)."""
+    mu, cov = _problem(seed, n_assets)
+    groups = _groups(n_assets, cap, sector_caps)
+    top = _max_return(mu, cap, groups)
+    low, _ = FrontierPath(mu, cov, max_weight=cap, groups=groups).at(0.0)
+    low_vol, top_vol = float(np.sqrt(low @ cov @ low)), float(np.sqrt(top @ cov @ top))
+    targets = [low_vol + s * (top_vol - low_vol) for s in (0.1, 0.4, 0.45, 0.7, 0.9)]
+    shortcut = FrontierPath(mu, cov, max_weight=cap, groups=groups)
+    chords = [shortcut.at_volatility(v) for v in targets]
+    with monkeypatch.context() as patch:
+        unique = iter(range(10**6))
+        patch.setattr(FrontierPath, "_tight", lambda self, weights: next(unique).to_bytes(4))
+        solved = FrontierPath(mu, cov, max_weight=cap, groups=groups)
+        reference = [solved.at_volatility(v) for v in targets]
+        assert len(solved._points) >= len(shortcut._points)
+    for chord, whole in zip(chords, reference, strict=True):
+        np.testing.assert_allclose(chord, whole, rtol=0, atol=1e-9)
