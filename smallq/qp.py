@@ -13,9 +13,11 @@ mean-variance QP ``min ½ wᵀΣw − t μᵀw`` with ``t`` found so that the vo
 hits the target (volatility never decreases in ``t``; where the constraint binds its KKT point
 is that QP's solution), optionally with sector caps. The weights are piecewise affine in
 ``t``, so ``t`` is found by interpolating the weights between the bracket's ends (exact on
-one piece), safeguarded by bisection: a handful of QPs per target, each on a few screened
-assets and checked optimal for all (:class:`ScreenedQp`, shared with the frontier's
-:class:`smallq.frontier.LeastVariance`). All are solved by
+one piece: when both ends hold the same constraints with equality the crossing is returned
+without a further QP), safeguarded by bisection: a handful of QPs per target, each on a few
+screened assets and checked optimal for all (:class:`ScreenedQp`, shared with the frontier's
+:class:`smallq.frontier.LeastVariance`), or on every asset when there are no more than the
+screening would start from. All are solved by
 daqp (a dual active-set solver) called directly, warm-started from the previous solution's
 Lagrange multipliers: between weekly rebalances the active set barely changes, so a warm
 solve usually needs one or two iterations. This module is an adapter: daqp is imported
