@@ -13,6 +13,9 @@ presses Build as soon as the summary shows. Times are taken on the fake server's
 * result: Build until the portfolio text and its three charts arrived (the charts are drawn
   after every queued build's text, so the numbers come first);
 * lost: users without a result after the deadline; duplicated: more than one result;
+* calls before Build: the median Bot API calls of a conversation from /start to Build, and
+  (in brackets) the mean of those to the chat, which the 30-per-second limiter paces
+  (``answerCallbackQuery`` carries no chat and is not paced);
 * CPU per user: CPU seconds of the bot's processes (the bot and its engine workers) from
   the first /start to the last result, per user: unlike the times, hardly changed by other
   work on the machine.
@@ -64,6 +67,8 @@ class Timings:
     lost: int = 0
     duplicated: int = 0
     calls_per_conversation: list[int] = field(default_factory=list)
+    #: of which calls to the chat: the ones the 30-per-second limiter paces
+    chat_calls_per_conversation: list[int] = field(default_factory=list)
     #: CPU seconds of the bot's processes (itself and its engine workers) while users ran
     cpu_seconds: float = float("nan")
     #: of which the bot's own process (the event loop, HTTP, SQLite)
@@ -201,10 +206,10 @@ async def one_user(users: Users, user_id: int, rng: random.Random, timings: Timi
     await tap(f"risk:{2 + user_id % 3}", "strategy:momentum", "strategy")
     await think()
     await tap("strategy:momentum", "confirm:build", "summary")
-    before_build = len(users.calls.get(user_id, [])) + sum(
-        1 for q, u in users.query_user.items() if u == user_id and q in users.answered
-    )
-    timings.calls_per_conversation.append(before_build)
+    to_chat = len(users.calls.get(user_id, []))
+    answers = sum(1 for q, u in users.query_user.items() if u == user_id and q in users.answered)
+    timings.calls_per_conversation.append(to_chat + answers)
+    timings.chat_calls_per_conversation.append(to_chat)
     await think()
     pressed = await tap("confirm:build", None)
     done = await users.until(user_id, lambda: users.result_at(user_id, pressed), deadline)
@@ -313,6 +318,7 @@ def summary(n_users: int, timings: Timings) -> dict[str, Any]:
         "lost": timings.lost,
         "duplicated": timings.duplicated,
         "calls_before_build": statistics.median(timings.calls_per_conversation or [0]),
+        "chat_calls_before_build": statistics.mean(timings.chat_calls_per_conversation or [0]),
         "cpu_s_per_user": timings.cpu_seconds / n_users,
         "bot_process_cpu_s_per_user": timings.bot_cpu_seconds / n_users,
         "question_p95_by_step": {
@@ -345,7 +351,7 @@ def main() -> int:
           f"load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")  # fmt: skip
     print("| users | button answer p50 / p95 (s) | question p50 / p95 (s) | "
           "numbers p50 / p95 (s) | result with charts p50 / p95 (s) | lost | duplicated "
-          "| calls before Build |")  # fmt: skip
+          "| calls before Build (to the chat, mean) |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
@@ -353,7 +359,8 @@ def main() -> int:
             f"| {row['question_p50']:.2f} / {row['question_p95']:.2f} "
             f"| {row['numbers_p50']:.1f} / {row['numbers_p95']:.1f} "
             f"| {row['result_p50']:.1f} / {row['result_p95']:.1f} "
-            f"| {row['lost']} | {row['duplicated']} | {row['calls_before_build']:g} |"
+            f"| {row['lost']} | {row['duplicated']} | {row['calls_before_build']:g} "
+            f"({row['chat_calls_before_build']:.2f}) |"
         )
     for row in rows:
         steps = ", ".join(f"{k} {v:.2f}" for k, v in row["question_p95_by_step"].items())

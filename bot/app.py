@@ -8,7 +8,6 @@ from typing import Any
 
 from telegram import BotCommand
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -25,6 +24,7 @@ from bot.handlers.buttons import on_unknown_button
 from bot.handlers.conversation import build_conversation, save_answers_handler
 from bot.handlers.errors import error_handler
 from bot.ptb.persistence import SqlitePersistence
+from bot.ptb.ratelimit import PriorityRateLimiter
 from bot.ptb.throttle import PerUserUpdateProcessor
 from bot.scheduler import jobs
 from bot.services.dashboard import dashboard_enabled
@@ -39,9 +39,11 @@ def build_application(
     """The configured application with every handler, the error handler and the jobs.
 
     Updates of different users run concurrently, one user's in order
-    (:class:`~bot.ptb.throttle.PerUserUpdateProcessor`); 429 answers are retried by the
-    rate limiter; conversations and drafts persist in SQLite. ``request`` replaces the HTTP
-    transport (tests); otherwise httpx talks to ``config.api_base_url``.
+    (:class:`~bot.ptb.throttle.PerUserUpdateProcessor`); Bot API calls keep Telegram's flood
+    limits, the question a user waits for goes before cosmetic edits, and 429 answers are
+    retried (:class:`~bot.ptb.ratelimit.PriorityRateLimiter`); conversations and drafts
+    persist in SQLite. ``request`` replaces the HTTP transport (tests); otherwise httpx
+    talks to ``config.api_base_url``.
     """
     processor = PerUserUpdateProcessor(
         config.max_concurrent_updates,
@@ -54,7 +56,7 @@ def build_application(
         .base_url(config.api_base_url)
         .base_file_url(config.file_url)
         .concurrent_updates(processor)
-        .rate_limiter(AIORateLimiter(max_retries=config.rate_limit_retries))
+        .rate_limiter(PriorityRateLimiter(max_retries=config.rate_limit_retries))
         .persistence(
             SqlitePersistence(
                 deps.db,

@@ -192,7 +192,8 @@ class BotConfig:
     #: a build waiting for an engine worker holds one: room for every user building at once
     max_concurrent_updates: int = setting("SMALLQ_MAX_CONCURRENT_UPDATES", 256, _int(1, 4096))
     request_timeout_s: float = setting("SMALLQ_REQUEST_TIMEOUT_S", 10.0, _float(0.1, 600))
-    #: retries of a request answered 429, by the application's AIORateLimiter
+    #: retries of a request answered 429, by the application's rate limiter
+    #: (:class:`bot.ptb.ratelimit.PriorityRateLimiter`)
     rate_limit_retries: int = setting("SMALLQ_RATE_LIMIT_RETRIES", 3, _int(0, 20))
     #: scheduling and paper trading (see bot.scheduler.calendar.SchedulerSettings)
     grace_hours: float = setting("SMALLQ_GRACE_HOURS", 6.0, _float(0, 168))

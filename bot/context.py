@@ -7,11 +7,14 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.deps import Deps
+from bot.ptb.ratelimit import RateLimitArgs
 
 DEPS_KEY = "deps"
 
 
-class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+class BotContext(
+    CallbackContext[ExtBot[RateLimitArgs], dict[Any, Any], dict[Any, Any], dict[Any, Any]]
+):
     """``CallbackContext`` with a typed :attr:`deps`."""
 
     @property

@@ -33,7 +33,7 @@ from html import escape
 from typing import Any
 
 from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -51,12 +51,15 @@ from bot.handlers.commands import confirm_delete
 from bot.handlers.replies import (
     best_effort,
     chat_id_of,
+    edit_keyboard_later,
+    edit_question,
     reply_html,
     send_charts,
     send_html,
     send_portfolio,
     show_action,
 )
+from bot.ptb.ratelimit import URGENT
 from bot.services.portfolio import (
     BuildOutcome,
     UserInfo,
@@ -222,7 +225,7 @@ async def _ask(
     state: State,
 ) -> State:
     """Send the next question with its buttons; remember its message and save the draft."""
-    message = await reply_html(update, context, question, keyboard)
+    message = await reply_html(update, context, question, keyboard, rate=URGENT)
     draft.message_id = message.message_id if message else None
     draft.step = int(state)
     draft.save(context.user_data)
@@ -242,7 +245,7 @@ async def _ask_in_place(
     Each summary still gets a message of its own (the risk question after the typed amount
     is always new), so the confirmation key of an idempotent Build stays unique.
     """
-    edit = press.query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    edit = edit_question(context, press.query, text, keyboard, URGENT)
     if await best_effort(edit, "next question"):
         press.draft.step = int(state)
         press.draft.save(context.user_data)  # the live message stays the same
@@ -301,10 +304,8 @@ async def on_sector_button(update: Update, context: BotContext) -> State | int |
         draft.save(context.user_data)
         await query.answer()
         counts = await stocks_per_sector(context.deps)
-        await best_effort(
-            query.edit_message_reply_markup(sectors_keyboard(draft.sectors, counts)),
-            "sector toggle",
-        )
+        keyboard = sectors_keyboard(draft.sectors, counts)
+        await edit_keyboard_later(context, query, keyboard, "sector toggle")
         return None
     if not draft.sectors:
         return await _reject(query, texts.SECTORS_EMPTY)
@@ -398,18 +399,18 @@ async def on_quiz_button(update: Update, context: BotContext) -> State | int | N
     query, draft, (kind, answer) = press.query, press.draft, press.value
     await query.answer()
     if kind == "help":
-        await best_effort(query.edit_message_reply_markup(None), "quiz start")
+        await edit_keyboard_later(context, query, None, "quiz start")
         return await _ask(
             update, context, draft, texts.HORIZON_PROMPT, horizon_keyboard(), State.RISK
         )
     if kind == "h":
         draft.horizon = answer
-        await best_effort(query.edit_message_reply_markup(None), "horizon answer")
+        await edit_keyboard_later(context, query, None, "horizon answer")
         return await _ask(
             update, context, draft, texts.REACTION_PROMPT, reaction_keyboard(), State.RISK
         )
     draft.reaction = answer
-    await best_effort(query.edit_message_reply_markup(None), "reaction answer")
+    await edit_keyboard_later(context, query, None, "reaction answer")
     if draft.horizon is None:
         return await _ask(
             update, context, draft, texts.HORIZON_PROMPT, horizon_keyboard(), State.RISK
@@ -501,7 +502,7 @@ async def _build(update: Update, context: BotContext, draft: Draft) -> State | i
             )
         Draft.clear(context.user_data)
         await _send_result(context, chat_id, outcome)
-        await best_effort(query.edit_message_reply_markup(None), "remove confirm buttons")
+        await edit_keyboard_later(context, query, None, "remove confirm buttons")
     return END
 
 

@@ -30,8 +30,9 @@ The notice is then sent like any delivery, in the same tick: a crash or a lock b
 out retries it, a lost lease ends nothing and tells nobody, and a notice that fails is not
 followed by another. Like a digest, a notice whose send timed out is retried.
 
-Flood limits are the application's ``AIORateLimiter``'s job: :class:`BotSender` sends through
-the application's bot, so sends are paced (30/s overall, 20/min per group) and a 429 is
+Flood limits are the application's rate limiter's job (``PriorityRateLimiter``, which keeps
+``AIORateLimiter``'s limits): :class:`BotSender` sends through the application's bot at the
+default priority, so sends are paced (30/s overall, 20/min per group) and a 429 is
 waited out for ``retry_after`` and retried (``SMALLQ_RATE_LIMIT_RETRIES`` times). A
 ``RetryAfter`` that still reaches the dispatcher (the limiter gave up) releases the row with a
 ``not_before`` of ``retry_after``: a later tick sends it, nothing is lost.

@@ -51,6 +51,7 @@ from bot.config import BotConfig, load_config
 from bot.context import BotContext
 from bot.handlers import buttons, channels, commands, conversation, trading
 from bot.handlers.errors import error_handler
+from bot.ptb.ratelimit import PriorityRateLimiter
 from bot.services.portfolio import BacktestFigures, BacktestOutcome
 from bot.views.draft import Draft
 from smallq.errors import InputError, SmallQError
@@ -245,8 +246,9 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     box.run(box.harness.__aenter__())
     assert not box.app.running  # no timed persistence flush or scheduler tick mid-example
     # the rate limiter paces sends at 30/s: right for Telegram, thousands of times too slow
-    # for a property test against the in-process fake
-    box.app.bot._rate_limiter = None
+    # for a property test against the in-process fake; an unlimited one still takes the
+    # handlers' priorities (rate_limit_args)
+    box.app.bot._rate_limiter = PriorityRateLimiter(overall_max_rate=0, group_max_rate=0)
     # the user has a profile (no build): /backtest, /settings, /profile and /alerts go deep
     users = UserRepository(box.harness.deps.db())
     users.touch(USER)

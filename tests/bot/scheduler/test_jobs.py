@@ -1,6 +1,7 @@
 """The tick's dispatcher as the application wires it: sends go through the app's rate limiter.
 
-The dispatcher has no pacing or 429 loop of its own: ``AIORateLimiter`` paces sends (30/s
+The dispatcher has no pacing or 429 loop of its own: the application's limiter
+(``PriorityRateLimiter``, AIORateLimiter's limits with priorities) paces sends (30/s
 overall, 20/min per group) and waits out a 429 for ``retry_after`` before retrying. These
 tests run the real application over the in-process fake Bot API.
 """
@@ -12,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.ext import AIORateLimiter
 
+from bot.ptb.ratelimit import PriorityRateLimiter
 from bot.scheduler.dispatch import BROADCAST, OutgoingMessage, iso
 from bot.scheduler.jobs import dispatcher_for
 from storage.deliveries import DeliveryRepository, NewOccurrence
@@ -48,9 +49,11 @@ def test_the_application_limiter_has_telegrams_flood_limits(tmp_path: Path) -> N
     config = make_config(tmp_path)
     harness = Harness(config, make_deps(config))
     limiter = harness.app.bot.rate_limiter
-    assert isinstance(limiter, AIORateLimiter)
-    assert limiter._base_limiter is not None and limiter._base_limiter.max_rate == 30
-    assert (limiter._group_max_rate, limiter._group_time_period) == (20, 60)
+    assert isinstance(limiter, PriorityRateLimiter)
+    overall = limiter._overall
+    assert overall is not None
+    assert (overall.bucket.max_rate, overall.bucket.time_period) == (30, 1)
+    assert limiter._group_rate == (20, 60)
     assert limiter._max_retries == config.rate_limit_retries
 
 
@@ -83,7 +86,7 @@ async def test_a_429_the_limiter_gives_up_on_is_released_until_retry_after(
     async def no_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr("telegram.ext._aioratelimiter.asyncio.sleep", no_sleep)
+    monkeypatch.setattr("bot.ptb.ratelimit.asyncio.sleep", no_sleep)
     config = make_config(tmp_path, rate_limit_retries=2)
     async with Harness(config, make_deps(config)) as harness:
         delivery_id = queue_broadcast(harness, "📣 later")
