@@ -487,8 +487,10 @@ class _FastAt(_SolveAt):
     def __init__(self, problem: _Problem) -> None:
         super().__init__(problem)
         limits = problem.limits
-        sectors = np.array([limits.sector_map.get(str(t), "") for t in problem.mu.index])
-        self._groups = tuple((sectors == s, cap) for s, cap in limits.sector_caps.items())
+        self._groups: tuple[tuple[np.ndarray, float], ...] = ()
+        if limits.sector_caps:
+            sectors = np.array([limits.sector_map.get(str(t), "") for t in problem.mu.index])
+            self._groups = tuple((sectors == s, cap) for s, cap in limits.sector_caps.items())
         self._path: FrontierPath | None = None  # the points solved so far, shared by targets
 
     def min_volatility(self) -> np.ndarray:
@@ -573,8 +575,9 @@ def _max_return_array(mu: np.ndarray, limits: WeightLimits, tickers: pd.Index) -
     weights = np.zeros(len(mu))
     left = 1.0
     sector_left = dict(limits.sector_caps)
-    for position in np.argsort(-mu, kind="stable"):
-        sector = limits.sector_map.get(str(tickers[position]), "")
+    names = tickers.tolist() if sector_left else []  # (no sector caps: no lookups)
+    for position in np.argsort(-mu, kind="stable").tolist():
+        sector = limits.sector_map.get(str(names[position]), "") if sector_left else ""
         take = min(limits.upper, sector_left.get(sector, np.inf), left)
         if take <= 0:
             continue
