@@ -66,6 +66,7 @@ from smallq.data.memory import FrameSource
 from smallq.forecast import forecast_moments
 from smallq.models import Report, Settings
 from smallq.optimize import optimize_weights, report_frontier, trace_frontier
+from smallq.pandas_options import use_python_strings
 from smallq.params import DEFAULT_PARAMS
 from smallq.pipeline import build_portfolio
 from smallq.profile import make_profile
@@ -290,6 +291,7 @@ def main() -> None:
     global clock_now
     clock_now = CLOCKS[args.clock]
     warnings.filterwarnings("ignore")
+    use_python_strings()  # as the bot's workers and the dashboard do (the CLI: no pyarrow)
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         rows.append((n, bench_size(n, args.repeat, args.frontier_repeat)))

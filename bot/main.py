@@ -22,6 +22,7 @@ from bot.scheduler.calendar import SchedulerSettings
 from bot.workers import EnginePool, build_with_record, render_charts, run_backtest
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError
+from smallq.pandas_options import use_python_strings
 from smallq.params import DEFAULT_PARAMS
 
 _LOG = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def main() -> int:
     configure_logging(
         config.log_level, config.token, httpx_level=config.httpx_log_level, excepthooks=True
     )
+    use_python_strings()
     try:
         deps = make_deps(config)
     except SmallQError as exc:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, TypeVarTuple, cast
 from smallq.data.base import PriceSource
 from smallq.errors import SmallQError, WorkerCrashedError
 from smallq.models import Profile, Report
+from smallq.pandas_options import use_python_strings
 from smallq.params import EngineParams
 
 if TYPE_CHECKING:  # the outcome types live with the services that return them
@@ -258,6 +259,7 @@ def _init_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent shuts the pool down
     if nice and hasattr(os, "nice"):
         os.nice(nice)  # the event loop's process gets a core first
+    use_python_strings()
     _engine = open_engine(source_spec, db_path, params, record=record)
     warm_up()
 

@@ -11,6 +11,9 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard.session import handle_token, signed_in_user
+from smallq.pandas_options import use_python_strings
+
+use_python_strings()
 
 st.set_page_config(page_title="smallQ", page_icon="📈", layout="wide")
 handle_token()

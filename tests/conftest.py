@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from smallq.pandas_options import use_python_strings
+
+use_python_strings()  # as every entry point that builds portfolios does
+
 SHARED_DATA = Path(
     os.environ.get(
         "SMALLQ_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
