@@ -16,7 +16,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import BotContext
-from bot.handlers.replies import best_effort, chat_id_of, reply_html, show_action
+from bot.handlers.replies import chat_id_of, edit_keyboard_later, reply_html, show_action
 from bot.parsing import ascii_int
 from bot.services.paper import (
     AcceptStatus,
@@ -138,8 +138,8 @@ async def on_rebalance_button(update: Update, context: BotContext) -> None:
         outcome = await decide_plan(deps, plan_id, user_id, apply=action == "apply")
     await query.answer(PLAN_ANSWERS[outcome])
     if outcome in (PlanOutcome.APPLIED, PlanOutcome.SKIPPED, PlanOutcome.ALREADY_DONE):
-        # already without buttons, too old to edit, or a timeout: cosmetic only
-        await best_effort(query.edit_message_reply_markup(None), "remove plan buttons")
+        # cosmetic: in the background, after the reply (too old to edit or a timeout is logged)
+        await edit_keyboard_later(context, query, None, "remove plan buttons")
     if outcome is not PlanOutcome.NOT_FOUND:
         await reply_html(update, context, PLAN_ANSWERS[outcome])
 
