@@ -45,6 +45,25 @@ def _limits(
     )
 
 
+def _assert_arrays_decide_the_same(
+    mu: pd.Series,
+    cov: pd.DataFrame,
+    settings: Settings,
+    limits: WeightLimits,
+    daily: pd.DataFrame,
+    *,
+    fast: bool,
+) -> OptimizationResult:
+    """``optimize_arrays`` on the arrays of ``optimize_weights``' inputs gives its result."""
+    theirs = optimize_weights(mu, cov, settings, returns=daily, limits=limits, fast=fast)
+    ours = optimize_arrays(
+        mu.to_numpy(), cov.to_numpy(), settings, limits, tickers=list(mu.index),
+        returns=daily.to_numpy(), fast=fast,
+    )  # fmt: skip
+    _assert_same(ours, theirs)
+    return theirs
+
+
 def _assert_same(ours: OptimizationResult, theirs: OptimizationResult) -> None:
     assert list(ours.weights.index) == list(theirs.weights.index)
     assert np.array_equal(ours.weights.to_numpy(), theirs.weights.to_numpy())
@@ -80,29 +99,15 @@ def test_arrays_decide_as_optimize_weights(
         frontier_fraction=fraction,
     )
     limits = _limits(mu, settings, sector_caps)
-    theirs = optimize_weights(mu, cov, settings, returns=daily, limits=limits, fast=fast)
-    ours = optimize_arrays(
-        mu.to_numpy(),
-        cov.to_numpy(),
-        settings,
-        limits,
-        tickers=list(mu.index),
-        returns=daily.to_numpy(),
-        fast=fast,
-    )
-    _assert_same(ours, theirs)
+    _assert_arrays_decide_the_same(mu, cov, settings, limits, daily, fast=fast)
 
 
 def test_a_fallback_is_the_same() -> None:
     mu, cov, daily = _problem(8, 6)
     settings = make_settings(Objective.MAX_SHARPE, max_weight=0.5, risk_free_rate=0.5)
     limits = _limits(mu, settings)
-    theirs = optimize_weights(mu, cov, settings, returns=daily, limits=limits, fast=True)
-    ours = optimize_arrays(
-        mu.to_numpy(), cov.to_numpy(), settings, limits, tickers=list(mu.index), fast=True
-    )
+    theirs = _assert_arrays_decide_the_same(mu, cov, settings, limits, daily, fast=True)
     assert theirs.objective_used is Objective.MIN_VOLATILITY
-    _assert_same(ours, theirs)
 
 
 def test_rows_with_missing_returns_are_dropped_as_optimize_weights_drops_them() -> None:
@@ -110,17 +115,7 @@ def test_rows_with_missing_returns_are_dropped_as_optimize_weights_drops_them() 
     daily.iloc[[3, 50, 51], [1, 4, 6]] = np.nan
     settings = replace(make_settings(max_weight=0.3), frontier_fraction=0.6)
     limits = _limits(mu, settings)
-    theirs = optimize_weights(mu, cov, settings, returns=daily, limits=limits, fast=True)
-    ours = optimize_arrays(
-        mu.to_numpy(),
-        cov.to_numpy(),
-        settings,
-        limits,
-        tickers=list(mu.index),
-        returns=daily.to_numpy(),
-        fast=True,
-    )
-    _assert_same(ours, theirs)
+    _assert_arrays_decide_the_same(mu, cov, settings, limits, daily, fast=True)
 
 
 def test_an_object_index_is_used_as_it_is() -> None:
