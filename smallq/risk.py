@@ -95,9 +95,13 @@ def portfolio_returns(returns: pd.DataFrame, weights: pd.Series) -> pd.Series:
 
 def _clean(returns: pd.Series, required: int) -> np.ndarray:
     values: np.ndarray = pd.Series(returns, dtype=float).dropna().to_numpy()
+    _require(values, required)
+    return values
+
+
+def _require(values: np.ndarray, required: int) -> None:
     if values.size < required:
         raise InsufficientHistoryError(values.size, required, "return history")
-    return values
 
 
 def _check_confidence(confidence: float, horizon_days: int) -> None:
@@ -341,16 +345,14 @@ def var_table(
     InsufficientHistoryError
         See :func:`value_at_risk`.
     """
-    values = pd.Series(portfolio_returns, dtype=float).dropna().to_numpy()  # as _clean's
+    values = _clean(portfolio_returns, 0)  # each method's minimum is checked below
     moments = _MomentsOf(values)  # the daily moments once for every curve and horizon
     table = []
     for method in map(VarMethod.parse, methods):
         for confidence in confidences:
             for horizon in horizons:
                 _check_confidence(confidence, horizon)
-                if values.size < _MIN_OBSERVATIONS[method]:
-                    required = _MIN_OBSERVATIONS[method]
-                    raise InsufficientHistoryError(values.size, required, "return history")
+                _require(values, _MIN_OBSERVATIONS[method])
                 var, tail = _var_cvar_of(values, confidence, method, horizon, moments)
                 table.append(VarEstimate(method, confidence, horizon, var, tail))
     return tuple(table)
